@@ -1,0 +1,126 @@
+import {writeFileSync} from 'node:fs'
+
+import {Args, Command, Flags} from '@oclif/core'
+
+import {exitCodeFor} from '../cli/errors.js'
+import {loadExperiment} from '../experiment/load.js'
+import {parseDuration} from '../experiment/units.js'
+import {renderVerdict} from '../report/table.js'
+import {progressPrinter} from '../report/progress.js'
+import {cleanup} from '../rollback/cleanup.js'
+import {ExitCode} from '../run/exit-codes.js'
+import {newRunId, runExperiment} from '../run/runner.js'
+import type {Journal} from '../report/journal.js'
+
+const duration = Flags.custom<number>({
+  parse: async (input) => {
+    const ms = parseDuration(input)
+    if (ms === undefined || ms <= 0) throw new Error(`expected a duration such as 15s or 1m, got ${JSON.stringify(input)}`)
+    return ms
+  },
+})
+
+/** When several experiments run, the most serious outcome decides the exit code. */
+const SERIOUSNESS = [ExitCode.Matched, ExitCode.Inconclusive, ExitCode.Mismatched, ExitCode.Invalid, ExitCode.Aborted, ExitCode.RollbackIncomplete] as number[]
+
+export default class Run extends Command {
+  static override summary = 'Run experiments: baseline, inject one fault into the target, measure the neighbours, judge'
+  static override description = `Exit codes: 0 the outcome matched expect; 1 it did not; 2 invalid experiment or usage (nothing started);
+3 aborted or interrupted (rollback done); 4 inconclusive; 5 rollback incomplete (something was left behind).`
+
+  static override examples = [
+    '<%= config.bin %> run experiments/memory-leak.yaml',
+    '<%= config.bin %> run experiments/cpu-hog.yaml --inject 20s --output journal.json',
+    '<%= config.bin %> run experiments/*.yaml --dry-run',
+  ]
+
+  static override strict = false
+  static override args = {file: Args.string({description: 'experiment file(s)', required: true})}
+
+  static override flags = {
+    output: Flags.string({char: 'o', description: 'write the JSON journal here (with several files: FILE is suffixed with the experiment name)'}),
+    baseline: duration({description: 'override phases.baseline'}),
+    inject: duration({description: 'override phases.inject'}),
+    recover: duration({description: 'override phases.recover'}),
+    level: Flags.string({description: 'run every workflow at this isolation level instead of its own', options: ['none', 'shared', 'cgroup']}),
+    'dry-run': Flags.boolean({description: 'print the plan and start nothing'}),
+    json: Flags.boolean({description: 'print the journal as JSON on stdout (progress stays on stderr)'}),
+    quiet: Flags.boolean({char: 'q', description: 'no live progress'}),
+  }
+
+  async run(): Promise<void> {
+    const {argv, flags} = await this.parse(Run)
+    const files = argv as string[]
+    // Every file is checked before any run starts: bad input starts nothing.
+    const experiments = []
+    for (const file of files) {
+      try {
+        const experiment = await loadExperiment(file)
+        if (flags.baseline) experiment.phases.baseline = flags.baseline
+        if (flags.inject) experiment.phases.inject = flags.inject
+        if (flags.recover !== undefined) experiment.phases.recover = flags.recover
+        experiments.push({file, experiment})
+      } catch (error) {
+        const {code, message} = exitCodeFor(error)
+        process.stderr.write(`${message}\n`)
+        this.exit(code)
+      }
+    }
+
+    const controller = new AbortController()
+    let interrupts = 0
+    let currentRunId: string | undefined
+    const onSignal = (signal: NodeJS.Signals) => {
+      interrupts++
+      if (interrupts === 1) {
+        process.stderr.write(`\n${signal}: removing the fault and rolling back (again to force)\n`)
+        controller.abort()
+        return
+      }
+      process.stderr.write(`\n${signal} again: forcing exit after a best-effort cleanup\n`)
+      void cleanup({runId: currentRunId, sweep: false}).finally(() => process.exit(ExitCode.Aborted))
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+
+    const journals: Journal[] = []
+    let exitCode: number = ExitCode.Matched
+    try {
+      for (const {file, experiment} of experiments) {
+        if (controller.signal.aborted) break
+        currentRunId = newRunId()
+        let journal: Journal
+        try {
+          journal = await runExperiment({
+            experiment, file, runId: currentRunId, dryRun: flags['dry-run'], signal: controller.signal,
+            levelOverride: flags.level as 'none' | 'shared' | 'cgroup' | undefined,
+            onEvent: flags.quiet ? undefined : progressPrinter(),
+          })
+        } catch (error) {
+          const {code, message} = exitCodeFor(error)
+          process.stderr.write(`${file}: ${message}\n`)
+          exitCode = worse(exitCode, code)
+          continue
+        }
+        journals.push(journal)
+        if (flags.output) writeFileSync(experiments.length > 1 ? suffixed(flags.output, experiment.metadata.name) : flags.output, `${JSON.stringify(journal, null, 2)}\n`)
+        if (flags['dry-run']) process.stdout.write(`${journal.plan.join('\n')}\nnothing was started (dry run)\n`)
+        else if (!flags.json) process.stdout.write(`\n${experiment.metadata.name}\n${renderVerdict(journal)}\n`)
+        exitCode = worse(exitCode, journal.exitCode)
+      }
+    } finally {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
+    if (flags.json) process.stdout.write(`${JSON.stringify(journals.length === 1 ? journals[0] : journals, null, 2)}\n`)
+    if (exitCode !== 0) this.exit(exitCode)
+  }
+}
+
+function worse(a: number, b: number): number {
+  return SERIOUSNESS.indexOf(b) > SERIOUSNESS.indexOf(a) ? b : a
+}
+
+function suffixed(file: string, name: string): string {
+  return file.endsWith('.json') ? `${file.slice(0, -5)}.${name}.json` : `${file}.${name}`
+}

@@ -1,0 +1,76 @@
+import {Args, Command, Flags} from '@oclif/core'
+
+import {exitCodeFor} from '../cli/errors.js'
+import {parseBitRate, parseByteRate, parseBytes, parseDuration, parsePercent} from '../experiment/units.js'
+import {runAdhoc} from '../stress/adhoc.js'
+
+function strict(parse: (text: string) => number | undefined, what: string) {
+  return async (input: string): Promise<number> => {
+    const value = parse(input)
+    if (value === undefined) throw new Error(`expected ${what}, got ${JSON.stringify(input)}`)
+    return value
+  }
+}
+
+const durationFlag = Flags.custom<number>({parse: strict(parseDuration, 'a duration such as 30s')})
+const percentFlag = Flags.custom<number>({parse: strict(parsePercent, 'a percentage such as 50%')})
+const sizeFlag = Flags.custom<number>({parse: strict(parseBytes, 'a size such as 512Mi')})
+
+export default class Stress extends Command {
+  static override summary = 'Run one stressor ad hoc, without an experiment file'
+  static override description = 'The stressor dies by itself at the end of --duration, or when this command dies. It is charged to --cgroup or to the cgroup of --pid when given.'
+  static override examples = [
+    '<%= config.bin %> stress cpu --load 50% --duration 30s',
+    '<%= config.bin %> stress cpu --load 100% --cpus 0.5 --cgroup chaos-demo',
+    '<%= config.bin %> stress memory --rate 64Mi/s --limit 512Mi --pid 1234',
+    '<%= config.bin %> stress disk --dir /mnt/scratch --size 1Gi',
+    '<%= config.bin %> stress flood --port 5201 --rate 1gbit',
+  ]
+
+  static override args = {fault: Args.string({description: 'what to stress', required: true, options: ['cpu', 'memory', 'disk', 'flood']})}
+
+  static override flags = {
+    duration: durationFlag({description: 'how long', default: 30_000}),
+    load: percentFlag({description: 'cpu: share of the allowance (--cpus, else the host)'}),
+    cpus: Flags.string({description: 'cpu: the allowance in cores the load is relative to'}),
+    workers: Flags.integer({description: 'cpu: busy threads', min: 1, max: 256}),
+    rate: Flags.string({description: 'memory: growth such as 64Mi/s; flood: bit rate such as 1gbit'}),
+    limit: sizeFlag({description: 'memory: where the leak stops'}),
+    dir: Flags.string({description: 'disk: directory to fill'}),
+    size: sizeFlag({description: 'disk: bytes to write'}),
+    'disk-floor': percentFlag({description: 'disk: free space always left', default: 0.1}),
+    host: Flags.string({description: 'flood: loopback destination', default: '127.0.0.1'}),
+    port: Flags.integer({description: 'flood: destination port', min: 1, max: 65_535}),
+    connections: Flags.integer({description: 'flood: connections', min: 1, max: 64, default: 1}),
+    cgroup: Flags.string({description: 'charge the stressor to this cgroup'}),
+    pid: Flags.integer({description: 'charge the stressor to the cgroup of this process'}),
+  }
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(Stress)
+    const kind = args.fault as 'cpu' | 'memory' | 'disk' | 'flood'
+    const controller = new AbortController()
+    const stop = () => controller.abort()
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    try {
+      const exit = await runAdhoc({
+        kind, durationMs: flags.duration, load: flags.load, workers: flags.workers,
+        cpus: flags.cpus === undefined ? undefined : Number(flags.cpus),
+        rate: kind === 'memory' && flags.rate ? parseByteRate(flags.rate) : undefined,
+        bitRate: kind === 'flood' && flags.rate ? parseBitRate(flags.rate) : undefined,
+        limit: flags.limit, dir: flags.dir, size: flags.size, diskFloor: flags['disk-floor'],
+        host: flags.host, port: flags.port, connections: flags.connections, cgroup: flags.cgroup, pid: flags.pid,
+      }, controller.signal, (line) => process.stderr.write(`${line}\n`))
+      process.stdout.write(`stressor ended: ${exit.reason ?? exit.signal ?? exit.code}${exit.error ? ` (${exit.error})` : ''}\n`)
+      if (controller.signal.aborted) this.exit(3)
+    } catch (error) {
+      const {code, message} = exitCodeFor(error)
+      process.stderr.write(`${message}\n`)
+      this.exit(code)
+    } finally {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+    }
+  }
+}

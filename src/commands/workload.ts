@@ -1,0 +1,70 @@
+import {rmSync} from 'node:fs'
+import {Command, Flags} from '@oclif/core'
+import {parseBytes} from '../experiment/units.js'
+import {startWorkload} from '../workload/server.js'
+
+const nonNegativeNumber = Flags.custom<number>({
+  parse: async (input) => {
+    const value = Number(input)
+    if (input.trim() === '' || !Number.isFinite(value) || value < 0) throw new Error(`expected a number >= 0, got ${JSON.stringify(input)}`)
+    return value
+  },
+})
+
+export default class Workload extends Command {
+  static override summary = 'Run the demo workload: a small HTTP API that uses CPU, memory and disk on every request'
+
+  static override description = [
+    'GET /work burns --cpu-ms of CPU, holds a --hold-kb buffer for a few seconds and appends --write-kb to a data file',
+    '(answering 507 with the error code when the write fails, e.g. on a full disk). GET /metrics exposes',
+    'http_request_duration_seconds and http_requests_total; GET /healthz answers 200. The data file is removed on exit.',
+  ].join(' ')
+
+  static override examples = [
+    '<%= config.bin %> workload --port 8081',
+    '<%= config.bin %> workload --port 0 --cpu-ms 5 --cache 320Mi --data-dir /mnt/volume',
+  ]
+
+  static override flags = {
+    port: Flags.integer({description: 'port to listen on; 0 picks a free one', required: true, min: 0, max: 65_535}),
+    host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
+    'cpu-ms': nonNegativeNumber({description: 'CPU milliseconds burnt per /work request', default: 2}),
+    'hold-kb': nonNegativeNumber({description: 'kilobytes allocated per /work request and held for a few seconds', default: 64}),
+    'write-kb': nonNegativeNumber({description: 'kilobytes appended to the data file per /work request', default: 4}),
+    'data-dir': Flags.string({description: 'directory of the data file (default: $TMPDIR/chaos-workload-PORT)'}),
+    cache: Flags.string({description: 'in-memory cache filled at start and held, e.g. 320Mi'}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Workload)
+    let cacheBytes = 0
+    if (flags.cache !== undefined) {
+      const parsed = parseBytes(flags.cache)
+      if (parsed === undefined) this.error(`--cache: expected a size such as 320Mi or 1G, got ${JSON.stringify(flags.cache)}`)
+      cacheBytes = parsed
+    }
+
+    const workload = await startWorkload({
+      port: flags.port,
+      host: flags.host,
+      cpuMs: flags['cpu-ms'],
+      holdKb: flags['hold-kb'],
+      writeKb: flags['write-kb'],
+      dataDir: flags['data-dir'],
+      cacheBytes,
+    })
+    // Last resort for an exit that skips close() (an uncaught error): leave no data file behind.
+    const removeDataFile = () => rmSync(workload.dataFile, {force: true})
+    process.once('exit', removeDataFile)
+
+    this.log(`listening on ${workload.url}`)
+
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'))
+      process.once('SIGINT', () => resolve('SIGINT'))
+    })
+    await workload.close()
+    process.off('exit', removeDataFile)
+    this.logToStderr(`workload stopped (${signal})`)
+  }
+}

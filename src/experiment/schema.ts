@@ -1,0 +1,296 @@
+// The experiment file's one schema. zod is the source of truth: the types below, the validation with its
+// messages, and schema/experiment.schema.json (emitted by scripts/emit-schema.js for editors) all come from it.
+import {z} from 'zod'
+
+import {parseBitRate, parseByteRate, parseBytes, parseDuration, parsePercent} from './units.js'
+
+const MAX_PHASE_MS = 6 * 3_600_000
+const TB = 1024 ** 4
+
+/** A duration such as "15s"; becomes milliseconds. */
+const duration = (what: string, {min = 1, max = MAX_PHASE_MS} = {}) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const ms = parseDuration(value)
+    if (ms === undefined) {
+      ctx.addIssue({code: 'custom', message: `${what}: expected a duration such as 500ms, 15s or 1m30s, got ${JSON.stringify(value)}`})
+      return z.NEVER
+    }
+    if (ms < min || ms > max) {
+      ctx.addIssue({code: 'custom', message: `${what}: ${JSON.stringify(value)} is out of range (${min}ms to ${max / 3_600_000}h)`})
+      return z.NEVER
+    }
+    return ms
+  })
+
+/** A byte size such as "256Mi"; becomes bytes. */
+const bytes = (what: string, {min = 1, max = TB} = {}) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const n = parseBytes(value)
+    if (n === undefined) {
+      ctx.addIssue({code: 'custom', message: `${what}: expected a size such as 64Mi, 1Gi or 500M, got ${JSON.stringify(value)}`})
+      return z.NEVER
+    }
+    if (n < min || n > max) {
+      ctx.addIssue({code: 'custom', message: `${what}: ${JSON.stringify(value)} is out of range (${min} bytes to 1Ti)`})
+      return z.NEVER
+    }
+    return n
+  })
+
+/** A fraction written as a percentage ("25%"); `max` bounds it (1 = 100%). */
+const percent = (what: string, {min = 0, max = 1} = {}) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const f = typeof value === 'number' ? value : parsePercent(value)
+    if (f === undefined || typeof value === 'number') {
+      ctx.addIssue({code: 'custom', message: `${what}: expected a percentage such as 25%, got ${JSON.stringify(value)}`})
+      return z.NEVER
+    }
+    if (f < min || f > max) {
+      ctx.addIssue({code: 'custom', message: `${what}: ${value} is out of range (${min * 100}% to ${max * 100}%)`})
+      return z.NEVER
+    }
+    return f
+  })
+
+/** A size that is either absolute ("64Mi") or relative to something the platform knows ("80%"). */
+const sizeOrPercent = (what: string) =>
+  z.union([z.string(), z.number()]).transform((value, ctx): {bytes: number} | {fraction: number} => {
+    if (typeof value === 'string' && value.trim().endsWith('%')) {
+      const f = parsePercent(value)
+      if (f === undefined || f <= 0 || f > 1) {
+        ctx.addIssue({code: 'custom', message: `${what}: ${value} must be a percentage above 0% and at most 100%`})
+        return z.NEVER
+      }
+      return {fraction: f}
+    }
+    const n = parseBytes(value)
+    if (n === undefined || n < 1 || n > TB) {
+      ctx.addIssue({code: 'custom', message: `${what}: expected a size such as 64Mi or a percentage such as 90%, got ${JSON.stringify(value)}`})
+      return z.NEVER
+    }
+    return {bytes: n}
+  })
+
+const byteRate = (what: string) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const n = parseByteRate(value)
+    if (n === undefined || n < 1024 || n > 64 * 1024 ** 3) {
+      ctx.addIssue({code: 'custom', message: `${what}: expected a rate between 1Ki/s and 64Gi/s such as 64Mi/s, got ${JSON.stringify(value)}`})
+      return z.NEVER
+    }
+    return n
+  })
+
+const bitRate = (what: string) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const n = parseBitRate(value)
+    if (n === undefined || n < 8000 || n > 400e9) {
+      ctx.addIssue({code: 'custom', message: `${what}: expected a bit rate between 8kbit and 400Gbit such as 100Mbit, got ${JSON.stringify(value)}`})
+      return z.NEVER
+    }
+    return n
+  })
+
+/** An absolute threshold: a percentage (a fraction), a duration (seconds, as Prometheus measures latency), a size (bytes) or a number. */
+const threshold = (what: string) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    if (typeof value === 'number') return value
+    const text = value.trim()
+    const parsed = text.endsWith('%') ? parsePercent(text)
+      : /^[\d.]+(ms|s|m|h)$/.test(text) ? (parseDuration(text) ?? NaN) / 1000
+        : parseBytes(text)
+    if (parsed === undefined || Number.isNaN(parsed)) {
+      ctx.addIssue({code: 'custom', message: `${what}: expected a number, a percentage (1%), a duration (50ms) or a size (256Mi), got ${JSON.stringify(value)}`})
+      return z.NEVER
+    }
+    return parsed
+  })
+
+const name = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/, 'expected a short lowercase name (letters, digits, dashes)')
+
+const cpuset = z.string().regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, 'expected a CPU list such as "1" or "0-1,3"')
+
+export const IsolationLevel = z.enum(['none', 'shared', 'cgroup'])
+
+export const Isolation = z.strictObject({
+  level: IsolationLevel.describe('none: no boundary; shared: one box for every workflow at this level; cgroup: a box of its own'),
+  memory: bytes('isolation.memory', {min: 4 * 1024 ** 2}).optional().describe('memory limit (cgroup memory.max / memory.limit_in_bytes)'),
+  cpus: z.number().positive().max(1024).optional().describe('CPU allowance in cores, as a CFS quota (0.5 = half a core)'),
+  cpuset: cpuset.optional().describe('CPUs the workflow may run on, e.g. "1"'),
+  pids: z.number().int().positive().max(4_194_304).optional().describe('maximum number of processes'),
+  ioWeight: z.number().int().min(1).max(10_000).optional().describe('block IO weight (v2 io.weight 1-10000; v1 blkio.weight 10-1000)'),
+  network: z.strictObject({
+    rate: bitRate('isolation.network.rate').describe('egress limit on the workflow\'s own veth (tc tbf), e.g. 100Mbit'),
+  }).optional().describe('a network namespace of its own, joined to the host by a veth pair'),
+})
+
+export const HttpProbe = z.strictObject({
+  url: z.url({protocol: /^https?$/}).describe('URL requested at a fixed rate'),
+  rate: z.number().positive().max(5000).default(50).describe('requests per second'),
+  timeout: duration('probe.http.timeout', {max: 60_000}).default(2000),
+  method: z.enum(['GET', 'POST', 'HEAD']).default('GET'),
+})
+
+const workflowFields = {
+  name,
+  run: z.array(z.string().min(1)).min(1).optional().describe('argv of a managed workflow, started for the experiment and stopped after; "chaos" means this toolkit'),
+  pid: z.number().int().positive().optional().describe('attach to a running process'),
+  cgroup: z.string().startsWith('/').optional().describe('attach to an existing cgroup (path under the cgroup mount, or an absolute /sys/fs/cgroup path)'),
+  unit: z.string().regex(/^[\w@:.-]+\.(service|scope)$/, 'expected a systemd unit such as worker.service').optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  cwd: z.string().optional(),
+  isolation: Isolation.default({level: 'none'}),
+  ready: z.strictObject({
+    http: z.url({protocol: /^https?$/}),
+    timeout: duration('ready.timeout', {max: 300_000}).default(15_000),
+  }).optional().describe('wait until this URL answers 2xx before measuring'),
+}
+
+function exactlyOneSource(w: {run?: unknown, pid?: unknown, cgroup?: unknown, unit?: unknown}, ctx: z.RefinementCtx) {
+  const given = (['run', 'pid', 'cgroup', 'unit'] as const).filter((k) => w[k] !== undefined)
+  if (given.length !== 1) {
+    ctx.addIssue({
+      code: 'custom',
+      message: given.length === 0
+        ? 'a workflow needs one of run (start it), pid, cgroup or unit (attach to it)'
+        : `a workflow takes only one of run, pid, cgroup, unit; got ${given.join(' and ')}`,
+    })
+  }
+}
+
+export const Target = z.strictObject(workflowFields).superRefine(exactlyOneSource)
+
+export const Neighbor = z.strictObject({
+  ...workflowFields,
+  probe: z.strictObject({http: HttpProbe}).optional().describe('active load at a fixed rate; latency, errors and throughput are measured on it'),
+  metrics: z.url({protocol: /^https?$/}).optional().describe('Prometheus /metrics endpoint scraped each interval'),
+}).superRefine(exactlyOneSource)
+
+export const Volume = z.strictObject({
+  size: bytes('volume size', {min: 1024 ** 2, max: 64 * 1024 ** 3}).describe('a tmpfs of this size, created for the experiment and removed after'),
+})
+
+const MemoryLeak = z.strictObject({
+  type: z.literal('memory-leak'),
+  rate: byteRate('fault.rate').describe('how fast the leak grows, e.g. 64Mi/s'),
+  limit: sizeOrPercent('fault.limit').describe('where the leak stops growing: a size, or a percentage of the target\'s memory limit'),
+  hold: z.boolean().default(true).describe('keep the memory until the inject phase ends'),
+})
+
+const CpuHog = z.strictObject({
+  type: z.literal('cpu-hog'),
+  load: percent('fault.load', {min: 0.01, max: 1}).default(1).describe('share of the target\'s own CPU allowance (quota, cpuset, or the whole host under none)'),
+  workers: z.number().int().min(1).max(256).optional().describe('busy processes; default: one per core of the allowance'),
+})
+
+const DiskFill = z.strictObject({
+  type: z.literal('disk-fill'),
+  volume: name.optional().describe('an experiment volume to fill'),
+  path: z.string().startsWith('/').optional().describe('a directory on a filesystem the experiment allows (see safety.allowPaths)'),
+  size: sizeOrPercent('fault.size').prefault('100%').describe('bytes to write, or a percentage of the filesystem'),
+  rate: byteRate('fault.rate').optional().describe('write at this rate; default: as fast as possible'),
+  mode: z.enum(['write', 'fallocate']).default('write').describe('write: real writes; fallocate: reserve the space at once'),
+}).superRefine((f, ctx) => {
+  if ((f.volume === undefined) === (f.path === undefined)) ctx.addIssue({code: 'custom', message: 'disk-fill needs exactly one of volume or path'})
+})
+
+const NetworkFlood = z.strictObject({
+  type: z.literal('network-flood'),
+  destination: z.union([
+    z.literal('sink'),
+    z.strictObject({host: z.string().min(1), port: z.number().int().min(1).max(65535)}),
+  ]).default('sink').describe('sink: a receiver the toolkit starts on the other end of the target\'s network; or an allowed host:port'),
+  protocol: z.enum(['tcp', 'udp']).default('tcp'),
+  rate: bitRate('fault.rate').optional().describe('send at this rate; default: unbounded'),
+  connections: z.number().int().min(1).max(64).default(4),
+})
+
+export const Fault = z.discriminatedUnion('type', [MemoryLeak, CpuHog, DiskFill, NetworkFlood])
+
+export const BUILTIN_SIGNALS = [
+  'latency_p50', 'latency_p90', 'latency_p95', 'latency_p99', 'latency_mean',
+  'error_rate', 'throughput',
+  'cpu_usage', 'cpu_throttled', 'memory', 'oom_kills', 'restarts',
+  'cpu_pressure', 'memory_pressure', 'io_pressure',
+] as const
+
+export const Signal = z.enum(BUILTIN_SIGNALS)
+
+export const HypothesisEntry = z.strictObject({
+  signal: Signal,
+  neighbor: name.optional().describe('only this neighbour; default: every neighbour'),
+  max_increase: percent('max_increase', {min: 0, max: 100}).optional().describe('largest accepted rise over the baseline, e.g. 25%'),
+  max_decrease: percent('max_decrease', {min: 0, max: 1}).optional().describe('largest accepted fall below the baseline'),
+  max: threshold('max').optional().describe('largest accepted value during the fault: 1% for rates, 50ms for latencies, 256Mi for memory'),
+  min: threshold('min').optional().describe('smallest accepted value during the fault'),
+}).superRefine((h, ctx) => {
+  if ([h.max_increase, h.max_decrease, h.max, h.min].every((v) => v === undefined)) {
+    ctx.addIssue({code: 'custom', message: `hypothesis for ${h.signal} needs a threshold: max_increase, max_decrease, max or min`})
+  }
+})
+
+export const Phases = z.strictObject({
+  baseline: duration('phases.baseline', {min: 3000, max: 3_600_000}),
+  inject: duration('phases.inject', {min: 3000, max: 3_600_000}),
+  recover: duration('phases.recover', {min: 0, max: 3_600_000}).default(5000),
+  interval: duration('phases.interval', {min: 100, max: 60_000}).default(1000),
+})
+
+export const Safety = z.strictObject({
+  maxDuration: duration('safety.maxDuration', {max: 4 * 3_600_000}).default(30 * 60_000),
+  maxMemory: bytes('safety.maxMemory').prefault('8Gi').describe('largest memory leak allowed'),
+  maxDisk: bytes('safety.maxDisk').prefault('8Gi').describe('largest disk fill allowed'),
+  diskFloor: percent('safety.diskFloor').prefault('10%').describe('free space always left on a filesystem the experiment did not create'),
+  allowPaths: z.array(z.string().startsWith('/')).default([]),
+  allowHosts: z.array(z.string()).default([]).describe('flood destinations beyond loopback and the toolkit\'s own sink: addresses or CIDRs'),
+})
+
+export const Experiment = z.strictObject({
+  $schema: z.string().optional(),
+  apiVersion: z.literal('chaos/v1'),
+  kind: z.literal('Experiment'),
+  metadata: z.strictObject({
+    name,
+    description: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+  }),
+  platform: z.enum(['process']).default('process'),
+  target: Target,
+  neighbors: z.array(Neighbor).min(1).max(500),
+  volumes: z.record(name, Volume).optional(),
+  shared: Isolation.omit({level: true}).optional().describe('limits of the shared box; default: the sum of the limits of the workflows in it'),
+  fault: Fault,
+  phases: Phases,
+  hypothesis: z.array(HypothesisEntry).min(1),
+  expect: z.enum(['contained', 'breach']).default('contained'),
+  safety: Safety.prefault({}),
+}).superRefine((e, ctx) => {
+  const names = [e.target.name, ...e.neighbors.map((n) => n.name)]
+  names.forEach((n, i) => {
+    if (names.indexOf(n) !== i) ctx.addIssue({code: 'custom', path: i === 0 ? ['target', 'name'] : ['neighbors', i - 1, 'name'], message: `workflow name "${n}" is used twice`})
+  })
+  e.hypothesis.forEach((h, i) => {
+    if (h.neighbor !== undefined && !e.neighbors.some((n) => n.name === h.neighbor)) {
+      ctx.addIssue({code: 'custom', path: ['hypothesis', i, 'neighbor'], message: `no neighbour is named "${h.neighbor}" (neighbours: ${e.neighbors.map((n) => n.name).join(', ')})`})
+    }
+  })
+  if (e.fault.type === 'disk-fill' && e.fault.volume !== undefined && !(e.volumes && e.fault.volume in e.volumes)) {
+    ctx.addIssue({code: 'custom', path: ['fault', 'volume'], message: `no volume is named "${e.fault.volume}"; declare it under volumes:`})
+  }
+  if (e.fault.type === 'network-flood' && e.fault.destination === 'sink' && e.target.isolation.network === undefined && e.target.run === undefined) {
+    // an attached target floods from wherever it lives; nothing to check here
+  }
+})
+
+export type Experiment = z.output<typeof Experiment>
+export type ExperimentInput = z.input<typeof Experiment>
+export type Workflow = z.output<typeof Target> | z.output<typeof Neighbor>
+export type NeighborSpec = z.output<typeof Neighbor>
+export type TargetSpec = z.output<typeof Target>
+export type IsolationSpec = z.output<typeof Isolation>
+export type FaultSpec = z.output<typeof Fault>
+export type FaultType = FaultSpec['type']
+export type HypothesisSpec = z.output<typeof HypothesisEntry>
+export type SignalName = (typeof BUILTIN_SIGNALS)[number]
+export type PhasesSpec = z.output<typeof Phases>
+export type SafetySpec = z.output<typeof Safety>

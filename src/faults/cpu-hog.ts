@@ -1,0 +1,54 @@
+// A CPU hog in the target, sized against the target's own CPU allowance (its quota, else its cpuset, else the
+// host): 50% in a 0.5-CPU box is a quarter of a core, never half the host.
+import {PlanError} from '../platforms/platform.js'
+import type {Platform} from '../platforms/platform.js'
+import type {CpuParams} from '../stressors/protocol.js'
+import {type ActiveFault, type FaultDriver, efficacyOf} from './fault.js'
+
+type CpuHogSpec = Extract<import('../experiment/schema.js').FaultSpec, {type: 'cpu-hog'}>
+
+export function cpuDose(spec: CpuHogSpec, platform: Platform): {cores: number, workers: number, loadPerWorker: number, source: string} {
+  const allowance = platform.target.allowance()
+  const cores = allowance.cpus * spec.load
+  const workers = spec.workers ?? Math.max(1, Math.ceil(cores - 1e-9))
+  const loadPerWorker = cores / workers
+  if (loadPerWorker > 1) {
+    throw new PlanError(`cpu-hog: ${cores.toFixed(2)} cores asked with ${workers} workers would need ${Math.round(loadPerWorker * 100)}% of a core each; give workers: ${Math.ceil(cores)} or more`)
+  }
+  return {cores, workers, loadPerWorker, source: `${Math.round(spec.load * 100)}% of ${allowance.cpus} CPU (${allowance.cpuSource})`}
+}
+
+export const cpuHog: FaultDriver<CpuHogSpec> = {
+  type: 'cpu-hog',
+
+  plan(spec, _experiment, platform) {
+    const dose = cpuDose(spec, platform)
+    return `cpu-hog: ${dose.cores.toFixed(2)} cores = ${dose.source}, ${dose.workers} worker(s) at ${Math.round(dose.loadPerWorker * 100)}% each, charged to ${platform.target.boundary}`
+  },
+
+  async start(spec, ctx) {
+    const dose = cpuDose(spec, ctx.platform)
+    const params: CpuParams = {workers: dose.workers, loadPerWorker: dose.loadPerWorker}
+    const stressor = ctx.platform.launchStressor({kind: 'cpu', params, deadline: ctx.deadline, where: 'target'})
+    await stressor.ready
+    const startedAt = Date.now()
+    return {
+      progress() {
+        const seconds = Math.max(0.001, (Date.now() - startedAt) / 1000)
+        return `burning ${((stressor.latest()?.cpuSeconds ?? 0) / seconds).toFixed(2)} of ${dose.cores.toFixed(2)} cores`
+      },
+      stop: async () => {
+        await stressor.stop()
+      },
+      efficacy(window) {
+        const seconds = (window.endedAt - window.startedAt) / 1000
+        const asked = dose.cores * seconds
+        const fromBox = window.ownBox && window.after.cpuSeconds !== undefined && window.before.cpuSeconds !== undefined
+          ? window.after.cpuSeconds - window.before.cpuSeconds : undefined
+        const achieved = fromBox ?? stressor.latest()?.cpuSeconds ?? 0
+        const where = fromBox !== undefined ? "the target's cgroup accounting" : "the stressor's own CPU time"
+        return efficacyOf(asked, achieved, 'cpu-seconds', `${(achieved / seconds).toFixed(2)} of ${dose.cores.toFixed(2)} cores asked, from ${where}`)
+      },
+    } satisfies ActiveFault
+  },
+}

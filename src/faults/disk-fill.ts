@@ -1,0 +1,105 @@
+// A disk fill by the target: a stressor in the target's box writing into an experiment volume (a filesystem the
+// experiment created) or into a path the experiment explicitly allows, where a floor of free space is always kept.
+import {realpathSync, statfsSync} from 'node:fs'
+import {sep} from 'node:path'
+
+import {formatBytes} from '../experiment/units.js'
+import type {Experiment} from '../experiment/schema.js'
+import {PlanError, type Platform} from '../platforms/platform.js'
+import type {DiskParams} from '../stressors/protocol.js'
+import {type ActiveFault, type FaultDriver, efficacyOf} from './fault.js'
+
+type DiskFillSpec = Extract<import('../experiment/schema.js').FaultSpec, {type: 'disk-fill'}>
+
+interface FillPlan {
+  dir: string
+  bytes: number
+  createdByExperiment: boolean
+}
+
+function filesystem(dir: string): {total: number, free: number} {
+  const stats = statfsSync(dir)
+  return {total: stats.blocks * stats.bsize, free: stats.bavail * stats.bsize}
+}
+
+/** Resolves where and how much to write, refusing anything the experiment did not name and allow. */
+export function planFill(spec: DiskFillSpec, experiment: Experiment, platform: Platform, beforeSetup: boolean): FillPlan {
+  if (spec.volume !== undefined) {
+    const size = experiment.volumes![spec.volume].size
+    if (beforeSetup) {
+      const bytes = 'bytes' in spec.size ? spec.size.bytes : Math.round(spec.size.fraction * size)
+      return {dir: `(volume ${spec.volume})`, bytes: Math.min(bytes, size), createdByExperiment: true}
+    }
+  }
+  const {dir, createdByExperiment} = platform.fillDirectory(spec.volume, spec.path)
+  if (!createdByExperiment) {
+    let real: string
+    try {
+      real = realpathSync(dir)
+    } catch {
+      throw new PlanError(`disk-fill path ${dir} does not exist`)
+    }
+    const allowed = experiment.safety.allowPaths.map((p) => {
+      try {
+        return realpathSync(p)
+      } catch {
+        return p
+      }
+    })
+    if (!allowed.some((a) => real === a || real.startsWith(a.endsWith(sep) ? a : a + sep))) {
+      throw new PlanError(`disk-fill path ${dir} (${real}) is not under safety.allowPaths (${allowed.join(', ') || 'empty'}); add it there to allow filling it, or fill an experiment volume`)
+    }
+  }
+  const fs = filesystem(dir)
+  const used = fs.total - fs.free
+  let bytes = 'bytes' in spec.size ? spec.size.bytes : Math.max(0, Math.round(spec.size.fraction * fs.total) - used)
+  if (!createdByExperiment) {
+    const floor = Math.ceil(experiment.safety.diskFloor * fs.total)
+    const room = Math.max(0, fs.free - floor)
+    if (bytes > room) {
+      throw new PlanError(`disk-fill of ${formatBytes(bytes)} on ${dir} would leave less than safety.diskFloor (${Math.round(experiment.safety.diskFloor * 100)}%, ${formatBytes(floor)}) free; at most ${formatBytes(room)} can be written there. Lower fault.size or safety.diskFloor`)
+    }
+  } else {
+    bytes = Math.min(bytes, fs.total)
+  }
+  if (bytes > experiment.safety.maxDisk) {
+    throw new PlanError(`disk-fill of ${formatBytes(bytes)} is above safety.maxDisk (${formatBytes(experiment.safety.maxDisk)}); raise safety.maxDisk in the experiment if you mean it`)
+  }
+  return {dir, bytes, createdByExperiment}
+}
+
+export const diskFill: FaultDriver<DiskFillSpec> = {
+  type: 'disk-fill',
+
+  plan(spec, experiment, platform) {
+    const fill = planFill(spec, experiment, platform, true)
+    const how = spec.mode === 'fallocate' ? 'at once (fallocate)' : spec.rate ? `at ${formatBytes(spec.rate)}/s` : 'as fast as the disk takes it'
+    return `disk-fill: ${formatBytes(fill.bytes)} into ${fill.dir} ${how}, charged to ${platform.target.boundary}`
+  },
+
+  async start(spec, ctx) {
+    const fill = planFill(spec, ctx.experiment, ctx.platform, false)
+    const params: DiskParams = {dir: fill.dir, bytes: fill.bytes, rate: spec.rate, mode: spec.mode}
+    const stressor = ctx.platform.launchStressor({kind: 'disk', params, deadline: ctx.deadline, where: 'target'})
+    await stressor.ready
+    // how full the filesystem got, read while the fill holds its space (the file goes when the stressor stops)
+    let fullest = 0
+    const watch = setInterval(() => {
+      const fs = filesystem(fill.dir)
+      fullest = Math.max(fullest, 1 - fs.free / fs.total)
+    }, 250)
+    return {
+      progress: () => `wrote ${formatBytes(stressor.latest()?.bytes ?? 0)} of ${formatBytes(fill.bytes)}${stressor.latest()?.full ? ' (filesystem full)' : ''}`,
+      stop: async () => {
+        clearInterval(watch)
+        await stressor.stop()
+      },
+      efficacy() {
+        const written = stressor.latest()?.bytes ?? 0
+        const full = stressor.latest()?.full === true || fullest >= 0.999
+        const how = `${formatBytes(written)} of ${formatBytes(fill.bytes)} written to ${fill.dir}; the filesystem reached ${(fullest * 100).toFixed(1)}%`
+        return efficacyOf(fill.bytes, written, 'bytes', `${how}${full ? ' (full)' : ''}`, 0.9, full ? true : undefined)
+      },
+    } satisfies ActiveFault
+  },
+}

@@ -1,0 +1,46 @@
+// One interface per fault. A fault driver turns the experiment's fault spec into stressors charged to the target,
+// checks its guardrails before anything starts, and proves afterwards whether its dose landed.
+import type {Experiment, FaultSpec} from '../experiment/schema.js'
+import type {ResourceSample} from '../metrics/types.js'
+import type {Platform} from '../platforms/platform.js'
+import type {Efficacy} from '../verdict/types.js'
+
+export interface FaultContext {
+  experiment: Experiment
+  platform: Platform
+  runId: string
+  /** epoch ms after which every stressor dies by itself: the end of the inject phase plus a short grace */
+  deadline: number
+  log: (line: string) => void
+}
+
+/** What the runner measured of the target around the inject phase. */
+export interface InjectWindow {
+  startedAt: number
+  endedAt: number
+  /** the target's box (or process) before and at the end of injection, and its highest memory during it */
+  before: ResourceSample
+  after: ResourceSample
+  peakMemoryBytes?: number
+  /** the target's box is its own (level cgroup), so its accounting is the target's alone */
+  ownBox: boolean
+}
+
+export interface ActiveFault {
+  /** a short live reading of the dose, for the progress line */
+  progress(): string
+  stop(): Promise<void>
+  efficacy(window: InjectWindow): Efficacy
+}
+
+export interface FaultDriver<T extends FaultSpec = FaultSpec> {
+  readonly type: T['type']
+  /** One line for the plan. Throws PlanError for what the guardrails or the target's limits refuse. */
+  plan(spec: T, experiment: Experiment, platform: Platform): string
+  start(spec: T, ctx: FaultContext): Promise<ActiveFault>
+}
+
+export function efficacyOf(asked: number, achieved: number, unit: string, note: string, threshold = 0.9, forceLanded?: boolean): Efficacy {
+  const ratio = asked > 0 ? achieved / asked : 0
+  return {landed: forceLanded ?? ratio >= threshold, asked, achieved, unit, ratio, note}
+}

@@ -1,0 +1,60 @@
+// A memory leak in the target: a stressor in the target's box allocating at a set rate up to a limit, holding
+// what it took. The isolated case: the target's own memory limit stops it (OOM kill or cap). The control: the
+// leak grows inside the box its neighbours live in.
+import {formatBytes} from '../experiment/units.js'
+import {PlanError} from '../platforms/platform.js'
+import type {MemoryParams} from '../stressors/protocol.js'
+import type {StressorHandle} from '../stressors/spawn.js'
+import {type ActiveFault, type FaultDriver, efficacyOf} from './fault.js'
+
+type MemoryLeakSpec = Extract<import('../experiment/schema.js').FaultSpec, {type: 'memory-leak'}>
+
+function leakLimit(spec: MemoryLeakSpec, memoryLimit: number | undefined, targetName: string): number {
+  if ('bytes' in spec.limit) return spec.limit.bytes
+  if (memoryLimit === undefined) throw new PlanError(`fault.limit is a percentage, but the target ${targetName} has no memory limit to take it of; give a size such as 512Mi`)
+  return Math.round(spec.limit.fraction * memoryLimit)
+}
+
+export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
+  type: 'memory-leak',
+
+  plan(spec, experiment, platform) {
+    const limit = leakLimit(spec, platform.target.allowance().memoryLimit, experiment.target.name)
+    if (limit > experiment.safety.maxMemory) {
+      throw new PlanError(`fault.limit ${formatBytes(limit)} is above safety.maxMemory (${formatBytes(experiment.safety.maxMemory)}); raise safety.maxMemory in the experiment if you mean it`)
+    }
+    return `memory-leak: ${formatBytes(spec.rate)}/s up to ${formatBytes(limit)}${spec.hold ? ', held' : ''}, charged to ${platform.target.boundary}`
+  },
+
+  async start(spec, ctx) {
+    const limit = leakLimit(spec, ctx.platform.target.allowance().memoryLimit, ctx.experiment.target.name)
+    const params: MemoryParams = {rate: spec.rate, limit, hold: spec.hold}
+    const stressor: StressorHandle = ctx.platform.launchStressor({kind: 'memory', params, deadline: ctx.deadline, where: 'target'})
+    await stressor.ready
+    let stoppedByUs = false
+    let killedByKernel = false
+    void stressor.exited.then((exit) => {
+      killedByKernel = !stoppedByUs && exit.signal === 'SIGKILL'
+    })
+    return {
+      progress: () => `leaked ${formatBytes(stressor.latest()?.bytes ?? 0)}`,
+      async stop() {
+        stoppedByUs = true
+        await stressor.stop()
+      },
+      efficacy(window) {
+        const seconds = (window.endedAt - window.startedAt) / 1000
+        const asked = Math.min(limit, spec.rate * seconds)
+        const leaked = stressor.latest()?.bytes ?? 0
+        const oomInBox = (window.after.oomKills ?? 0) > (window.before.oomKills ?? 0)
+        const boxGrowth = window.ownBox && window.peakMemoryBytes !== undefined && window.before.memoryBytes !== undefined
+          ? window.peakMemoryBytes - window.before.memoryBytes : undefined
+        const achieved = Math.max(leaked, boxGrowth ?? 0)
+        if (killedByKernel || oomInBox) {
+          return efficacyOf(asked, achieved, 'bytes', `the leak reached ${formatBytes(leaked)} and was OOM-killed by the limit of ${ctx.platform.target.boundary}`, 0.9, true)
+        }
+        return efficacyOf(asked, achieved, 'bytes', `the target's memory grew by ${formatBytes(achieved)} of ${formatBytes(asked)} asked`)
+      },
+    } satisfies ActiveFault
+  },
+}

@@ -1,0 +1,257 @@
+// An open-loop HTTP load generator. Requests are scheduled by the clock at a fixed rate, never by the previous
+// response, so a neighbour that slows down keeps receiving the same load and its slowness shows in full
+// (no coordinated omission). Latency is measured from each request's scheduled send time, so any lateness of
+// the probe itself is charged to the measurement rather than hidden.
+import http from 'node:http'
+import https from 'node:https'
+import {Histogram, type Registry} from 'prom-client'
+
+export const PROBE_HISTOGRAM_NAME = 'chaos_probe_request_duration_seconds'
+const PROBE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+export interface ProbeRecord {
+  /** epoch milliseconds of the scheduled send */
+  t: number
+  /** from the scheduled send to the end of the response body, or to the failure */
+  latencySeconds: number
+  /** a response with status below 400 */
+  ok: boolean
+  status?: number
+  /** 'timeout', or the transport error's code (ECONNREFUSED, ECONNRESET...) */
+  error?: string
+}
+
+export type ProbeOutcome = 'ok' | 'error' | 'timeout'
+
+export interface HttpProbeOptions {
+  url: string
+  /** requests per second */
+  rate: number
+  /** a request not answered this long after its scheduled send counts as an error ('timeout') */
+  timeoutMs: number
+  method?: 'GET' | 'POST' | 'HEAD'
+  /** the `neighbor` label of the histogram */
+  neighbor?: string
+  /** where to register `chaos_probe_request_duration_seconds`; none: not exported */
+  registry?: Registry
+  /** records kept in memory; the oldest are dropped beyond this. Default 2,000,000 (over an hour at 500/s) */
+  maxRecords?: number
+  /** longest the scheduler sleeps (it wakes sooner when a request comes due). Default 10 ms */
+  maxTickMs?: number
+}
+
+export interface ProbeStats {
+  /** requests sent (every one that came due before stop) */
+  sent: number
+  completed: number
+  ok: number
+  /** failed requests, timeouts included */
+  errors: number
+  timeouts: number
+  inFlight: number
+  /** records dropped to stay within maxRecords */
+  dropped: number
+  /** how late the probe sent requests relative to their schedule: a large value means the probe is overloaded */
+  meanSendLagMs: number
+  maxSendLagMs: number
+}
+
+interface InFlightRequest {
+  scheduledAt: number
+  scheduledEpoch: number
+  deadline: number
+  request?: http.ClientRequest
+  done: boolean
+}
+
+export class HttpProbe {
+  readonly url: URL
+  readonly rate: number
+  readonly timeoutMs: number
+  readonly method: 'GET' | 'POST' | 'HEAD'
+  readonly neighbor: string
+  private readonly maxRecords: number
+  private readonly maxTickMs: number
+  private readonly agent: http.Agent
+  private readonly histogram: Histogram<'neighbor' | 'outcome'> | undefined
+  private readonly kept: ProbeRecord[] = []
+  /** in scheduled order, which is also deadline order, so timeouts are found from the head */
+  private pending: InFlightRequest[] = []
+  private pendingHead = 0
+  private timer: NodeJS.Timeout | undefined
+  private state: 'idle' | 'running' | 'draining' | 'stopped' = 'idle'
+  private startMono = 0
+  private startEpoch = 0
+  private nextIndex = 0
+  private inFlightCount = 0
+  private counts = {completed: 0, ok: 0, errors: 0, timeouts: 0, dropped: 0, lagSumMs: 0, lagMaxMs: 0}
+  private drained: (() => void) | undefined
+  private stopping: Promise<void> | undefined
+
+  constructor(options: HttpProbeOptions) {
+    this.url = new URL(options.url)
+    if (this.url.protocol !== 'http:' && this.url.protocol !== 'https:') throw new Error(`probe URL must be http(s), got ${options.url}`)
+    if (!(options.rate > 0)) throw new Error(`probe rate must be positive, got ${options.rate}`)
+    if (!(options.timeoutMs > 0)) throw new Error(`probe timeout must be positive, got ${options.timeoutMs}`)
+    this.rate = options.rate
+    this.timeoutMs = options.timeoutMs
+    this.method = options.method ?? 'GET'
+    this.neighbor = options.neighbor ?? this.url.host
+    this.maxRecords = options.maxRecords ?? 2_000_000
+    this.maxTickMs = options.maxTickMs ?? 10
+    // Every request lives at most timeoutMs, so rate × timeout sockets always suffice: a stalled neighbour
+    // must not make the probe queue requests behind its own socket limit.
+    const maxSockets = Math.ceil(this.rate * (this.timeoutMs / 1000) * 1.2) + 16
+    const agentOptions = {keepAlive: true, maxSockets, maxFreeSockets: maxSockets}
+    this.agent = this.url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions)
+    this.histogram = options.registry && probeHistogram(options.registry)
+  }
+
+  start(): void {
+    if (this.state !== 'idle') throw new Error('a probe starts once')
+    this.state = 'running'
+    this.startMono = performance.now()
+    this.startEpoch = Date.now()
+    this.tick()
+  }
+
+  /** Stops sending, then waits for the requests in flight (each ends by its timeout at the latest). */
+  stop(): Promise<void> {
+    if (this.state === 'idle') this.state = 'stopped'
+    if (this.state === 'running') this.stopping = this.drain()
+    return this.stopping ?? Promise.resolve()
+  }
+
+  private async drain(): Promise<void> {
+    clearTimeout(this.timer)
+    this.tick() // send what came due up to this instant
+    this.state = 'draining'
+    if (this.inFlightCount > 0) await new Promise<void>((resolve) => (this.drained = resolve))
+    this.state = 'stopped'
+    clearTimeout(this.timer)
+    this.agent.destroy()
+  }
+
+  /** Records of requests scheduled in [fromMs, toMs), in scheduled order. */
+  records(fromMs = Number.NEGATIVE_INFINITY, toMs = Number.POSITIVE_INFINITY): ProbeRecord[] {
+    return this.kept.filter((r) => r.t >= fromMs && r.t < toMs).sort((a, b) => a.t - b.t)
+  }
+
+  stats(): ProbeStats {
+    const {completed, ok, errors, timeouts, dropped, lagSumMs, lagMaxMs} = this.counts
+    return {
+      sent: this.nextIndex,
+      completed, ok, errors, timeouts, dropped,
+      inFlight: this.inFlightCount,
+      meanSendLagMs: this.nextIndex === 0 ? 0 : lagSumMs / this.nextIndex,
+      maxSendLagMs: lagMaxMs,
+    }
+  }
+
+  /**
+   * Sends every request that has come due, expires timed-out ones, and sleeps until the next request is due
+   * (at least 1 ms, at most maxTickMs): one timer for the whole probe, however high the rate. Waking for the
+   * next due request rather than on a fixed 10 ms grid keeps the probe's own lateness, which is charged to
+   * every latency, near 1 ms instead of a uniform 0-10 ms.
+   */
+  private tick(): void {
+    const now = performance.now()
+    const periodMs = 1000 / this.rate
+    if (this.state === 'running') {
+      while (this.startMono + this.nextIndex * periodMs <= now) {
+        const offset = this.nextIndex * periodMs
+        this.nextIndex++
+        this.send(this.startMono + offset, this.startEpoch + offset, now)
+      }
+    }
+    this.expireTimedOut(now)
+    if (this.state === 'stopped') return
+    const untilNextDue = this.state === 'running' ? this.startMono + this.nextIndex * periodMs - performance.now() : this.maxTickMs
+    this.timer = setTimeout(() => this.tick(), Math.min(Math.max(untilNextDue, 1), this.maxTickMs))
+  }
+
+  private send(scheduledAt: number, scheduledEpoch: number, now: number): void {
+    const lag = now - scheduledAt
+    this.counts.lagSumMs += lag
+    if (lag > this.counts.lagMaxMs) this.counts.lagMaxMs = lag
+    // The deadline counts from the scheduled send: a caller waiting on this request gives up then.
+    const entry: InFlightRequest = {scheduledAt, scheduledEpoch, deadline: scheduledAt + this.timeoutMs, done: false}
+    this.pending.push(entry)
+    this.inFlightCount++
+    const transport = this.url.protocol === 'https:' ? https : http
+    const request = transport.request(this.url, {method: this.method, agent: this.agent})
+    entry.request = request
+    request.on('response', (response) => {
+      response.on('data', () => {})
+      response.on('end', () => this.finish(entry, {ok: (response.statusCode ?? 0) < 400, status: response.statusCode}))
+      response.on('error', (error) => this.finish(entry, {ok: false, status: response.statusCode, error: errorCode(error)}))
+    })
+    request.on('error', (error) => this.finish(entry, {ok: false, error: errorCode(error)}))
+    request.end()
+  }
+
+  private expireTimedOut(now: number): void {
+    while (this.pendingHead < this.pending.length) {
+      const entry = this.pending[this.pendingHead]
+      if (!entry.done) {
+        if (entry.deadline > now) break
+        const request = entry.request
+        this.finish(entry, {ok: false, error: 'timeout'}, true)
+        request?.destroy()
+      }
+      this.pendingHead++
+    }
+    if (this.pendingHead > 4096 && this.pendingHead * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.pendingHead)
+      this.pendingHead = 0
+    }
+  }
+
+  private finish(entry: InFlightRequest, outcome: {ok: boolean, status?: number, error?: string}, timedOut = false): void {
+    if (entry.done) return
+    entry.done = true
+    entry.request = undefined
+    this.inFlightCount--
+    const latencySeconds = timedOut ? this.timeoutMs / 1000 : (performance.now() - entry.scheduledAt) / 1000
+    const record: ProbeRecord = {t: entry.scheduledEpoch, latencySeconds, ok: outcome.ok}
+    if (outcome.status !== undefined) record.status = outcome.status
+    if (outcome.error !== undefined) record.error = outcome.error
+    this.kept.push(record)
+    if (this.kept.length > this.maxRecords) {
+      // Drop a tenth at once so trimming stays cheap.
+      const excess = this.kept.length - this.maxRecords + Math.ceil(this.maxRecords / 10)
+      this.kept.splice(0, excess)
+      this.counts.dropped += excess
+    }
+    this.counts.completed++
+    if (outcome.ok) this.counts.ok++
+    else this.counts.errors++
+    if (timedOut) this.counts.timeouts++
+    const label: ProbeOutcome = outcome.ok ? 'ok' : timedOut ? 'timeout' : 'error'
+    this.histogram?.observe({neighbor: this.neighbor, outcome: label}, latencySeconds)
+    if (this.inFlightCount === 0 && this.drained) {
+      const resolve = this.drained
+      this.drained = undefined
+      resolve()
+    }
+  }
+}
+
+function probeHistogram(registry: Registry): Histogram<'neighbor' | 'outcome'> {
+  // Several probes (one per neighbour) share one histogram on a registry.
+  const existing = registry.getSingleMetric(PROBE_HISTOGRAM_NAME)
+  if (existing) return existing as Histogram<'neighbor' | 'outcome'>
+  return new Histogram({
+    name: PROBE_HISTOGRAM_NAME,
+    help: 'Latency of the chaos probe\'s requests, from the scheduled send to the end of the response',
+    labelNames: ['neighbor', 'outcome'],
+    buckets: PROBE_BUCKETS,
+    registers: [registry],
+  })
+}
+
+function errorCode(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  if (code) return code
+  return error instanceof Error ? error.message : String(error)
+}

@@ -1,0 +1,31 @@
+// Types shared by the metrics layer and its consumers (platforms, the run loop, the verdict engine).
+
+/**
+ * Where a workflow's resource accounting lives: one directory per cgroup v1 hierarchy (controllers may share a
+ * directory when co-mounted, e.g. cpu,cpuacct), or the single cgroup v2 directory.
+ */
+export type CgroupPaths =
+  | {version: 1, cpu?: string, cpuacct?: string, memory?: string, blkio?: string, pids?: string, cpuset?: string}
+  | {version: 2, dir: string}
+
+/** One reading of a workflow's resource counters. Fields the source does not offer are undefined. */
+export interface ResourceSample {
+  /** epoch milliseconds of the reading */
+  t: number
+  /** cumulative CPU time, user + system */
+  cpuSeconds?: number
+  /** CFS bandwidth periods in which the group was throttled (cumulative) */
+  throttledPeriods?: number
+  /** CFS bandwidth periods elapsed (cumulative) */
+  periods?: number
+  /** total time throttled (cumulative) */
+  throttledSeconds?: number
+  /** current memory charged to the group, or the process's RSS */
+  memoryBytes?: number
+  /** highest memoryBytes seen (cgroup high-water mark or VmHWM) */
+  memoryPeakBytes?: number
+  /** processes in the group killed by the OOM killer (cumulative) */
+  oomKills?: number
+  /** pressure stall information: the `some` line's total, in microseconds (cumulative) */
+  psi?: {cpu?: number, memory?: number, io?: number}
+}

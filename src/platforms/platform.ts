@@ -1,0 +1,90 @@
+// One interface per platform. The runner knows only this: a platform plans (checking everything before
+// creating anything), sets up the workflows in their isolation, launches stressors charged to the target's own
+// boundary, samples each workflow's resources, and tears everything down.
+import type {Experiment, IsolationSpec, NeighborSpec, TargetSpec} from '../experiment/schema.js'
+import type {ResourceSample} from '../metrics/types.js'
+import type {RunLedger} from '../rollback/ledger.js'
+import type {StressorHandle} from '../stressors/spawn.js'
+import type {StressorKind, StressorParams} from '../stressors/protocol.js'
+
+/** A refusal before anything starts. exitCode 2: the experiment asks for something invalid here; 4: this machine cannot make the boundary. */
+export class PlanError extends Error {
+  constructor(message: string, readonly exitCode: 2 | 4 = 2) {
+    super(message)
+  }
+}
+
+export interface Allowance {
+  /** cores the workflow may use: its quota, else its cpuset's size, else the host's cores */
+  cpus: number
+  /** where the allowance comes from, for the plan */
+  cpuSource: 'quota' | 'cpuset' | 'host'
+  /** memory limit of its box, if any */
+  memoryLimit?: number
+}
+
+export interface WorkflowHandle {
+  readonly name: string
+  readonly role: 'target' | 'neighbor'
+  readonly spec: TargetSpec | NeighborSpec
+  /** the isolation as applied (level, the box's limits, whether the box is shared) */
+  readonly boundary: string
+  allowance(): Allowance
+  /** resource accounting of the workflow's box (its cgroup, or its processes when it has none) */
+  sample(): ResourceSample
+  /** times a managed workflow's main process ended while it was meant to run (OOM kill, crash) */
+  unexpectedExits(): number
+  /** how the last unexpected exit happened, e.g. "killed by SIGKILL" */
+  lastExit(): string | undefined
+}
+
+export interface StressorPlacement {
+  kind: StressorKind
+  params: StressorParams
+  /** epoch ms after which the stressor dies by itself */
+  deadline: number
+  /** 'target': charged to the target's boundary; 'sink': the receiving end the experiment created */
+  where: 'target' | 'sink'
+}
+
+export interface FloodEndpoint {
+  /** where a target-side flood should send, and where the sink listens */
+  sinkHost: string
+  /** whether the target floods inside a namespace of its own (the contained case) or on the host's loopback */
+  inNamespace: boolean
+  /** interface byte counters of the target's link, when it has one */
+  linkBytes?: () => Promise<{tx: number, rx: number}>
+  /** egress limit on the target's link (bits/s) */
+  egressLimit?: number
+}
+
+export interface Platform {
+  readonly name: string
+  /** Checks everything that can be checked before anything is created; returns the plan's lines. */
+  plan(): Promise<string[]>
+  setup(ledger: RunLedger, log: (line: string) => void): Promise<void>
+  readonly target: WorkflowHandle
+  readonly neighbors: WorkflowHandle[]
+  /** the directory a disk fill writes into for this experiment volume or path */
+  fillDirectory(volume: string | undefined, path: string | undefined): {dir: string, createdByExperiment: boolean}
+  flood(): FloodEndpoint
+  launchStressor(placement: StressorPlacement): StressorHandle
+  /** Removes everything the platform created; returns what could not be removed. */
+  teardown(): Promise<string[]>
+}
+
+export interface PlatformFactoryContext {
+  experiment: Experiment
+  runId: string
+  /** isolation level override from `chaos matrix`, applied to every workflow */
+  levelOverride?: IsolationSpec['level']
+}
+
+export async function createPlatform(ctx: PlatformFactoryContext): Promise<Platform> {
+  switch (ctx.experiment.platform) {
+    case 'process': {
+      const {ProcessPlatform} = await import('./process/index.js')
+      return new ProcessPlatform(ctx)
+    }
+  }
+}

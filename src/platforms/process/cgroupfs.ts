@@ -1,0 +1,239 @@
+// cgroup boxes for the process platform, on cgroup v1 (one hierarchy per controller, as on this project's CI
+// machine) and cgroup v2 (one unified tree, as on most current distributions). The root is a parameter so the
+// v2 path can be exercised against a fake cgroupfs tree in tests.
+import {existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statfsSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import type {CgroupPaths} from '../../metrics/types.js'
+
+export const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'cpuset', 'pids', 'blkio'] as const
+export type V1Controller = (typeof V1_CONTROLLERS)[number]
+
+export type CgroupLayout =
+  | {version: 1, root: string, mounts: Partial<Record<V1Controller, string>>}
+  | {version: 2, root: string}
+
+export class CgroupUnavailableError extends Error {}
+
+/** Which cgroup layout this machine has. A hybrid host (v1 controllers plus an empty unified tree) counts as v1. */
+export function detectCgroupLayout(root = process.env.CHAOS_CGROUP_ROOT ?? '/sys/fs/cgroup'): CgroupLayout {
+  if (existsSync(join(root, 'cgroup.controllers'))) return {version: 2, root}
+  const mounts: Partial<Record<V1Controller, string>> = {}
+  for (const controller of V1_CONTROLLERS) {
+    const dir = join(root, controller)
+    if (existsSync(join(dir, 'cgroup.procs'))) mounts[controller] = dir
+  }
+  if (mounts.memory === undefined && mounts.cpu === undefined) {
+    throw new CgroupUnavailableError(`no cgroup filesystem found at ${root} (neither v2's cgroup.controllers nor v1's memory/cpu hierarchies)`)
+  }
+  return {version: 1, root, mounts}
+}
+
+export interface CgroupLimits {
+  memory?: number
+  cpus?: number
+  cpuset?: string
+  pids?: number
+  ioWeight?: number
+  /** v2 only: kill every process of the box when one is OOM-killed, as Kubernetes does for containers */
+  oomGroup?: boolean
+}
+
+const CFS_PERIOD_US = 100_000
+
+/** One box, at the same relative path in every hierarchy (v1) or once in the unified tree (v2). */
+export class Cgroup {
+  constructor(readonly layout: CgroupLayout, readonly relativePath: string) {}
+
+  /** The directories a process must join: one per v1 hierarchy, or the v2 directory. */
+  dirs(): string[] {
+    if (this.layout.version === 2) return [join(this.layout.root, this.relativePath)]
+    return Object.values(this.layout.mounts).map((mount) => join(mount, this.relativePath))
+  }
+
+  paths(): CgroupPaths {
+    if (this.layout.version === 2) return {version: 2, dir: join(this.layout.root, this.relativePath)}
+    const at = (c: V1Controller) => (this.layout.version === 1 && this.layout.mounts[c] ? join(this.layout.mounts[c]!, this.relativePath) : undefined)
+    return {version: 1, cpu: at('cpu'), cpuacct: at('cpuacct'), memory: at('memory'), blkio: at('blkio'), pids: at('pids'), cpuset: at('cpuset')}
+  }
+
+  exists(): boolean {
+    return this.dirs().some((d) => existsSync(d))
+  }
+
+  /** Creates the box (and its parents), enabling the controllers it needs on v2. */
+  create(): void {
+    if (this.layout.version === 2) {
+      const parts = this.relativePath.split('/').filter(Boolean)
+      let dir = this.layout.root
+      for (const part of parts) {
+        enableV2Controllers(dir)
+        dir = join(dir, part)
+        if (!existsSync(dir)) mkdirSync(dir)
+      }
+      return
+    }
+    for (const [controller, mount] of Object.entries(this.layout.mounts)) {
+      const parts = this.relativePath.split('/').filter(Boolean)
+      let dir = mount
+      for (const part of parts) {
+        const parent = dir
+        dir = join(dir, part)
+        if (!existsSync(dir)) {
+          mkdirSync(dir)
+          // a v1 cpuset box accepts no task until it has CPUs and memory nodes: start from its parent's
+          if (controller === 'cpuset') {
+            for (const file of ['cpuset.cpus', 'cpuset.mems']) writeFileSync(join(dir, file), readFileSync(join(parent, file), 'utf8').trim() || '0')
+          }
+        }
+      }
+    }
+  }
+
+  applyLimits(limits: CgroupLimits): void {
+    const {layout} = this
+    if (layout.version === 2) {
+      const dir = join(layout.root, this.relativePath)
+      if (limits.memory !== undefined) writeFileSync(join(dir, 'memory.max'), String(limits.memory))
+      if (limits.cpus !== undefined) writeFileSync(join(dir, 'cpu.max'), `${Math.round(limits.cpus * CFS_PERIOD_US)} ${CFS_PERIOD_US}`)
+      if (limits.cpuset !== undefined) writeFileSync(join(dir, 'cpuset.cpus'), limits.cpuset)
+      if (limits.pids !== undefined) writeFileSync(join(dir, 'pids.max'), String(limits.pids))
+      if (limits.ioWeight !== undefined) writeFileSync(join(dir, 'io.weight'), `default ${limits.ioWeight}`)
+      if (limits.oomGroup !== undefined) writeFileSync(join(dir, 'memory.oom.group'), limits.oomGroup ? '1' : '0')
+      return
+    }
+    const at = (c: V1Controller, file: string) => {
+      const mount = layout.mounts[c]
+      if (!mount) throw new CgroupUnavailableError(`the cgroup v1 ${c} controller is not mounted under ${layout.root}, so ${file} cannot be set`)
+      return join(mount, this.relativePath, file)
+    }
+    if (limits.memory !== undefined) {
+      writeFileSync(at('memory', 'memory.limit_in_bytes'), String(limits.memory))
+      // without this a box on a host with swap would page out instead of hitting its limit
+      const memsw = at('memory', 'memory.memsw.limit_in_bytes')
+      if (existsSync(memsw)) writeFileSync(memsw, String(limits.memory))
+    }
+    if (limits.cpus !== undefined) {
+      writeFileSync(at('cpu', 'cpu.cfs_period_us'), String(CFS_PERIOD_US))
+      writeFileSync(at('cpu', 'cpu.cfs_quota_us'), String(Math.round(limits.cpus * CFS_PERIOD_US)))
+    }
+    if (limits.cpuset !== undefined) writeFileSync(at('cpuset', 'cpuset.cpus'), limits.cpuset)
+    if (limits.pids !== undefined) writeFileSync(at('pids', 'pids.max'), String(limits.pids))
+    if (limits.ioWeight !== undefined) writeFileSync(at('blkio', 'blkio.weight'), String(Math.min(1000, Math.max(10, limits.ioWeight))))
+    if (limits.oomGroup) throw new CgroupUnavailableError('memory.oom.group exists only on cgroup v2; this host runs cgroup v1')
+  }
+
+  addProcess(pid: number): void {
+    for (const dir of this.dirs()) writeFileSync(join(dir, 'cgroup.procs'), String(pid))
+  }
+
+  pids(): number[] {
+    const found = new Set<number>()
+    for (const dir of this.dirs()) {
+      for (const pid of readPids(dir)) found.add(pid)
+    }
+    return [...found]
+  }
+
+  /**
+   * Removes the box and its sub-boxes. Processes still inside are killed first (SIGKILL: anything left in a
+   * chaos box at teardown is ours and overdue). Returns the directories that could not be removed.
+   */
+  async remove(): Promise<string[]> {
+    const left: string[] = []
+    for (const dir of this.dirs()) {
+      if (!existsSync(dir)) continue
+      for (const sub of subtreeBottomUp(dir)) {
+        if (!(await killAndRmdir(sub))) left.push(sub)
+      }
+    }
+    return left
+  }
+}
+
+function enableV2Controllers(dir: string): void {
+  const available = readText(join(dir, 'cgroup.controllers')).split(/\s+/).filter(Boolean)
+  const wanted = ['cpu', 'memory', 'cpuset', 'io', 'pids'].filter((c) => available.includes(c))
+  const enabled = readText(join(dir, 'cgroup.subtree_control')).split(/\s+/)
+  const missing = wanted.filter((c) => !enabled.includes(c))
+  if (missing.length > 0) writeFileSync(join(dir, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '))
+}
+
+const CGROUP_SUPER_MAGIC = 0x27e0eb
+const CGROUP2_SUPER_MAGIC = 0x63677270
+
+function isCgroupFs(dir: string): boolean {
+  try {
+    const {type} = statfsSync(dir)
+    return type === CGROUP_SUPER_MAGIC || type === CGROUP2_SUPER_MAGIC
+  } catch {
+    return false
+  }
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+function readPids(dir: string): number[] {
+  return readText(join(dir, 'cgroup.procs')).split('\n').filter(Boolean).map(Number)
+}
+
+function subtreeBottomUp(dir: string): string[] {
+  const out: string[] = []
+  let entries: string[] = []
+  try {
+    entries = readdirSync(dir, {withFileTypes: true}).filter((e) => e.isDirectory()).map((e) => e.name)
+  } catch {
+    return [dir]
+  }
+  for (const name of entries) out.push(...subtreeBottomUp(join(dir, name)))
+  out.push(dir)
+  return out
+}
+
+async function killAndRmdir(dir: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const pids = readPids(dir)
+    if (pids.length > 0) {
+      // v2 offers an atomic kill of the whole box
+      if (existsSync(join(dir, 'cgroup.kill'))) {
+        try {
+          writeFileSync(join(dir, 'cgroup.kill'), '1')
+        } catch { /* fall back to signalling each process */ }
+      }
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch { /* already gone */ }
+      }
+    }
+    try {
+      if (isCgroupFs(dir)) rmdirSync(dir)
+      // a fake cgroupfs (tests) is a plain directory holding interface files the kernel would drop with it
+      else rmSync(dir, {recursive: true, force: true})
+      return true
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return false
+}
+
+/** The cgroup a running process lives in, as paths per v1 controller or its v2 directory. */
+export function cgroupOfProcess(pid: number, layout: CgroupLayout): Cgroup | undefined {
+  const text = readText(`/proc/${pid}/cgroup`)
+  if (!text) return undefined
+  const lines = text.trim().split('\n').map((l) => l.split(':'))
+  if (layout.version === 2) {
+    const unified = lines.find((l) => l[0] === '0')
+    return unified ? new Cgroup(layout, unified[2].replace(/^\//, '')) : undefined
+  }
+  const memoryLine = lines.find((l) => l[1].split(',').includes('memory')) ?? lines.find((l) => l[1].split(',').includes('cpu'))
+  return memoryLine ? new Cgroup(layout, memoryLine[2].replace(/^\//, '')) : undefined
+}

@@ -1,0 +1,321 @@
+// The process platform: workflows are local processes, their isolation is a cgroup box (or none), the target's
+// network is a namespace of its own, and experiment volumes are sized tmpfs mounts.
+import {accessSync, constants, existsSync, mkdirSync, rmSync} from 'node:fs'
+import {join} from 'node:path'
+
+import type {Experiment, IsolationSpec, NeighborSpec, TargetSpec} from '../../experiment/schema.js'
+import {formatBitRate, formatBytes} from '../../experiment/units.js'
+import {ledgerDir, type Resource, type RunLedger, processStartTime} from '../../rollback/ledger.js'
+import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
+import {
+  type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, PlanError, type StressorPlacement,
+  type WorkflowHandle,
+} from '../platform.js'
+import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, cgroupOfProcess, detectCgroupLayout} from './cgroupfs.js'
+import {createNetns, deleteNetns, netnsPrefix, interfaceBytes, limitEgress, linkAddresses, linkNamespaces, type NetnsLink} from './netns.js'
+import {expandCpuset, onlineCpus} from './cpus.js'
+import {mountTmpfs, unmount} from './tmpfs.js'
+import {ProcessWorkflow} from './workflow.js'
+
+export class ProcessPlatform implements Platform {
+  readonly name = 'process'
+  private readonly experiment: Experiment
+  private readonly runId: string
+  private readonly levelOverride?: IsolationSpec['level']
+  private layout?: CgroupLayout
+  private ledger?: RunLedger
+  private readonly created: Resource[] = []
+  private readonly volumeDirs = new Map<string, string>()
+  private link?: NetnsLink
+  private workflows: ProcessWorkflow[] = []
+
+  constructor(ctx: PlatformFactoryContext) {
+    this.experiment = ctx.experiment
+    this.runId = ctx.runId
+    this.levelOverride = ctx.levelOverride
+  }
+
+  get target(): WorkflowHandle {
+    return this.workflows[0]
+  }
+
+  get neighbors(): WorkflowHandle[] {
+    return this.workflows.slice(1)
+  }
+
+  private get specs(): (TargetSpec | NeighborSpec)[] {
+    return [this.experiment.target, ...this.experiment.neighbors]
+  }
+
+  private levelOf(spec: TargetSpec | NeighborSpec): IsolationSpec['level'] {
+    return this.levelOverride ?? spec.isolation.level
+  }
+
+  private get runDir(): string {
+    return join(ledgerDir(), this.runId)
+  }
+
+  /** The shared box's limits: as the experiment states them, or the sum of its members' limits (like a pod's). */
+  private sharedLimits(): CgroupLimits {
+    if (this.experiment.shared) return {...this.experiment.shared}
+    const members = this.specs.filter((s) => this.levelOf(s) === 'shared')
+    const sum = (pick: (i: IsolationSpec) => number | undefined) => {
+      const values = members.map((m) => pick(m.isolation)).filter((v): v is number => v !== undefined)
+      return values.length === members.length && values.length > 0 ? values.reduce((a, b) => a + b, 0) : undefined
+    }
+    const cpusets = members.map((m) => m.isolation.cpuset).filter((c): c is string => c !== undefined)
+    return {
+      memory: sum((i) => i.memory),
+      cpus: sum((i) => i.cpus),
+      cpuset: cpusets.length === members.length && cpusets.length > 0 ? unionCpuset(cpusets) : undefined,
+      pids: sum((i) => i.pids),
+    }
+  }
+
+  private limitsOf(spec: TargetSpec | NeighborSpec): CgroupLimits | undefined {
+    const level = this.levelOf(spec)
+    if (level === 'none') return undefined
+    if (level === 'shared') return this.sharedLimits()
+    const {memory, cpus, cpuset, pids, ioWeight} = spec.isolation
+    return {memory, cpus, cpuset, pids, ioWeight}
+  }
+
+  async plan(): Promise<string[]> {
+    const lines: string[] = []
+    const needsBoxes = this.specs.some((s) => s.run !== undefined && this.levelOf(s) !== 'none')
+    try {
+      this.layout = detectCgroupLayout()
+    } catch (error) {
+      if (needsBoxes) throw new PlanError(`no cgroup boundary can be made here: ${(error as Error).message}`, 4)
+    }
+    if (needsBoxes && this.layout) {
+      const probeDir = this.layout.version === 2 ? this.layout.root : (this.layout.mounts.memory ?? this.layout.mounts.cpu)!
+      try {
+        accessSync(probeDir, constants.W_OK)
+      } catch {
+        throw new PlanError(
+          `no cgroup boundary can be made: ${probeDir} is not writable by this user. Run as root, or inside a delegated ` +
+          'cgroup (systemd-run --user --scope -p Delegate=yes chaos run ...), or use isolation level none.', 4)
+      }
+      lines.push(`cgroup v${this.layout.version} at ${this.layout.root}`)
+    }
+    const hostCpus = onlineCpus()
+    for (const spec of this.specs) {
+      const role = spec === this.experiment.target ? 'target' : 'neighbour'
+      const level = this.levelOf(spec)
+      if (spec.run === undefined) {
+        this.checkAttached(spec)
+        lines.push(`${role} ${spec.name}: attached (${spec.pid !== undefined ? `pid ${spec.pid}` : spec.cgroup ?? spec.unit}), isolation as found`)
+        continue
+      }
+      if (spec.isolation.cpuset) {
+        const unknown = expandCpuset(spec.isolation.cpuset).filter((c) => !hostCpus.includes(c))
+        if (unknown.length > 0) throw new PlanError(`${spec.name}: cpuset "${spec.isolation.cpuset}" names CPU ${unknown.join(',')}, but this host has CPUs ${hostCpus.join(',')}`)
+      }
+      if (spec.isolation.network && spec !== this.experiment.target) {
+        throw new PlanError(`${spec.name}: a network namespace of its own is offered for the target only on the process platform`)
+      }
+      if (this.layout?.version === 1 && spec.isolation.level !== 'none' && spec.isolation.memory === undefined && spec.isolation.cpus === undefined && !spec.isolation.cpuset && level === 'cgroup') {
+        lines.push(`note: ${spec.name} gets a cgroup without limits: accounting only`)
+      }
+      const limits = this.limitsOf(spec)
+      const box = level === 'none' ? 'no box' : level === 'shared' ? `shared box chaos-${this.runId}/shared` : `own box chaos-${this.runId}/${spec.name}`
+      lines.push(`${role} ${spec.name}: ${spec.run.join(' ')}  [${level}: ${box}${limits ? describeLimits(limits) : ''}]${spec.isolation.network ? ` netns, egress ${formatBitRate(spec.isolation.network.rate)}` : ''}`)
+    }
+    if (this.experiment.target.isolation.network || Object.keys(this.experiment.volumes ?? {}).length > 0) {
+      if (process.getuid?.() !== 0) throw new PlanError('network namespaces and volumes need root on the process platform', 4)
+    }
+    for (const [name, volume] of Object.entries(this.experiment.volumes ?? {})) lines.push(`volume ${name}: tmpfs ${formatBytes(volume.size)}`)
+    return lines
+  }
+
+  private checkAttached(spec: TargetSpec | NeighborSpec): void {
+    const {memory, cpus, cpuset, pids, ioWeight, network} = spec.isolation
+    if ([memory, cpus, cpuset, pids, ioWeight, network].some((v) => v !== undefined)) {
+      throw new PlanError(`${spec.name}: limits apply only to workflows the experiment starts (run:); an attached workflow keeps the isolation it has`)
+    }
+    if (spec.pid !== undefined && processStartTime(spec.pid) === undefined) throw new PlanError(`${spec.name}: no process with pid ${spec.pid}`)
+    if (spec.cgroup !== undefined && this.layout && !new Cgroup(this.layout, spec.cgroup.replace(/^\/sys\/fs\/cgroup\/(\w+\/)?/, '').replace(/^\//, '')).exists()) {
+      throw new PlanError(`${spec.name}: cgroup ${spec.cgroup} does not exist`)
+    }
+    if (spec.unit !== undefined) throw new PlanError(`${spec.name}: attaching to a systemd unit needs systemd; this host has none running. Attach by pid or cgroup instead`, 4)
+  }
+
+  private track(resource: Resource): void {
+    this.ledger!.add(resource)
+    this.created.push(resource)
+  }
+
+  async setup(ledger: RunLedger, log: (line: string) => void): Promise<void> {
+    this.ledger = ledger
+    mkdirSync(this.runDir, {recursive: true})
+    this.track({kind: 'dir', path: this.runDir})
+    for (const [name, volume] of Object.entries(this.experiment.volumes ?? {})) {
+      const dir = join(this.runDir, 'volumes', name)
+      this.track({kind: 'mount', path: dir})
+      await mountTmpfs(dir, volume.size, `chaos-${this.runId}-${name}`)
+      this.volumeDirs.set(name, dir)
+    }
+    const network = this.experiment.target.isolation.network
+    if (network && this.experiment.target.run) {
+      const addresses = linkAddresses(parseInt(this.runId.slice(0, 4), 16))
+      this.link = {
+        targetNs: `chaos-${this.runId}-t`, targetIf: `ch${this.runId}t`, targetAddress: addresses.target,
+        sinkNs: `chaos-${this.runId}-s`, sinkIf: `ch${this.runId}s`, sinkAddress: addresses.sink,
+      }
+      for (const ns of [this.link.targetNs, this.link.sinkNs]) {
+        this.track({kind: 'netns', name: ns})
+        await createNetns(ns)
+      }
+      await linkNamespaces(this.link)
+      await limitEgress(this.link.targetNs, this.link.targetIf, network.rate)
+      log(`network: ${this.link.targetNs} --veth (tbf ${formatBitRate(network.rate)})--> ${this.link.sinkNs}`)
+    }
+    const boxes = new Map<string, Cgroup>()
+    const needsBoxes = this.specs.some((s) => s.run !== undefined && this.levelOf(s) !== 'none')
+    if (needsBoxes && this.layout) {
+      const parent = new Cgroup(this.layout, `chaos-${this.runId}`)
+      this.track({kind: 'cgroup', version: this.layout.version, root: this.layout.root, path: parent.relativePath})
+      parent.create()
+    }
+    this.workflows = this.specs.map((spec, index) => {
+      const level = this.levelOf(spec)
+      let box: Cgroup | undefined
+      if (spec.run === undefined) box = this.attachedBox(spec)
+      else if (level !== 'none' && this.layout) {
+        const key = level === 'shared' ? 'shared' : spec.name
+        box = boxes.get(key)
+        if (!box) {
+          box = new Cgroup(this.layout, `chaos-${this.runId}/${key}`)
+          box.create()
+          try {
+            box.applyLimits(this.limitsOf(spec)!)
+          } catch (error) {
+            if (error instanceof CgroupUnavailableError) throw new PlanError(error.message, 4)
+            throw error
+          }
+          boxes.set(key, box)
+        }
+      }
+      return new ProcessWorkflow({
+        spec, role: index === 0 ? 'target' : 'neighbor', level, box, limits: this.limitsOf(spec),
+        netns: index === 0 ? this.link?.targetNs : undefined,
+        volumes: this.volumeDirs,
+        runDir: this.runDir,
+      })
+    })
+    for (const workflow of this.workflows) {
+      const pid = workflow.start()
+      if (pid !== undefined) this.track({kind: 'process', pid, startTime: processStartTime(pid) ?? 0, title: workflow.name})
+    }
+    await Promise.all(this.workflows.map((w) => w.waitReady()))
+    for (const w of this.workflows) log(`${w.role} ${w.name} ready (${w.boundary})`)
+  }
+
+  private attachedBox(spec: TargetSpec | NeighborSpec): Cgroup | undefined {
+    if (!this.layout) return undefined
+    if (spec.pid !== undefined) {
+      const box = cgroupOfProcess(spec.pid, this.layout)
+      return box && box.relativePath !== '' ? box : undefined
+    }
+    if (spec.cgroup !== undefined) return new Cgroup(this.layout, spec.cgroup.replace(/^\/sys\/fs\/cgroup\/(\w+\/)?/, '').replace(/^\//, ''))
+    return undefined
+  }
+
+  fillDirectory(volume: string | undefined, path: string | undefined): {dir: string, createdByExperiment: boolean} {
+    if (volume !== undefined) {
+      const dir = this.volumeDirs.get(volume)
+      if (!dir) throw new PlanError(`no volume named ${volume}`)
+      return {dir, createdByExperiment: true}
+    }
+    return {dir: path!, createdByExperiment: false}
+  }
+
+  flood(): FloodEndpoint {
+    const link = this.link
+    if (!link) return {sinkHost: '127.0.0.1', inNamespace: false}
+    return {
+      sinkHost: link.sinkAddress,
+      inNamespace: true,
+      linkBytes: () => interfaceBytes(link.targetNs, link.targetIf),
+      egressLimit: this.experiment.target.isolation.network?.rate,
+    }
+  }
+
+  launchStressor(placement: StressorPlacement): StressorHandle {
+    const target = this.workflows[0]
+    const inTarget = placement.where === 'target'
+    const ns = inTarget ? this.link?.targetNs : this.link?.sinkNs
+    const handle = spawnStressor(
+      {
+        kind: placement.kind, runId: this.runId, deadline: placement.deadline, parent: process.pid,
+        cgroups: inTarget && target.box ? target.box.dirs() : [], params: placement.params,
+      },
+      {command: ns ? netnsPrefix(ns) : undefined, env: ns ? {CHAOS_FLOOD_ALLOW_NETNS: '1'} : undefined},
+    )
+    void handle.ready.then(({pid}) => {
+      // a record for cleanup in case the dead-man's switch is ever not enough
+      const resource: Resource = {kind: 'process', pid, startTime: processStartTime(pid) ?? 0, title: `chaos-stressor ${placement.kind}`}
+      this.track(resource)
+      void handle.exited.then(() => this.untrack(resource))
+    }, () => undefined)
+    return handle
+  }
+
+  private untrack(resource: Resource): void {
+    this.ledger?.remove(resource)
+    const index = this.created.indexOf(resource)
+    if (index >= 0) this.created.splice(index, 1)
+  }
+
+  async teardown(): Promise<string[]> {
+    await Promise.all(this.workflows.map((w) => w.stop()))
+    const left: string[] = []
+    for (const resource of [...this.created].reverse()) {
+      const gone = await this.removeResource(resource)
+      if (gone) this.untrack(resource)
+      else left.push(describe(resource))
+    }
+    return left
+  }
+
+  private async removeResource(resource: Resource): Promise<boolean> {
+    switch (resource.kind) {
+      case 'process': {
+        if (processStartTime(resource.pid) !== resource.startTime) return true
+        try {
+          process.kill(resource.pid, 'SIGKILL')
+        } catch { /* gone */ }
+        for (let i = 0; i < 40 && processStartTime(resource.pid) === resource.startTime; i++) await sleep(25)
+        return processStartTime(resource.pid) !== resource.startTime
+      }
+      case 'cgroup': return (await new Cgroup(this.layout!, resource.path).remove()).length === 0
+      case 'netns': return deleteNetns(resource.name)
+      case 'mount': return unmount(resource.path)
+      case 'dir':
+      case 'file':
+        rmSync(resource.path, {recursive: true, force: true})
+        return !existsSync(resource.path)
+    }
+  }
+}
+
+function describe(r: Resource): string {
+  return r.kind === 'netns' ? `network namespace ${r.name}` : r.kind === 'process' ? `process ${r.pid}` : `${r.kind} ${r.path}`
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function unionCpuset(lists: string[]): string {
+  return [...new Set(lists.flatMap(expandCpuset))].sort((a, b) => a - b).join(',')
+}
+
+function describeLimits(limits: CgroupLimits): string {
+  const parts = [
+    limits.memory !== undefined ? `memory ${formatBytes(limits.memory)}` : '',
+    limits.cpus !== undefined ? `cpus ${limits.cpus}` : '',
+    limits.cpuset !== undefined ? `cpuset ${limits.cpuset}` : '',
+    limits.pids !== undefined ? `pids ${limits.pids}` : '',
+  ].filter(Boolean)
+  return parts.length ? `, ${parts.join(', ')}` : ', no limits'
+}

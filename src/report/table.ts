@@ -1,0 +1,62 @@
+// The verdict table printed after a run: neighbour x signal, with the statistics behind each verdict.
+import type {Journal} from './journal.js'
+import type {SignalVerdict} from '../verdict/types.js'
+
+function value(v: number | null, unit: SignalVerdict['unit']): string {
+  if (v === null || !Number.isFinite(v)) return '-'
+  switch (unit) {
+    case 'seconds': return v < 1 ? `${(v * 1000).toFixed(v < 0.01 ? 2 : 1)}ms` : `${v.toFixed(2)}s`
+    case 'ratio': return `${(v * 100).toFixed(v < 0.1 ? 2 : 1)}%`
+    case 'bytes': return v >= 1024 ** 2 ? `${(v / 1024 ** 2).toFixed(1)}Mi` : `${Math.round(v / 1024)}Ki`
+    case 'per_second': return `${v.toFixed(1)}/s`
+    default: return Number.isInteger(v) ? String(v) : v.toFixed(3)
+  }
+}
+
+function signed(fraction: number | null): string {
+  if (fraction === null || !Number.isFinite(fraction)) return '-'
+  return `${fraction >= 0 ? '+' : ''}${(fraction * 100).toFixed(Math.abs(fraction) < 0.1 ? 1 : 0)}%`
+}
+
+function interval(s: SignalVerdict): string {
+  if (!s.interval) return '-'
+  // relative thresholds come with an interval of the change; absolute ones with an interval of the fault value
+  const relative = /increase|decrease|rise|fall/.test(s.threshold)
+  const f = (x: number) => (relative ? signed(x) : value(x, s.unit))
+  return `[${f(s.interval.low)}, ${f(s.interval.high)}]`
+}
+
+function pValue(p: number | null): string {
+  if (p === null) return '-'
+  return p < 0.001 ? '<0.001' : p.toFixed(3)
+}
+
+export function verdictRows(journal: Journal): string[][] {
+  return journal.neighbors.flatMap((n) => n.signals.map((s) => [
+    n.name, s.signal, value(s.baseline, s.unit), value(s.fault, s.unit), signed(s.change), interval(s), pValue(s.pValue), s.threshold, s.verdict.toUpperCase(),
+  ]))
+}
+
+export function renderTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
+}
+
+export function renderVerdict(journal: Journal): string {
+  const out: string[] = []
+  const rows = verdictRows(journal)
+  if (rows.length > 0) out.push(renderTable(['neighbour', 'signal', 'baseline', 'fault', 'change', '95% CI', 'p', 'threshold', 'verdict'], rows))
+  for (const n of journal.neighbors) {
+    for (const s of n.signals) if (s.verdict !== 'contained') out.push(`  ${n.name} ${s.signal}: ${s.reason}`)
+    if (n.unexpectedExits > 0) out.push(`  ${n.name} ended ${n.unexpectedExits} time(s) during the run: ${n.lastExit}`)
+  }
+  const e = journal.injection.efficacy
+  out.push('')
+  out.push(`dose: ${e ? `${e.landed ? 'landed' : 'DID NOT LAND'} (${Math.round(e.ratio * 100)}% of the ${e.unit} asked): ${e.note}` : 'not injected'}`)
+  if (journal.target.unexpectedExits > 0) out.push(`target ${journal.target.name}: ${journal.target.lastExit}`)
+  out.push(`rollback: ${journal.rollback.complete ? `complete in ${journal.rollback.durationMs}ms` : `INCOMPLETE, left: ${journal.rollback.leftovers.join(', ')}`}`)
+  out.push(`verdict: ${journal.verdict.toUpperCase()} (expected ${journal.expect}) — ${journal.reason}`)
+  out.push(`exit code ${journal.exitCode}`)
+  return out.join('\n')
+}

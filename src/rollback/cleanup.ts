@@ -1,0 +1,135 @@
+// `chaos cleanup`: undo what dead runs left behind, from their ledgers, then sweep for anything named after
+// the toolkit that no live run owns (a ledger lost with its disk, or a run from an older version).
+import {readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+
+import {detectCgroupLayout} from '../platforms/process/cgroupfs.js'
+import {listNetns} from '../platforms/process/netns.js'
+import {mountsBySource} from '../platforms/process/tmpfs.js'
+import {type LedgerRecord, type Resource, ownerAlive, processStartTime, readLedgers} from './ledger.js'
+import {describeResource, resourceExists, undo} from './undo.js'
+
+export interface CleanupReport {
+  runs: string[]
+  removed: string[]
+  failed: {what: string, error: string}[]
+  skippedLiveRuns: string[]
+}
+
+export interface CleanupOptions {
+  /** only this run */
+  runId?: string
+  /** also sweep by name for leftovers no ledger mentions (default true) */
+  sweep?: boolean
+  /** list what would be removed without removing it */
+  dryRun?: boolean
+}
+
+export async function cleanup(options: CleanupOptions = {}): Promise<CleanupReport> {
+  const report: CleanupReport = {runs: [], removed: [], failed: [], skippedLiveRuns: []}
+  const liveRunIds = new Set<string>()
+  for (const {file, record} of readLedgers()) {
+    if (options.runId && record.runId !== options.runId) continue
+    if (ownerAlive(record)) {
+      liveRunIds.add(record.runId)
+      report.skippedLiveRuns.push(record.runId)
+      continue
+    }
+    report.runs.push(record.runId)
+    const remaining = await undoAll(record.resources, report, options.dryRun)
+    if (!options.dryRun) {
+      if (remaining.length === 0) rmSync(file, {force: true})
+      else rewrite(file, {...record, resources: remaining})
+    }
+  }
+  if (options.sweep !== false) await sweep(report, liveRunIds, options)
+  return report
+}
+
+async function undoAll(resources: Resource[], report: CleanupReport, dryRun = false): Promise<Resource[]> {
+  const remaining: Resource[] = []
+  // newest first: processes before the cgroups that hold them, mounts before their directories
+  for (const resource of [...resources].reverse()) {
+    const what = describeResource(resource)
+    try {
+      if (!resourceExists(resource)) continue
+      if (dryRun) {
+        report.removed.push(what)
+        continue
+      }
+      if (await undo(resource)) report.removed.push(what)
+      else {
+        remaining.unshift(resource)
+        report.failed.push({what, error: 'still present after removal'})
+      }
+    } catch (error) {
+      remaining.unshift(resource)
+      report.failed.push({what, error: (error as Error).message})
+    }
+  }
+  return remaining
+}
+
+function rewrite(file: string, record: LedgerRecord): void {
+  writeFileSync(file, JSON.stringify(record, null, 2))
+}
+
+/** The run id embedded in a name such as chaos-1a2b3c4d-worker, or undefined. */
+function runIdOf(name: string): string | undefined {
+  return /chaos-([0-9a-f]{8})/.exec(name)?.[1]
+}
+
+/** Everything named after the toolkit and not owned by a live run. */
+export async function findStrays(liveRunIds: Set<string>): Promise<Resource[]> {
+  const strays: Resource[] = []
+  const owned = (name: string) => {
+    const id = runIdOf(name)
+    return id !== undefined && liveRunIds.has(id)
+  }
+  // stressor processes whose toolkit is gone (their dead-man's switch should have ended them already)
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    let cmdline = ''
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ')
+    } catch {
+      continue
+    }
+    const match = /(?:chaos-stressor \S+|stressors\/main\.js \S+) --run (\S+)/.exec(cmdline)
+    if (match && !liveRunIds.has(match[1]) && Number(entry) !== process.pid) {
+      const pid = Number(entry)
+      strays.push({kind: 'process', pid, startTime: processStartTime(pid) ?? 0, title: cmdline.trim().slice(0, 80)})
+    }
+  }
+  for (const m of mountsBySource()) {
+    if (m.source.startsWith('chaos-') && !owned(m.source)) strays.push({kind: 'mount', path: m.target})
+  }
+  for (const ns of await listNetns()) {
+    if (ns.startsWith('chaos-') && !owned(ns)) strays.push({kind: 'netns', name: ns})
+  }
+  let layout
+  try {
+    layout = detectCgroupLayout()
+  } catch {
+    return strays
+  }
+  const roots = layout.version === 2 ? [layout.root] : Object.values(layout.mounts)
+  const seen = new Set<string>()
+  for (const root of roots) {
+    let names: string[] = []
+    try {
+      names = readdirSync(root, {withFileTypes: true}).filter((e) => e.isDirectory() && e.name.startsWith('chaos-')).map((e) => e.name)
+    } catch { /* unreadable hierarchy */ }
+    for (const name of names) {
+      if (owned(name) || seen.has(name)) continue
+      seen.add(name)
+      strays.push({kind: 'cgroup', version: layout.version, root: layout.root, path: name})
+    }
+  }
+  return strays
+}
+
+async function sweep(report: CleanupReport, liveRunIds: Set<string>, options: CleanupOptions): Promise<void> {
+  let strays = await findStrays(liveRunIds)
+  if (options.runId) strays = strays.filter((r) => JSON.stringify(r).includes(options.runId!))
+  await undoAll(strays, report, options.dryRun)
+}

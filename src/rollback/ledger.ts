@@ -1,0 +1,123 @@
+// The run ledger: what a run has created, written to disk BEFORE each thing is created and updated after it is
+// removed. If the toolkit dies (even by SIGKILL), `chaos cleanup` reads the ledgers of dead runs and undoes what
+// they left. Synchronous writes on purpose: the record must be on disk before the resource exists.
+import {existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {homedir} from 'node:os'
+import {join} from 'node:path'
+
+export type Resource =
+  | {kind: 'cgroup', version: 1 | 2, root: string, path: string}
+  | {kind: 'mount', path: string}
+  | {kind: 'dir', path: string}
+  | {kind: 'file', path: string}
+  | {kind: 'netns', name: string}
+  | {kind: 'process', pid: number, startTime: number, title: string}
+
+export interface LedgerRecord {
+  runId: string
+  experiment: string
+  file?: string
+  /** the toolkit process that owns the run, and its start time (pids are reused) */
+  owner: {pid: number, startTime: number}
+  startedAt: string
+  resources: Resource[]
+}
+
+export function stateDir(): string {
+  if (process.env.CHAOS_STATE_DIR) return process.env.CHAOS_STATE_DIR
+  const base = process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state')
+  return join(base, 'chaos')
+}
+
+export function ledgerDir(): string {
+  return join(stateDir(), 'runs')
+}
+
+/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or undefined if it is gone. */
+export function processStartTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // the command name may hold spaces and parentheses: fields start after the last ')'
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return Number(fields[19])
+  } catch {
+    return undefined
+  }
+}
+
+export function sameResource(a: Resource, b: Resource): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
+}
+
+export class RunLedger {
+  private readonly file: string
+  private readonly record: LedgerRecord
+
+  constructor(runId: string, experiment: string, sourceFile?: string) {
+    mkdirSync(ledgerDir(), {recursive: true})
+    this.file = join(ledgerDir(), `${runId}.json`)
+    this.record = {
+      runId,
+      experiment,
+      file: sourceFile,
+      owner: {pid: process.pid, startTime: processStartTime(process.pid) ?? 0},
+      startedAt: new Date().toISOString(),
+      resources: [],
+    }
+    this.flush()
+  }
+
+  get runId(): string {
+    return this.record.runId
+  }
+
+  /** Call before creating the resource. */
+  add(resource: Resource): void {
+    this.record.resources.push(resource)
+    this.flush()
+  }
+
+  /** Call after the resource is gone. */
+  remove(resource: Resource): void {
+    const index = this.record.resources.findIndex((r) => sameResource(r, resource))
+    if (index >= 0) this.record.resources.splice(index, 1)
+    this.flush()
+  }
+
+  resources(): Resource[] {
+    return [...this.record.resources]
+  }
+
+  /** The run ended with nothing left: the ledger goes too. */
+  close(): void {
+    if (this.record.resources.length === 0) rmSync(this.file, {force: true})
+    else this.flush()
+  }
+
+  private flush(): void {
+    const temp = `${this.file}.tmp`
+    writeFileSync(temp, JSON.stringify(this.record, null, 2))
+    renameSync(temp, this.file)
+  }
+}
+
+export function readLedgers(): {file: string, record: LedgerRecord}[] {
+  const dir = ledgerDir()
+  if (!existsSync(dir)) return []
+  const out: {file: string, record: LedgerRecord}[] = []
+  for (const name of readdirSync(dir)) {
+    if (!name.endsWith('.json')) continue
+    const file = join(dir, name)
+    try {
+      out.push({file, record: JSON.parse(readFileSync(file, 'utf8')) as LedgerRecord})
+    } catch {
+      // a torn write leaves the .tmp file, never a half ledger: an unreadable one is not ours to guess about
+    }
+  }
+  return out
+}
+
+/** A run is alive while its owner process still exists with the same start time. */
+export function ownerAlive(record: LedgerRecord): boolean {
+  return record.owner.pid !== process.pid && processStartTime(record.owner.pid) === record.owner.startTime
+}

@@ -1,0 +1,61 @@
+// Undoing one ledger entry. Every undo is idempotent: undoing what is already gone succeeds.
+import {existsSync, readFileSync, rmSync} from 'node:fs'
+
+import {Cgroup, detectCgroupLayout} from '../platforms/process/cgroupfs.js'
+import {deleteNetns} from '../platforms/process/netns.js'
+import {unmount} from '../platforms/process/tmpfs.js'
+import {processStartTime, type Resource} from './ledger.js'
+
+export function describeResource(r: Resource): string {
+  switch (r.kind) {
+    case 'cgroup': return `cgroup ${r.path}`
+    case 'mount': return `mount ${r.path}`
+    case 'dir': return `directory ${r.path}`
+    case 'file': return `file ${r.path}`
+    case 'netns': return `network namespace ${r.name}`
+    case 'process': return `process ${r.pid} (${r.title})`
+  }
+}
+
+export function resourceExists(r: Resource): boolean {
+  switch (r.kind) {
+    case 'cgroup': return new Cgroup(layoutFor(r), r.path).exists()
+    case 'mount': return readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === r.path)
+    case 'dir':
+    case 'file': return existsSync(r.path)
+    case 'netns': return existsSync(`/run/netns/${r.name}`)
+    case 'process': return processStartTime(r.pid) === r.startTime
+  }
+}
+
+function layoutFor(r: Extract<Resource, {kind: 'cgroup'}>) {
+  const layout = detectCgroupLayout(r.root)
+  if (layout.version !== r.version) throw new Error(`cgroup ${r.path} was made on cgroup v${r.version}, this host now has v${layout.version}`)
+  return layout
+}
+
+/** Removes the resource; returns true when it is gone. */
+export async function undo(r: Resource): Promise<boolean> {
+  switch (r.kind) {
+    case 'process': {
+      if (processStartTime(r.pid) !== r.startTime) return true
+      try {
+        process.kill(r.pid, 'SIGKILL')
+      } catch { /* raced with its own exit */ }
+      for (let i = 0; i < 40 && processStartTime(r.pid) === r.startTime; i++) await sleep(25)
+      return processStartTime(r.pid) !== r.startTime
+    }
+    case 'cgroup': {
+      const left = await new Cgroup(layoutFor(r), r.path).remove()
+      return left.length === 0
+    }
+    case 'mount': return unmount(r.path)
+    case 'dir':
+    case 'file':
+      rmSync(r.path, {recursive: true, force: true})
+      return !existsSync(r.path)
+    case 'netns': return deleteNetns(r.name)
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,0 +1,63 @@
+// Watching the workflows during a run: an HTTP probe and a /metrics scrape per neighbour, and every workflow's
+// resource accounting once per interval. Everything is kept with timestamps so any window can be cut out later.
+import type {Registry} from 'prom-client'
+
+import type {NeighborSpec} from '../experiment/schema.js'
+import {HttpProbe} from '../metrics/probe.js'
+import {Scraper} from '../metrics/scrape.js'
+import type {ResourceSample} from '../metrics/types.js'
+import type {WorkflowHandle} from '../platforms/platform.js'
+
+export interface TimedSample extends ResourceSample {
+  /** unexpected exits of the workflow's main process so far */
+  exits: number
+}
+
+export class WorkflowObserver {
+  readonly probe?: HttpProbe
+  readonly scraper?: Scraper
+  readonly samples: TimedSample[] = []
+
+  constructor(readonly workflow: WorkflowHandle, intervalMs: number, registry?: Registry) {
+    const spec = workflow.spec as NeighborSpec
+    if (workflow.role === 'neighbor' && spec.probe) {
+      this.probe = new HttpProbe({
+        url: spec.probe.http.url, rate: spec.probe.http.rate, timeoutMs: spec.probe.http.timeout,
+        method: spec.probe.http.method, neighbor: workflow.name, registry,
+      })
+    }
+    if (workflow.role === 'neighbor' && spec.metrics) this.scraper = new Scraper({url: spec.metrics, intervalMs})
+  }
+
+  start(): void {
+    this.probe?.start()
+    this.scraper?.start()
+    this.sample()
+  }
+
+  /** One resource reading; the runner calls this every interval. */
+  sample(): TimedSample {
+    let reading: ResourceSample
+    try {
+      reading = this.workflow.sample()
+    } catch {
+      reading = {t: Date.now()}
+    }
+    const sample = {...reading, t: reading.t ?? Date.now(), exits: this.workflow.unexpectedExits()}
+    this.samples.push(sample)
+    return sample
+  }
+
+  samplesBetween(fromMs: number, toMs: number): TimedSample[] {
+    return this.samples.filter((s) => s.t >= fromMs && s.t <= toMs)
+  }
+
+  /** The last reading at or before the instant (or the first one after it when none precedes). */
+  sampleAt(ms: number): TimedSample | undefined {
+    return this.samples.filter((s) => s.t <= ms).at(-1) ?? this.samples.find((s) => s.t > ms)
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.probe?.stop(), this.scraper?.stop()])
+  }
+}

@@ -1,0 +1,314 @@
+// The run loop: plan, set up, baseline, inject, recover, judge, and always roll back. It runs without oclif;
+// commands only show its events and print its journal.
+import {randomBytes} from 'node:crypto'
+
+import type {Experiment, IsolationSpec} from '../experiment/schema.js'
+import {driverFor} from '../faults/index.js'
+import type {ActiveFault, InjectWindow} from '../faults/fault.js'
+import {createPlatform, PlanError, type Platform} from '../platforms/platform.js'
+import type {Journal, PhaseSpan, TimelinePoint} from '../report/journal.js'
+import {RunLedger} from '../rollback/ledger.js'
+import {judgeOverall, judgeSignal} from '../verdict/judge.js'
+import {mulberry32} from '../verdict/stats.js'
+import type {Efficacy, SignalVerdict} from '../verdict/types.js'
+import {ExitCode} from './exit-codes.js'
+import {WorkflowObserver} from './observe.js'
+import {extractSignal, hypothesesFor, type Window} from './signals.js'
+import {VERSION} from './version.js'
+
+export type Phase = 'setup' | 'warmup' | 'baseline' | 'inject' | 'recover' | 'rollback' | 'judge'
+
+export type RunEvent =
+  | {type: 'plan', lines: string[]}
+  | {type: 'phase', phase: Phase, durationMs?: number}
+  | {type: 'tick', phase: Phase, elapsedMs: number, durationMs: number, dose?: string, neighbors: {name: string, p99?: number, errors: number, requests: number}[]}
+  | {type: 'log', line: string}
+
+export interface RunOptions {
+  experiment: Experiment
+  file?: string
+  /** print the plan and start nothing */
+  dryRun?: boolean
+  levelOverride?: IsolationSpec['level']
+  onEvent?: (event: RunEvent) => void
+  /** aborting it interrupts the run: the fault is removed at once, the journal still written, exit 3 */
+  signal?: AbortSignal
+  runId?: string
+}
+
+/** Settling time after the workflows are ready, before the baseline: JIT warm-up is not a baseline. */
+const WARMUP_MS = 2000
+/** Stressors outlive the inject phase by at most this much if the toolkit cannot stop them. */
+const DEADLINE_GRACE_MS = 3000
+
+export function newRunId(): string {
+  return randomBytes(4).toString('hex')
+}
+
+export async function runExperiment(options: RunOptions): Promise<Journal> {
+  const {experiment} = options
+  const runId = options.runId ?? newRunId()
+  const emit = options.onEvent ?? (() => undefined)
+  const log = (line: string) => emit({type: 'log', line})
+  const startedAt = new Date()
+  const platform = await createPlatform({experiment, runId, levelOverride: options.levelOverride})
+  const driver = driverFor(experiment.fault)
+  const journal = emptyJournal(options, runId, startedAt, platform)
+
+  // Everything that can be refused is refused here, before anything exists.
+  const planLines = [`run ${runId}: ${experiment.metadata.name}`, ...(await platform.plan())]
+  emit({type: 'plan', lines: planLines})
+  journal.plan = planLines
+  const totalMs = WARMUP_MS + experiment.phases.baseline + experiment.phases.inject + experiment.phases.recover
+  if (totalMs > experiment.safety.maxDuration) {
+    throw new PlanError(`the phases add up to ${Math.round(totalMs / 1000)}s, above safety.maxDuration (${experiment.safety.maxDuration / 1000}s); raise safety.maxDuration if you mean it`)
+  }
+  if (options.dryRun) {
+    journal.plan.push(`fault ${experiment.fault.type} (planned after setup)`)
+    journal.verdict = 'inconclusive'
+    journal.reason = 'dry run: nothing was started'
+    journal.exitCode = ExitCode.Matched
+    journal.endedAt = new Date().toISOString()
+    return journal
+  }
+
+  const ledger = new RunLedger(runId, experiment.metadata.name, options.file)
+  const observers: WorkflowObserver[] = []
+  let fault: ActiveFault | undefined
+  let injectWindow: InjectWindow | undefined
+  const phases: {baseline?: Window, inject?: Window, recover?: Window} = {}
+  const aborted = () => options.signal?.aborted === true
+
+  try {
+    emit({type: 'phase', phase: 'setup'})
+    await platform.setup(ledger, log)
+    const faultLine = driver.plan(experiment.fault, experiment, platform)
+    journal.plan.push(faultLine)
+    log(faultLine)
+    for (const workflow of [platform.target, ...platform.neighbors]) observers.push(new WorkflowObserver(workflow, experiment.phases.interval))
+    for (const o of observers) o.start()
+    const tick = (phase: Phase) => (elapsedMs: number, durationMs: number) => {
+      for (const o of observers) o.sample()
+      emit({type: 'tick', phase, elapsedMs, durationMs, dose: phase === 'inject' ? fault?.progress() : undefined, neighbors: liveFigures(observers.slice(1), experiment.phases.interval)})
+    }
+    const interval = experiment.phases.interval
+
+    emit({type: 'phase', phase: 'warmup', durationMs: WARMUP_MS})
+    await waitPhase(WARMUP_MS, interval, options.signal, tick('warmup'))
+
+    if (!aborted()) {
+      emit({type: 'phase', phase: 'baseline', durationMs: experiment.phases.baseline})
+      const from = Date.now()
+      await waitPhase(experiment.phases.baseline, interval, options.signal, tick('baseline'))
+      phases.baseline = {from, to: Date.now()}
+    }
+
+    if (!aborted()) {
+      emit({type: 'phase', phase: 'inject', durationMs: experiment.phases.inject})
+      const from = Date.now()
+      fault = await driver.start(experiment.fault, {
+        experiment, platform, runId, log,
+        deadline: from + experiment.phases.inject + DEADLINE_GRACE_MS,
+      })
+      // the dose is measured from the moment the stressors are working, not from when they were asked for
+      const before = observers[0].sample()
+      await waitPhase(experiment.phases.inject - (Date.now() - from), interval, options.signal, tick('inject'))
+      const after = observers[0].sample()
+      await fault.stop()
+      const to = Date.now()
+      phases.inject = {from, to}
+      const injected = observers[0].samplesBetween(from, to)
+      injectWindow = {
+        startedAt: before.t, endedAt: after.t, before, after,
+        peakMemoryBytes: Math.max(...injected.map((s) => s.memoryBytes ?? 0)),
+        ownBox: (options.levelOverride ?? experiment.target.isolation.level) === 'cgroup' && experiment.target.run !== undefined,
+      }
+      journal.injection.efficacy = fault.efficacy(injectWindow)
+      log(`dose: ${journal.injection.efficacy.note}`)
+      fault = undefined
+    }
+
+    if (!aborted() && experiment.phases.recover > 0) {
+      emit({type: 'phase', phase: 'recover', durationMs: experiment.phases.recover})
+      const from = Date.now()
+      await waitPhase(experiment.phases.recover, interval, options.signal, tick('recover'))
+      phases.recover = {from, to: Date.now()}
+    }
+  } finally {
+    // Always: the fault first (it is what hurts), then the measurement, then everything the platform made.
+    emit({type: 'phase', phase: 'rollback'})
+    const rollbackStart = Date.now()
+    if (fault) await fault.stop().catch((error: Error) => log(`stopping the fault failed: ${error.message}`))
+    await Promise.all(observers.map((o) => o.stop()))
+    let leftovers: string[]
+    try {
+      leftovers = await platform.teardown()
+    } catch (error) {
+      leftovers = [`teardown failed: ${(error as Error).message}`]
+    }
+    ledger.close()
+    journal.rollback = {complete: leftovers.length === 0, leftovers, durationMs: Date.now() - rollbackStart}
+  }
+
+  emit({type: 'phase', phase: 'judge'})
+  journal.phases = {baseline: span(phases.baseline), inject: span(phases.inject), recover: span(phases.recover)}
+  journal.target = {name: platform.target.name, boundary: platform.target.boundary, unexpectedExits: platform.target.unexpectedExits(), lastExit: platform.target.lastExit()}
+  const rng = mulberry32(parseInt(runId, 16))
+  journal.neighbors = observers.slice(1).map((observer) => {
+    const name = observer.workflow.name
+    const signals = phases.baseline && phases.inject
+      ? hypothesesFor(name, experiment.hypothesis).map((h) => judgeOne(observer, h, phases.baseline!, phases.inject!, experiment.phases.interval, rng))
+      : []
+    const stats = observer.probe?.stats()
+    return {
+      name,
+      boundary: observer.workflow.boundary,
+      unexpectedExits: observer.workflow.unexpectedExits(),
+      lastExit: observer.workflow.lastExit(),
+      signals,
+      probe: stats && {sent: stats.sent, ok: stats.ok, errors: stats.errors, timeouts: stats.timeouts, meanSendLagMs: stats.meanSendLagMs},
+      timeline: timeline(observer, experiment.phases.interval),
+    }
+  })
+  conclude(journal, experiment, aborted(), injectWindow === undefined)
+  journal.endedAt = new Date().toISOString()
+  return journal
+}
+
+function judgeOne(observer: WorkflowObserver, hypothesis: Experiment['hypothesis'][number], baseline: Window, inject: Window, intervalMs: number, rng: () => number): SignalVerdict {
+  const base = extractSignal(observer, hypothesis.signal, baseline, intervalMs)
+  const during = extractSignal(observer, hypothesis.signal, inject, intervalMs)
+  if ('unavailable' in base || 'unavailable' in during) {
+    return {
+      neighbor: observer.workflow.name, signal: hypothesis.signal, statistic: 'mean', unit: 'count',
+      baseline: null, fault: null, baselineCount: 0, faultCount: 0, change: null, interval: null, test: 'none',
+      pValue: null, effectSize: null, threshold: describeThreshold(hypothesis), verdict: 'inconclusive',
+      reason: 'unavailable' in base ? base.unavailable : (during as {unavailable: string}).unavailable,
+    }
+  }
+  return judgeSignal({
+    neighbor: observer.workflow.name, signal: hypothesis.signal, statistic: base.statistic, unit: base.unit,
+    baseline: base.samples, fault: during.samples, hypothesis,
+  }, {rng})
+}
+
+export function describeThreshold(h: Experiment['hypothesis'][number]): string {
+  const parts: string[] = []
+  if (h.max_increase !== undefined) parts.push(`rise <= ${Math.round(h.max_increase * 100)}%`)
+  if (h.max_decrease !== undefined) parts.push(`fall <= ${Math.round(h.max_decrease * 100)}%`)
+  if (h.max !== undefined) parts.push(`<= ${h.max}`)
+  if (h.min !== undefined) parts.push(`>= ${h.min}`)
+  return parts.join(', ')
+}
+
+function conclude(journal: Journal, experiment: Experiment, aborted: boolean, notInjected: boolean): void {
+  const signals = journal.neighbors.flatMap((n) => n.signals)
+  const efficacy: Efficacy = journal.injection.efficacy ?? {landed: false, asked: 0, achieved: 0, unit: '', ratio: 0, note: 'the fault was never injected'}
+  if (aborted) {
+    journal.verdict = 'aborted'
+    journal.reason = journal.abort?.reason ?? 'interrupted; the fault was removed'
+    journal.exitCode = ExitCode.Aborted
+  } else {
+    const overall = notInjected ? {verdict: 'inconclusive' as const, reason: efficacy.note} : judgeOverall(signals, efficacy)
+    journal.verdict = overall.verdict
+    journal.reason = overall.reason
+    journal.exitCode = overall.verdict === 'inconclusive' ? ExitCode.Inconclusive
+      : overall.verdict === experiment.expect ? ExitCode.Matched : ExitCode.Mismatched
+  }
+  if (!journal.rollback.complete) {
+    journal.exitCode = ExitCode.RollbackIncomplete
+    journal.reason += `; rollback incomplete: ${journal.rollback.leftovers.join(', ')}`
+  }
+}
+
+/** Waits out a phase, sampling every interval; ends early when the run is interrupted. */
+async function waitPhase(durationMs: number, intervalMs: number, signal: AbortSignal | undefined, onTick: (elapsedMs: number, durationMs: number) => void): Promise<void> {
+  const start = Date.now()
+  let next = start + intervalMs
+  while (!signal?.aborted) {
+    const now = Date.now()
+    if (now >= start + durationMs) break
+    await sleep(Math.max(0, Math.min(next, start + durationMs) - now), signal)
+    if (Date.now() >= next) {
+      onTick(Date.now() - start, durationMs)
+      next += intervalMs
+    }
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve()
+    const timer = setTimeout(done, ms)
+    function done() {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    signal?.addEventListener('abort', done, {once: true})
+  })
+}
+
+function liveFigures(observers: WorkflowObserver[], intervalMs: number) {
+  const now = Date.now()
+  return observers.map((o) => {
+    const recent = o.probe?.records(now - 5 * intervalMs, now) ?? []
+    const latencies = recent.filter((r) => r.ok).map((r) => r.latencySeconds).sort((a, b) => a - b)
+    return {
+      name: o.workflow.name,
+      p99: latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] : undefined,
+      errors: recent.filter((r) => !r.ok).length,
+      requests: recent.length,
+    }
+  })
+}
+
+function timeline(observer: WorkflowObserver, intervalMs: number): TimelinePoint[] {
+  const samples = observer.samples
+  if (samples.length === 0) return []
+  const points: TimelinePoint[] = []
+  for (let i = 1; i < samples.length; i++) {
+    const from = samples[i - 1].t
+    const to = samples[i].t
+    const records = observer.probe?.records(from, to) ?? []
+    const ok = records.filter((r) => r.ok).map((r) => r.latencySeconds).sort((a, b) => a - b)
+    points.push({
+      t: to,
+      requests: observer.probe ? records.length : undefined,
+      errors: observer.probe ? records.length - ok.length : undefined,
+      p50: ok.length ? ok[Math.floor(ok.length * 0.5)] : undefined,
+      p99: ok.length ? ok[Math.min(ok.length - 1, Math.floor(ok.length * 0.99))] : undefined,
+      cpuSeconds: samples[i].cpuSeconds,
+      memoryBytes: samples[i].memoryBytes,
+    })
+  }
+  void intervalMs
+  return points
+}
+
+function span(window: Window | undefined): PhaseSpan | undefined {
+  return window && {start: new Date(window.from).toISOString(), end: new Date(window.to).toISOString()}
+}
+
+function emptyJournal(options: RunOptions, runId: string, startedAt: Date, platform: Platform): Journal {
+  const {experiment} = options
+  return {
+    schemaVersion: 1,
+    runId,
+    tool: {name: 'chaos', version: VERSION},
+    experiment: {name: experiment.metadata.name, description: experiment.metadata.description, file: options.file, levelOverride: options.levelOverride},
+    platform: platform.name,
+    startedAt: startedAt.toISOString(),
+    endedAt: startedAt.toISOString(),
+    verdict: 'inconclusive',
+    reason: '',
+    expect: experiment.expect,
+    exitCode: ExitCode.Inconclusive,
+    plan: [],
+    phases: {},
+    injection: {fault: experiment.fault, efficacy: null, events: []},
+    target: {name: experiment.target.name, boundary: '', unexpectedExits: 0},
+    neighbors: [],
+    rollback: {complete: true, leftovers: [], durationMs: 0},
+  }
+}

@@ -1,0 +1,121 @@
+// Cutting each neighbour signal out of what was observed, for one window: the samples the verdict compares.
+import type {HypothesisSpec, SignalName} from '../experiment/schema.js'
+import {DEFAULT_LATENCY_HISTOGRAM, intervalCounterRates, intervalHistogramQuantiles} from '../metrics/scrape.js'
+import type {SignalInput, WindowSamples} from '../verdict/types.js'
+import type {TimedSample, WorkflowObserver} from './observe.js'
+
+export interface Window {
+  from: number
+  to: number
+}
+
+const LATENCY_QUANTILE: Partial<Record<SignalName, {statistic: SignalInput['statistic'], q?: number}>> = {
+  latency_p50: {statistic: 'p50', q: 0.5},
+  latency_p90: {statistic: 'p90', q: 0.9},
+  latency_p95: {statistic: 'p95', q: 0.95},
+  latency_p99: {statistic: 'p99', q: 0.99},
+  latency_mean: {statistic: 'mean'},
+}
+
+/** The signal's samples in one window, or a reason why this neighbour cannot give it. */
+type Extracted = {samples: WindowSamples, statistic: SignalInput['statistic'], unit: SignalInput['unit']} | {unavailable: string}
+
+export function extractSignal(observer: WorkflowObserver, signal: SignalName, window: Window, intervalMs: number): Extracted {
+  const latency = LATENCY_QUANTILE[signal]
+  if (latency) {
+    if (observer.probe) {
+      const values = observer.probe.records(window.from, window.to).filter((r) => r.ok).map((r) => r.latencySeconds)
+      return {samples: {kind: 'observations', values}, statistic: latency.statistic, unit: 'seconds'}
+    }
+    if (observer.scraper) {
+      // without a probe, the neighbour's own histogram: one quantile per scrape interval
+      const q = latency.q ?? 0.5
+      const values = intervalHistogramQuantiles(observer.scraper.snapshots(), window.from, window.to, DEFAULT_LATENCY_HISTOGRAM, q)
+        .filter((v) => v.count > 0).map((v) => v.value)
+      return {samples: {kind: 'series', values}, statistic: 'mean', unit: 'seconds'}
+    }
+    return {unavailable: `${signal} needs a probe or a metrics endpoint on this neighbour`}
+  }
+  switch (signal) {
+    case 'error_rate': {
+      if (observer.probe) {
+        const records = observer.probe.records(window.from, window.to)
+        return {samples: {kind: 'proportion', events: records.filter((r) => !r.ok).length, total: records.length}, statistic: 'rate', unit: 'ratio'}
+      }
+      return {unavailable: 'error_rate needs a probe on this neighbour'}
+    }
+    case 'throughput': {
+      if (observer.probe) {
+        const records = observer.probe.records(window.from, window.to).filter((r) => r.ok)
+        return {samples: {kind: 'series', values: perInterval(records.map((r) => r.t), window, intervalMs)}, statistic: 'mean', unit: 'per_second'}
+      }
+      if (observer.scraper) {
+        const values = intervalCounterRates(observer.scraper.snapshots(), window.from, window.to, 'http_requests_total').map((v) => v.value)
+        return {samples: {kind: 'series', values}, statistic: 'mean', unit: 'per_second'}
+      }
+      return {unavailable: 'throughput needs a probe or a metrics endpoint on this neighbour'}
+    }
+    case 'cpu_usage':
+      return fromResources(observer, window, (a, b) => rate(a.cpuSeconds, b.cpuSeconds, a.t, b.t), 'mean', 'ratio', 'CPU accounting')
+    case 'cpu_throttled':
+      return fromResources(observer, window, (a, b) => {
+        if (a.periods === undefined || b.periods === undefined || a.throttledPeriods === undefined || b.throttledPeriods === undefined) return undefined
+        const periods = b.periods - a.periods
+        return periods > 0 ? (b.throttledPeriods - a.throttledPeriods) / periods : 0
+      }, 'mean', 'ratio', 'CFS bandwidth statistics (a CPU quota)')
+    case 'memory':
+      return fromResources(observer, window, (_a, b) => b.memoryBytes, 'max', 'bytes', 'memory accounting')
+    case 'oom_kills':
+      return fromResources(observer, window, (a, b) => {
+        const kills = (b.oomKills ?? 0) - (a.oomKills ?? 0)
+        // a process of its own box, or (without a box) its main process killed by SIGKILL
+        return Math.max(kills, 0)
+      }, 'sum', 'count', 'OOM accounting')
+    case 'restarts':
+      return fromResources(observer, window, (a, b) => b.exits - a.exits, 'sum', 'count', 'process supervision')
+    case 'cpu_pressure':
+    case 'memory_pressure':
+    case 'io_pressure': {
+      const key = signal.split('_')[0] as 'cpu' | 'memory' | 'io'
+      return fromResources(observer, window, (a, b) => rate(a.psi?.[key], b.psi?.[key], a.t, b.t, 1e-6), 'mean', 'ratio', 'pressure stall information (cgroup v2)')
+    }
+    default:
+      return {unavailable: `${signal} is not measured by the embedded source`}
+  }
+}
+
+function rate(a: number | undefined, b: number | undefined, ta: number, tb: number, scale = 1): number | undefined {
+  if (a === undefined || b === undefined || tb <= ta) return undefined
+  return ((b - a) * scale) / ((tb - ta) / 1000)
+}
+
+function fromResources(
+  observer: WorkflowObserver, window: Window,
+  perStep: (a: TimedSample, b: TimedSample) => number | undefined,
+  statistic: SignalInput['statistic'], unit: SignalInput['unit'], source: string,
+): Extracted {
+  const samples = observer.samplesBetween(window.from, window.to)
+  const values: number[] = []
+  for (let i = 1; i < samples.length; i++) {
+    const v = perStep(samples[i - 1], samples[i])
+    if (v !== undefined && Number.isFinite(v)) values.push(v)
+  }
+  if (values.length === 0 && samples.length > 1) return {unavailable: `this neighbour offers no ${source}`}
+  return {samples: {kind: 'series', values}, statistic, unit}
+}
+
+/** Counts of events per interval, for the intervals that fit in the window. */
+function perInterval(times: number[], window: Window, intervalMs: number): number[] {
+  const buckets = Math.max(1, Math.floor((window.to - window.from) / intervalMs))
+  const counts = new Array<number>(buckets).fill(0)
+  for (const t of times) {
+    const i = Math.floor((t - window.from) / intervalMs)
+    if (i >= 0 && i < buckets) counts[i]++
+  }
+  return counts.map((c) => c / (intervalMs / 1000))
+}
+
+/** The hypothesis entries that apply to a neighbour. */
+export function hypothesesFor(neighbor: string, hypothesis: HypothesisSpec[]): HypothesisSpec[] {
+  return hypothesis.filter((h) => h.neighbor === undefined || h.neighbor === neighbor)
+}

@@ -1,0 +1,96 @@
+// `chaos stress`: one stressor, ad hoc, no experiment file. The same stressors and guardrails as a run, charged to
+// a cgroup or a process's cgroup when asked, with the same dead-man's switch.
+import {realpathSync, statfsSync} from 'node:fs'
+import {isIP} from 'node:net'
+
+import {formatBitRate, formatBytes} from '../experiment/units.js'
+import {PlanError} from '../platforms/platform.js'
+import {Cgroup, cgroupOfProcess, detectCgroupLayout} from '../platforms/process/cgroupfs.js'
+import {allowanceOf, onlineCpus} from '../platforms/process/cpus.js'
+import {newRunId} from '../run/runner.js'
+import type {StressorKind, StressorParams} from '../stressors/protocol.js'
+import {spawnStressor, type StressorExit} from '../stressors/spawn.js'
+
+export interface AdhocOptions {
+  kind: 'cpu' | 'memory' | 'disk' | 'flood'
+  durationMs: number
+  /** cpu: share of the allowance (0..1); allowance = the cgroup's quota when given, else the host */
+  load?: number
+  workers?: number
+  cpus?: number
+  /** memory */
+  rate?: number
+  limit?: number
+  /** disk */
+  dir?: string
+  size?: number
+  /** flood */
+  host?: string
+  port?: number
+  bitRate?: number
+  connections?: number
+  /** charge to this cgroup (relative to the cgroup root) or to the cgroup of this pid */
+  cgroup?: string
+  pid?: number
+  diskFloor?: number
+}
+
+export function planAdhoc(o: AdhocOptions): {params: StressorParams, describe: string} {
+  switch (o.kind) {
+    case 'cpu': {
+      const allowance = o.cpus !== undefined ? allowanceOf({cpus: o.cpus}) : {cpus: onlineCpus().length}
+      const cores = allowance.cpus * (o.load ?? 1)
+      const workers = o.workers ?? Math.max(1, Math.ceil(cores - 1e-9))
+      if (cores / workers > 1) throw new PlanError(`${cores.toFixed(2)} cores need at least ${Math.ceil(cores)} workers`)
+      return {params: {workers, loadPerWorker: cores / workers}, describe: `cpu: ${cores.toFixed(2)} cores on ${workers} worker(s)`}
+    }
+    case 'memory': {
+      const limit = o.limit ?? 256 * 1024 ** 2
+      return {params: {rate: o.rate ?? 64 * 1024 ** 2, limit, hold: true}, describe: `memory: ${formatBytes(o.rate ?? 64 * 1024 ** 2)}/s up to ${formatBytes(limit)}`}
+    }
+    case 'disk': {
+      if (!o.dir) throw new PlanError('disk stress needs --dir: the directory to fill (never a default)')
+      const real = realpathSync(o.dir)
+      const fs = statfsSync(real)
+      const total = fs.blocks * fs.bsize
+      const room = fs.bavail * fs.bsize - Math.ceil((o.diskFloor ?? 0.1) * total)
+      const bytes = o.size ?? 0
+      if (bytes <= 0) throw new PlanError('disk stress needs --size, e.g. 1Gi')
+      if (bytes > room) throw new PlanError(`writing ${formatBytes(bytes)} to ${real} would leave less than ${Math.round((o.diskFloor ?? 0.1) * 100)}% free; at most ${formatBytes(Math.max(0, room))} (lower --size or --disk-floor)`)
+      return {params: {dir: real, bytes, mode: 'write'}, describe: `disk: ${formatBytes(bytes)} into ${real}`}
+    }
+    case 'flood': {
+      const host = o.host ?? '127.0.0.1'
+      if (!(isIP(host) && (host.startsWith('127.') || host === '::1'))) throw new PlanError(`flood destination ${host} refused: ad hoc floods go to loopback only (use an experiment with safety.allowHosts for more)`)
+      if (!o.port) throw new PlanError('flood needs --port: a receiver you run (e.g. iperf3 -s, or chaos stress sink)')
+      return {params: {host, port: o.port, protocol: 'tcp', rate: o.bitRate, connections: o.connections ?? 1}, describe: `flood: tcp to ${host}:${o.port} at ${o.bitRate ? formatBitRate(o.bitRate) : 'full speed'}`}
+    }
+  }
+}
+
+export async function runAdhoc(o: AdhocOptions, signal: AbortSignal, report: (line: string) => void): Promise<StressorExit> {
+  const {params, describe} = planAdhoc(o)
+  let cgroups: string[] = []
+  if (o.cgroup !== undefined || o.pid !== undefined) {
+    const layout = detectCgroupLayout()
+    const box = o.pid !== undefined ? cgroupOfProcess(o.pid, layout) : new Cgroup(layout, o.cgroup!.replace(/^\/sys\/fs\/cgroup\/(\w+\/)?/, '').replace(/^\//, ''))
+    if (!box || !box.exists()) throw new PlanError(`no such cgroup: ${o.cgroup ?? `of pid ${o.pid}`}`)
+    cgroups = box.dirs()
+  }
+  const runId = newRunId()
+  const handle = spawnStressor({kind: o.kind as StressorKind, runId, deadline: Date.now() + o.durationMs, parent: process.pid, cgroups, params})
+  await handle.ready
+  report(`${describe}, for ${Math.round(o.durationMs / 1000)}s (run ${runId})`)
+  const ticker = setInterval(() => {
+    const p = handle.latest()
+    if (p) report(`  ${((p.t - Date.now()) / 1000 + o.durationMs / 1000).toFixed(0)}s left  cpu ${p.cpuSeconds?.toFixed(1) ?? '-'}s  bytes ${formatBytes(p.bytes ?? 0)}`)
+  }, 5000)
+  const onAbort = () => void handle.stop()
+  signal.addEventListener('abort', onAbort, {once: true})
+  try {
+    return await handle.exited
+  } finally {
+    clearInterval(ticker)
+    signal.removeEventListener('abort', onAbort)
+  }
+}

@@ -1,0 +1,155 @@
+// Disk fill: creates `DIR/chaos-<run>-fill` (exclusively: never someone else's file), fills it with `bytes`,
+// then holds it until the stressor ends, when it is deleted. ENOSPC/EDQUOT is an outcome ("the disk is full"),
+// not an error: the stressor reports full and keeps holding what it wrote.
+//
+// Write path: 1 MiB writes with O_DIRECT from one page-aligned buffer, the same pattern as
+// `dd bs=1M oflag=direct`: no page cache (whose dirty pages would be charged to the target's memory cgroup and
+// make the figures a measure of memory, not disk), no allocation per write. Filesystems without O_DIRECT
+// (tmpfs on older kernels) fall back to buffered writes with an fdatasync every 64 MiB, which bounds the dirty
+// pages. Writes are synchronous in slices of ≤ 20 ms so that timers (progress, dead-man's switch) keep running.
+import {spawn} from 'node:child_process'
+import {closeSync, constants, fdatasyncSync, fstatSync, openSync, unlinkSync, writeSync} from 'node:fs'
+import {join} from 'node:path'
+import type {DiskParams} from './protocol.js'
+import {errorMessage, StressorError, type RunningStressor, type StressorContext} from './runtime.js'
+
+const CHUNK = 1024 * 1024
+// O_DIRECT needs offsets and lengths in whole logical blocks; 4 KiB covers every common device
+const DIRECT_ALIGN = 4096
+const SLICE_MS = 20
+const SYNC_EVERY = 64 * 1024 * 1024
+
+export function fillFileName(dir: string, runId: string): string {
+  return join(dir, `chaos-${runId}-fill`)
+}
+
+function isFull(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code
+  return code === 'ENOSPC' || code === 'EDQUOT'
+}
+
+/**
+ * A CHUNK-byte buffer at a page-aligned address, as O_DIRECT needs. Buffer memory comes from malloc (16-byte
+ * aligned); WebAssembly memory is mmap'd by V8 and so starts on a page boundary.
+ */
+function alignedChunk(): Buffer {
+  // (the WebAssembly global exists in Node; only its types are missing from this project's libs)
+  const {WebAssembly: wasm} = globalThis as unknown as {WebAssembly: {Memory: new (pages: {initial: number}) => {buffer: ArrayBuffer}}}
+  const memory = new wasm.Memory({initial: CHUNK / 65536})
+  return Buffer.from(memory.buffer, 0, CHUNK).fill(0x5a)
+}
+
+export function startDisk(params: DiskParams, ctx: StressorContext): Promise<RunningStressor> | RunningStressor {
+  const file = fillFileName(params.dir, ctx.runId)
+  let fd: number
+  try {
+    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
+  } catch (error) {
+    throw new StressorError(`cannot create ${file}: ${errorMessage(error)}`)
+  }
+  let directFd: number | undefined
+  ctx.onExit(() => {
+    for (const open of [directFd, fd]) {
+      try {
+        if (open !== undefined) closeSync(open)
+      } catch { /* already closed */ }
+    }
+    try {
+      unlinkSync(file)
+    } catch { /* gone already */ }
+  })
+  return params.mode === 'fallocate' ? fallocate(params, file, fd, ctx) : writeFill(params, fd, file, ctx, (direct) => { directFd = direct })
+}
+
+function writeFill(params: DiskParams, fd: number, file: string, ctx: StressorContext, adoptDirect: (fd: number) => void): RunningStressor {
+  const state = {bytes: 0, full: false}
+  const chunk = alignedChunk()
+  let directFd: number | undefined
+  try {
+    directFd = openSync(file, constants.O_WRONLY | constants.O_DIRECT)
+    adoptDirect(directFd)
+  } catch { /* no O_DIRECT here: buffered writes */ }
+  let sinceSync = 0
+  const started = performance.now()
+
+  // Returns how many bytes this write moved; throws ENOSPC/EDQUOT/others.
+  const writeOnce = (length: number): number => {
+    if (directFd !== undefined && length % DIRECT_ALIGN === 0 && state.bytes % DIRECT_ALIGN === 0) {
+      try {
+        return writeSync(directFd, chunk, 0, length, state.bytes)
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EINVAL') throw error
+        // the filesystem accepted O_DIRECT at open but not these writes: go buffered for good
+        directFd = undefined
+      }
+    }
+    const written = writeSync(fd, chunk, 0, length, state.bytes)
+    sinceSync += written
+    if (sinceSync >= SYNC_EVERY) {
+      fdatasyncSync(fd)
+      sinceSync = 0
+    }
+    return written
+  }
+
+  const due = () => params.rate === undefined ? params.bytes : Math.min(params.bytes, Math.floor(params.rate * (performance.now() - started) / 1000))
+
+  const slice = () => {
+    const sliceEnd = performance.now() + SLICE_MS
+    try {
+      while (state.bytes < due() && performance.now() < sliceEnd) {
+        const remaining = params.bytes - state.bytes
+        // whole blocks while we can, so the O_DIRECT path carries all but a final sub-block tail
+        const length = remaining >= CHUNK ? CHUNK : remaining >= DIRECT_ALIGN ? remaining - (remaining % DIRECT_ALIGN) : remaining
+        const written = writeOnce(length)
+        state.bytes += written
+        // a short write means the disk filled up mid-chunk; the next write reports ENOSPC
+        if (written < length) directFd = undefined
+      }
+    } catch (error) {
+      if (isFull(error)) {
+        state.full = true
+        return
+      }
+      ctx.finish('error', `writing ${file}: ${errorMessage(error)}`)
+      return
+    }
+    if (state.bytes >= params.bytes) return
+    if (state.bytes < due()) {
+      setImmediate(slice)
+    } else {
+      // paced: sleep until the next chunk is due
+      const nextAt = (state.bytes + Math.min(CHUNK, params.bytes - state.bytes)) / params.rate! * 1000
+      setTimeout(slice, Math.max(1, nextAt - (performance.now() - started)))
+    }
+  }
+  setImmediate(slice)
+  return {figures: () => ({bytes: state.bytes, full: state.full})}
+}
+
+async function fallocate(params: DiskParams, file: string, fd: number, ctx: StressorContext): Promise<RunningStressor> {
+  const state = {bytes: 0, full: false}
+  if (params.bytes === 0) return {figures: () => state}
+  const child = spawn('fallocate', ['-l', String(params.bytes), file], {stdio: ['ignore', 'ignore', 'pipe']})
+  ctx.onExit(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text })
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', (exitCode) => resolve(exitCode))
+  }).catch((error: unknown) => {
+    throw new StressorError(`cannot run fallocate: ${errorMessage(error)}`)
+  })
+  const stat = fstatSync(fd)
+  if (code !== 0) {
+    if (!/No space left|quota exceeded/i.test(stderr)) throw new StressorError(`fallocate failed (exit ${code}): ${stderr.trim()}`)
+    state.full = true
+    state.bytes = stat.blocks * 512
+    return {figures: () => state}
+  }
+  if (stat.size !== params.bytes) throw new StressorError(`fallocate left ${file} at ${stat.size} bytes, expected ${params.bytes}`)
+  state.bytes = stat.size
+  return {figures: () => state}
+}

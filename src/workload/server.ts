@@ -1,0 +1,262 @@
+// The demo workload: a small API-like HTTP service whose requests use each resource a fault can take away —
+// CPU (a busy loop), memory (buffers held for a few seconds, plus an optional cache held for its whole life)
+// and disk (an append to a data file) — so that a neighbour's fault shows up in its latency and errors.
+// Deliberately plain node:http: the service must stay light so the measurements are about the fault.
+import {mkdirSync, rmSync} from 'node:fs'
+import {open, type FileHandle} from 'node:fs/promises'
+import http from 'node:http'
+import type {AddressInfo} from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import {collectDefaultMetrics, Counter, Gauge, Histogram, Registry} from 'prom-client'
+
+export interface WorkloadOptions {
+  /** 0 picks a free port */
+  port: number
+  host?: string
+  /** CPU burnt per /work request, milliseconds. Default 2 */
+  cpuMs?: number
+  /** kilobytes allocated per /work request and held for holdMs. Default 64 */
+  holdKb?: number
+  /** how long each request's buffer is held. Default 3000 */
+  holdMs?: number
+  /** kilobytes appended to the data file per /work request. Default 4 */
+  writeKb?: number
+  /** where the data file lives. Default os.tmpdir()/chaos-workload-PORT, removed on close */
+  dataDir?: string
+  /** bytes of in-memory cache filled at start and held. Default 0 */
+  cacheBytes?: number
+}
+
+export interface Workload {
+  port: number
+  host: string
+  url: string
+  /** the file /work appends to; removed by close() */
+  dataFile: string
+  registry: Registry
+  close(): Promise<void>
+}
+
+/** The data file is truncated past this size so it never grows without bound. */
+export const DATA_FILE_ROTATE_BYTES = 8 * 1024 * 1024
+/** Bounds on the held buffers, so a fast client cannot make the service hold unbounded memory. */
+const MAX_HELD_BUFFERS = 2048
+const CACHE_CHUNK_BYTES = 16 * 1024 * 1024
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1]
+
+export function burnCpu(milliseconds: number): void {
+  const until = process.hrtime.bigint() + BigInt(Math.round(milliseconds * 1e6))
+  while (process.hrtime.bigint() < until) {
+    // busy: the point is to use the CPU
+  }
+}
+
+/** Allocates the cache and writes every page, so the memory is resident and charged, not just reserved. */
+function fillCache(bytes: number): Buffer[] {
+  const chunks: Buffer[] = []
+  for (let left = bytes; left > 0; left -= CACHE_CHUNK_BYTES) {
+    const chunk = Buffer.allocUnsafeSlow(Math.min(left, CACHE_CHUNK_BYTES))
+    chunk.fill(chunks.length % 251 + 1)
+    chunks.push(chunk)
+  }
+  return chunks
+}
+
+export async function startWorkload(options: WorkloadOptions): Promise<Workload> {
+  const host = options.host ?? '127.0.0.1'
+  const cpuMs = options.cpuMs ?? 2
+  const holdBytes = Math.round((options.holdKb ?? 64) * 1024)
+  const holdMs = options.holdMs ?? 3000
+  const writeBytes = Math.round((options.writeKb ?? 4) * 1024)
+  const cacheBytes = options.cacheBytes ?? 0
+
+  const registry = new Registry()
+  collectDefaultMetrics({register: registry})
+  const labelNames = ['method', 'route', 'code'] as const
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Duration of HTTP requests to application routes, in seconds',
+    labelNames, buckets: LATENCY_BUCKETS, registers: [registry],
+  })
+  const requests = new Counter({name: 'http_requests_total', help: 'HTTP requests to application routes', labelNames, registers: [registry]})
+  const writeErrors = new Counter({name: 'workload_write_errors_total', help: 'Failed appends to the data file', labelNames: ['code'], registers: [registry]})
+  new Gauge({name: 'workload_cache_bytes', help: 'Bytes of in-memory cache', registers: [registry]}).set(cacheBytes)
+
+  const cache = fillCache(cacheBytes)
+
+  // Recent requests' buffers, each released holdMs after it was taken.
+  const held: Array<{expires: number, buffer: Buffer} | undefined> = Array.from({length: MAX_HELD_BUFFERS})
+  let heldNext = 0
+  let heldBytes = 0
+  const releaseExpired = (now: number) => {
+    for (let i = 0; i < held.length; i++) {
+      const entry = held[i]
+      if (entry && entry.expires <= now) {
+        heldBytes -= entry.buffer.length
+        held[i] = undefined
+      }
+    }
+  }
+  new Gauge({
+    name: 'workload_held_bytes', help: 'Bytes held by recent requests', registers: [registry],
+    collect() {
+      releaseExpired(Date.now())
+      this.set(heldBytes)
+    },
+  })
+  const hold = (buffer: Buffer) => {
+    const previous = held[heldNext]
+    if (previous) heldBytes -= previous.buffer.length
+    held[heldNext] = {expires: Date.now() + holdMs, buffer}
+    heldNext = (heldNext + 1) % held.length
+    heldBytes += buffer.length
+  }
+  const sweeper = setInterval(() => releaseExpired(Date.now()), 500)
+  sweeper.unref()
+
+  const writeChunk = Buffer.alloc(writeBytes, 'x')
+  let dataFile = ''
+  let createdDataDir: string | undefined
+  let handle: FileHandle | undefined
+  let opening: Promise<FileHandle> | undefined
+  let fileBytes = 0
+  let rotating: Promise<void> | undefined
+
+  const dataHandle = async (): Promise<FileHandle> => {
+    if (handle) return handle
+    // One open shared by concurrent requests; a failed open is retried by the next request.
+    opening ??= open(dataFile, 'a').then((h) => (handle = h)).finally(() => (opening = undefined))
+    return opening
+  }
+  const append = async () => {
+    if (writeBytes === 0) return
+    const file = await dataHandle()
+    try {
+      // write() may be partial when the disk fills up; the next call then reports ENOSPC.
+      let offset = 0
+      while (offset < writeChunk.length) {
+        const {bytesWritten} = await file.write(writeChunk, offset, writeChunk.length - offset)
+        offset += bytesWritten
+      }
+    } catch (error) {
+      // Reopen on the next request: the file may have been removed or its filesystem remounted.
+      if (handle === file) handle = undefined
+      await file.close().catch(() => {})
+      throw error
+    }
+    fileBytes += writeChunk.length
+    if (fileBytes > DATA_FILE_ROTATE_BYTES && !rotating) {
+      rotating = file.truncate(0).then(() => {
+        fileBytes = 0
+      }).catch(() => {}).finally(() => (rotating = undefined))
+      await rotating
+    }
+  }
+
+  const work = async (): Promise<{status: number, body: unknown}> => {
+    burnCpu(cpuMs)
+    if (holdBytes > 0) hold(Buffer.alloc(holdBytes, 1))
+    try {
+      await append()
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'EIO'
+      writeErrors.inc({code})
+      // Insufficient Storage: a full disk reaches callers as errors, as it would in a real service.
+      return {status: 507, body: {error: code, message: (error as Error).message}}
+    }
+    return {status: 200, body: {ok: true}}
+  }
+
+  const server = http.createServer((request, response) => {
+    const started = process.hrtime.bigint()
+    const route = (request.url ?? '/').split('?')[0]
+    const reply = (status: number, body: string, contentType = 'application/json') => {
+      response.writeHead(status, {'content-type': contentType, 'content-length': Buffer.byteLength(body)})
+      response.end(body)
+    }
+    // Only application routes are measured: scrapes and health checks would otherwise mix into the latency
+    // histogram the toolkit reads (a 1/s scrape at a 50/s probe moves the p99).
+    const measure = (routeLabel: string, status: number) => {
+      const labels = {method: request.method ?? 'GET', route: routeLabel, code: String(status)}
+      duration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9)
+      requests.inc(labels)
+    }
+
+    if (route === '/healthz') return reply(200, '{"ok":true}')
+    if (route === '/metrics') {
+      registry.metrics().then(
+        (text) => reply(200, text, registry.contentType),
+        (error: Error) => reply(500, JSON.stringify({error: error.message})),
+      )
+      return
+    }
+    if (route === '/work') {
+      request.resume() // a POST body is not used
+      work().then(({status, body}) => {
+        reply(status, JSON.stringify(body))
+        measure('/work', status)
+      }, (error: Error) => {
+        reply(500, JSON.stringify({error: error.message}))
+        measure('/work', 500)
+      })
+      return
+    }
+    reply(404, '{"error":"not found"}')
+    measure('other', 404)
+  })
+  // Longer than clients' keep-alive, so an idle connection is never closed by us as a request arrives on it.
+  server.keepAliveTimeout = 30_000
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const port = (server.address() as AddressInfo).port
+
+  let dataDir = options.dataDir
+  if (dataDir === undefined) {
+    dataDir = path.join(os.tmpdir(), `chaos-workload-${port}`)
+    createdDataDir = dataDir
+  }
+  dataFile = path.join(dataDir, `workload-${process.pid}.data`)
+  try {
+    mkdirSync(dataDir, {recursive: true})
+  } catch {
+    // Reported by every /work request as a failed write (507), which is the behaviour wanted.
+  }
+
+  let closing: Promise<void> | undefined
+  const close = () => {
+    closing ??= (async () => {
+      clearInterval(sweeper)
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeIdleConnections()
+        setTimeout(() => server.closeAllConnections(), 1000).unref()
+      })
+      await opening?.catch(() => {})
+      await handle?.close().catch(() => {})
+      handle = undefined
+      removeQuietly(dataFile)
+      if (createdDataDir) removeQuietly(createdDataDir)
+      cache.length = 0
+      held.fill(undefined)
+    })()
+    return closing
+  }
+
+  const shownHost = host.includes(':') ? `[${host}]` : host
+  return {port, host, url: `http://${shownHost}:${port}`, dataFile, registry, close}
+}
+
+function removeQuietly(target: string): void {
+  try {
+    rmSync(target, {recursive: true, force: true})
+  } catch {
+    // nothing to remove, or nowhere we may remove from (a data dir that was never writable)
+  }
+}

@@ -1,0 +1,50 @@
+// Real cgroup v1 boxes on this machine: limits written, a process placed in its box from its first instruction,
+// its usage charged there, and nothing left after removal.
+import {spawn} from 'node:child_process'
+import {existsSync, readFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {afterEach, describe, expect, it} from 'vitest'
+
+import {Cgroup, cgroupOfProcess, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
+
+const layout = detectCgroupLayout()
+const runs = layout.version === 1
+const name = `chaos-test${process.pid}`
+const boxes: Cgroup[] = []
+
+afterEach(async () => {
+  for (const box of boxes.splice(0)) expect(await box.remove()).toEqual([])
+  for (const mount of ['memory', 'cpu', 'cpuset', 'pids']) expect(existsSync(`/sys/fs/cgroup/${mount}/${name}`)).toBe(false)
+})
+
+describe.runIf(runs)('cgroup v1 on this host', () => {
+  it('writes limits to each hierarchy', () => {
+    const box = new Cgroup(layout, `${name}/worker`)
+    boxes.push(new Cgroup(layout, name))
+    box.create()
+    box.applyLimits({memory: 64 * 1024 ** 2, cpus: 0.25, cpuset: '0', pids: 50})
+    const at = (c: string, f: string) => readFileSync(join('/sys/fs/cgroup', c, name, 'worker', f), 'utf8').trim()
+    expect(at('memory', 'memory.limit_in_bytes')).toBe(String(64 * 1024 ** 2))
+    expect(at('cpu', 'cpu.cfs_quota_us')).toBe('25000')
+    expect(at('cpu', 'cpu.cfs_period_us')).toBe('100000')
+    expect(at('cpuset', 'cpuset.cpus')).toBe('0')
+    expect(at('pids', 'pids.max')).toBe('50')
+  })
+
+  it('launches a process inside its box and kills what is left on removal', async () => {
+    const box = new Cgroup(layout, `${name}/api`)
+    boxes.push(new Cgroup(layout, name))
+    box.create()
+    box.applyLimits({memory: 128 * 1024 ** 2})
+    const script = 'while [ "$1" != "--" ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"'
+    const child = spawn('/bin/sh', ['-c', script, 'launch', ...box.dirs(), '--', 'sleep', '30'], {stdio: 'ignore'})
+    await new Promise((r) => setTimeout(r, 200))
+    expect(box.pids()).toContain(child.pid)
+    expect(cgroupOfProcess(child.pid!, layout)?.relativePath).toBe(`${name}/api`)
+    const exited = new Promise((r) => child.once('exit', (_c, signal) => r(signal)))
+    expect(await new Cgroup(layout, name).remove()).toEqual([])
+    boxes.pop()
+    expect(await exited).toBe('SIGKILL')
+  })
+})

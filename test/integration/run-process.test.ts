@@ -1,0 +1,100 @@
+// The run loop end to end on the process platform, with real cgroups, processes, tmpfs mounts and network
+// namespaces: each fault lands in the target's own boundary, the journal holds the contract's fields, and nothing
+// is left behind. Phases are shortened here; the full experiments and their verdicts run in test/slow.
+import {existsSync} from 'node:fs'
+
+import {describe, expect, it} from 'vitest'
+
+import {PlanError} from '../../src/platforms/platform.js'
+import {ExitCode} from '../../src/run/exit-codes.js'
+import {runExperiment} from '../../src/run/runner.js'
+import {ledgerDir} from '../../src/rollback/ledger.js'
+import {shortened} from '../helpers/experiments.js'
+import {leftovers, waitForNoLeftovers} from '../helpers/leftovers.js'
+
+async function run(file: string, extra: Parameters<typeof runExperiment>[0] extends infer O ? Partial<O> : never = {}) {
+  const journal = await runExperiment({experiment: shortened(file), file, ...extra})
+  expect(journal.rollback).toEqual({complete: true, leftovers: [], durationMs: expect.any(Number)})
+  expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
+  expect(existsSync(`${ledgerDir()}/${journal.runId}.json`)).toBe(false)
+  return journal
+}
+
+describe('chaos run on the process platform', () => {
+  it('memory-leak: the leak fills the target\'s own box and the kernel stops it there', async () => {
+    const journal = await run('experiments/memory-leak.yaml')
+    expect(journal.injection.efficacy?.landed).toBe(true)
+    expect(journal.injection.efficacy?.note).toMatch(/OOM-killed/)
+    expect(journal.platform).toBe('process')
+    expect(journal.phases.baseline?.start).toBeTruthy()
+    expect(journal.neighbors[0].name).toBe('api')
+    expect(journal.neighbors[0].signals.map((s) => s.signal)).toEqual(['error_rate', 'restarts', 'latency_p95', 'latency_p99'])
+    expect(journal.neighbors[0].unexpectedExits).toBe(0)
+    for (const s of journal.neighbors[0].signals) expect(['contained', 'breach', 'inconclusive']).toContain(s.verdict)
+  })
+
+  it('cpu-hog: the target\'s cgroup burns the CPU asked of its allowance', async () => {
+    const journal = await run('experiments/cpu-hog.yaml')
+    const efficacy = journal.injection.efficacy!
+    expect(efficacy.unit).toBe('cpu-seconds')
+    expect(efficacy.note).toMatch(/cgroup accounting/)
+    expect(efficacy.ratio).toBeGreaterThan(0.9)
+    expect(efficacy.ratio).toBeLessThan(1.1)
+  })
+
+  it('disk-fill: fills the experiment\'s own tmpfs to the last byte and unmounts it after', async () => {
+    const journal = await run('experiments/disk-fill.yaml')
+    expect(journal.injection.efficacy?.landed).toBe(true)
+    expect(journal.injection.efficacy?.note).toMatch(/full/)
+  })
+
+  it('disk-fill into a shared filesystem makes the neighbour\'s writes fail', async () => {
+    const journal = await run('experiments/disk-fill-shared.yaml')
+    const errors = journal.neighbors[0].signals.find((s) => s.signal === 'error_rate')!
+    expect(errors.fault).toBeGreaterThan(0.5)
+    expect(errors.verdict).toBe('breach')
+    expect(journal.exitCode).toBe(ExitCode.Matched)
+  })
+
+  it('network-flood: the target floods through its own shaped link, at the link\'s rate', async () => {
+    const journal = await run('experiments/network-flood.yaml')
+    const efficacy = journal.injection.efficacy!
+    expect(efficacy.landed).toBe(true)
+    // tbf at 100Mbit: TCP fills it, and nothing crosses faster than the shaping allows
+    expect(efficacy.achieved).toBeGreaterThan(85e6)
+    expect(efficacy.achieved).toBeLessThan(110e6)
+  })
+
+  it('network-flood without a boundary floods loopback at full speed', async () => {
+    const journal = await run('experiments/network-flood-none.yaml')
+    expect(journal.injection.efficacy?.achieved).toBeGreaterThan(1e9)
+  })
+
+  it('an interrupt during injection removes the fault at once and exits 3', async () => {
+    const controller = new AbortController()
+    let injecting = 0
+    const journalPromise = runExperiment({
+      experiment: shortened('experiments/cpu-hog.yaml', {baseline: 3000, inject: 20_000, recover: 5000}),
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'phase' && e.phase === 'inject') injecting = Date.now()
+        if (e.type === 'tick' && e.phase === 'inject' && e.elapsedMs > 1500) controller.abort()
+      },
+    })
+    const journal = await journalPromise
+    expect(injecting).toBeGreaterThan(0)
+    expect(journal.verdict).toBe('aborted')
+    expect(journal.exitCode).toBe(ExitCode.Aborted)
+    expect(journal.rollback.complete).toBe(true)
+    expect(journal.rollback.durationMs).toBeLessThan(1000)
+    expect(leftovers(journal.runId)).toEqual([])
+  })
+
+  it('refuses a cpuset naming a CPU the host does not have, before creating anything', async () => {
+    const experiment = shortened('experiments/cpu-hog.yaml')
+    experiment.target.isolation.cpuset = '7'
+    await expect(runExperiment({experiment, runId: 'feedbeef'})).rejects.toThrow(PlanError)
+    expect(existsSync(`${ledgerDir()}/feedbeef.json`)).toBe(false)
+    expect(leftovers('feedbeef')).toEqual([])
+  })
+})
