@@ -1,4 +1,3 @@
-import {rmSync} from 'node:fs'
 import {Command, Flags} from '@oclif/core'
 import {parseBytes} from '../experiment/units.js'
 import {startWorkload} from '../workload/server.js'
@@ -54,17 +53,25 @@ export default class Workload extends Command {
       cacheBytes,
     })
     // Last resort for an exit that skips close() (an uncaught error): leave no data file behind.
-    const removeDataFile = () => rmSync(workload.dataFile, {force: true})
-    process.once('exit', removeDataFile)
+    process.once('exit', workload.removeDataSync)
 
     this.log(`listening on ${workload.url}`)
 
+    // The first signal closes gracefully. Later ones (a supervisor and a terminal may both send one) must not
+    // fall through to the default action, which would kill the process before it removes its data file.
+    let received: NodeJS.Signals | undefined
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGTERM', () => resolve('SIGTERM'))
-      process.once('SIGINT', () => resolve('SIGINT'))
+      const onSignal = (name: NodeJS.Signals) => {
+        if (received === undefined) {
+          received = name
+          resolve(name)
+        }
+      }
+      process.on('SIGTERM', onSignal)
+      process.on('SIGINT', onSignal)
     })
     await workload.close()
-    process.off('exit', removeDataFile)
+    process.off('exit', workload.removeDataSync)
     this.logToStderr(`workload stopped (${signal})`)
   }
 }

@@ -9,7 +9,7 @@ import {createPlatform, PlanError, type Platform} from '../platforms/platform.js
 import type {Journal, PhaseSpan, TimelinePoint} from '../report/journal.js'
 import {RunLedger} from '../rollback/ledger.js'
 import {judgeOverall, judgeSignal} from '../verdict/judge.js'
-import {mulberry32} from '../verdict/stats.js'
+import {seededRng} from '../verdict/stats.js'
 import type {Efficacy, SignalVerdict} from '../verdict/types.js'
 import {ExitCode} from './exit-codes.js'
 import {WorkflowObserver} from './observe.js'
@@ -153,11 +153,10 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   emit({type: 'phase', phase: 'judge'})
   journal.phases = {baseline: span(phases.baseline), inject: span(phases.inject), recover: span(phases.recover)}
   journal.target = {name: platform.target.name, boundary: platform.target.boundary, unexpectedExits: platform.target.unexpectedExits(), lastExit: platform.target.lastExit()}
-  const rng = mulberry32(parseInt(runId, 16))
   journal.neighbors = observers.slice(1).map((observer) => {
     const name = observer.workflow.name
     const signals = phases.baseline && phases.inject
-      ? hypothesesFor(name, experiment.hypothesis).map((h) => judgeOne(observer, h, phases.baseline!, phases.inject!, experiment.phases.interval, rng))
+      ? hypothesesFor(name, experiment.hypothesis).map((h) => judgeOne(observer, h, phases.baseline!, phases.inject!, experiment.phases.interval, seededRng(`${runId}/${name}/${h.signal}`)))
       : []
     const stats = observer.probe?.stats()
     return {

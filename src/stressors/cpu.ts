@@ -12,7 +12,7 @@ const CONTROL_MS = 100
 /** seconds over which the controller pays back what it owes; shorter reacts faster but jitters more */
 export const DUTY_HORIZON_S = 0.5
 /** the most the controller moves the duty away from the asked load, so a throttled stressor cannot wind up */
-export const MAX_DUTY_CORRECTION = 0.25
+export const MAX_DUTY_CORRECTION = 0.1
 
 export interface DutyStep {
   load: number

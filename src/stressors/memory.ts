@@ -6,8 +6,11 @@ import type {MemoryParams} from './protocol.js'
 import type {RunningStressor, StressorContext} from './runtime.js'
 
 const TICK_MS = 50
+// the most one tick spends allocating, so a huge rate cannot starve the timers (progress, dead-man's switch);
+// what is left over is caught up on the next tick, since each tick allocates what is due by then
+const TICK_BUDGET_MS = 40
 // larger leaks are cut into chunks this big so no single allocation approaches Buffer's size limit
-const MAX_CHUNK = 64 * 1024 * 1024
+const MAX_CHUNK = 16 * 1024 * 1024
 const PAGE = 4096
 
 /** Bytes the leak should hold after elapsedMs: the ramp, capped at the limit. */
@@ -30,8 +33,9 @@ export function startMemory(params: MemoryParams, ctx: StressorContext): Running
   const started = performance.now()
 
   const grow = () => {
-    const due = leakTarget(params, performance.now() - started)
-    while (leaked < due) {
+    const tickStart = performance.now()
+    const due = leakTarget(params, tickStart - started)
+    while (leaked < due && performance.now() - tickStart < TICK_BUDGET_MS) {
       const size = Math.min(MAX_CHUNK, due - leaked)
       chunks.push(residentBuffer(size, pagesWritten))
       pagesWritten += Math.ceil(size / PAGE)

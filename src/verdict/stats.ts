@@ -698,18 +698,6 @@ export function bootstrapStatisticCI(values: ArrayLike<number>, statistic: Stati
   return {estimate, interval: percentileInterval(replicates, level), replicates}
 }
 
-/** Share of sorted replicates ≤ x (binary search). */
-export function fractionAtMost(sortedReplicates: Float64Array, x: number): number {
-  let low = 0
-  let high = sortedReplicates.length
-  while (low < high) {
-    const middle = (low + high) >>> 1
-    if (sortedReplicates[middle] <= x) low = middle + 1
-    else high = middle
-  }
-  return low / sortedReplicates.length
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Steadiness
 

@@ -36,6 +36,8 @@ export interface Workload {
   dataFile: string
   registry: Registry
   close(): Promise<void>
+  /** removes the data file (and the default data dir) at once, for an exit that cannot wait for close() */
+  removeDataSync(): void
 }
 
 /** The data file is truncated past this size so it never grows without bound. */
@@ -229,6 +231,11 @@ export async function startWorkload(options: WorkloadOptions): Promise<Workload>
     // Reported by every /work request as a failed write (507), which is the behaviour wanted.
   }
 
+  const removeDataSync = () => {
+    removeQuietly(dataFile)
+    if (createdDataDir) removeQuietly(createdDataDir)
+  }
+
   let closing: Promise<void> | undefined
   const close = () => {
     closing ??= (async () => {
@@ -241,8 +248,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<Workload>
       await opening?.catch(() => {})
       await handle?.close().catch(() => {})
       handle = undefined
-      removeQuietly(dataFile)
-      if (createdDataDir) removeQuietly(createdDataDir)
+      removeDataSync()
       cache.length = 0
       held.fill(undefined)
     })()
@@ -250,7 +256,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<Workload>
   }
 
   const shownHost = host.includes(':') ? `[${host}]` : host
-  return {port, host, url: `http://${shownHost}:${port}`, dataFile, registry, close}
+  return {port, host, url: `http://${shownHost}:${port}`, dataFile, registry, close, removeDataSync}
 }
 
 function removeQuietly(target: string): void {

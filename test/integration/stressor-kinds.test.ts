@@ -110,12 +110,17 @@ describe('disk stressor', () => {
   }
   afterEach(async () => {
     // (inner hooks run first: stop the stressors before looking for their files)
-    await stopAll()
-    for (const dir of dirs.splice(0)) {
-      // the stressor's files must already be gone; only what the test itself made may remain
-      expect(readdirSync(dir).filter((name) => name.endsWith('-fill') && name.startsWith('chaos-it'))).toEqual([])
-      rmSync(dir, {recursive: true, force: true})
+    const leftovers: string[] = []
+    try {
+      await stopAll()
+    } finally {
+      for (const dir of dirs.splice(0)) {
+        // the stressors' files must already be gone; only what a test itself made may remain
+        leftovers.push(...readdirSync(dir).filter((name) => /^chaos-it\d+k\d+-fill$/.test(name)))
+        rmSync(dir, {recursive: true, force: true})
+      }
     }
+    expect(leftovers).toEqual([])
   })
   const fillOf = (dir: string, handle: StressorHandle) => join(dir, `chaos-${handle.args.runId}-fill`)
 
@@ -208,7 +213,11 @@ describe('disk stressor', () => {
       await stressor.stop()
       expect(readdirSync(mountPoint)).toEqual([])
     } finally {
-      execFileSync('umount', [mountPoint])
+      try {
+        await stopAll() // (a stressor holding a file there would make the unmount fail)
+      } finally {
+        execFileSync('umount', [mountPoint])
+      }
     }
   })
 })

@@ -106,6 +106,8 @@ describe('chaos workload', () => {
     expect(sampleValue(families, 'http_requests_total', {route: 'other', code: '404'})).toBe(1)
     expect(sampleValue(families, 'http_requests_total', {route: '/metrics'})).toBeUndefined()
 
+    // a second signal during the graceful stop must not kill it before it cleans up
+    workload.child.kill('SIGTERM')
     workload.child.kill('SIGTERM')
     expect(await workload.exited).toEqual({code: 0, signal: null})
     expect(existsSync(dataDir)).toBe(false)

@@ -58,7 +58,7 @@ function metricsServer() {
 describe('Scraper', () => {
   it('scrapes on its interval and keeps timestamped parsed snapshots', async () => {
     const {histogram, url} = metricsServer()
-    const scraper = new Scraper({url: await url, intervalMs: 100})
+    const scraper = new Scraper({url: await url, intervalMs: 100, timeoutMs: 2000})
     scrapers.push(scraper)
     const started = Date.now()
     scraper.start()
@@ -122,7 +122,7 @@ describe('Scraper', () => {
 
   it('measures a latency change between two windows of a live server', async () => {
     const {histogram, url} = metricsServer()
-    const scraper = new Scraper({url: await url, intervalMs: 50})
+    const scraper = new Scraper({url: await url, intervalMs: 50, timeoutMs: 2000})
     scrapers.push(scraper)
     scraper.start()
     await sleep(60)

@@ -1,0 +1,93 @@
+// Runs one experiment at several isolation levels, each repeated, in a seeded shuffled interleaved order, and
+// aggregates the journals per level. No oclif here: the command only prints events and the result.
+import {exitCodeFor} from '../cli/errors.js'
+import type {Experiment} from '../experiment/schema.js'
+import {worseExitCode, type FailOn} from '../report/formats.js'
+import type {Journal} from '../report/journal.js'
+import {ExitCode} from '../run/exit-codes.js'
+import {newRunId, runExperiment, type RunEvent, type RunOptions} from '../run/runner.js'
+import {aggregateLevels} from './aggregate.js'
+import {describeOrder, interleavedOrder} from './order.js'
+import type {Level, MatrixResult, MatrixRun, MatrixSlot} from './types.js'
+
+export type MatrixEvent =
+  | {type: 'plan', lines: string[]}
+  | {type: 'run-start', slot: MatrixSlot, index: number, total: number, runId: string}
+  | {type: 'run', event: RunEvent}
+  | {type: 'run-end', run: MatrixRun}
+
+export interface MatrixOptions {
+  experiment: Experiment
+  file?: string
+  levels: Level[]
+  repeat: number
+  seed: string
+  failOn: FailOn
+  /** per level, what --fail-on mismatch compares with; default: the experiment's own level expects `expect` */
+  expectations?: Partial<Record<Level, 'contained' | 'breach'>>
+  /** aborting it interrupts the current run (rolled back, exit 3) and starts no more */
+  signal?: AbortSignal
+  onEvent?: (event: MatrixEvent) => void
+  /** the run loop; replaced in unit tests */
+  run?: (options: RunOptions) => Promise<Journal>
+}
+
+/** The experiment's own target level expects what the experiment says; the other levels only inform. */
+export function defaultExpectations(experiment: Experiment, levels: readonly Level[]): Partial<Record<Level, 'contained' | 'breach'>> {
+  const own = experiment.target.isolation.level
+  return levels.includes(own) ? {[own]: experiment.expect} : {}
+}
+
+export function matrixPlan(options: MatrixOptions, order: MatrixSlot[], expectations: Partial<Record<Level, 'contained' | 'breach'>>): string[] {
+  const {experiment, levels, repeat, seed} = options
+  const perRunMs = 2000 + experiment.phases.baseline + experiment.phases.inject + experiment.phases.recover
+  const expected = Object.entries(expectations).map(([level, verdict]) => `${level} ${verdict}`)
+  return [
+    `matrix ${experiment.metadata.name}: ${levels.join(', ')} x ${repeat} repeat${repeat === 1 ? '' : 's'} = ${order.length} runs, at least ${Math.round(order.length * perRunMs / 1000)}s`,
+    `order (seed ${seed}): ${describeOrder(order)}`,
+    `expect: ${expected.length > 0 ? expected.join(', ') : 'nothing (every level informs)'}; gate --fail-on ${options.failOn}`,
+  ]
+}
+
+export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
+  const {experiment, levels, repeat, seed, failOn} = options
+  const emit = options.onEvent ?? (() => undefined)
+  const run = options.run ?? runExperiment
+  const expectations = options.expectations ?? defaultExpectations(experiment, levels)
+  const order = interleavedOrder(levels, repeat, seed)
+  const startedAt = new Date().toISOString()
+  emit({type: 'plan', lines: matrixPlan(options, order, expectations)})
+
+  const runs: MatrixRun[] = []
+  for (const [i, slot] of order.entries()) {
+    if (options.signal?.aborted) break
+    const runId = newRunId()
+    emit({type: 'run-start', slot, index: i + 1, total: order.length, runId})
+    let matrixRun: MatrixRun
+    try {
+      const journal = await run({
+        // each run gets its own copy: nothing one run does to its experiment may leak into the next
+        experiment: structuredClone(experiment), file: options.file, runId, levelOverride: slot.level, signal: options.signal,
+        onEvent: (event) => emit({type: 'run', event}),
+      })
+      matrixRun = {...slot, index: i + 1, journal}
+    } catch (error) {
+      const {code, message} = exitCodeFor(error)
+      matrixRun = {...slot, index: i + 1, error: {message, exitCode: code}}
+    }
+    runs.push(matrixRun)
+    emit({type: 'run-end', run: matrixRun})
+  }
+
+  const interrupted = options.signal?.aborted === true
+  const summary = aggregateLevels(runs, {levels, repeat, expectations, failOn})
+  let exitCode: number = summary.reduce((code, level) => worseExitCode(code, level.exitCode), ExitCode.Matched as number)
+  // a run refused as invalid (exit 2) says the experiment cannot run at that level at all
+  for (const r of runs) if (r.error?.exitCode === ExitCode.Invalid) exitCode = worseExitCode(exitCode, ExitCode.Invalid)
+  if (interrupted) exitCode = worseExitCode(exitCode, ExitCode.Aborted)
+  return {
+    kind: 'chaos-matrix', schemaVersion: 1,
+    experiment: {name: experiment.metadata.name, description: experiment.metadata.description, file: options.file},
+    seed, levels, repeat, order, startedAt, endedAt: new Date().toISOString(), runs, summary, failOn, exitCode, interrupted,
+  }
+}

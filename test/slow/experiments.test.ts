@@ -1,0 +1,43 @@
+// The eight experiments at full length through the real CLI: each gives its expected verdict (exit 0), proves
+// its dose, and leaves nothing behind. `npm run test:slow`; scripts/repeat-experiments.js measures reliability.
+import {execFile} from 'node:child_process'
+import {mkdtempSync, readFileSync, readdirSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import type {Journal} from '../../src/report/journal.js'
+import {waitForNoLeftovers} from '../helpers/leftovers.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'chaos-slow-'))
+const files = readdirSync('experiments').filter((f) => f.endsWith('.yaml')).sort()
+
+function runCli(file: string, output: string): Promise<{code: number, stdout: string, stderr: string}> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['bin/run.js', 'run', join('experiments', file), '--output', output, '--quiet'], {timeout: 120_000}, (error, stdout, stderr) => {
+      resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, stdout, stderr})
+    })
+  })
+}
+
+describe('the experiments in experiments/', () => {
+  it('are eight, a contained/breach pair per fault', () => {
+    expect(files).toHaveLength(8)
+  })
+
+  for (const file of files) {
+    it(`${file} gives its expected verdict with the dose proven`, async () => {
+      const output = join(dir, `${file}.json`)
+      const started = Date.now()
+      const result = await runCli(file, output)
+      const journal = JSON.parse(readFileSync(output, 'utf8')) as Journal
+      expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0)
+      expect(journal.verdict).toBe(journal.expect)
+      expect(journal.injection.efficacy?.landed).toBe(true)
+      expect(journal.rollback.complete).toBe(true)
+      expect(Date.now() - started).toBeLessThan(90_000)
+      expect(await waitForNoLeftovers(journal.runId, 3000)).toEqual([])
+    })
+  }
+})
