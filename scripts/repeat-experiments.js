@@ -8,7 +8,7 @@ import {join} from 'node:path'
 
 const args = process.argv.slice(2)
 const times = /^\d+$/.test(args[0] ?? '') ? Number(args.shift()) : 10
-const files = args.length ? args : readdirSync('experiments').filter((f) => f.endsWith('.yaml')).sort().map((f) => join('experiments', f))
+const files = args.length ? args : readdirSync('experiments').filter((f) => f.endsWith('.yaml') && /^kind: Experiment$/m.test(readFileSync(join('experiments', f), 'utf8'))).sort().map((f) => join('experiments', f))
 const dir = mkdtempSync(join(tmpdir(), 'chaos-repeat-'))
 
 const rows = []

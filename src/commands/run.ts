@@ -6,6 +6,10 @@ import {exitCodeFor} from '../cli/errors.js'
 import {loadExperiment} from '../experiment/load.js'
 import {parseDuration} from '../experiment/units.js'
 import {renderVerdict} from '../report/table.js'
+import {FAIL_ON, journalExitCode, writeReport, type FailOn, type RunsReport} from '../report/formats.js'
+import {renderHtml} from '../report/html.js'
+import {renderJunit} from '../report/junit.js'
+import {renderMarkdown} from '../report/markdown.js'
 import {progressPrinter} from '../report/progress.js'
 import {cleanup} from '../rollback/cleanup.js'
 import {ExitCode} from '../run/exit-codes.js'
@@ -15,7 +19,7 @@ import type {Journal} from '../report/journal.js'
 const duration = Flags.custom<number>({
   parse: async (input) => {
     const ms = parseDuration(input)
-    if (ms === undefined || ms <= 0) throw new Error(`expected a duration such as 15s or 1m, got ${JSON.stringify(input)}`)
+    if (ms === undefined) throw new Error(`expected a duration such as 15s or 1m, got ${JSON.stringify(input)}`)
     return ms
   },
 })
@@ -46,18 +50,28 @@ export default class Run extends Command {
     'dry-run': Flags.boolean({description: 'print the plan and start nothing'}),
     json: Flags.boolean({description: 'print the journal as JSON on stdout (progress stays on stderr)'}),
     quiet: Flags.boolean({char: 'q', description: 'no live progress'}),
+    junit: Flags.string({description: 'write a JUnit XML report here (one testsuite per experiment)'}),
+    html: Flags.string({description: 'write a self-contained HTML report with charts here'}),
+    markdown: Flags.string({description: 'write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)'}),
+    'fail-on': Flags.string({description: 'what fails the exit code: mismatch with expect (default), any breach, or anything but contained (see docs/ci.md)', options: [...FAIL_ON], default: 'mismatch'}),
   }
 
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(Run)
+    for (const [name, ms, min] of [['baseline', flags.baseline, 3000], ['inject', flags.inject, 3000], ['recover', flags.recover, 0]] as const) {
+      if (ms !== undefined && (ms < min || ms > 3_600_000)) {
+        process.stderr.write(`--${name} ${ms / 1000}s is out of range (${min / 1000}s to 1h)\n`)
+        this.exit(ExitCode.Invalid)
+      }
+    }
     const files = argv as string[]
     // Every file is checked before any run starts: bad input starts nothing.
     const experiments = []
     for (const file of files) {
       try {
         const experiment = await loadExperiment(file)
-        if (flags.baseline) experiment.phases.baseline = flags.baseline
-        if (flags.inject) experiment.phases.inject = flags.inject
+        if (flags.baseline !== undefined) experiment.phases.baseline = flags.baseline
+        if (flags.inject !== undefined) experiment.phases.inject = flags.inject
         if (flags.recover !== undefined) experiment.phases.recover = flags.recover
         experiments.push({file, experiment})
       } catch (error) {
@@ -106,11 +120,18 @@ export default class Run extends Command {
         if (flags.output) writeFileSync(experiments.length > 1 ? suffixed(flags.output, experiment.metadata.name) : flags.output, `${JSON.stringify(journal, null, 2)}\n`)
         if (flags['dry-run']) process.stdout.write(`${journal.plan.join('\n')}\nnothing was started (dry run)\n`)
         else if (!flags.json) process.stdout.write(`\n${experiment.metadata.name}\n${renderVerdict(journal)}\n`)
-        exitCode = worse(exitCode, journal.exitCode)
+        // a dry run's journal only says whether the plan was accepted
+        exitCode = worse(exitCode, flags['dry-run'] ? journal.exitCode : journalExitCode(journal, flags['fail-on'] as FailOn))
       }
     } finally {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
+    }
+    if (!flags['dry-run'] && journals.length > 0) {
+      const report: RunsReport = {kind: 'runs', title: journals.map((j) => j.experiment.name).join(', '), journals, failOn: flags['fail-on'] as FailOn}
+      if (flags.junit) writeReport(flags.junit, renderJunit(report))
+      if (flags.html) writeReport(flags.html, renderHtml(report))
+      if (flags.markdown) writeReport(flags.markdown, renderMarkdown(report))
     }
     if (flags.json) process.stdout.write(`${JSON.stringify(journals.length === 1 ? journals[0] : journals, null, 2)}\n`)
     if (exitCode !== 0) this.exit(exitCode)

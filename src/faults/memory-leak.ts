@@ -51,7 +51,9 @@ export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
           ? window.peakMemoryBytes - window.before.memoryBytes : undefined
         const achieved = Math.max(leaked, boxGrowth ?? 0)
         if (killedByKernel || oomInBox) {
-          return efficacyOf(asked, achieved, 'bytes', `the leak reached ${formatBytes(leaked)} and was OOM-killed by the limit of ${ctx.platform.target.boundary}`, 0.9, true)
+          // the box's limit is as far as a leak can go in it: that is the dose that could land
+          const reachable = Math.min(asked, ctx.platform.target.allowance().memoryLimit ?? asked)
+          return efficacyOf(reachable, achieved, 'bytes', `the leak reached ${formatBytes(leaked)} and was OOM-killed by the limit of ${ctx.platform.target.boundary}`, 0.9, true)
         }
         return efficacyOf(asked, achieved, 'bytes', `the target's memory grew by ${formatBytes(achieved)} of ${formatBytes(asked)} asked`)
       },

@@ -9,7 +9,7 @@
 // pages. Writes are synchronous in slices of ≤ 20 ms so that timers (progress, dead-man's switch) keep running.
 import {spawn} from 'node:child_process'
 import {closeSync, constants, fdatasyncSync, fstatSync, openSync, unlinkSync, writeSync} from 'node:fs'
-import {join} from 'node:path'
+import {fillFileName} from './names.js'
 import type {DiskParams} from './protocol.js'
 import {errorMessage, StressorError, type RunningStressor, type StressorContext} from './runtime.js'
 
@@ -18,10 +18,6 @@ const CHUNK = 1024 * 1024
 const DIRECT_ALIGN = 4096
 const SLICE_MS = 20
 const SYNC_EVERY = 64 * 1024 * 1024
-
-export function fillFileName(dir: string, runId: string): string {
-  return join(dir, `chaos-${runId}-fill`)
-}
 
 function isFull(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code
@@ -47,7 +43,7 @@ export function startDisk(params: DiskParams, ctx: StressorContext): Promise<Run
   } catch (error) {
     throw new StressorError(`cannot create ${file}: ${errorMessage(error)}`)
   }
-  let directFd: number | undefined
+  const directFd = params.mode === 'write' ? openDirect(file) : undefined
   ctx.onExit(() => {
     for (const open of [directFd, fd]) {
       try {
@@ -58,17 +54,23 @@ export function startDisk(params: DiskParams, ctx: StressorContext): Promise<Run
       unlinkSync(file)
     } catch { /* gone already */ }
   })
-  return params.mode === 'fallocate' ? fallocate(params, file, fd, ctx) : writeFill(params, fd, file, ctx, (direct) => { directFd = direct })
+  return params.mode === 'fallocate' ? fallocate(params, file, fd, ctx) : writeFill(params, file, fd, directFd, ctx)
 }
 
-function writeFill(params: DiskParams, fd: number, file: string, ctx: StressorContext, adoptDirect: (fd: number) => void): RunningStressor {
+/** A second descriptor on the file with O_DIRECT, or undefined where the filesystem has none. */
+function openDirect(file: string): number | undefined {
+  try {
+    return openSync(file, constants.O_WRONLY | constants.O_DIRECT)
+  } catch {
+    return undefined
+  }
+}
+
+function writeFill(params: DiskParams, file: string, fd: number, directFdOrNone: number | undefined, ctx: StressorContext): RunningStressor {
   const state = {bytes: 0, full: false}
   const chunk = alignedChunk()
-  let directFd: number | undefined
-  try {
-    directFd = openSync(file, constants.O_WRONLY | constants.O_DIRECT)
-    adoptDirect(directFd)
-  } catch { /* no O_DIRECT here: buffered writes */ }
+  // dropped (not closed: the exit cleanup does that) if the filesystem turns out not to take these writes
+  let directFd = directFdOrNone
   let sinceSync = 0
   const started = performance.now()
 

@@ -57,10 +57,10 @@ export function startFlood(params: FloodParams): RunningStressor {
   const counter = {bytes: 0}
   const chunkBytes = params.protocol === 'udp' ? UDP_PAYLOAD : params.rate === undefined ? TCP_CHUNK : pacedChunkBytes(params.rate)
   const payload = Buffer.alloc(chunkBytes, 0x5a)
-  // a burst of at most 20 ms of the rate (and at least one write per connection)
+  // bursts of at most 20 ms of the rate (or one write), however long the connections were down
   const bucket = params.rate === undefined
     ? undefined
-    : new TokenBucket(params.rate, Math.max(params.rate * 0.02, chunkBytes * 8 * params.connections), performance.now())
+    : new TokenBucket(params.rate, Math.max(params.rate * 0.02, chunkBytes * 8), performance.now())
   for (let i = 0; i < params.connections; i++) {
     if (params.protocol === 'tcp') tcpFlow(params, payload, bucket, counter)
     else udpFlow(params, payload, bucket, counter)

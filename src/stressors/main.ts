@@ -6,6 +6,7 @@ import {closeSync, constants, openSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 import {parseStressorArgv, UsageError} from './args.js'
 import {armDeadman} from './deadman.js'
+import {stressorTitle} from './names.js'
 import type {CpuParams, DiskParams, FloodParams, MemoryParams, SinkParams, StressorArgs} from './protocol.js'
 import {emit, errorMessage, type ExitReason, type RunningStressor, type StressorContext} from './runtime.js'
 
@@ -75,7 +76,7 @@ async function startKind(args: StressorArgs, ctx: StressorContext): Promise<Runn
 
 async function main(): Promise<void> {
   const args = parseArgsOrExit()
-  process.title = `chaos-stressor ${args.kind} --run ${args.runId}`
+  process.title = stressorTitle(args.kind, args.runId)
   for (const dir of args.cgroups) {
     try {
       joinCgroup(dir)

@@ -3,8 +3,8 @@
 // it, and the stressor's dead-man's switch ends it.
 import {spawn} from 'node:child_process'
 import {readdirSync, readFileSync, unlinkSync} from 'node:fs'
-import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {fillFileName, STRESSOR_TITLE} from './names.js'
 import {stressorArgv, type DiskParams, type StressorArgs, type StressorKind, type StressorMessage} from './protocol.js'
 
 export type StressorProgress = Extract<StressorMessage, {type: 'progress'}>
@@ -67,10 +67,6 @@ export function stressorEntry(): string {
   return here.endsWith('.ts')
     ? fileURLToPath(new URL('../../dist/stressors/main.js', import.meta.url))
     : fileURLToPath(new URL('./main.js', import.meta.url))
-}
-
-export function fillFilePath(params: DiskParams, runId: string): string {
-  return join(params.dir, `chaos-${runId}-fill`)
 }
 
 export function spawnStressor(args: StressorArgs, opts: SpawnStressorOptions = {}): StressorHandle {
@@ -160,7 +156,7 @@ export function spawnStressor(args: StressorArgs, opts: SpawnStressorOptions = {
       // a disk stressor killed outright cannot delete its file; only if it made it (ready) is it ours to delete
       if (signal === 'SIGKILL' && wasReady && args.kind === 'disk') {
         try {
-          unlinkSync(fillFilePath(args.params as DiskParams, args.runId))
+          unlinkSync(fillFileName((args.params as DiskParams).dir, args.runId))
         } catch { /* not there */ }
       }
       if (!wasReady) {
@@ -225,7 +221,7 @@ export function listStressorProcesses(): StressorProcess[] {
     } catch {
       continue // gone meanwhile
     }
-    const match = /^chaos-stressor (memory|cpu|disk|flood|sink) --run (\S+)/.exec(cmdline)
+    const match = STRESSOR_TITLE.exec(cmdline)
     if (match) found.push({pid: Number(entry), kind: match[1] as StressorKind, runId: match[2]})
   }
   return found

@@ -37,6 +37,8 @@ export interface CgroupLimits {
   ioWeight?: number
   /** v2 only: kill every process of the box when one is OOM-killed, as Kubernetes does for containers */
   oomGroup?: boolean
+  /** CPU weight on v2's scale (1-10000, default 100); v1 cpu.shares gets weight x 10.24 */
+  cpuWeight?: number
 }
 
 const CFS_PERIOD_US = 100_000
@@ -100,6 +102,7 @@ export class Cgroup {
       if (limits.pids !== undefined) writeFileSync(join(dir, 'pids.max'), String(limits.pids))
       if (limits.ioWeight !== undefined) writeFileSync(join(dir, 'io.weight'), `default ${limits.ioWeight}`)
       if (limits.oomGroup !== undefined) writeFileSync(join(dir, 'memory.oom.group'), limits.oomGroup ? '1' : '0')
+      if (limits.cpuWeight !== undefined) writeFileSync(join(dir, 'cpu.weight'), String(limits.cpuWeight))
       return
     }
     const at = (c: V1Controller, file: string) => {
@@ -120,11 +123,22 @@ export class Cgroup {
     if (limits.cpuset !== undefined) writeFileSync(at('cpuset', 'cpuset.cpus'), limits.cpuset)
     if (limits.pids !== undefined) writeFileSync(at('pids', 'pids.max'), String(limits.pids))
     if (limits.ioWeight !== undefined) writeFileSync(at('blkio', 'blkio.weight'), String(Math.min(1000, Math.max(10, limits.ioWeight))))
+    if (limits.cpuWeight !== undefined) writeFileSync(at('cpu', 'cpu.shares'), String(Math.round(limits.cpuWeight * 10.24)))
     if (limits.oomGroup) throw new CgroupUnavailableError('memory.oom.group exists only on cgroup v2; this host runs cgroup v1')
   }
 
   addProcess(pid: number): void {
     for (const dir of this.dirs()) writeFileSync(join(dir, 'cgroup.procs'), String(pid))
+  }
+
+  /** The root of every hierarchy: where a process with no box of its own belongs. */
+  static rootDirs(layout: CgroupLayout): string[] {
+    return layout.version === 2 ? [layout.root] : Object.values(layout.mounts)
+  }
+
+  /** Moves a process back to the root of every hierarchy (out of any chaos box). */
+  static moveToRoot(layout: CgroupLayout, pid: number): void {
+    for (const root of Cgroup.rootDirs(layout)) writeFileSync(join(root, 'cgroup.procs'), String(pid))
   }
 
   pids(): number[] {

@@ -28,6 +28,8 @@ export class ProcessPlatform implements Platform {
   private readonly volumeDirs = new Map<string, string>()
   private link?: NetnsLink
   private workflows: ProcessWorkflow[] = []
+  private instrumentBox?: Cgroup
+  private canMakeBoxes = false
 
   constructor(ctx: PlatformFactoryContext) {
     this.experiment = ctx.experiment
@@ -88,16 +90,18 @@ export class ProcessPlatform implements Platform {
     } catch (error) {
       if (needsBoxes) throw new PlanError(`no cgroup boundary can be made here: ${(error as Error).message}`, 4)
     }
-    if (needsBoxes && this.layout) {
+    if (this.layout) {
       const probeDir = this.layout.version === 2 ? this.layout.root : (this.layout.mounts.memory ?? this.layout.mounts.cpu)!
       try {
         accessSync(probeDir, constants.W_OK)
+        this.canMakeBoxes = true
       } catch {
-        throw new PlanError(
+        if (needsBoxes) throw new PlanError(
           `no cgroup boundary can be made: ${probeDir} is not writable by this user. Run as root, or inside a delegated ` +
           'cgroup (systemd-run --user --scope -p Delegate=yes chaos run ...), or use isolation level none.', 4)
+        lines.push('note: cgroups are not writable here, so the toolkit cannot protect its own probe from the fault')
       }
-      lines.push(`cgroup v${this.layout.version} at ${this.layout.root}`)
+      lines.push(`cgroup v${this.layout.version} at ${this.layout.root}; the toolkit's probe runs in a box of its own with a high CPU weight`)
     }
     const hostCpus = onlineCpus()
     for (const spec of this.specs) {
@@ -107,6 +111,10 @@ export class ProcessPlatform implements Platform {
         this.checkAttached(spec)
         lines.push(`${role} ${spec.name}: attached (${spec.pid !== undefined ? `pid ${spec.pid}` : spec.cgroup ?? spec.unit}), isolation as found`)
         continue
+      }
+      const taken = await answeringUrl(spec)
+      if (taken) {
+        throw new PlanError(`${spec.name}: something already answers at ${taken} before the experiment started it (another run, or another service on that port); measuring it would judge the wrong process`, 4)
       }
       if (spec.isolation.cpuset) {
         const unknown = expandCpuset(spec.isolation.cpuset).filter((c) => !hostCpus.includes(c))
@@ -172,11 +180,11 @@ export class ProcessPlatform implements Platform {
       log(`network: ${this.link.targetNs} --veth (tbf ${formatBitRate(network.rate)})--> ${this.link.sinkNs}`)
     }
     const boxes = new Map<string, Cgroup>()
-    const needsBoxes = this.specs.some((s) => s.run !== undefined && this.levelOf(s) !== 'none')
-    if (needsBoxes && this.layout) {
+    if (this.layout && this.canMakeBoxes) {
       const parent = new Cgroup(this.layout, `chaos-${this.runId}`)
       this.track({kind: 'cgroup', version: this.layout.version, root: this.layout.root, path: parent.relativePath})
       parent.create()
+      this.protectInstrument(this.layout)
     }
     this.workflows = this.specs.map((spec, index) => {
       const level = this.levelOf(spec)
@@ -202,6 +210,7 @@ export class ProcessPlatform implements Platform {
         netns: index === 0 ? this.link?.targetNs : undefined,
         volumes: this.volumeDirs,
         runDir: this.runDir,
+        unboxedDirs: this.unboxedDirs(),
       })
     })
     for (const workflow of this.workflows) {
@@ -210,6 +219,23 @@ export class ProcessPlatform implements Platform {
     }
     await Promise.all(this.workflows.map((w) => w.waitReady()))
     for (const w of this.workflows) log(`${w.role} ${w.name} ready (${w.boundary})`)
+  }
+
+  /**
+   * The toolkit is the measuring instrument: its probe's lateness would be charged to the neighbours' latency.
+   * It gets a box of its own with a high CPU weight, so a hog it injected cannot make the instrument the victim.
+   */
+  private protectInstrument(layout: CgroupLayout): void {
+    const box = new Cgroup(layout, `chaos-${this.runId}/toolkit`)
+    box.create()
+    box.applyLimits({cpuWeight: 1000})
+    box.addProcess(process.pid)
+    this.instrumentBox = box
+  }
+
+  /** Where a process with no box goes: the root, never the instrument's own box it would inherit. */
+  private unboxedDirs(): string[] {
+    return this.instrumentBox && this.layout ? Cgroup.rootDirs(this.layout) : []
   }
 
   private attachedBox(spec: TargetSpec | NeighborSpec): Cgroup | undefined {
@@ -249,7 +275,7 @@ export class ProcessPlatform implements Platform {
     const handle = spawnStressor(
       {
         kind: placement.kind, runId: this.runId, deadline: placement.deadline, parent: process.pid,
-        cgroups: inTarget && target.box ? target.box.dirs() : [], params: placement.params,
+        cgroups: inTarget && target.box ? target.box.dirs() : this.unboxedDirs(), params: placement.params,
       },
       {command: ns ? netnsPrefix(ns) : undefined, env: ns ? {CHAOS_FLOOD_ALLOW_NETNS: '1'} : undefined},
     )
@@ -270,6 +296,10 @@ export class ProcessPlatform implements Platform {
 
   async teardown(): Promise<string[]> {
     await Promise.all(this.workflows.map((w) => w.stop()))
+    if (this.instrumentBox && this.layout) {
+      Cgroup.moveToRoot(this.layout, process.pid)
+      this.instrumentBox = undefined
+    }
     const left: string[] = []
     for (const resource of [...this.created].reverse()) {
       const gone = await this.removeResource(resource)
@@ -298,6 +328,20 @@ export class ProcessPlatform implements Platform {
         return !existsSync(resource.path)
     }
   }
+}
+
+/** The first of a managed workflow's URLs that already answers, if any. */
+async function answeringUrl(spec: TargetSpec | NeighborSpec): Promise<string | undefined> {
+  const neighbor = spec as NeighborSpec
+  const urls = [spec.ready?.http, neighbor.probe?.http.url, neighbor.metrics].filter((u): u is string => u !== undefined)
+  for (const url of new Set(urls)) {
+    try {
+      const response = await fetch(url, {signal: AbortSignal.timeout(500)})
+      await response.arrayBuffer()
+      return url
+    } catch { /* nothing there: good */ }
+  }
+  return undefined
 }
 
 function describe(r: Resource): string {

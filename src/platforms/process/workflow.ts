@@ -27,6 +27,8 @@ export interface ProcessWorkflowOptions {
   volumes: Map<string, string>
   /** the run's own directory, removed at teardown: a home for the workflow's scratch files */
   runDir: string
+  /** cgroup dirs a workflow without a box joins (the roots), so it never inherits the toolkit's own box */
+  unboxedDirs: string[]
 }
 
 export class ProcessWorkflow implements WorkflowHandle {
@@ -69,7 +71,7 @@ export class ProcessWorkflow implements WorkflowHandle {
     const command = argv[0] === 'chaos' ? [process.execPath, BIN, ...argv.slice(1)] : argv
     const prefix = this.options.netns ? netnsPrefix(this.options.netns) : []
     // setpriv's parent-death signal: a managed workflow dies with the toolkit, even when the toolkit is SIGKILLed
-    const launcher = [...prefix, 'setpriv', '--pdeathsig', 'KILL', '--', '/bin/sh', '-c', JOIN_AND_EXEC, 'chaos-launch', ...(this.box?.dirs() ?? []), '--', ...command]
+    const launcher = [...prefix, 'setpriv', '--pdeathsig', 'KILL', '--', '/bin/sh', '-c', JOIN_AND_EXEC, 'chaos-launch', ...(this.box?.dirs() ?? this.options.unboxedDirs), '--', ...command]
     const env = {...process.env, ...Object.fromEntries(Object.entries(this.spec.env ?? {}).map(([k, v]) => [k, this.substitute(v)]))}
     this.child = spawn(launcher[0], launcher.slice(1), {cwd: this.spec.cwd, env, stdio: ['ignore', 'pipe', 'pipe']})
     this.child.stdout!.on('data', () => { /* drained so the workflow never blocks on a full pipe */ })

@@ -1,0 +1,60 @@
+// The toolkit killed with SIGKILL in the middle of an injection: its stressors and workloads die by themselves
+// within a second (dead-man's switch, parent-death signal), and `chaos cleanup` removes the rest (cgroups, the
+// run directory, the ledger), reports what it removed, and is safe to run twice.
+import {execFileSync, spawn} from 'node:child_process'
+import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import {leftovers, waitForNoLeftovers} from '../helpers/leftovers.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'chaos-crash-'))
+const stateDir = join(dir, 'state')
+
+function experimentFile(): string {
+  const text = readFileSync('experiments/cpu-hog.yaml', 'utf8').replaceAll('19111', '19181').replaceAll('19112', '19182')
+  const file = join(dir, 'cpu-hog.yaml')
+  writeFileSync(file, text)
+  return file
+}
+
+function chaos(args: string[]): string {
+  return execFileSync(process.execPath, ['bin/run.js', ...args], {encoding: 'utf8', env: {...process.env, CHAOS_STATE_DIR: stateDir}})
+}
+
+describe('a run killed with SIGKILL', () => {
+  it('leaves no stressor alive, and chaos cleanup removes the rest', async () => {
+    const child = spawn(process.execPath, ['bin/run.js', 'run', experimentFile(), '--baseline', '3s', '--inject', '30s'], {
+      env: {...process.env, CHAOS_STATE_DIR: stateDir}, stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    const injecting = new Promise<void>((resolve) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString()
+        if (/burning \d/.test(stderr)) resolve()
+      })
+    })
+    await injecting
+    const runId = /run ([0-9a-f]{8})/.exec(stderr)![1]
+    expect(leftovers(runId).some((l) => l.includes('chaos-stressor'))).toBe(true)
+    child.kill('SIGKILL')
+    await new Promise((r) => child.once('exit', r))
+
+    // the stressor's dead-man's switch fires on its own, long before its deadline (30 s away)
+    const processesLeft = async () => (await waitForNoLeftovers(runId, 1500)).filter((l) => l.startsWith('process'))
+    expect(await processesLeft()).toEqual([])
+    // the managed workloads died with the toolkit (parent-death signal)
+    expect(execFileSync('ps', ['-eo', 'args'], {encoding: 'utf8'})).not.toMatch(/workload --port 1918[12]/)
+
+    // what the dead run created is still there, and its ledger says so
+    expect(leftovers(runId).filter((l) => l.startsWith('cgroup')).length).toBeGreaterThan(0)
+    const report = JSON.parse(chaos(['cleanup', '--json'])) as {runs: string[], removed: string[], failed: unknown[]}
+    expect(report.runs).toContain(runId)
+    expect(report.failed).toEqual([])
+    expect(report.removed.some((r) => r.includes(`chaos-${runId}`))).toBe(true)
+    expect(leftovers(runId)).toEqual([])
+    expect(chaos(['cleanup'])).toMatch(/nothing to clean up/)
+  })
+})
