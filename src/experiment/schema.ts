@@ -243,6 +243,18 @@ export const Safety = z.strictObject({
   diskFloor: percent('safety.diskFloor').prefault('10%').describe('free space always left on a filesystem the experiment did not create'),
   allowPaths: z.array(z.string().startsWith('/')).default([]),
   allowHosts: z.array(z.string()).default([]).describe('flood destinations beyond loopback and the toolkit\'s own sink: addresses or CIDRs'),
+  abort: z.array(z.lazy(() => AbortCondition)).default([]).describe('conditions checked every interval during injection; the first that holds removes the fault at once'),
+})
+
+/** A condition that stops the injection early: harm beyond what the experiment may cause, whatever the verdict. */
+export const AbortCondition = z.strictObject({
+  signal: z.enum(['error_rate', 'latency_p50', 'latency_p95', 'latency_p99', 'restarts', 'oom_kills', 'host_memory_available']),
+  neighbor: name.optional().describe('only this neighbour; default: any neighbour'),
+  above: threshold('abort.above').optional(),
+  below: threshold('abort.below').optional(),
+  window: duration('abort.window', {min: 100, max: 600_000}).default(3000).describe('judged over this much recent time'),
+}).superRefine((a, ctx) => {
+  if ((a.above === undefined) === (a.below === undefined)) ctx.addIssue({code: 'custom', message: `abort condition on ${a.signal} needs exactly one of above or below`})
 })
 
 export const Experiment = z.strictObject({
@@ -294,3 +306,4 @@ export type HypothesisSpec = z.output<typeof HypothesisEntry>
 export type SignalName = (typeof BUILTIN_SIGNALS)[number]
 export type PhasesSpec = z.output<typeof Phases>
 export type SafetySpec = z.output<typeof Safety>
+export type AbortConditionSpec = z.output<typeof AbortCondition>

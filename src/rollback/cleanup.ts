@@ -1,11 +1,12 @@
 // `chaos cleanup`: undo what dead runs left behind, from their ledgers, then sweep for anything named after
 // the toolkit that no live run owns (a ledger lost with its disk, or a run from an older version).
 import {readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
 
 import {detectCgroupLayout} from '../platforms/process/cgroupfs.js'
 import {listNetns} from '../platforms/process/netns.js'
 import {mountsBySource} from '../platforms/process/tmpfs.js'
-import {type LedgerRecord, type Resource, ownerAlive, processStartTime, readLedgers} from './ledger.js'
+import {type LedgerRecord, type Resource, ownerAlive, processStartTime, readLedgers, stateDir} from './ledger.js'
 import {describeResource, resourceExists, undo} from './undo.js'
 
 export interface CleanupReport {
@@ -128,8 +129,27 @@ export async function findStrays(liveRunIds: Set<string>): Promise<Resource[]> {
   return strays
 }
 
+/** Lock files of targets whose owner process is gone. */
+function staleLocks(): Resource[] {
+  const dir = join(stateDir(), 'locks')
+  let names: string[] = []
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.lock'))
+  } catch {
+    return []
+  }
+  return names.map((n) => join(dir, n)).filter((file) => {
+    try {
+      const owner = JSON.parse(readFileSync(file, 'utf8')) as {pid: number, startTime: number}
+      return processStartTime(owner.pid) !== owner.startTime
+    } catch {
+      return true
+    }
+  }).map((path) => ({kind: 'file', path}))
+}
+
 async function sweep(report: CleanupReport, liveRunIds: Set<string>, options: CleanupOptions): Promise<void> {
-  let strays = await findStrays(liveRunIds)
+  let strays = [...await findStrays(liveRunIds), ...staleLocks()]
   if (options.runId) strays = strays.filter((r) => JSON.stringify(r).includes(options.runId!))
   await undoAll(strays, report, options.dryRun)
 }

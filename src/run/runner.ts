@@ -8,10 +8,12 @@ import type {ActiveFault, InjectWindow} from '../faults/fault.js'
 import {createPlatform, PlanError, type Platform} from '../platforms/platform.js'
 import type {Journal, PhaseSpan, TimelinePoint} from '../report/journal.js'
 import {RunLedger} from '../rollback/ledger.js'
+import {TargetLock, targetKey} from '../rollback/lock.js'
 import {judgeOverall, judgeSignal} from '../verdict/judge.js'
 import {seededRng} from '../verdict/stats.js'
 import type {Efficacy, SignalVerdict} from '../verdict/types.js'
 import {ExitCode} from './exit-codes.js'
+import {abortState, firedCondition} from './abort.js'
 import {WorkflowObserver} from './observe.js'
 import {extractSignal, hypothesesFor, type Window} from './signals.js'
 import {VERSION} from './version.js'
@@ -72,12 +74,19 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
     return journal
   }
 
-  const ledger = new RunLedger(runId, experiment.metadata.name, options.file)
+  const lock = TargetLock.acquire(targetKey(experiment.metadata.name, experiment.target), runId)
+  let ledger: RunLedger
+  try {
+    ledger = new RunLedger(runId, experiment.metadata.name, options.file)
+  } catch (error) {
+    lock.release()
+    throw error
+  }
   const observers: WorkflowObserver[] = []
   let fault: ActiveFault | undefined
   let injectWindow: InjectWindow | undefined
   const phases: {baseline?: Window, inject?: Window, recover?: Window} = {}
-  const aborted = () => options.signal?.aborted === true
+  const aborted = () => options.signal?.aborted === true || journal.abort !== undefined
 
   try {
     emit({type: 'phase', phase: 'setup'})
@@ -112,7 +121,19 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       })
       // the dose is measured from the moment the stressors are working, not from when they were asked for
       const before = observers[0].sample()
-      await waitPhase(experiment.phases.inject - (Date.now() - from), interval, options.signal, tick('inject'))
+      const abortInject = new AbortController()
+      const injectSignal = options.signal ? AbortSignal.any([options.signal, abortInject.signal]) : abortInject.signal
+      const state = abortState(observers.slice(1))
+      const injectTick = tick('inject')
+      await waitPhase(experiment.phases.inject - (Date.now() - from), interval, injectSignal, (elapsed, total) => {
+        injectTick(elapsed, total)
+        const fired = firedCondition(experiment.safety.abort, observers.slice(1), state)
+        if (fired) {
+          journal.abort = {reason: fired}
+          log(`${fired}: removing the fault now`)
+          abortInject.abort()
+        }
+      })
       const after = observers[0].sample()
       await fault.stop()
       const to = Date.now()
@@ -147,6 +168,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       leftovers = [`teardown failed: ${(error as Error).message}`]
     }
     ledger.close()
+    lock.release()
     journal.rollback = {complete: leftovers.length === 0, leftovers, durationMs: Date.now() - rollbackStart}
   }
 

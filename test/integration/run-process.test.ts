@@ -90,6 +90,19 @@ describe('chaos run on the process platform', () => {
     expect(leftovers(journal.runId)).toEqual([])
   })
 
+  it('an abort condition stops the injection at once and says which condition fired', async () => {
+    const experiment = shortened('experiments/disk-fill-shared.yaml', {baseline: 4000, inject: 20_000, recover: 5000})
+    experiment.safety.abort = [{signal: 'error_rate', above: 0.2, window: 2000}]
+    const journal = await runExperiment({experiment})
+    expect(journal.verdict).toBe('aborted')
+    expect(journal.exitCode).toBe(ExitCode.Aborted)
+    expect(journal.reason).toMatch(/abort condition fired: api error_rate was \d+(\.\d)?%, above 20\.0%/)
+    const injected = Date.parse(journal.phases.inject!.end) - Date.parse(journal.phases.inject!.start)
+    expect(injected).toBeLessThan(8000)
+    expect(journal.rollback.complete).toBe(true)
+    expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
+  })
+
   it('refuses a cpuset naming a CPU the host does not have, before creating anything', async () => {
     const experiment = shortened('experiments/cpu-hog.yaml')
     experiment.target.isolation.cpuset = '7'
