@@ -2,6 +2,7 @@ import {Args, Command, Flags} from '@oclif/core'
 
 import {ExperimentError, loadExperiment} from '../experiment/load.js'
 import type {ExperimentIssue} from '../experiment/load.js'
+import {isSuiteFile, loadSuite} from '../gameday/suite.js'
 
 interface FileResult {
   file: string
@@ -10,7 +11,7 @@ interface FileResult {
 }
 
 export default class Validate extends Command {
-  static override summary = 'Check experiment files without running them'
+  static override summary = 'Check experiment files (and game-day suites) without running them'
 
   static override description = 'Prints "ok  FILE" for each valid file, or one line per problem as FILE:LINE:COL: message. Exits 2 if any file is invalid.'
 
@@ -50,7 +51,9 @@ export default class Validate extends Command {
 
 async function validateFile(file: string): Promise<FileResult> {
   try {
-    await loadExperiment(file)
+    // a game-day suite (kind: GameDay) is checked with every experiment it names
+    if (await isSuiteFile(file)) await loadSuite(file)
+    else await loadExperiment(file)
     return {file, valid: true, issues: []}
   } catch (error) {
     if (error instanceof ExperimentError) return {file, valid: false, issues: error.issues}

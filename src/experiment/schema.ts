@@ -223,6 +223,7 @@ export const HypothesisEntry = z.strictObject({
   max_decrease: percent('max_decrease', {min: 0, max: 1}).optional().describe('largest accepted fall below the baseline'),
   max: threshold('max').optional().describe('largest accepted value during the fault: 1% for rates, 50ms for latencies, 256Mi for memory'),
   min: threshold('min').optional().describe('smallest accepted value during the fault'),
+  promql: z.string().min(1).max(4000).optional().describe('with metrics.source prometheus: a PromQL query measuring this signal instead of the built-in one; $selector (the neighbour\'s label matchers) and $range (the rate window) expand'),
 }).superRefine((h, ctx) => {
   if ([h.max_increase, h.max_decrease, h.max, h.min].every((v) => v === undefined)) {
     ctx.addIssue({code: 'custom', message: `hypothesis for ${h.signal} needs a threshold: max_increase, max_decrease, max or min`})
@@ -257,6 +258,28 @@ export const AbortCondition = z.strictObject({
   if ((a.above === undefined) === (a.below === undefined)) ctx.addIssue({code: 'custom', message: `abort condition on ${a.signal} needs exactly one of above or below`})
 })
 
+/** PromQL label matchers in braces, spliced into a neighbour's queries, e.g. {instance="127.0.0.1:19502"}. */
+const labelSelector = z.string().regex(/^\{[^]*\}$/, 'expected PromQL label matchers in braces, such as {job="api"}')
+
+export const PrometheusMetrics = z.strictObject({
+  source: z.literal('prometheus'),
+  url: z.url({protocol: /^https?$/}).refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'credentials do not belong in the experiment file: set CHAOS_PROMETHEUS_TOKEN, or CHAOS_PROMETHEUS_USER and CHAOS_PROMETHEUS_PASSWORD')
+    .describe('the Prometheus HTTP API, e.g. http://127.0.0.1:9090 (a path prefix is kept)'),
+  scrapeInterval: duration('metrics.scrapeInterval', {min: 100, max: 600_000}).default(15_000).describe('how often Prometheus scrapes the neighbours; the rate window is the larger of phases.interval and twice this'),
+  timeout: duration('metrics.timeout', {min: 100, max: 120_000}).default(10_000).describe('per request to Prometheus'),
+  retries: z.number().int().min(0).max(10).default(3).describe('retries of a failed request (unreachable, 5xx, 429), with exponential backoff'),
+  caFile: z.string().min(1).optional().describe('PEM file of the CA that signed Prometheus\'s certificate'),
+  neighbors: z.record(name, z.strictObject({
+    selector: labelSelector.optional().describe('the neighbour\'s own series (HTTP metrics, up); default {job="NAME"}'),
+    containerSelector: labelSelector.optional().describe('its cAdvisor series (CPU, memory, OOM, pressure); default {container="NAME"}'),
+  })).default({}).describe('how each neighbour\'s series are found'),
+})
+
+export const MetricsSource = z.discriminatedUnion('source', [
+  z.strictObject({source: z.literal('embedded')}),
+  PrometheusMetrics,
+])
+
 export const Experiment = z.strictObject({
   $schema: z.string().optional(),
   apiVersion: z.literal('chaos/v1'),
@@ -276,6 +299,7 @@ export const Experiment = z.strictObject({
   hypothesis: z.array(HypothesisEntry).min(1),
   expect: z.enum(['contained', 'breach']).default('contained'),
   safety: Safety.prefault({}),
+  metrics: MetricsSource.default({source: 'embedded'}).describe('where the neighbours\' signals come from: embedded (the toolkit\'s probe, scrape and cgroup readings) or prometheus (PromQL)'),
 }).superRefine((e, ctx) => {
   const names = [e.target.name, ...e.neighbors.map((n) => n.name)]
   names.forEach((n, i) => {
@@ -307,3 +331,5 @@ export type SignalName = (typeof BUILTIN_SIGNALS)[number]
 export type PhasesSpec = z.output<typeof Phases>
 export type SafetySpec = z.output<typeof Safety>
 export type AbortConditionSpec = z.output<typeof AbortCondition>
+export type MetricsSpec = z.output<typeof MetricsSource>
+export type PrometheusMetricsSpec = z.output<typeof PrometheusMetrics>

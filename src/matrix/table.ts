@@ -18,7 +18,7 @@ export function matrixRows(result: MatrixResult): string[][] {
     s.neighbor,
     s.signal,
     formatMeasure(s, s.median),
-    s.range ? `${formatMeasure(s, s.range.low)} … ${formatMeasure(s, s.range.high)}` : '-',
+    s.range && s.values.length > 1 ? `${formatMeasure(s, s.range.low)} … ${formatMeasure(s, s.range.high)}` : '-',
     formatMeasure(s, s.pooled?.estimate),
     s.pooled?.interval ? `[${formatMeasure(s, s.pooled.interval.low)}, ${formatMeasure(s, s.pooled.interval.high)}]` : '-',
     describeCounts(s.counts, level.planned),

@@ -4,6 +4,7 @@
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {dirname} from 'node:path'
 
+import {formatBitRate, formatBytes} from '../experiment/units.js'
 import {ExitCode} from '../run/exit-codes.js'
 import type {MatrixResult} from '../matrix/types.js'
 import type {Journal, RunVerdict} from './journal.js'
@@ -37,8 +38,11 @@ export function doseSummary(journal: Journal): string {
   return `${e.landed ? 'landed' : 'did not land'} (${Math.round(e.ratio * 100)}% of the ${e.unit} asked): ${e.note}`
 }
 
-export function verdictLabel(verdict: RunVerdict | 'not run'): string {
-  return verdict.toUpperCase()
+/** A dose quantity in its unit: 312Mi, 98.1Mbit/s, 4.7 cpu-seconds. */
+export function doseAmount(value: number, unit: string): string {
+  if (unit === 'bytes') return formatBytes(value)
+  if (unit === 'bits/s') return formatBitRate(value)
+  return `${Number(value.toPrecision(3))} ${unit}`
 }
 
 export function seconds(ms: number): string {

@@ -1,0 +1,125 @@
+// A real Prometheus and a real Pushgateway for the tests: each on a free loopback port, with its data in a temp
+// directory, and gone after stop() (process and directory). Nothing is mocked: the tests talk to the real APIs.
+import {spawn, type ChildProcess} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+
+export const DOCS_SCRAPE_CONFIG = 'docs/prometheus/prometheus.yml'
+
+export interface TestServer {
+  url: string
+  port: number
+  process: ChildProcess
+  /** the temp directory holding its config and data, removed by stop() */
+  dir: string
+  /** SIGKILL now, without cleaning up: what a crashed server looks like */
+  kill(): void
+  /** resolves once the process has exited */
+  exited: Promise<void>
+  stop(): Promise<void>
+}
+
+/** A port free on 127.0.0.1 right now (the OS picks it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * Prometheus with a scrape config: by default the one in docs/, its toolkit and Pushgateway targets pointed at
+ * the given ports so that the tests scrape what a reader of the docs would.
+ */
+export async function startPrometheus(options: {config?: string, toolkitPort?: number, pushgatewayPort?: number} = {}): Promise<TestServer> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'chaos-test-prometheus-'))
+  let config = options.config ?? readFileSync(DOCS_SCRAPE_CONFIG, 'utf8')
+  if (options.toolkitPort) config = config.replace('127.0.0.1:19590', `127.0.0.1:${options.toolkitPort}`)
+  if (options.pushgatewayPort) config = config.replace('127.0.0.1:9091', `127.0.0.1:${options.pushgatewayPort}`)
+  writeFileSync(path.join(dir, 'prometheus.yml'), config)
+  return startServer('prometheus', (port) => [
+    `--config.file=${path.join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${path.join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--storage.tsdb.retention.time=1h',
+    '--log.level=warn',
+  ], dir)
+}
+
+export async function startPushgateway(): Promise<TestServer> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'chaos-test-pushgateway-'))
+  return startServer('prometheus-pushgateway', (port) => [`--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], dir)
+}
+
+async function startServer(binary: string, args: (port: number) => string[], dir: string, attempts = 3): Promise<TestServer> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort()
+    const child = spawn(binary, args(port), {cwd: dir, stdio: ['ignore', 'ignore', 'pipe']})
+    let stderr = ''
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4000)
+    })
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    const url = `http://127.0.0.1:${port}`
+    const server: TestServer = {
+      url, port, process: child, dir, exited,
+      kill: () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      },
+      stop: async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGTERM')
+          const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+          await exited
+          clearTimeout(timer)
+        }
+        rmSync(dir, {recursive: true, force: true})
+      },
+    }
+    if (await becameReady(url, exited, 15_000)) return server
+    await server.stop().catch(() => {})
+    // another process may have taken the port between freePort() and the bind
+    if (attempt >= attempts) throw new Error(`${binary} did not become ready on port ${port}: ${stderr}`)
+  }
+}
+
+async function becameReady(url: string, exited: Promise<void>, timeoutMs: number): Promise<boolean> {
+  let gone = false
+  void exited.then(() => (gone = true))
+  const deadline = Date.now() + timeoutMs
+  while (!gone && Date.now() < deadline) {
+    try {
+      const response = await fetch(`${url}/-/ready`, {signal: AbortSignal.timeout(1000)})
+      if (response.ok) return true
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return false
+}
+
+/** An instant query against the real API; the `data.result` array. */
+export async function instantQuery(prometheusUrl: string, query: string): Promise<Array<{metric: Record<string, string>, value: [number, string]}>> {
+  const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`)
+  const body = await response.json() as {status: string, data: {result: Array<{metric: Record<string, string>, value: [number, string]}>}}
+  if (body.status !== 'success') throw new Error(`query failed: ${JSON.stringify(body)}`)
+  return body.data.result
+}
+
+/** Waits until Prometheus has scraped a target up (up == 1) for the given instance. */
+export async function waitForTargetUp(prometheusUrl: string, instance: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const result = await instantQuery(prometheusUrl, `up{instance="${instance}"}`).catch(() => [])
+    if (result.some((r) => r.value[1] === '1')) return
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  throw new Error(`Prometheus never saw ${instance} up`)
+}
