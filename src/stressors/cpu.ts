@@ -11,8 +11,9 @@ const PERIOD_MS = 50
 const CONTROL_MS = 100
 /** seconds over which the controller pays back what it owes; shorter reacts faster but jitters more */
 export const DUTY_HORIZON_S = 0.5
-/** the most the controller moves the duty away from the asked load, so a throttled stressor cannot wind up */
-export const MAX_DUTY_CORRECTION = 0.1
+/** the most the controller moves the duty away from the asked load: enough to win back CPU lost to neighbours
+ * competing for the same cores, bounded so a throttled stressor cannot wind up */
+export const MAX_DUTY_CORRECTION = 0.5
 
 export interface DutyStep {
   load: number

@@ -18,7 +18,7 @@
 //   baseline is 0 and there is no other way to judge.
 import {formatLevel, formatP, formatPercent, formatValue} from './format.js'
 import {
-  baselineSteadiness, bootstrapChangeCI, bootstrapStatisticCI, computeStatistic, mannWhitneyU,
+  baselineSteadiness, blockBootstrapChangeCI, bootstrapChangeCI, bootstrapStatisticCI, computeStatistic, groupByBlock, mannWhitneyU,
   compareProportions, proportionBoundTest, proportionChangeCI, quantileExceedanceTest, quantileLevelOf, TAIL_QUANTILE,
   wilsonInterval,
 } from './stats.js'
@@ -261,7 +261,11 @@ function relativeCheck(context: Context, direction: Direction, limit: number): C
   if (missing) return inconclusiveCheck(threshold, missing)
   const {baseline, fault} = context
   if (baseline.kind === 'proportion' && fault.kind === 'proportion') return relativeProportionCheck(context, direction, limit, threshold, baseline, fault)
-  if (baseline.kind === 'values' && fault.kind === 'values') return relativeValuesCheck(context, direction, limit, threshold, baseline.values, fault.values)
+  if (baseline.kind === 'values' && fault.kind === 'values') {
+    const blocked = blockedWindows(context)
+    if (blocked) return relativeBlockedCheck(context, direction, limit, threshold, blocked.baseline, blocked.fault)
+    return relativeValuesCheck(context, direction, limit, threshold, baseline.values, fault.values)
+  }
   return inconclusiveCheck(threshold, 'the windows hold different kinds of samples')
 }
 
@@ -308,6 +312,51 @@ function relativeValuesCheck(context: Context, direction: Direction, limit: numb
 
   const {change, interval} = bootstrapChangeCI(baseline, fault, statistic as StatisticSpec, {iterations: context.iterations, level: context.level, rng: context.rng})
   return decideRelative(context, direction, limit, {change: change as number, interval, pHarmful, fromTo, testName, testNote: mwNote, ...common})
+}
+
+/** Fewer blocks than this per window and the block structure cannot carry a test: judge the observations. */
+const MIN_BLOCKS = 8
+
+/** Observations grouped by measuring interval, when both windows say which interval each came from. */
+function blockedWindows(context: Context): {baseline: number[][], fault: number[][]} | undefined {
+  const {baseline, fault} = context.input
+  if (baseline.kind !== 'observations' || fault.kind !== 'observations' || !baseline.blocks || !fault.blocks) return undefined
+  const group = (w: {values: number[], blocks?: number[]}) => {
+    const keep = w.values.map((v, i) => [v, w.blocks![i]]).filter(([v]) => Number.isFinite(v))
+    return groupByBlock(keep.map(([v]) => v), keep.map(([, b]) => b))
+  }
+  const grouped = {baseline: group(baseline), fault: group(fault)}
+  return grouped.baseline.length >= MIN_BLOCKS && grouped.fault.length >= MIN_BLOCKS ? grouped : undefined
+}
+
+/**
+ * Relative check on observations clustered in time: the change of the statistic over all observations, with a
+ * block-bootstrap interval, and a Mann-Whitney test on the statistic of each interval (one value per second,
+ * the honest sample size when the machine's noise comes in bursts).
+ */
+function relativeBlockedCheck(context: Context, direction: Direction, limit: number, threshold: string, baseline: number[][], fault: number[][]): Check | null {
+  const statistic = statisticSpec(context.input.statistic)
+  if (statistic === 'max' || statistic === 'last' || statistic === 'sum') {
+    return relativeValuesCheck(context, direction, limit, threshold, baseline.flat(), fault.flat())
+  }
+  const unit = displayUnit(context)
+  const before = valueOf(baseline.flat(), statistic)
+  const during = valueOf(fault.flat(), statistic)
+  const fromTo = `from ${formatValue(before, unit)} to ${formatValue(during, unit)}`
+  // each interval's own statistic; a tail quantile of a few dozen requests is their upper end, which is what bursts move
+  const perBlock = (groups: number[][]) => groups.map((g) => valueOf(g, statistic))
+  const mw = mannWhitneyU(perBlock(baseline), perBlock(fault)) as MannWhitneyResult
+  const pHarmful = direction === 'increase' ? mw.pBGreater : mw.pBLess
+  const common = {threshold, test: 'mann-whitney-u-per-interval', pValue: pHarmful, effectSize: mw.rankBiserial}
+  if (before === 0) return fromZero(context, direction, during > 0, pHarmful, `${context.subject} rose ${fromTo}`, common)
+  // steadiness on the intervals' own statistics: a burst inside one half is noise, a drift across halves is not
+  const steadiness = steadinessOf(context, perBlock(baseline), 'mean', 3)
+  if (!steadiness.steady) return inconclusiveCheck(threshold, steadiness.reason, {effectSize: mw.rankBiserial})
+  const {change, interval} = blockBootstrapChangeCI(baseline, fault, statistic as StatisticSpec, {iterations: context.iterations, level: context.level, rng: context.rng})
+  return decideRelative(context, direction, limit, {
+    change: change as number, interval, pHarmful, fromTo,
+    testName: `Mann-Whitney over ${baseline.length}+${fault.length} intervals`, testNote: ' (interval-block bootstrap)', ...common,
+  })
 }
 
 /** The max or last value of a window is a single observation: no resampling, the change is what it is. */
@@ -380,14 +429,14 @@ function decideRelative(context: Context, direction: Direction, limit: number, e
 }
 
 /** Computed once per signal: tolerates drift up to the smallest relative limit (floored, so 0% is not a hair trigger). */
-function steadinessOf(context: Context, baseline: number[], statistic: StatisticSpec): Steadiness {
+function steadinessOf(context: Context, baseline: number[], statistic: StatisticSpec, minPerHalf?: number): Steadiness {
   if (context.steadiness) return context.steadiness
   const h = context.input.hypothesis
   const limits = [h.max_increase, h.max_decrease].filter((x): x is number => x !== undefined)
   const tolerance = Math.max(context.minSteadinessTolerance, Math.min(...limits))
   context.steadiness = baselineSteadiness(baseline, statistic, {
     tolerance, alpha: context.steadinessAlpha, level: context.level, iterations: Math.min(context.iterations, 1000),
-    rng: context.rng, label: context.subject, minPerHalf: context.input.baseline.kind === 'series' ? 3 : 8,
+    rng: context.rng, label: context.subject, minPerHalf: minPerHalf ?? (context.input.baseline.kind === 'series' ? 3 : 8),
   })
   return context.steadiness
 }

@@ -681,6 +681,51 @@ export function bootstrapChangeCI(baseline: ArrayLike<number>, fault: ArrayLike<
   }
 }
 
+/** Values grouped by block id, in block order; blocks with no value are absent. */
+export function groupByBlock(values: ArrayLike<number>, blocks: ArrayLike<number>): number[][] {
+  const groups = new Map<number, number[]>()
+  for (let i = 0; i < values.length; i++) {
+    const group = groups.get(blocks[i])
+    if (group) group.push(values[i])
+    else groups.set(blocks[i], [values[i]])
+  }
+  return [...groups.entries()].sort((a, b) => a[0] - b[0]).map(([, g]) => g)
+}
+
+/**
+ * Cluster (block) bootstrap of the relative change: whole blocks are resampled with replacement, so the
+ * interval reflects how the statistic varies from block to block (bursts of noise), not only within them.
+ */
+export function blockBootstrapChangeCI(baseline: number[][], fault: number[][], statistic: StatisticSpec, {iterations = 2000, level = 0.95, rng}: BootstrapOptions): ChangeCI {
+  const baselineValue = computeStatistic(baseline.flat(), statistic)
+  const faultValue = computeStatistic(fault.flat(), statistic)
+  if (baselineValue === 0) return {change: null, interval: null, pRise: null, pFall: null}
+  const resample = (groups: number[][]) => {
+    const picked: number[] = []
+    for (let i = 0; i < groups.length; i++) {
+      const group = groups[Math.floor(rng() * groups.length)]
+      for (const v of group) picked.push(v)
+    }
+    return computeStatistic(picked, statistic)
+  }
+  const replicates = new Float64Array(iterations)
+  let atOrBelowZero = 0
+  let atOrAboveZero = 0
+  for (let i = 0; i < iterations; i++) {
+    const change = relativeChange(resample(baseline), resample(fault))
+    replicates[i] = change
+    if (change <= 0) atOrBelowZero++
+    if (change >= 0) atOrAboveZero++
+  }
+  replicates.sort()
+  return {
+    change: faultValue / baselineValue - 1,
+    interval: percentileInterval(replicates, level),
+    pRise: (atOrBelowZero + 1) / (iterations + 1),
+    pFall: (atOrAboveZero + 1) / (iterations + 1),
+  }
+}
+
 export interface StatisticCI {
   estimate: number
   interval: Interval

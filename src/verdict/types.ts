@@ -7,7 +7,16 @@ export type Verdict = 'contained' | 'breach' | 'inconclusive'
 /** Samples of one signal in one window. */
 export type WindowSamples =
   /** raw observations compared as distributions, e.g. each request's latency in seconds */
-  | {kind: 'observations', values: number[]}
+  | {
+    kind: 'observations'
+    values: number[]
+    /**
+     * the measuring interval each value fell in (same length as values). Observations close in time share the
+     * machine's passing state, so they are not independent: with blocks, the interval is the unit of resampling
+     * and testing, and a burst of noise in a few seconds weighs as a few seconds, not as hundreds of requests.
+     */
+    blocks?: number[]
+  }
   /** a proportion, e.g. failed requests out of all requests */
   | {kind: 'proportion', events: number, total: number}
   /** one value per measuring interval, e.g. requests per second, bytes of memory, throttled periods */
