@@ -4,6 +4,8 @@ import {Args, Command, Flags} from '@oclif/core'
 
 import {exitCodeFor} from '../cli/errors.js'
 import {loadExperiment} from '../experiment/load.js'
+import {withPrometheusUrl} from '../metrics/prometheus/config.js'
+import {PlanError} from '../platforms/platform.js'
 import {parseDuration} from '../experiment/units.js'
 import {renderVerdict} from '../report/table.js'
 import {FAIL_ON, journalExitCode, writeReport, type FailOn, type RunsReport} from '../report/formats.js'
@@ -53,6 +55,9 @@ export default class Run extends Command {
     junit: Flags.string({description: 'write a JUnit XML report here (one testsuite per experiment)'}),
     html: Flags.string({description: 'write a self-contained HTML report with charts here'}),
     markdown: Flags.string({description: 'write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)'}),
+    prometheus: Flags.string({description: 'measure the neighbours with this Prometheus (PromQL), overriding the experiment\'s metrics: (see docs/prometheus.md)'}),
+    'metrics-port': Flags.integer({description: 'serve the toolkit\'s own metrics on 127.0.0.1:N during the run (0: any free port, printed)', min: 0, max: 65_535}),
+    pushgateway: Flags.string({description: 'push each run\'s metrics to this Pushgateway at its end (job "chaos", grouped by experiment)'}),
     'fail-on': Flags.string({description: 'what fails the exit code: mismatch with expect (default), any breach, or anything but contained (see docs/ci.md)', options: [...FAIL_ON], default: 'mismatch'}),
   }
 
@@ -73,6 +78,13 @@ export default class Run extends Command {
         if (flags.baseline !== undefined) experiment.phases.baseline = flags.baseline
         if (flags.inject !== undefined) experiment.phases.inject = flags.inject
         if (flags.recover !== undefined) experiment.phases.recover = flags.recover
+        if (flags.prometheus !== undefined) {
+          try {
+            experiment.metrics = withPrometheusUrl(experiment.metrics, flags.prometheus)
+          } catch (error) {
+            throw new PlanError((error as Error).message)
+          }
+        }
         experiments.push({file, experiment})
       } catch (error) {
         const {code, message} = exitCodeFor(error)
@@ -97,25 +109,44 @@ export default class Run extends Command {
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
 
+    // loaded only when asked for: the CLI's start-up path stays light
+    let ownMetrics: import('../metrics/own-metrics.js').OwnMetricsReporter | undefined
+    if (flags['metrics-port'] !== undefined || flags.pushgateway !== undefined) {
+      const {OwnMetricsReporter} = await import('../metrics/own-metrics.js')
+      try {
+        ownMetrics = await OwnMetricsReporter.open({port: flags['metrics-port'], pushgateway: flags.pushgateway, log: (line) => process.stderr.write(`${line}\n`)})
+      } catch (error) {
+        process.stderr.write(`${(error as Error).message}\n`)
+        this.exit(ExitCode.Invalid)
+      }
+    }
+
     const journals: Journal[] = []
     let exitCode: number = ExitCode.Matched
     try {
       for (const {file, experiment} of experiments) {
         if (controller.signal.aborted) break
         currentRunId = newRunId()
+        const progress = flags.quiet ? undefined : progressPrinter()
+        const runMetrics = flags['dry-run'] ? undefined : ownMetrics?.begin(experiment.metadata.name)
         let journal: Journal
         try {
           journal = await runExperiment({
             experiment, file, runId: currentRunId, dryRun: flags['dry-run'], signal: controller.signal,
             levelOverride: flags.level as 'none' | 'shared' | 'cgroup' | undefined,
-            onEvent: flags.quiet ? undefined : progressPrinter(),
+            onEvent: runMetrics ? (event) => {
+              runMetrics.onEvent(event)
+              progress?.(event)
+            } : progress,
           })
         } catch (error) {
           const {code, message} = exitCodeFor(error)
           process.stderr.write(`${file}: ${message}\n`)
           exitCode = worse(exitCode, code)
+          if (runMetrics) await ownMetrics!.end(runMetrics, {exitCode: code})
           continue
         }
+        if (runMetrics) await ownMetrics!.end(runMetrics, {journal})
         journals.push(journal)
         if (flags.output) writeFileSync(experiments.length > 1 ? suffixed(flags.output, experiment.metadata.name) : flags.output, `${JSON.stringify(journal, null, 2)}\n`)
         if (flags['dry-run']) process.stdout.write(`${journal.plan.join('\n')}\nnothing was started (dry run)\n`)
@@ -126,6 +157,7 @@ export default class Run extends Command {
     } finally {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
+      await ownMetrics?.close()
     }
     if (!flags['dry-run'] && journals.length > 0) {
       const report: RunsReport = {kind: 'runs', title: journals.map((j) => j.experiment.name).join(', '), journals, failOn: flags['fail-on'] as FailOn}

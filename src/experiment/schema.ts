@@ -223,7 +223,7 @@ export const HypothesisEntry = z.strictObject({
   max_decrease: percent('max_decrease', {min: 0, max: 1}).optional().describe('largest accepted fall below the baseline'),
   max: threshold('max').optional().describe('largest accepted value during the fault: 1% for rates, 50ms for latencies, 256Mi for memory'),
   min: threshold('min').optional().describe('smallest accepted value during the fault'),
-  promql: z.string().min(1).max(4000).optional().describe('with metrics.source prometheus: a PromQL query measuring this signal instead of the built-in one; $selector (the neighbour\'s label matchers) and $range (the rate window) expand'),
+  promql: z.string().min(1).max(4000).optional().describe('with metrics.source prometheus: a PromQL query measuring this signal instead of the built-in one; $selector (the neighbour\'s label matchers, no braces), $container (its cAdvisor matchers) and $range (the rate window) expand'),
 }).superRefine((h, ctx) => {
   if ([h.max_increase, h.max_decrease, h.max, h.min].every((v) => v === undefined)) {
     ctx.addIssue({code: 'custom', message: `hypothesis for ${h.signal} needs a threshold: max_increase, max_decrease, max or min`})
@@ -235,6 +235,7 @@ export const Phases = z.strictObject({
   inject: duration('phases.inject', {min: 3000, max: 3_600_000}),
   recover: duration('phases.recover', {min: 0, max: 3_600_000}).default(5000),
   interval: duration('phases.interval', {min: 100, max: 60_000}).default(1000),
+  warmup: duration('phases.warmup', {min: 0, max: 600_000}).default(10_000).describe('settling time after the workflows are ready, not measured: start-up transients (JIT, first page-outs) are not a baseline'),
 })
 
 export const Safety = z.strictObject({

@@ -61,3 +61,26 @@ export class WorkflowObserver {
     await Promise.all([this.probe?.stop(), this.scraper?.stop()])
   }
 }
+
+/**
+ * The embedded source is lost when a neighbour's /metrics endpoint has not answered for two intervals while the
+ * neighbour itself still answers its probe (or has no probe to tell): the measurement failed, not the neighbour,
+ * so the injection must stop and the run cannot be judged. A neighbour that stops answering entirely is harm,
+ * and the probe's errors already show it.
+ */
+export function embeddedSourceLost(neighbors: WorkflowObserver[], intervalMs: number, now = Date.now()): string | undefined {
+  const since = now - 2 * intervalMs
+  for (const observer of neighbors) {
+    const {scraper, probe} = observer
+    if (!scraper) continue
+    const failures = scraper.failures().filter((f) => f.t >= since - intervalMs / 2)
+    if (failures.length < 2 || scraper.snapshots(since, now).length > 0) continue
+    // "still answers" now, not two intervals ago: a neighbour killed by the fault fails its probe as well
+    const recent = probe?.records(now - intervalMs, now) ?? []
+    const neighbourAnswers = probe === undefined || (recent.length > 0 && recent.filter((r) => r.ok).length > recent.length / 2)
+    if (neighbourAnswers) {
+      return `the metrics endpoint of ${observer.workflow.name} (${scraper.url}) stopped answering for two intervals (${failures.at(-1)!.error}) while ${observer.workflow.name} itself still answers`
+    }
+  }
+  return undefined
+}

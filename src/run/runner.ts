@@ -14,8 +14,8 @@ import {seededRng} from '../verdict/stats.js'
 import type {Efficacy, SignalVerdict} from '../verdict/types.js'
 import {ExitCode} from './exit-codes.js'
 import {abortState, firedCondition} from './abort.js'
-import {WorkflowObserver} from './observe.js'
-import {extractSignal, hypothesesFor, type Window} from './signals.js'
+import {embeddedSourceLost, WorkflowObserver} from './observe.js'
+import {extractSignal, hypothesesFor, openMeasurementSource, type Extracted, type Window} from './signals.js'
 import {VERSION} from './version.js'
 
 export type Phase = 'setup' | 'warmup' | 'baseline' | 'inject' | 'recover' | 'rollback' | 'judge'
@@ -38,8 +38,6 @@ export interface RunOptions {
   runId?: string
 }
 
-/** Settling time after the workflows are ready, before the baseline: JIT warm-up is not a baseline. */
-const WARMUP_MS = 2000
 /** Stressors outlive the inject phase by at most this much if the toolkit cannot stop them. */
 const DEADLINE_GRACE_MS = 3000
 
@@ -58,10 +56,11 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   const journal = emptyJournal(options, runId, startedAt, platform)
 
   // Everything that can be refused is refused here, before anything exists.
-  const planLines = [`run ${runId}: ${experiment.metadata.name}`, ...(await platform.plan())]
+  const source = await openMeasurementSource(experiment)
+  const planLines = [`run ${runId}: ${experiment.metadata.name}`, ...(await platform.plan()), ...(source ? await source.plan() : [])]
   emit({type: 'plan', lines: planLines})
   journal.plan = planLines
-  const totalMs = WARMUP_MS + experiment.phases.baseline + experiment.phases.inject + experiment.phases.recover
+  const totalMs = experiment.phases.warmup + experiment.phases.baseline + experiment.phases.inject + experiment.phases.recover
   if (totalMs > experiment.safety.maxDuration) {
     throw new PlanError(`the phases add up to ${Math.round(totalMs / 1000)}s, above safety.maxDuration (${experiment.safety.maxDuration / 1000}s); raise safety.maxDuration if you mean it`)
   }
@@ -87,6 +86,8 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   let injectWindow: InjectWindow | undefined
   const phases: {baseline?: Window, inject?: Window, recover?: Window} = {}
   const aborted = () => options.signal?.aborted === true || journal.abort !== undefined
+  /** why the measurement source cannot be trusted (not answering, not measuring): no fault, or no more of it */
+  let measurementLost: string | undefined
 
   try {
     emit({type: 'phase', phase: 'setup'})
@@ -102,17 +103,18 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
     }
     const interval = experiment.phases.interval
 
-    emit({type: 'phase', phase: 'warmup', durationMs: WARMUP_MS})
-    await waitPhase(WARMUP_MS, interval, options.signal, tick('warmup'))
+    emit({type: 'phase', phase: 'warmup', durationMs: experiment.phases.warmup})
+    await waitPhase(experiment.phases.warmup, interval, options.signal, tick('warmup'))
 
     if (!aborted()) {
       emit({type: 'phase', phase: 'baseline', durationMs: experiment.phases.baseline})
       const from = Date.now()
       await waitPhase(experiment.phases.baseline, interval, options.signal, tick('baseline'))
       phases.baseline = {from, to: Date.now()}
+      if (source && !aborted()) measurementLost = await source.checkBeforeInjecting(phases.baseline)
     }
 
-    if (!aborted()) {
+    if (!aborted() && !measurementLost) {
       emit({type: 'phase', phase: 'inject', durationMs: experiment.phases.inject})
       const from = Date.now()
       fault = await driver.start(experiment.fault, {
@@ -125,6 +127,11 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       const injectSignal = options.signal ? AbortSignal.any([options.signal, abortInject.signal]) : abortInject.signal
       const state = abortState(observers.slice(1))
       const injectTick = tick('inject')
+      const stopWatching = source?.watch(interval, (reason) => {
+        measurementLost = reason
+        log(`${reason}: removing the fault now`)
+        abortInject.abort()
+      })
       await waitPhase(experiment.phases.inject - (Date.now() - from), interval, injectSignal, (elapsed, total) => {
         injectTick(elapsed, total)
         const fired = firedCondition(experiment.safety.abort, observers.slice(1), state)
@@ -133,7 +140,14 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
           log(`${fired}: removing the fault now`)
           abortInject.abort()
         }
+        const lost = source ? undefined : embeddedSourceLost(observers.slice(1), interval)
+        if (lost && !measurementLost) {
+          measurementLost = lost
+          log(`${lost}: removing the fault now`)
+          abortInject.abort()
+        }
       })
+      stopWatching?.()
       const after = observers[0].sample()
       await fault.stop()
       const to = Date.now()
@@ -149,7 +163,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       fault = undefined
     }
 
-    if (!aborted() && experiment.phases.recover > 0) {
+    if (!aborted() && !measurementLost && experiment.phases.recover > 0) {
       emit({type: 'phase', phase: 'recover', durationMs: experiment.phases.recover})
       const from = Date.now()
       await waitPhase(experiment.phases.recover, interval, options.signal, tick('recover'))
@@ -173,12 +187,15 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   }
 
   emit({type: 'phase', phase: 'judge'})
+  const judged = phases.baseline && phases.inject && !measurementLost ? [phases.baseline, phases.inject] : undefined
+  if (source && judged) await source.collect(judged)
   journal.phases = {baseline: span(phases.baseline), inject: span(phases.inject), recover: span(phases.recover)}
   journal.target = {name: platform.target.name, boundary: platform.target.boundary, unexpectedExits: platform.target.unexpectedExits(), lastExit: platform.target.lastExit()}
   journal.neighbors = observers.slice(1).map((observer) => {
     const name = observer.workflow.name
-    const signals = phases.baseline && phases.inject
-      ? hypothesesFor(name, experiment.hypothesis).map((h) => judgeOne(observer, h, phases.baseline!, phases.inject!, experiment.phases.interval, seededRng(`${runId}/${name}/${h.signal}`)))
+    const extract = (h: Experiment['hypothesis'][number], w: Window) => source ? source.extract(name, h, w) : extractSignal(observer, h.signal, w, experiment.phases.interval)
+    const signals = judged
+      ? hypothesesFor(name, experiment.hypothesis).map((h) => judgeOne(name, extract, h, judged[0], judged[1], seededRng(`${runId}/${name}/${h.signal}`)))
       : []
     const stats = observer.probe?.stats()
     return {
@@ -191,24 +208,24 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       timeline: timeline(observer, experiment.phases.interval),
     }
   })
-  conclude(journal, experiment, aborted(), injectWindow === undefined)
+  conclude(journal, experiment, aborted(), injectWindow === undefined, measurementLost)
   journal.endedAt = new Date().toISOString()
   return journal
 }
 
-function judgeOne(observer: WorkflowObserver, hypothesis: Experiment['hypothesis'][number], baseline: Window, inject: Window, intervalMs: number, rng: () => number): SignalVerdict {
-  const base = extractSignal(observer, hypothesis.signal, baseline, intervalMs)
-  const during = extractSignal(observer, hypothesis.signal, inject, intervalMs)
+function judgeOne(neighbor: string, extract: (h: Experiment['hypothesis'][number], w: Window) => Extracted, hypothesis: Experiment['hypothesis'][number], baseline: Window, inject: Window, rng: () => number): SignalVerdict {
+  const base = extract(hypothesis, baseline)
+  const during = extract(hypothesis, inject)
   if ('unavailable' in base || 'unavailable' in during) {
     return {
-      neighbor: observer.workflow.name, signal: hypothesis.signal, statistic: 'mean', unit: 'count',
+      neighbor, signal: hypothesis.signal, statistic: 'mean', unit: 'count',
       baseline: null, fault: null, baselineCount: 0, faultCount: 0, change: null, interval: null, test: 'none',
       pValue: null, effectSize: null, threshold: describeThreshold(hypothesis), verdict: 'inconclusive',
       reason: 'unavailable' in base ? base.unavailable : (during as {unavailable: string}).unavailable,
     }
   }
   return judgeSignal({
-    neighbor: observer.workflow.name, signal: hypothesis.signal, statistic: base.statistic, unit: base.unit,
+    neighbor, signal: hypothesis.signal, statistic: base.statistic, unit: base.unit,
     baseline: base.samples, fault: during.samples, hypothesis,
   }, {rng})
 }
@@ -222,13 +239,17 @@ export function describeThreshold(h: Experiment['hypothesis'][number]): string {
   return parts.join(', ')
 }
 
-function conclude(journal: Journal, experiment: Experiment, aborted: boolean, notInjected: boolean): void {
+function conclude(journal: Journal, experiment: Experiment, aborted: boolean, notInjected: boolean, measurementLost?: string): void {
   const signals = journal.neighbors.flatMap((n) => n.signals)
   const efficacy: Efficacy = journal.injection.efficacy ?? {landed: false, asked: 0, achieved: 0, unit: '', ratio: 0, note: 'the fault was never injected'}
   if (aborted) {
     journal.verdict = 'aborted'
     journal.reason = journal.abort?.reason ?? 'interrupted; the fault was removed'
     journal.exitCode = ExitCode.Aborted
+  } else if (measurementLost) {
+    journal.verdict = 'inconclusive'
+    journal.reason = notInjected ? measurementLost : `${measurementLost}; the fault was removed and there is no verdict`
+    journal.exitCode = ExitCode.Inconclusive
   } else {
     const overall = notInjected ? {verdict: 'inconclusive' as const, reason: efficacy.note} : judgeOverall(signals, efficacy)
     journal.verdict = overall.verdict

@@ -1,6 +1,7 @@
 // Cutting each neighbour signal out of what was observed, for one window: the samples the verdict compares.
-import type {HypothesisSpec, SignalName} from '../experiment/schema.js'
+import type {Experiment, HypothesisSpec, SignalName} from '../experiment/schema.js'
 import {DEFAULT_LATENCY_HISTOGRAM, intervalCounterRates, intervalHistogramQuantiles} from '../metrics/scrape.js'
+import {PlanError} from '../platforms/platform.js'
 import type {SignalInput, WindowSamples} from '../verdict/types.js'
 import type {TimedSample, WorkflowObserver} from './observe.js'
 
@@ -18,14 +19,16 @@ const LATENCY_QUANTILE: Partial<Record<SignalName, {statistic: SignalInput['stat
 }
 
 /** The signal's samples in one window, or a reason why this neighbour cannot give it. */
-type Extracted = {samples: WindowSamples, statistic: SignalInput['statistic'], unit: SignalInput['unit']} | {unavailable: string}
+export type Extracted = {samples: WindowSamples, statistic: SignalInput['statistic'], unit: SignalInput['unit']} | {unavailable: string}
 
 export function extractSignal(observer: WorkflowObserver, signal: SignalName, window: Window, intervalMs: number): Extracted {
   const latency = LATENCY_QUANTILE[signal]
   if (latency) {
     if (observer.probe) {
-      const values = observer.probe.records(window.from, window.to).filter((r) => r.ok).map((r) => r.latencySeconds)
-      return {samples: {kind: 'observations', values}, statistic: latency.statistic, unit: 'seconds'}
+      const ok = observer.probe.records(window.from, window.to).filter((r) => r.ok)
+      // each request's interval: requests a second apart share less of the machine's passing state than neighbours
+      const blocks = ok.map((r) => Math.floor((r.t - window.from) / intervalMs))
+      return {samples: {kind: 'observations', values: ok.map((r) => r.latencySeconds), blocks}, statistic: latency.statistic, unit: 'seconds'}
     }
     if (observer.scraper) {
       // without a probe, the neighbour's own histogram: one quantile per scrape interval
@@ -118,4 +121,33 @@ function perInterval(times: number[], window: Window, intervalMs: number): numbe
 /** The hypothesis entries that apply to a neighbour. */
 export function hypothesesFor(neighbor: string, hypothesis: HypothesisSpec[]): HypothesisSpec[] {
   return hypothesis.filter((h) => h.neighbor === undefined || h.neighbor === neighbor)
+}
+
+/**
+ * Where the neighbours' signals come from when it is not the toolkit's own probe, scrape and cgroup readings
+ * (metrics.source: prometheus). The embedded source needs none of this: without one, the runner reads the observers.
+ */
+export interface MeasurementSource {
+  /** Checks what can be checked before anything starts (reachable, every query accepted); the plan's lines. Throws PlanError. */
+  plan(): Promise<string[]>
+  /** Before injecting: every query answers one series over the baseline. Why not, or undefined. */
+  checkBeforeInjecting(baseline: Window): Promise<string | undefined>
+  /** During injection: calls onLost (once) when the source stops answering; returns what stops the watch. */
+  watch(intervalMs: number, onLost: (reason: string) => void): () => void
+  /** After the run: fetches every window's series, so that extract() can cut them without waiting. */
+  collect(windows: Window[]): Promise<void>
+  extract(neighbor: string, hypothesis: HypothesisSpec, window: Window): Extracted
+}
+
+/** The experiment's measurement source, or undefined for the embedded one. Loaded only when asked for. */
+export async function openMeasurementSource(experiment: Experiment): Promise<MeasurementSource | undefined> {
+  if (experiment.metrics.source === 'prometheus') {
+    const {PrometheusSource} = await import('../metrics/prometheus/source.js')
+    return PrometheusSource.open(experiment, experiment.metrics)
+  }
+  const raw = experiment.hypothesis.findIndex((h) => h.promql !== undefined)
+  if (raw >= 0) {
+    throw new PlanError(`hypothesis ${raw + 1} (${experiment.hypothesis[raw].signal}) gives promql:, which needs metrics: {source: prometheus, url: ...} or chaos run --prometheus URL`)
+  }
+  return undefined
 }

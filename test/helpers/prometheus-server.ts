@@ -1,7 +1,9 @@
-// A real Prometheus and a real Pushgateway for the tests: each on a free loopback port, with its data in a temp
-// directory, and gone after stop() (process and directory). Nothing is mocked: the tests talk to the real APIs.
+// A real Prometheus and a real Pushgateway for the integration tests: each on a free loopback port, with its data
+// in a temp directory, and gone after stop() (process and directory); those tests talk to the real APIs. At the
+// end, a stub HTTP server for the unit tests of the error paths, which a real Prometheus will not produce on cue.
 import {spawn, type ChildProcess} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -43,13 +45,36 @@ export async function startPrometheus(options: {config?: string, toolkitPort?: n
   if (options.toolkitPort) config = config.replace('127.0.0.1:19590', `127.0.0.1:${options.toolkitPort}`)
   if (options.pushgatewayPort) config = config.replace('127.0.0.1:9091', `127.0.0.1:${options.pushgatewayPort}`)
   writeFileSync(path.join(dir, 'prometheus.yml'), config)
-  return startServer('prometheus', (port) => [
+  const server = await startServer('prometheus', (port) => [
     `--config.file=${path.join(dir, 'prometheus.yml')}`,
     `--storage.tsdb.path=${path.join(dir, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`,
     '--storage.tsdb.retention.time=1h',
     '--log.level=warn',
   ], dir)
+  try {
+    await waitForFirstScrapes(server.url)
+  } catch (error) {
+    await server.stop()
+    throw error
+  }
+  return server
+}
+
+/**
+ * Ready is not yet scraping: Prometheus hands the scrape manager its targets some seconds after start. A test
+ * that starts its workloads at once would otherwise find no data in its baseline.
+ */
+async function waitForFirstScrapes(url: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const response = await fetch(`${url}/api/v1/targets?state=active`).catch(() => undefined)
+    const body = await response?.json().catch(() => undefined) as {data?: {activeTargets?: Array<{health: string}>}} | undefined
+    const targets = body?.data?.activeTargets ?? []
+    if (targets.length > 0 && targets.every((t) => t.health !== 'unknown')) return
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  throw new Error(`Prometheus at ${url} scraped none of its targets within ${timeoutMs} ms`)
 }
 
 export async function startPushgateway(): Promise<TestServer> {
@@ -113,13 +138,65 @@ export async function instantQuery(prometheusUrl: string, query: string): Promis
   return body.data.result
 }
 
-/** Waits until Prometheus has scraped a target up (up == 1) for the given instance. */
-export async function waitForTargetUp(prometheusUrl: string, instance: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const result = await instantQuery(prometheusUrl, `up{instance="${instance}"}`).catch(() => [])
-    if (result.some((r) => r.value[1] === '1')) return
-    await new Promise((r) => setTimeout(r, 200))
+// ---------------------------------------------------------------------------------------------------------------
+// A stub for unit tests of the error paths (4xx/5xx, timeouts, retries, auth, bad JSON): a plain node:http server.
+
+export interface StubRequest {
+  path: string
+  headers: http.IncomingHttpHeaders
+  /** the form fields of a POST, or the query string of a GET */
+  params: URLSearchParams
+}
+
+export interface Stub {
+  url: string
+  requests: StubRequest[]
+  close(): Promise<void>
+}
+
+/** Answers each request with what `reply` returns: a status and a body (an object is sent as JSON). */
+export async function startStub(reply: (request: StubRequest, index: number) => {status: number, body: unknown, delayMs?: number} | Promise<{status: number, body: unknown, delayMs?: number}>): Promise<Stub> {
+  const requests: StubRequest[] = []
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = []
+    request.on('data', (c: Buffer) => chunks.push(c))
+    request.on('end', async () => {
+      const url = new URL(request.url ?? '/', 'http://stub')
+      const params = request.method === 'POST' ? new URLSearchParams(Buffer.concat(chunks).toString()) : url.searchParams
+      const recorded = {path: url.pathname, headers: request.headers, params}
+      requests.push(recorded)
+      const {status, body, delayMs} = await reply(recorded, requests.length - 1)
+      const send = () => {
+        if (response.destroyed) return
+        response.writeHead(status, {'content-type': 'application/json'})
+        response.end(typeof body === 'string' ? body : JSON.stringify(body))
+      }
+      if (delayMs) setTimeout(send, delayMs).unref()
+      else send()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    requests,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    }),
   }
-  throw new Error(`Prometheus never saw ${instance} up`)
+}
+
+/** Prometheus's success envelope around a matrix. */
+export function matrix(...series: Array<{metric?: Record<string, string>, values: number[], start?: number}>): unknown {
+  return {
+    status: 'success',
+    data: {
+      resultType: 'matrix',
+      result: series.map((s) => ({metric: s.metric ?? {}, values: s.values.map((v, i) => [(s.start ?? 1000) + i, String(v)])})),
+    },
+  }
+}
+
+export function vector(...samples: Array<{metric?: Record<string, string>, value: number}>): unknown {
+  return {status: 'success', data: {resultType: 'vector', result: samples.map((s) => ({metric: s.metric ?? {}, value: [1000, String(s.value)]}))}}
 }

@@ -2,6 +2,8 @@
 // namespaces: each fault lands in the target's own boundary, the journal holds the contract's fields, and nothing
 // is left behind. Phases are shortened here; the full experiments and their verdicts run in test/slow.
 import {existsSync} from 'node:fs'
+import {createServer} from 'node:http'
+import type {AddressInfo} from 'node:net'
 
 import {describe, expect, it} from 'vitest'
 
@@ -99,6 +101,35 @@ describe('chaos run on the process platform', () => {
     expect(journal.reason).toMatch(/abort condition fired: api error_rate was \d+(\.\d)?%, above 20\.0%/)
     const injected = Date.parse(journal.phases.inject!.end) - Date.parse(journal.phases.inject!.start)
     expect(injected).toBeLessThan(8000)
+    expect(journal.rollback.complete).toBe(true)
+    expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
+  })
+
+  it('a metrics endpoint that dies mid-injection stops the fault within two intervals: inconclusive, exit 4', async () => {
+    // the neighbour's /metrics served apart from it, so the measurement can die while the neighbour lives
+    const metrics = createServer((_req, res) => res.end('# TYPE up gauge\nup 1\n'))
+    await new Promise<void>((resolve) => metrics.listen(0, '127.0.0.1', resolve))
+    const port = (metrics.address() as AddressInfo).port
+    const experiment = shortened('experiments/cpu-hog.yaml', {baseline: 4000, inject: 20_000, recover: 5000})
+    experiment.neighbors[0].metrics = `http://127.0.0.1:${port}/metrics`
+    let killedAt = 0
+    let faultGoneAt = 0
+    const journal = await runExperiment({
+      experiment,
+      onEvent: (e) => {
+        if (e.type === 'tick' && e.phase === 'inject' && e.elapsedMs > 2000 && killedAt === 0) {
+          killedAt = Date.now()
+          metrics.closeAllConnections()
+          metrics.close()
+        }
+        if (e.type === 'phase' && e.phase === 'rollback' && faultGoneAt === 0) faultGoneAt = Date.now()
+      },
+    })
+    expect(journal.exitCode).toBe(ExitCode.Inconclusive)
+    expect(journal.verdict).toBe('inconclusive')
+    expect(journal.reason).toMatch(/metrics endpoint of api .* stopped answering for two intervals/)
+    // the injection ended (the fault removed) within two intervals of the endpoint dying, plus one to notice
+    expect(Date.parse(journal.phases.inject!.end) - killedAt).toBeLessThan(3000)
     expect(journal.rollback.complete).toBe(true)
     expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
   })

@@ -129,7 +129,7 @@ describe('parseExperiment on valid files', () => {
     expect(e.target).toEqual({name: 'worker', run: ['sleep', '60'], isolation: {level: 'none'}})
     expect(e.neighbors).toEqual([{name: 'web', pid: 4242, isolation: {level: 'none'}}])
     expect(e.fault).toEqual({type: 'cpu-hog', load: 1})
-    expect(e.phases).toEqual({baseline: 5000, inject: 10_000, recover: 5000, interval: 1000})
+    expect(e.phases).toEqual({baseline: 5000, inject: 10_000, recover: 5000, interval: 1000, warmup: 10_000})
     expect(e.hypothesis).toEqual([{signal: 'latency_p99', max_increase: 0.25}])
     expect(e.safety).toEqual({maxDuration: 30 * 60_000, maxMemory: 8 * Gi, maxDisk: 8 * Gi, diskFloor: 0.1, allowPaths: [], allowHosts: [], abort: []})
   })
@@ -147,7 +147,7 @@ describe('parseExperiment on valid files', () => {
     expect(e.volumes).toEqual({scratch: {size: Gi}})
     expect(e.shared).toEqual({memory: 2 * Gi})
     expect(e.fault).toEqual({type: 'disk-fill', volume: 'scratch', size: {fraction: 0.5}, rate: 10 * Mi, mode: 'write'})
-    expect(e.phases).toEqual({baseline: 90_000, inject: 120_000, recover: 0, interval: 500})
+    expect(e.phases).toEqual({baseline: 90_000, inject: 120_000, recover: 0, interval: 500, warmup: 10_000})
     expect(e.hypothesis).toEqual([
       {signal: 'latency_p99', neighbor: 'web', max: 0.05},
       {signal: 'error_rate', max: 0.01},

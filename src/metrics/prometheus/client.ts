@@ -11,6 +11,8 @@ export type PrometheusErrorKind =
   | 'api'
   /** 401 or 403 */
   | 'auth'
+  /** the certificate could not be verified (a private CA needs metrics.caFile) */
+  | 'tls'
   /** an answer that is not the API's JSON (a proxy's error page, a truncated body) */
   | 'bad_response'
 
@@ -69,6 +71,7 @@ export interface CallOptions {
   retries?: number
   /** no attempt starts after this epoch ms, and none runs past it */
   deadline?: number
+  backoffMs?: number
 }
 
 export interface SeriesSample {
@@ -92,12 +95,13 @@ const MAX_BACKOFF_MS = 5000
 
 export class PrometheusClient {
   readonly baseUrl: string
+  // No keep-alive: a run makes a few dozen requests, and an idle socket would keep the CLI from exiting.
   private readonly agent: http.Agent
 
   constructor(readonly options: ClientOptions) {
     this.baseUrl = options.url.replace(/\/+$/, '')
     const secure = this.baseUrl.startsWith('https:')
-    this.agent = secure ? new https.Agent({keepAlive: true, ca: options.ca}) : new http.Agent({keepAlive: true})
+    this.agent = secure ? new https.Agent({ca: options.ca}) : new http.Agent()
   }
 
   /** An instant query (at `time`, default now). */
@@ -114,13 +118,9 @@ export class PrometheusClient {
     return result.result
   }
 
-  close(): void {
-    this.agent.destroy()
-  }
-
   private async api(path: string, form: Record<string, string>, call: CallOptions): Promise<QueryResult> {
     const retries = call.retries ?? this.options.retries
-    const backoff = this.options.backoffMs ?? 200
+    const backoff = call.backoffMs ?? this.options.backoffMs ?? 200
     for (let attempt = 0; ; attempt++) {
       const timeoutMs = Math.min(call.timeoutMs ?? this.options.timeoutMs, call.deadline === undefined ? Infinity : Math.max(1, call.deadline - Date.now()))
       try {
@@ -217,6 +217,9 @@ function retryable(error: unknown): boolean {
 
 function unreachable(error: Error, baseUrl: string): PrometheusError {
   const code = (error as NodeJS.ErrnoException).code
+  if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(code)) {
+    return new PrometheusError(`Prometheus at ${baseUrl}: its certificate was not accepted (${code}); for a private CA set metrics.caFile`, 'tls')
+  }
   return new PrometheusError(`Prometheus at ${baseUrl} is unreachable: ${code ?? error.message}`, 'unreachable')
 }
 

@@ -1,0 +1,219 @@
+// Prometheus as the measurement source: every neighbour signal is a PromQL query, each phase's series comes
+// from /api/v1/query_range with step = the experiment's interval, and the verdict engine judges those series as
+// it judges the embedded ones. It refuses to inject what it could not measure: the queries are checked before
+// anything starts (reachable, accepted) and again before the fault (one series each), and a Prometheus that
+// stops answering during the injection ends it.
+import {readFileSync} from 'node:fs'
+
+import type {Experiment, HypothesisSpec, PrometheusMetricsSpec} from '../../experiment/schema.js'
+import {PlanError} from '../../platforms/platform.js'
+import type {Extracted, MeasurementSource, Window} from '../../run/signals.js'
+import {hypothesesFor} from '../../run/signals.js'
+import {credentialsFromEnv, PrometheusClient, PrometheusError, type SeriesSample} from './client.js'
+import {isPerNeighbor, promDuration, rateWindowMs, selectorsFor, signalQuery, type NeighborSelectors, type SignalQuery} from './queries.js'
+
+/** Longest the watchdog waits for an answer during injection, as a share of the interval: the fault must be gone within two. */
+const WATCH_BUDGET_SHARE = 0.5
+/** Most series listed when a query answers several where one was meant. */
+const SHOWN_SERIES = 3
+/** Queries in flight at once: an experiment may have hundreds of neighbours, Prometheus should not notice. */
+const CONCURRENT_QUERIES = 8
+
+interface Measurement {
+  neighbor: string
+  hypothesis: HypothesisSpec
+  selectors: NeighborSelectors
+  signal: SignalQuery
+}
+
+type Fetched = {values: number[]} | {unavailable: string}
+
+export class PrometheusSource implements MeasurementSource {
+  private readonly measurements: Measurement[]
+  private readonly rangeMs: number
+  private readonly intervalMs: number
+  /** by window, then measurement */
+  private readonly fetched = new Map<string, Map<Measurement, Fetched>>()
+
+  private constructor(private readonly experiment: Experiment, private readonly config: PrometheusMetricsSpec, private readonly client: PrometheusClient) {
+    this.intervalMs = experiment.phases.interval
+    this.rangeMs = rateWindowMs(this.intervalMs, config.scrapeInterval)
+    this.measurements = experiment.neighbors.flatMap((neighbor) => {
+      const selectors = selectorsFor(neighbor.name, config)
+      return hypothesesFor(neighbor.name, experiment.hypothesis).map((hypothesis) => ({
+        neighbor: neighbor.name, hypothesis, selectors, signal: signalQuery(hypothesis, selectors, this.rangeMs),
+      }))
+    })
+  }
+
+  /** Refuses (exit 2) what the experiment gets wrong: unknown neighbours, credentials, the CA file. */
+  static open(experiment: Experiment, config: PrometheusMetricsSpec): PrometheusSource {
+    for (const name of Object.keys(config.neighbors)) {
+      if (!experiment.neighbors.some((n) => n.name === name)) {
+        throw new PlanError(`metrics.neighbors.${name}: no neighbour is named "${name}" (neighbours: ${experiment.neighbors.map((n) => n.name).join(', ')})`)
+      }
+    }
+    experiment.hypothesis.forEach((h, i) => {
+      if (h.promql !== undefined && h.neighbor === undefined && experiment.neighbors.length > 1 && !isPerNeighbor(h.promql)) {
+        throw new PlanError(`hypothesis ${i + 1} (${h.signal}): its promql applies to every neighbour but names none; use $selector in it, or give neighbor:`)
+      }
+    })
+    let credentials
+    try {
+      credentials = credentialsFromEnv()
+    } catch (error) {
+      throw new PlanError((error as Error).message)
+    }
+    let ca: Buffer | undefined
+    if (config.caFile !== undefined) {
+      try {
+        ca = readFileSync(config.caFile)
+      } catch (error) {
+        throw new PlanError(`metrics.caFile: cannot read ${config.caFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+      }
+    }
+    const client = new PrometheusClient({url: config.url, timeoutMs: config.timeout, retries: config.retries, credentials, ca})
+    return new PrometheusSource(experiment, config, client)
+  }
+
+  /** Before anything starts: Prometheus answers, and accepts every query (a malformed one is refused with its own words). */
+  async plan(): Promise<string[]> {
+    const queries = [...new Set(this.measurements.map((m) => m.signal.query))]
+    for (const query of queries) {
+      try {
+        await this.client.query(query)
+      } catch (error) {
+        // not reaching Prometheus is about no query in particular, and this machine's situation (exit 4)
+        if (!(error instanceof PrometheusError) || error.kind !== 'api') throw new PlanError((error as Error).message, 4)
+        const which = this.measurements.find((m) => m.signal.query === query)!
+        // a malformed query is the experiment's mistake (exit 2)
+        throw new PlanError(`${describe(which)}: ${error.message}\n  query: ${query}`, error.errorType === 'bad_data' ? 2 : 4)
+      }
+    }
+    return [
+      `measurement: Prometheus at ${this.config.url} (${this.client.options.credentials?.scheme ?? 'no'} auth), rate window ${promDuration(this.rangeMs)}, one point per ${promDuration(this.intervalMs)}`,
+      ...this.experiment.neighbors.map((n) => {
+        const s = selectorsFor(n.name, this.config)
+        return `  ${n.name}: {${s.app}}, cAdvisor {${s.container}}`
+      }),
+    ]
+  }
+
+  async checkBeforeInjecting(baseline: Window): Promise<string | undefined> {
+    const problems = await mapLimited(this.measurements, CONCURRENT_QUERIES, async (m) => {
+      const fetched = await this.fetch(m, baseline)
+      return 'unavailable' in fetched ? `${describe(m)}: ${fetched.unavailable}\n  query: ${m.signal.query}` : undefined
+    })
+    const found = problems.filter((p) => p !== undefined)
+    return found.length === 0 ? undefined : `Prometheus cannot measure what the hypothesis needs, so nothing was injected:\n${found.join('\n')}`
+  }
+
+  watch(intervalMs: number, onLost: (reason: string) => void): () => void {
+    let stopped = false
+    let timer: NodeJS.Timeout | undefined
+    const budget = Math.max(100, intervalMs * WATCH_BUDGET_SHARE)
+    const check = async () => {
+      const started = Date.now()
+      try {
+        // the cheapest query that still goes through authentication and the query engine
+        await this.client.query('vector(1)', undefined, {deadline: started + budget, timeoutMs: budget, retries: 10, backoffMs: 50})
+      } catch (error) {
+        if (stopped) return
+        stopped = true
+        onLost(`Prometheus stopped answering during the injection (${(error as Error).message})`)
+        return
+      }
+      if (!stopped) timer = setTimeout(check, Math.max(0, started + intervalMs - Date.now()))
+    }
+    timer = setTimeout(check, 0)
+    return () => {
+      stopped = true
+      clearTimeout(timer)
+    }
+  }
+
+  async collect(windows: Window[]): Promise<void> {
+    // Samples up to the window's end are in Prometheus once the scrape that took them has finished.
+    const settled = Math.max(...windows.map((w) => w.to)) + Math.min(this.config.scrapeInterval, 5000)
+    if (settled > Date.now()) await new Promise((resolve) => setTimeout(resolve, settled - Date.now()))
+    await mapLimited(windows.flatMap((w) => this.measurements.map((m) => [m, w] as const)), CONCURRENT_QUERIES, ([m, w]) => this.fetch(m, w))
+  }
+
+  extract(neighbor: string, hypothesis: HypothesisSpec, window: Window): Extracted {
+    const m = this.measurements.find((x) => x.neighbor === neighbor && x.hypothesis === hypothesis)
+    const fetched = m && this.fetched.get(key(window))?.get(m)
+    if (!m || !fetched) return {unavailable: 'Prometheus was not asked for this window'}
+    if ('unavailable' in fetched) return {unavailable: `Prometheus: ${fetched.unavailable}`}
+    return {samples: {kind: 'series', values: fetched.values}, statistic: m.signal.statistic, unit: m.signal.unit}
+  }
+
+  /** One measurement over one window; each point's rate window lies inside the phase. */
+  private async fetch(m: Measurement, window: Window): Promise<Fetched> {
+    let fetched: Fetched
+    const start = window.from + this.rangeMs
+    if (start > window.to) {
+      fetched = {unavailable: `the window (${promDuration(window.to - window.from)}) is shorter than the rate window (${promDuration(this.rangeMs)})`}
+    } else {
+      try {
+        const series = await this.client.queryRange(m.signal.query, start, window.to, this.intervalMs)
+        fetched = series.length === 1 ? {values: numbers(series[0])} : {unavailable: await this.explainSeries(m, series, window)}
+      } catch (error) {
+        fetched = {unavailable: (error as Error).message}
+      }
+    }
+    const byMeasurement = this.fetched.get(key(window)) ?? new Map<Measurement, Fetched>()
+    byMeasurement.set(m, fetched)
+    this.fetched.set(key(window), byMeasurement)
+    return fetched
+  }
+
+  /** Why a query did not answer exactly one series, as precisely as Prometheus can tell. */
+  private async explainSeries(m: Measurement, series: SeriesSample[], window: Window): Promise<string> {
+    if (series.length > 1) {
+      const shown = series.slice(0, SHOWN_SERIES).map((s) => labels(s.metric)).join(', ')
+      return `${series.length} series where one was meant (${shown}${series.length > SHOWN_SERIES ? ', ...' : ''}); aggregate them (sum, max) or narrow the selector`
+    }
+    const selectorHint = `metrics.neighbors.${m.neighbor}.selector`
+    try {
+      const targets = await this.client.query(`up{${m.selectors.app}}`, window.to)
+      const up = targets.resultType === 'vector' ? targets.result : []
+      if (up.length === 0) return `no series, and no scrape target matches {${m.selectors.app}}: is Prometheus scraping this neighbour? (set ${selectorHint})`
+      if (up.every((t) => t.value[1] === '0')) return `no series: its target ${labels(up[0].metric)} is down`
+    } catch {
+      // the plain answer below is still true
+    }
+    return m.signal.origin === 'promql'
+      ? 'no series: the query matches no data'
+      : 'no series: the target is up but the query found no data (a metric this neighbour does not export, too few scrapes so far, or a rate window shorter than two scrapes: check metrics.scrapeInterval)'
+  }
+}
+
+/** fn over every item, at most `limit` at a time; results in the items' order. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      results[i] = await fn(items[i])
+    }
+  }
+  await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker))
+  return results
+}
+
+function numbers(series: SeriesSample): number[] {
+  return series.values.map(([, v]) => Number(v)).filter((v) => Number.isFinite(v))
+}
+
+function labels(metric: Record<string, string>): string {
+  return `{${Object.entries(metric).map(([k, v]) => `${k}="${v}"`).join(', ')}}`
+}
+
+function key(window: Window): string {
+  return `${window.from}-${window.to}`
+}
+
+function describe(m: Measurement): string {
+  return `${m.neighbor} ${m.signal.origin === 'promql' ? `${m.hypothesis.signal} (promql)` : m.hypothesis.signal}`
+}

@@ -1,0 +1,63 @@
+// A measurement, not part of the default suite: the same experiments run alternately with the embedded source
+// and with Prometheus, N times each, printing the verdicts and the p99 each source reports. This is how the
+// figures in docs/prometheus.md were measured:
+//   CHAOS_PROMETHEUS_AGREEMENT_RUNS=3 npx vitest run --project integration test/integration/prometheus-agreement
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import type {Experiment} from '../../src/experiment/schema.js'
+import type {Journal} from '../../src/report/journal.js'
+import {runExperiment} from '../../src/run/runner.js'
+import {shortened} from '../helpers/experiments.js'
+import {startPrometheus, type TestServer} from '../helpers/prometheus-server.js'
+
+const RUNS = Number(process.env.CHAOS_PROMETHEUS_AGREEMENT_RUNS ?? 0)
+const EXPERIMENTS = (process.env.CHAOS_PROMETHEUS_AGREEMENT_EXPERIMENTS ?? 'cpu-hog-none,memory-leak').split(',')
+const PHASES = {baseline: 4000, inject: 6000, recover: 0}
+
+let prometheus: TestServer
+beforeAll(async () => {
+  if (RUNS > 0) prometheus = await startPrometheus()
+})
+afterAll(async () => {
+  await prometheus?.stop()
+})
+
+function p99(journal: Journal) {
+  const s = journal.neighbors[0].signals.find((x) => x.signal === 'latency_p99')
+  return {baseline: s?.baseline ?? NaN, fault: s?.fault ?? NaN}
+}
+
+describe.runIf(RUNS > 0)('embedded and Prometheus sources, side by side', () => {
+  for (const name of EXPERIMENTS) {
+    it(`${name}: ${RUNS} runs each`, async () => {
+      const file = `experiments/prometheus/${name}.yaml`
+      const rows: string[] = []
+      const ratios: {baseline: number[], fault: number[]} = {baseline: [], fault: []}
+      let sameVerdicts = 0
+      for (let i = 0; i < RUNS; i++) {
+        const base = shortened(file, PHASES)
+        const embedded = await runExperiment({experiment: {...base, metrics: {source: 'embedded'}, hypothesis: base.hypothesis.filter((h) => h.promql === undefined)}})
+        const viaPrometheus = await runExperiment({experiment: {...shortened(file, PHASES), metrics: {...base.metrics, url: prometheus.url} as Experiment['metrics']}})
+        const [e, p] = [p99(embedded), p99(viaPrometheus)]
+        ratios.baseline.push(p.baseline / e.baseline)
+        ratios.fault.push(p.fault / e.fault)
+        if (embedded.verdict === viaPrometheus.verdict) sameVerdicts++
+        const ms = (v: number) => (v * 1000).toFixed(2)
+        const signals = embedded.neighbors[0].signals.map((x) => `${x.signal} ${x.verdict}/${viaPrometheus.neighbors[0].signals.find((y) => y.signal === x.signal)?.verdict}`).join(', ')
+        rows.push(`${i + 1}  ${embedded.verdict.padEnd(12)} ${viaPrometheus.verdict.padEnd(12)} ${signals}\n   p99 baseline ${ms(e.baseline)} vs ${ms(p.baseline)} ms (${signed(p.baseline / e.baseline - 1)})  fault ${ms(e.fault)} vs ${ms(p.fault)} ms (${signed(p.fault / e.fault - 1)})`)
+        for (const j of [embedded, viaPrometheus]) expect(j.rollback.complete).toBe(true)
+      }
+      console.log([`${name}: run, verdict embedded, verdict Prometheus, p99 embedded vs Prometheus`, ...rows,
+        `same verdict ${sameVerdicts}/${RUNS}; median Prometheus/embedded p99: baseline ${median(ratios.baseline).toFixed(3)}, fault ${median(ratios.fault).toFixed(3)}`].join('\n'))
+    }, RUNS * 60_000)
+  }
+})
+
+function signed(x: number): string {
+  return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`
+}
+
+function median(values: number[]): number {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b)
+  return sorted.length ? sorted[Math.floor(sorted.length / 2)] : NaN
+}

@@ -1,0 +1,239 @@
+// Prometheus as the measurement source, end to end with a real Prometheus (scraping with docs/prometheus/
+// prometheus.yml, every second) and a real Pushgateway: the same experiment measured both ways gives the same
+// verdict; a raw PromQL hypothesis works; a malformed one is refused in Prometheus's words before anything
+// starts; a query answering many series stops the run before injecting; a Prometheus killed mid-injection ends
+// the fault within two intervals; the toolkit's own metrics are served during the run and left in the
+// Pushgateway. Phases are short (baseline 4s, inject 6s); workloads use ports 195xx.
+import {spawn} from 'node:child_process'
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {parsePrometheusText, sampleValue, type MetricFamily} from '../../src/metrics/prom-text.js'
+import type {Journal} from '../../src/report/journal.js'
+import {ledgerDir} from '../../src/rollback/ledger.js'
+import {ExitCode} from '../../src/run/exit-codes.js'
+import {runExperiment} from '../../src/run/runner.js'
+import {listStressorProcesses} from '../../src/stressors/spawn.js'
+import {shortened} from '../helpers/experiments.js'
+import {waitForNoLeftovers} from '../helpers/leftovers.js'
+import {freePort, instantQuery, startPrometheus, startPushgateway, type TestServer} from '../helpers/prometheus-server.js'
+
+const PHASES = {baseline: 4000, inject: 6000, recover: 0}
+const MEMORY_LEAK = 'experiments/prometheus/memory-leak.yaml'
+const CPU_HOG = 'experiments/prometheus/cpu-hog.yaml'
+/** the comparison: a hog with no boundary slows the API a lot, so both sources must see it */
+const CPU_HOG_NONE = 'experiments/prometheus/cpu-hog-none.yaml'
+/** the raw-PromQL twin of the built-in latency_p99: the same histogram, the one route the probe asks for */
+const RAW_P99 = `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{$selector, route="/work"}[$range])))`
+
+let prometheus: TestServer
+let pushgateway: TestServer
+let toolkitPort: number
+let dir: string
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'chaos-test-prom-run-'))
+  toolkitPort = await freePort()
+  pushgateway = await startPushgateway()
+  prometheus = await startPrometheus({toolkitPort, pushgatewayPort: pushgateway.port})
+})
+
+afterAll(async () => {
+  await Promise.all([prometheus?.stop(), pushgateway?.stop()])
+  rmSync(dir, {recursive: true, force: true})
+  // the servers' own directories are gone too
+  for (const server of [prometheus, pushgateway]) if (server) expect(existsSync(server.dir)).toBe(false)
+})
+
+/** The CLI, to its end: exit code, stdout, stderr. `whileRunning` is called once and told when the CLI has exited. */
+function chaos(args: string[], whileRunning?: (running: () => boolean) => Promise<void>): Promise<{code: number, stdout: string, stderr: string}> {
+  const child = spawn(process.execPath, ['bin/run.js', ...args], {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}})
+  let stdout = ''
+  let stderr = ''
+  let running = true
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => {
+    running = false
+    resolve(code ?? -1)
+  }))
+  return Promise.all([exited, whileRunning?.(() => running)]).then(([code]) => ({code, stdout, stderr}))
+}
+
+function families(text: string): MetricFamily[] {
+  return parsePrometheusText(text)
+}
+
+function signal(journal: Journal, name: string, nth = 0) {
+  return journal.neighbors[0].signals.filter((s) => s.signal === name)[nth]
+}
+
+describe('Prometheus as the measurement source', () => {
+  it('gives the same verdict as the embedded source; its own metrics are served during the run and left in the Pushgateway', async () => {
+    // embedded: the same experiment, measured by the toolkit's probe
+    const base = shortened(CPU_HOG_NONE, PHASES)
+    // the embedded source runs no PromQL: the raw entry is Prometheus's only
+    const embedded = await runExperiment({experiment: {...base, metrics: {source: 'embedded'}, hypothesis: base.hypothesis.filter((h) => h.promql === undefined)}, file: CPU_HOG_NONE})
+    expect(embedded.rollback.complete).toBe(true)
+    expect(await waitForNoLeftovers(embedded.runId, 2000)).toEqual([])
+
+    // Prometheus, through the CLI, with a raw PromQL entry beside the built-in ones
+    const file = path.join(dir, 'cpu-hog-none.yaml')
+    writeFileSync(file, readFileSync(CPU_HOG_NONE, 'utf8').replace('expect: breach', `  - {signal: latency_p99, neighbor: api, promql: '${RAW_P99}', max: 1s}\nexpect: breach`))
+    const output = path.join(dir, 'cpu-hog-none.json')
+    const served: MetricFamily[][] = []
+    const metricsUrl = `http://127.0.0.1:${toolkitPort}/metrics`
+    const {code, stderr} = await chaos(['run', file, '--prometheus', prometheus.url, '--metrics-port', String(toolkitPort), '--pushgateway', pushgateway.url,
+      '--baseline', '4s', '--inject', '6s', '--recover', '0s', '--output', output], async (running) => {
+      // scrape the toolkit as Prometheus does, through the run
+      while (running()) {
+        const text = await fetch(metricsUrl).then((r) => r.text(), () => undefined)
+        if (text) served.push(families(text))
+        await new Promise((r) => setTimeout(r, 250))
+      }
+    })
+    const journal = JSON.parse(readFileSync(output, 'utf8')) as Journal
+    expect(journal.plan.join('\n')).toContain(`measurement: Prometheus at ${prometheus.url}`)
+    expect(journal.rollback.complete).toBe(true)
+    expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
+
+    // the same verdict, signal by signal
+    for (const j of [embedded, journal]) {
+      console.log(`${j === embedded ? 'embedded  ' : 'prometheus'} ${j.verdict}: ${j.neighbors[0].signals.map((s) => `${s.signal} ${s.baseline?.toPrecision(3)} -> ${s.fault?.toPrecision(3)} (n ${s.baselineCount}/${s.faultCount}) ${s.verdict}`).join('; ')}`)
+    }
+    // The hog doubles the API's latency: both sources see it. The p99's verdict is only logged: over a 4 s and a 6 s
+    // window the tail is the least stable signal, and two runs differ by more than the sources do.
+    for (const name of ['error_rate', 'latency_p50', 'latency_p95']) expect(signal(journal, name).verdict, name).toBe(signal(embedded, name).verdict)
+    // the dose is measured the same way in both (the target's cgroup), but a busy machine can keep one run's hog from it
+    if (journal.injection.efficacy?.landed === embedded.injection.efficacy?.landed) expect(journal.verdict).toBe(embedded.verdict)
+    expect(code).toBe(journal.exitCode)
+    // the raw throughput entry: the open-loop probe keeps the load, so it holds
+    expect(signal(journal, 'throughput')).toMatchObject({verdict: 'contained', unit: 'per_second'})
+    const p99 = {embedded: signal(embedded, 'latency_p99'), prometheus: signal(journal, 'latency_p99')}
+    console.log(`p99 embedded baseline ${p99.embedded.baseline} fault ${p99.embedded.fault}; prometheus baseline ${p99.prometheus.baseline} fault ${p99.prometheus.fault}`)
+    expect(p99.prometheus.baselineCount).toBeGreaterThanOrEqual(3)
+    expect(p99.prometheus.faultCount).toBeGreaterThanOrEqual(4)
+
+    // the raw query measures what the built-in one does (the probe asks only for /work), against its own bound
+    const raw = signal(journal, 'latency_p99', 1)
+    expect(raw.threshold).toBe('max 1s')
+    expect(raw.verdict).toBe('contained')
+    expect(raw.fault).toBeCloseTo(p99.prometheus.fault!, 6)
+
+    // served during the run: the inject phase with the fault active, then the outcome
+    const during = served.find((f) => sampleValue(f, 'chaos_fault_active', {experiment: 'cpu-hog-none-prometheus'}) === 1)
+    expect(during, `no scrape saw the fault active; stderr:\n${stderr}`).toBeDefined()
+    expect(sampleValue(during!, 'chaos_phase', {experiment: 'cpu-hog-none-prometheus', phase: 'inject'})).toBe(1)
+    expect(sampleValue(during!, 'chaos_phase', {experiment: 'cpu-hog-none-prometheus', phase: 'baseline'})).toBe(0)
+    // and Prometheus scraped it (the dashboard's annotation query)
+    const windows = await instantQuery(prometheus.url, 'max_over_time(chaos_fault_active{job="chaos", experiment="cpu-hog-none-prometheus"}[5m])')
+    expect(windows.map((w) => w.value[1])).toEqual(['1'])
+
+    // the Grafana dashboard: every query is PromQL this Prometheus accepts, and its annotation finds the fault window
+    const dashboard = readFileSync('docs/prometheus/grafana-dashboard.json', 'utf8')
+    const expressions = [...dashboard.matchAll(/"expr": "((?:[^"\\]|\\.)*)"/g)].map((m) => (JSON.parse(`"${m[1]}"`) as string)
+      .replaceAll('$__rate_interval', '4s').replaceAll('$experiment', '.*').replaceAll('$instance', '.*').replaceAll('$container', 'api'))
+    expect(expressions.length).toBeGreaterThan(10)
+    for (const expr of expressions) await instantQuery(prometheus.url, expr)
+    const annotation = expressions.find((e) => e.includes('chaos_fault_active') && e.endsWith('== 1'))!
+    const range = await fetch(`${prometheus.url}/api/v1/query_range?query=${encodeURIComponent(annotation)}&start=${Date.parse(journal.startedAt) / 1000}&end=${Date.now() / 1000}&step=1`)
+    const shaded = ((await range.json()) as {data: {result: Array<{values: unknown[]}>}}).data.result
+    expect(shaded).toHaveLength(1)
+    // about the inject phase (6s), at the 1s scrape's resolution
+    expect(shaded[0].values.length).toBeGreaterThanOrEqual(4)
+    expect(shaded[0].values.length).toBeLessThanOrEqual(9)
+
+    // left in the Pushgateway: job chaos, grouped by experiment, the run's outcome
+    const pushed = families(await (await fetch(`${pushgateway.url}/metrics`)).text())
+    const group = {job: 'chaos', experiment: 'cpu-hog-none-prometheus'}
+    expect(sampleValue(pushed, 'chaos_runs_total', {...group, result: journal.verdict})).toBe(1)
+    expect(sampleValue(pushed, 'chaos_fault_active', group)).toBe(0)
+    expect(sampleValue(pushed, 'chaos_phase', {...group, phase: 'done'})).toBe(1)
+    expect(sampleValue(pushed, 'chaos_run_exit_code', group)).toBe(journal.exitCode)
+    expect(sampleValue(pushed, 'chaos_dose_ratio', group)).toBeCloseTo(journal.injection.efficacy!.ratio, 6)
+    expect(sampleValue(pushed, 'chaos_signal_value', {...group, neighbor: 'api', signal: 'latency_p99', phase: 'inject'})).toBeCloseTo(p99.prometheus.fault!, 9)
+    expect(sampleValue(pushed, 'chaos_signal_verdict', {...group, neighbor: 'api', signal: 'latency_p99', verdict: p99.prometheus.verdict})).toBe(1)
+    expect(sampleValue(pushed, 'push_time_seconds', group)).toBeGreaterThan(Date.now() / 1000 - 60)
+  })
+
+  it('refuses a malformed PromQL with Prometheus\'s own error text, before anything starts', async () => {
+    const file = path.join(dir, 'malformed.yaml')
+    writeFileSync(file, readFileSync(MEMORY_LEAK, 'utf8').replace('expect: contained', `  - {signal: throughput, promql: 'sum(rate(http_requests_total{$selector}[$range])', min: 1}\nexpect: contained`))
+    const {code, stderr} = await chaos(['run', file, '--prometheus', prometheus.url])
+    expect(code).toBe(ExitCode.Invalid)
+    expect(stderr).toContain('api throughput (promql): Prometheus refused the query (bad_data): invalid parameter "query": 1:')
+    expect(stderr).toMatch(/parse error: unclosed left parenthesis/)
+    expect(stderr).not.toContain('== setup')
+    // nothing was started: the workloads' ports are free, no run was recorded
+    for (const port of [19501, 19502]) await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow()
+    expect(stderr).not.toMatch(/run [0-9a-f]{8}/)
+  })
+
+  it('stops before injecting when a query answers many series where one was meant (exit 4)', async () => {
+    const experiment = shortened(MEMORY_LEAK, PHASES)
+    experiment.metrics = {...experiment.metrics, url: prometheus.url} as typeof experiment.metrics
+    // every target's up: one series per target where one was meant
+    experiment.hypothesis = [{signal: 'restarts', neighbor: 'api', promql: 'up', max: 0}]
+    const journal = await runExperiment({experiment})
+    expect(journal.exitCode).toBe(ExitCode.Inconclusive)
+    expect(journal.reason).toMatch(/^Prometheus cannot measure what the hypothesis needs, so nothing was injected:\napi restarts \(promql\): \d+ series where one was meant/)
+    expect(journal.phases.inject).toBeUndefined()
+    expect(journal.injection.efficacy).toBeNull()
+    expect(journal.rollback.complete).toBe(true)
+    expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
+  })
+
+  it('removes the fault within two intervals when Prometheus dies mid-injection, and the run is inconclusive (exit 4)', async () => {
+    const doomed = await startPrometheus()
+    try {
+      const experiment = shortened(CPU_HOG, {baseline: 4000, inject: 20_000, recover: 5000})
+      experiment.metrics = {...experiment.metrics, url: doomed.url} as typeof experiment.metrics
+      let killedAt = 0
+      let goneAt = 0
+      let burningWhenKilled = false
+      let runId = ''
+      let ended = false
+      const watchStressors = async () => {
+        while (killedAt === 0 && !ended) await new Promise((r) => setTimeout(r, 20))
+        while (listStressorProcesses().some((p) => p.runId === runId)) await new Promise((r) => setTimeout(r, 20))
+        goneAt = Date.now()
+      }
+      const [journal] = await Promise.all([
+        runExperiment({
+          experiment,
+          onEvent: (e) => {
+            if (e.type === 'plan') runId = /^run ([0-9a-f]+)/.exec(e.lines[0])![1]
+            if (e.type === 'tick' && e.phase === 'inject' && e.elapsedMs >= 1500 && killedAt === 0) {
+              // the stressors are burning; kill Prometheus as a crash would
+              burningWhenKilled = listStressorProcesses().some((p) => p.runId === runId)
+              doomed.kill()
+              killedAt = Date.now()
+            }
+          },
+        }).finally(() => (ended = true)),
+        watchStressors(),
+      ])
+      const faultGoneMs = goneAt - killedAt
+      console.log(`Prometheus killed -> fault gone in ${faultGoneMs} ms (interval ${experiment.phases.interval} ms)`)
+      expect(killedAt, `Prometheus was never killed: ${journal.reason}`).toBeGreaterThan(0)
+      expect(burningWhenKilled).toBe(true)
+      expect(faultGoneMs).toBeLessThan(2 * experiment.phases.interval)
+      expect(journal.verdict).toBe('inconclusive')
+      expect(journal.exitCode).toBe(ExitCode.Inconclusive)
+      expect(journal.reason).toMatch(/^Prometheus stopped answering during the injection \(.*unreachable: ECONNREFUSED.*\); the fault was removed and there is no verdict$/)
+      const injected = Date.parse(journal.phases.inject!.end) - Date.parse(journal.phases.inject!.start)
+      expect(injected).toBeLessThan(1500 + 2 * experiment.phases.interval + 1000)
+      expect(journal.phases.recover).toBeUndefined()
+      expect(journal.rollback.complete).toBe(true)
+      expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
+      expect(existsSync(`${ledgerDir()}/${journal.runId}.json`)).toBe(false)
+      await doomed.exited
+    } finally {
+      await doomed.stop()
+    }
+    expect(existsSync(doomed.dir)).toBe(false)
+  })
+})

@@ -1,0 +1,163 @@
+// The Prometheus measurement source against a stub: what it refuses before anything starts, what it checks
+// before injecting, how fast it notices a Prometheus that stopped answering, and the series it hands the verdict.
+import {afterEach, describe, expect, it} from 'vitest'
+
+import {PrometheusSource} from '../../src/metrics/prometheus/source.js'
+import {PlanError} from '../../src/platforms/platform.js'
+import {fromYaml} from '../helpers/experiments.js'
+import {matrix, startStub, vector, type Stub, type StubRequest} from '../helpers/prometheus-server.js'
+
+const stubs: Stub[] = []
+afterEach(async () => {
+  await Promise.all(stubs.splice(0).map((s) => s.close()))
+})
+
+type Reply = {status: number, body: unknown, delayMs?: number}
+
+async function sourceWith(reply: (r: StubRequest, i: number) => Reply, hypothesis = '[{signal: latency_p99, max_increase: 50%}, {signal: error_rate, max: 1%}]') {
+  const stub = await startStub(reply)
+  stubs.push(stub)
+  const experiment = fromYaml(`
+apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: p}
+target: {name: worker, run: [chaos, workload, --port, "19501"]}
+neighbors: [{name: api, run: [chaos, workload, --port, "19502"]}]
+fault: {type: cpu-hog}
+phases: {baseline: 4s, inject: 6s}
+metrics: {source: prometheus, url: "${stub.url}", scrapeInterval: 1s, retries: 1, timeout: 1s, neighbors: {api: {selector: '{instance="127.0.0.1:19502"}'}}}
+hypothesis: ${hypothesis}
+`)
+  return {source: PrometheusSource.open(experiment, experiment.metrics as never), stub, experiment}
+}
+
+const ok = vector({value: 1})
+const window = {from: 100_000, to: 104_000}
+
+describe('before anything starts', () => {
+  it('plans the measurement: where, how, and each neighbour\'s selectors', async () => {
+    const {source, stub} = await sourceWith(() => ({status: 200, body: ok}))
+    expect(await source.plan()).toEqual([
+      `measurement: Prometheus at ${stub.url} (no auth), rate window 2s, one point per 1s`,
+      '  api: {instance="127.0.0.1:19502"}, cAdvisor {container="api"}',
+    ])
+    // every distinct query is tried once
+    expect(stub.requests.map((r) => r.params.get('query'))).toHaveLength(2)
+  })
+
+  it('a malformed query is refused with Prometheus\'s own words (exit 2)', async () => {
+    const error = 'invalid parameter "query": 1:9: parse error: unexpected end of input'
+    const {source} = await sourceWith(() => ({status: 400, body: {status: 'error', errorType: 'bad_data', error}}), '[{signal: latency_p99, promql: "sum(up{", max: 1}]')
+    const refusal = await source.plan().catch((e: PlanError) => e)
+    expect(refusal).toBeInstanceOf(PlanError)
+    expect((refusal as PlanError).exitCode).toBe(2)
+    expect((refusal as PlanError).message).toBe(`api latency_p99 (promql): Prometheus refused the query (bad_data): ${error}\n  query: sum(up{`)
+  })
+
+  it('an unreachable Prometheus is this machine\'s situation (exit 4)', async () => {
+    const {source, stub} = await sourceWith(() => ({status: 200, body: ok}))
+    await stub.close()
+    stubs.pop()
+    const refusal = await source.plan().catch((e: PlanError) => e)
+    expect((refusal as PlanError).exitCode).toBe(4)
+    expect((refusal as PlanError).message).toMatch(/is unreachable: ECONNREFUSED/)
+  })
+})
+
+describe('before injecting', () => {
+  it('passes when every query answers one series over the baseline, which it queries step by step inside the phase', async () => {
+    const {source, stub} = await sourceWith(() => ({status: 200, body: matrix({values: [0.004, 0.005, 0.004]})}))
+    expect(await source.checkBeforeInjecting(window)).toBeUndefined()
+    // the first point's rate window starts at the phase's start
+    expect(Object.fromEntries(stub.requests[0].params)).toMatchObject({start: '102.000', end: '104.000', step: '1.000'})
+  })
+
+  it('names the query that answers no series, and why: no target, a target down, or no data', async () => {
+    const noTarget = await sourceWith((r) => ({status: 200, body: r.path.endsWith('query_range') ? matrix() : vector()}))
+    const reason = await noTarget.source.checkBeforeInjecting(window)
+    expect(reason).toMatch(/^Prometheus cannot measure what the hypothesis needs, so nothing was injected:\napi latency_p99: no series, and no scrape target matches \{instance="127.0.0.1:19502"\}/)
+    expect(reason).toContain('query: histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{instance="127.0.0.1:19502"}[2s])))')
+
+    const down = await sourceWith((r) => ({status: 200, body: r.path.endsWith('query_range') ? matrix() : vector({metric: {instance: '127.0.0.1:19502', job: 'demo'}, value: 0})}))
+    expect(await down.source.checkBeforeInjecting(window)).toMatch(/no series: its target \{instance="127.0.0.1:19502", job="demo"\} is down/)
+
+    const noData = await sourceWith((r) => ({status: 200, body: r.path.endsWith('query_range') ? matrix() : vector({value: 1})}))
+    expect(await noData.source.checkBeforeInjecting(window)).toMatch(/the target is up but the query found no data .* check metrics.scrapeInterval/)
+  })
+
+  it('refuses a query that answers several series where one was meant', async () => {
+    const {source} = await sourceWith(() => ({status: 200, body: matrix({metric: {code: '200'}, values: [1]}, {metric: {code: '500'}, values: [2]})}), '[{signal: throughput, promql: "rate(http_requests_total{$selector}[$range])", max_decrease: 10%}]')
+    expect(await source.checkBeforeInjecting(window)).toMatch(/api throughput \(promql\): 2 series where one was meant \(\{code="200"\}, \{code="500"\}\); aggregate them \(sum, max\) or narrow the selector/)
+  })
+
+  it('reports a query Prometheus fails to run', async () => {
+    const {source} = await sourceWith(() => ({status: 422, body: {status: 'error', errorType: 'execution', error: 'expanding series: too many'}}))
+    expect(await source.checkBeforeInjecting(window)).toMatch(/Prometheus refused the query \(execution\): expanding series: too many/)
+  })
+})
+
+describe('during injection', () => {
+  it('notices within half an interval that Prometheus stopped answering, and says so once', async () => {
+    let alive = true
+    const {source} = await sourceWith(() => alive ? {status: 200, body: ok} : {status: 503, body: {status: 'error', errorType: 'unavailable', error: 'shutting down'}})
+    const lost: Array<{at: number, reason: string}> = []
+    const interval = 1000
+    const stop = source.watch(interval, (reason) => lost.push({at: Date.now(), reason}))
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(lost).toEqual([])
+    alive = false
+    const died = Date.now()
+    await new Promise((r) => setTimeout(r, 2500))
+    stop()
+    expect(lost).toHaveLength(1)
+    expect(lost[0].reason).toMatch(/^Prometheus stopped answering during the injection \(Prometheus refused the query \(unavailable\): shutting down/)
+    // the next check (at most one interval later) fails within its budget of half an interval: well within two
+    expect(lost[0].at - died).toBeLessThan(2 * interval)
+  })
+
+  it('counts a hung Prometheus as lost once the budget is spent', async () => {
+    let hung = false
+    const {source} = await sourceWith(() => ({status: 200, body: ok, delayMs: hung ? 5000 : 0}))
+    const lost: string[] = []
+    const stop = source.watch(300, (reason) => lost.push(reason))
+    hung = true
+    await new Promise((r) => setTimeout(r, 1500))
+    stop()
+    expect(lost).toHaveLength(1)
+    expect(lost[0]).toMatch(/did not answer within 150 ms/)
+  })
+
+  it('stops watching when told', async () => {
+    const {source, stub} = await sourceWith(() => ({status: 200, body: ok}))
+    const stop = source.watch(100, () => undefined)
+    await new Promise((r) => setTimeout(r, 250))
+    stop()
+    const seen = stub.requests.length
+    await new Promise((r) => setTimeout(r, 300))
+    expect(stub.requests.length).toBe(seen)
+  })
+})
+
+describe('after the run', () => {
+  it('hands the verdict each window\'s series, NaN steps dropped, or why there is none', async () => {
+    const {source, experiment} = await sourceWith((r) => {
+      const start = Number(r.params.get('start'))
+      if (r.params.get('query')!.startsWith('histogram_quantile')) return {status: 200, body: matrix({values: start < 103 ? [0.004, Number.NaN, 0.005] : [0.008, 0.009]})}
+      return {status: 503, body: {status: 'error', errorType: 'unavailable', error: 'gone'}}
+    })
+    const inject = {from: 104_000, to: 110_000}
+    await source.collect([window, inject])
+    const [p99, errors] = experiment.hypothesis
+    expect(source.extract('api', p99, window)).toEqual({samples: {kind: 'series', values: [0.004, 0.005]}, statistic: 'mean', unit: 'seconds'})
+    expect(source.extract('api', p99, inject)).toEqual({samples: {kind: 'series', values: [0.008, 0.009]}, statistic: 'mean', unit: 'seconds'})
+    expect(source.extract('api', errors, inject)).toEqual({unavailable: expect.stringMatching(/^Prometheus: Prometheus refused the query \(unavailable\): gone/)})
+    expect(source.extract('web', p99, inject)).toEqual({unavailable: 'Prometheus was not asked for this window'})
+  })
+
+  it('a window shorter than the rate window cannot be measured', async () => {
+    const {source, experiment} = await sourceWith(() => ({status: 200, body: matrix({values: [1]})}))
+    const short = {from: 1000, to: 2500}
+    await source.collect([short])
+    expect(source.extract('api', experiment.hypothesis[0], short)).toEqual({unavailable: 'Prometheus: the window (1500ms) is shorter than the rate window (2s)'})
+  })
+})
