@@ -107,9 +107,12 @@ describe('chaos run on the process platform', () => {
 
   it('a metrics endpoint that dies mid-injection stops the fault within two intervals: inconclusive, exit 4', async () => {
     // the neighbour's /metrics served apart from it, so the measurement can die while the neighbour lives
+    // it starts answering only once the plan is made: before that, an answering URL is refused as someone else's
     const metrics = createServer((_req, res) => res.end('# TYPE up gauge\nup 1\n'))
-    await new Promise<void>((resolve) => metrics.listen(0, '127.0.0.1', resolve))
-    const port = (metrics.address() as AddressInfo).port
+    const probe = createServer()
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+    const port = (probe.address() as AddressInfo).port
+    await new Promise((resolve) => probe.close(resolve))
     const experiment = shortened('experiments/cpu-hog.yaml', {baseline: 4000, inject: 20_000, recover: 5000})
     experiment.neighbors[0].metrics = `http://127.0.0.1:${port}/metrics`
     let killedAt = 0
@@ -117,6 +120,7 @@ describe('chaos run on the process platform', () => {
     const journal = await runExperiment({
       experiment,
       onEvent: (e) => {
+        if (e.type === 'plan') metrics.listen(port, '127.0.0.1')
         if (e.type === 'tick' && e.phase === 'inject' && e.elapsedMs > 2000 && killedAt === 0) {
           killedAt = Date.now()
           metrics.closeAllConnections()
