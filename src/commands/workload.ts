@@ -17,6 +17,8 @@ export default class Workload extends Command {
     'GET /work burns --cpu-ms of CPU, holds a --hold-kb buffer for a few seconds and appends --write-kb to a data file',
     '(answering 507 with the error code when the write fails, e.g. on a full disk). GET /metrics exposes',
     'http_request_duration_seconds and http_requests_total; GET /healthz answers 200. The data file is removed on exit.',
+    '--slowdown-file names a file holding a number that multiplies --cpu-ms, re-read every second (a missing file means 1):',
+    'a way to slow the workload on purpose, e.g. to measure whether a verdict notices (docs/benchmarks.md).',
   ].join(' ')
 
   static override examples = [
@@ -32,6 +34,7 @@ export default class Workload extends Command {
     'write-kb': nonNegativeNumber({description: 'kilobytes appended to the data file per /work request', default: 4}),
     'data-dir': Flags.string({description: 'directory of the data file (default: $TMPDIR/chaos-workload-PORT)'}),
     cache: Flags.string({description: 'in-memory cache filled at start and held, e.g. 320Mi'}),
+    'slowdown-file': Flags.string({description: 'file holding a multiplier of --cpu-ms (e.g. 1.2), re-read every second; missing means 1'}),
   }
 
   async run(): Promise<void> {
@@ -51,6 +54,7 @@ export default class Workload extends Command {
       writeKb: flags['write-kb'],
       dataDir: flags['data-dir'],
       cacheBytes,
+      slowdownFile: flags['slowdown-file'],
     })
     // Last resort for an exit that skips close() (an uncaught error): leave no data file behind.
     process.once('exit', workload.removeDataSync)

@@ -3,7 +3,7 @@
 // and disk (an append to a data file) — so that a neighbour's fault shows up in its latency and errors.
 // Deliberately plain node:http: the service must stay light so the measurements are about the fault.
 import {mkdirSync, rmSync} from 'node:fs'
-import {open, type FileHandle} from 'node:fs/promises'
+import {open, readFile, type FileHandle} from 'node:fs/promises'
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 import os from 'node:os'
@@ -26,6 +26,11 @@ export interface WorkloadOptions {
   dataDir?: string
   /** bytes of in-memory cache filled at start and held. Default 0 */
   cacheBytes?: number
+  /**
+   * A file holding a number that multiplies cpuMs (1 = as configured, 1.2 = 20% more CPU per request), re-read
+   * every second; missing or unreadable means 1. For slowing the workload on purpose (the verdict benchmark).
+   */
+  slowdownFile?: string
 }
 
 export interface Workload {
@@ -117,6 +122,20 @@ export async function startWorkload(options: WorkloadOptions): Promise<Workload>
   const sweeper = setInterval(() => releaseExpired(Date.now()), 500)
   sweeper.unref()
 
+  // A deliberate slowdown (--slowdown-file): the file's number multiplies cpuMs; read now and every second.
+  let slowdown = 1
+  const slowdownGauge = new Gauge({name: 'workload_slowdown_factor', help: 'Multiplier of the CPU burnt per request (--slowdown-file)', registers: [registry]})
+  slowdownGauge.set(slowdown)
+  const readSlowdown = async (file: string) => {
+    const value = await readFile(file, 'utf8').then((text) => Number(text.trim()), () => 1)
+    slowdown = slowdownFactor(value)
+    slowdownGauge.set(slowdown)
+  }
+  const slowdownFile = options.slowdownFile
+  if (slowdownFile !== undefined) await readSlowdown(slowdownFile)
+  const slowdownTimer = slowdownFile === undefined ? undefined : setInterval(() => void readSlowdown(slowdownFile), 1000)
+  slowdownTimer?.unref()
+
   const writeChunk = Buffer.alloc(writeBytes, 'x')
   let dataFile = ''
   let createdDataDir: string | undefined
@@ -157,7 +176,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<Workload>
   }
 
   const work = async (): Promise<{status: number, body: unknown}> => {
-    burnCpu(cpuMs)
+    burnCpu(cpuMs * slowdown)
     if (holdBytes > 0) hold(Buffer.alloc(holdBytes, 1))
     try {
       await append()
@@ -240,6 +259,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<Workload>
   const close = () => {
     closing ??= (async () => {
       clearInterval(sweeper)
+      clearInterval(slowdownTimer)
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeIdleConnections()
@@ -257,6 +277,11 @@ export async function startWorkload(options: WorkloadOptions): Promise<Workload>
 
   const shownHost = host.includes(':') ? `[${host}]` : host
   return {port, host, url: `http://${shownHost}:${port}`, dataFile, registry, close, removeDataSync}
+}
+
+/** A slowdown factor from the file's number: finite and >= 0, else 1 (as configured). */
+function slowdownFactor(value: number): number {
+  return Number.isFinite(value) && value >= 0 ? value : 1
 }
 
 function removeQuietly(target: string): void {

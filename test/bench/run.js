@@ -1,0 +1,223 @@
+#!/usr/bin/env node
+// `npm run bench`: the toolkit's stressors, watcher and verdict measured against their peers (stress-ng, dd,
+// fallocate, iperf3) run in the same invocation, with min / median / max over repeated runs.
+//
+//   node test/bench/run.js [--quick | --full] [--only 1,4] [--write] [--out FILE]
+//
+// --quick (the default) is a CI smoke under 3 minutes: fewer repeats, shorter windows; it prints the table and
+// writes docs/benchmarks.md only with --write. --full takes the figures (about 45 minutes) and writes the file.
+// --smoke only checks the bench's own wiring (every row in its smallest form, seconds each): its figures mean nothing.
+// Needs root (cgroups) and a built dist/ (`npm run bench` builds first). Everything it creates (cgroups
+// chaos-bench-PID-*, files in one temp dir, processes) is removed at the end of each row, even on failure.
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {detectProgram, summarize, Tracker} from './lib.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, '..', '..')
+
+const ROWS = [
+  {n: 1, title: 'CPU dose error (0.5-CPU box)', peer: 'stress-ng --cpu 1 --cpu-load', goal: 'within 2 pp of the asked share', file: './rows/cpu.js'},
+  {n: 2, title: 'memory leak', peer: 'stress-ng --vm 1 --vm-hang 0', goal: 'within 2% (bytes), 5% (rate)', file: './rows/memory.js'},
+  {n: 3, title: 'disk fill', peer: 'dd oflag=direct; fallocate -l', goal: 'within 1%; >= 80% of dd', file: './rows/disk.js'},
+  {n: 4, title: 'network flood (loopback)', peer: 'iperf3', goal: '>= 80% of iperf3; within 5% of rate', file: './rows/network.js'},
+  {n: 5, title: 'time to inject / recover', peer: '-', goal: 'under 1 s each', file: './rows/inject.js'},
+  {n: 6, title: 'CLI start; watcher CPU', peer: 'node -e 0; Gremlin < 0.1% idle', goal: 'start < 0.3 s; < 2% of a core', file: './rows/cli.js'},
+  {n: 7, title: 'scale', peer: '-', goal: '200 neighbours; k8s < 2 s', file: './rows/scale.js'},
+  {n: 8, title: 'verdict quality', peer: '-', goal: '<= 5% false breach; >= 90% power', file: './rows/verdict.js'},
+]
+
+function parseArgs(argv) {
+  const options = {mode: 'quick', only: undefined, write: false, out: join(root, 'docs', 'benchmarks.md')}
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--quick') options.mode = 'quick'
+    // a wiring check of the bench itself: every row in its smallest form, seconds each; no figures
+    else if (arg === '--smoke') options.mode = 'smoke'
+    else if (arg === '--full') options.mode = 'full'
+    else if (arg === '--write') options.write = true
+    else if (arg === '--only') options.only = argv[++i].split(',').map(Number)
+    else if (arg.startsWith('--only=')) options.only = arg.slice(7).split(',').map(Number)
+    else if (arg === '--out') options.out = argv[++i]
+    else if (arg === '--help' || arg === '-h') {
+      console.log('usage: node test/bench/run.js [--quick | --full | --smoke] [--only 1,4] [--write] [--out FILE]')
+      process.exit(0)
+    } else {
+      console.error(`unknown argument ${arg}`)
+      process.exit(2)
+    }
+  }
+  if (options.mode === 'full') options.write = true
+  return options
+}
+
+function machine() {
+  const kernel = os.release()
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
+  return {
+    nproc: os.availableParallelism(),
+    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    kernel,
+    cpu,
+    node: process.version,
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    cgroup: existsSync('/sys/fs/cgroup/cgroup.controllers') ? 'v2' : 'v1',
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Formatting
+
+const UNITS = {
+  pp: (v) => `${v >= 0 ? '+' : ''}${v.toFixed(1)} pp`,
+  pct: (v) => `${v.toFixed(1)}%`,
+  ratio: (v) => `${(v * 100).toFixed(2)}%`,
+  ms: (v) => (v >= 100 ? `${v.toFixed(0)} ms` : `${v.toFixed(1)} ms`),
+  s: (v) => `${v.toFixed(2)} s`,
+  MiB: (v) => `${v.toFixed(1)} MiB`,
+  'MiB/s': (v) => `${v.toFixed(0)} MiB/s`,
+  'GB/s': (v) => `${v.toFixed(2)} GB/s`,
+  'Gbit/s': (v) => `${v.toFixed(2)} Gbit/s`,
+  'Mbit/s': (v) => `${v.toFixed(1)} Mbit/s`,
+  count: (v) => `${Math.round(v)}`,
+  n: (v) => `${v}`,
+}
+
+export function format(value, unit) {
+  return (UNITS[unit] ?? ((v) => `${v.toPrecision(3)} ${unit}`))(value)
+}
+
+function cell(values, unit) {
+  if (values === undefined || values === null) return '-'
+  if (typeof values === 'string') return values
+  const s = summarize(values)
+  if (!s) return 'no data'
+  if (s.n === 1 || s.min === s.max) return format(s.median, unit)
+  return `${format(s.min, unit)} / **${format(s.median, unit)}** / ${format(s.max, unit)}`
+}
+
+function ratioCell(line) {
+  if (!line.ratio || typeof line.ours === 'string' || typeof line.peer === 'string' || !line.peer) return '-'
+  const ours = summarize(line.ours)?.median
+  const peer = summarize(line.peer)?.median
+  if (!ours || !peer) return '-'
+  return `${(line.ratio === 'peer/ours' ? peer / ours : ours / peer).toFixed(2)}×`
+}
+
+function resultCell(line) {
+  if (typeof line.ours === 'string') return line.ours.startsWith('not measured') ? 'not measured' : '-'
+  if (!line.check) return '-'
+  const ours = summarize(line.ours)
+  const peer = Array.isArray(line.peer) ? summarize(line.peer) : undefined
+  if (!ours) return 'no data'
+  const {met, text} = line.check(ours, peer)
+  return met ? `met${text ? ` (${text})` : ''}` : `**MISSED** ${text}`
+}
+
+function table(results) {
+  const out = ['| # | measure | chaos: min / **median** / max | peer: min / **median** / max | ratio | goal | result |', '|---|---|---|---|---|---|---|']
+  for (const {row, lines, error} of results) {
+    if (error) {
+      out.push(`| ${row.n} | ${row.title} | error: ${error.replaceAll('|', '\\|').replaceAll('\n', ' ')} | - | - | ${row.goal} | **ERROR** |`)
+      continue
+    }
+    for (const line of lines) {
+      out.push(`| ${line.id ?? row.n} | ${line.what} | ${cell(line.ours, line.unit)} | ${cell(line.peer, line.peerUnit ?? line.unit)} | ${ratioCell(line)} | ${line.goal ?? ''} | ${resultCell(line)} |`)
+    }
+  }
+  return out.join('\n')
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2))
+  if (process.getuid?.() !== 0) console.error('warning: not root; the cgroup rows will fail')
+  const m = machine()
+  const peers = {
+    stressNg: detectProgram('stress-ng'),
+    iperf3: detectProgram('iperf3'),
+    dd: detectProgram('dd'),
+    fallocate: detectProgram('fallocate', ['--version']),
+    taskset: detectProgram('taskset', ['--version']),
+  }
+  const command = `node test/bench/run.js --${options.mode}${options.only ? ` --only ${options.only.join(',')}` : ''}`
+  console.log(`${command}\nmachine: ${m.nproc} CPUs (${m.cpu}), ${m.memory}, Linux ${m.kernel}, cgroup ${m.cgroup}, Node ${m.node}, ${m.date}`)
+  for (const [name, p] of Object.entries(peers)) console.log(`peer ${name}: ${p.present ? p.version : 'ABSENT'}`)
+
+  const tracker = new Tracker()
+  let interrupted = false
+  const onSignal = async (signal) => {
+    if (interrupted) process.exit(130)
+    interrupted = true
+    console.error(`\n${signal}: removing what the bench created...`)
+    const problems = await tracker.cleanup()
+    if (problems.length) console.error(`left behind: ${problems.join('; ')}`)
+    process.exit(130)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
+  const started = Date.now()
+  const results = []
+  const rows = ROWS.filter((r) => !options.only || options.only.includes(r.n))
+  for (const row of rows) {
+    const rowStarted = Date.now()
+    console.log(`\n== row ${row.n}: ${row.title}`)
+    const ctx = {
+      mode: options.mode, quick: options.mode !== 'full', pick: (choices) => choices[options.mode], tracker, peers, root,
+      log: (line) => console.log(`   ${line}`),
+    }
+    try {
+      const {run} = await import(row.file)
+      const result = await run(ctx)
+      results.push({row, lines: result.lines, notes: result.notes ?? []})
+    } catch (error) {
+      console.error(`   row ${row.n} failed: ${error.stack ?? error}`)
+      results.push({row, error: error.message ?? String(error), notes: []})
+    } finally {
+      const problems = await tracker.cleanup()
+      if (problems.length) console.error(`   cleanup problems: ${problems.join('; ')}`)
+    }
+    console.log(`   (${((Date.now() - rowStarted) / 1000).toFixed(0)} s)`)
+  }
+  const seconds = (Date.now() - started) / 1000
+
+  const leftovers = tracker.leftovers()
+  const cleanupLine = leftovers.length === 0
+    ? 'cleanup: nothing left behind (no chaos-bench-* cgroups, no stressor or peer processes, temp dir removed)'
+    : `cleanup: LEFT BEHIND: ${leftovers.join(', ')}`
+  const tableText = table(results)
+  console.log(`\n${tableText}\n`)
+  for (const {row, notes} of results) for (const note of notes) console.log(`- row ${row.n}: ${note}`)
+  console.log(`\n${cleanupLine}\ntotal ${seconds.toFixed(0)} s`)
+
+  if (options.write) {
+    const generated = [
+      '<!-- bench:begin (generated by test/bench/run.js; edit outside these markers) -->',
+      `Command: \`${command}\` (${options.mode} mode, ${seconds.toFixed(0)} s)`,
+      '',
+      `Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memory} memory, Linux ${m.kernel} (cgroup ${m.cgroup}), Node ${m.node}, ${m.date}`,
+      '',
+      `Peers: ${Object.entries(peers).filter(([n]) => n !== 'taskset').map(([n, p]) => `${n} ${p.present ? `(${p.version})` : 'ABSENT'}`).join(', ')}`,
+      '',
+      tableText,
+      '',
+      ...results.flatMap(({row, notes}) => notes.map((note) => `- row ${row.n}: ${note}`)),
+      '',
+      cleanupLine,
+      '<!-- bench:end -->',
+    ].join('\n')
+    const existing = existsSync(options.out) ? readFileSync(options.out, 'utf8') : '# Benchmarks\n\n<!-- bench:begin -->\n<!-- bench:end -->\n'
+    const updated = /<!-- bench:begin[\s\S]*?<!-- bench:end -->/.test(existing)
+      ? existing.replace(/<!-- bench:begin[\s\S]*?<!-- bench:end -->/, () => generated)
+      : `${existing.trimEnd()}\n\n${generated}\n`
+    writeFileSync(options.out, updated)
+    console.log(`wrote ${options.out}`)
+  }
+  process.exitCode = leftovers.length > 0 ? 5 : results.some((r) => r.error) ? 1 : 0
+}
+
+await main()
