@@ -170,16 +170,25 @@ async function main() {
       mode: options.mode, quick: options.mode !== 'full', pick: (choices) => choices[options.mode], tracker, peers, root,
       log: (line) => console.log(`   ${line}`),
     }
-    try {
-      const {run} = await import(row.file)
-      const result = await run(ctx)
-      results.push({row, lines: result.lines, notes: result.notes ?? []})
-    } catch (error) {
-      console.error(`   row ${row.n} failed: ${error.stack ?? error}`)
-      results.push({row, error: error.message ?? String(error), notes: []})
-    } finally {
-      const problems = await tracker.cleanup()
-      if (problems.length) console.error(`   cleanup problems: ${problems.join('; ')}`)
+    // A row that fails is run once more (another user of the machine may have swept its boxes: `chaos cleanup`
+    // removes every chaos-* cgroup and stressor it does not own); the retry is noted.
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      try {
+        const {run} = await import(row.file)
+        const result = await run(ctx)
+        const notes = result.notes ?? []
+        if (attempt > 1) notes.push(`run a second time after the first attempt failed: ${results.pop().error}`)
+        results.push({row, lines: result.lines, notes})
+        break
+      } catch (error) {
+        console.error(`   row ${row.n} failed${attempt === 1 ? ' (will retry once)' : ''}: ${error.stack ?? error}`)
+        if (attempt > 1) results.pop()
+        results.push({row, error: error.message ?? String(error), notes: []})
+      } finally {
+        const problems = await tracker.cleanup()
+        if (problems.length) console.error(`   cleanup problems: ${problems.join('; ')}`)
+      }
+      if (interrupted) break
     }
     console.log(`   (${((Date.now() - rowStarted) / 1000).toFixed(0)} s)`)
   }

@@ -2,16 +2,17 @@
 // within a second (dead-man's switch, parent-death signal), and `chaos cleanup` removes the rest (cgroups, the
 // run directory, the ledger), reports what it removed, and is safe to run twice.
 import {execFileSync, spawn} from 'node:child_process'
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {describe, expect, it} from 'vitest'
+import {afterAll, describe, expect, it} from 'vitest'
 
 import {leftovers, waitForNoLeftovers} from '../helpers/leftovers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'chaos-crash-'))
 const stateDir = join(dir, 'state')
+afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
 function experimentFile(): string {
   const text = readFileSync('experiments/cpu-hog.yaml', 'utf8').replaceAll('19111', '19181').replaceAll('19112', '19182')

@@ -1,9 +1,9 @@
 // Every guardrail refuses before anything starts, with a message that names the limit and how to change it.
-import {mkdtempSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {describe, expect, it} from 'vitest'
+import {afterAll, describe, expect, it} from 'vitest'
 
 import type {Experiment} from '../../src/experiment/schema.js'
 import {planFill} from '../../src/faults/disk-fill.js'
@@ -24,6 +24,15 @@ phases: {baseline: 5s, inject: 5s}
 hypothesis: [{signal: error_rate, max: 1%}]
 ${safety}
 `)
+
+const root = mkdtempSync(join(tmpdir(), 'chaos-guard-'))
+afterAll(() => rmSync(root, {recursive: true, force: true}))
+let made = 0
+const tempDir = () => {
+  const dir = join(root, String(made++))
+  mkdirSync(dir)
+  return dir
+}
 
 /** A narrow platform double: only what the fault plans read. */
 function platformWith(dir?: string): Platform {
@@ -51,27 +60,27 @@ describe('guardrails', () => {
   })
 
   it('refuses a disk fill outside safety.allowPaths, naming the setting', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'chaos-guard-'))
+    const dir = tempDir()
     const e = base(`{type: disk-fill, path: ${dir}, size: 1Mi}`)
     const error = refusal(() => planFill(e.fault as never, e, platformWith(), false))
     expect(error.message).toMatch(/is not under safety.allowPaths \(empty\); add it there/)
   })
 
   it('refuses a path that escapes an allowed directory through ..', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'chaos-guard-'))
+    const dir = tempDir()
     const e = base(`{type: disk-fill, path: "${dir}/../", size: 1Mi}`, `safety: {allowPaths: ["${dir}"]}`)
     expect(refusal(() => planFill(e.fault as never, e, platformWith(), false)).message).toMatch(/not under safety.allowPaths/)
   })
 
   it('keeps the disk floor on a filesystem the experiment did not create', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'chaos-guard-'))
+    const dir = tempDir()
     const e = base(`{type: disk-fill, path: ${dir}, size: 100%}`, `safety: {allowPaths: ["${dir}"], maxDisk: 1Ti}`)
     const error = refusal(() => planFill(e.fault as never, e, platformWith(), false))
     expect(error.message).toMatch(/would leave less than safety.diskFloor \(10%, .*\) free; at most .* can be written there\. Lower fault.size or safety.diskFloor/)
   })
 
   it('caps a disk fill at safety.maxDisk', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'chaos-guard-'))
+    const dir = tempDir()
     const e = base(`{type: disk-fill, path: ${dir}, size: 2Gi}`, `safety: {allowPaths: ["${dir}"], maxDisk: 1Gi, diskFloor: 1%}`)
     expect(refusal(() => planFill(e.fault as never, e, platformWith(), false)).message).toMatch(/above safety.maxDisk \(1.0Gi\); raise safety.maxDisk/)
   })

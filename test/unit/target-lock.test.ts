@@ -1,4 +1,4 @@
-import {mkdtempSync, readdirSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -15,6 +15,7 @@ beforeEach(() => {
 })
 
 afterEach(() => {
+  rmSync(process.env.CHAOS_STATE_DIR!, {recursive: true, force: true})
   if (previous === undefined) delete process.env.CHAOS_STATE_DIR
   else process.env.CHAOS_STATE_DIR = previous
 })
