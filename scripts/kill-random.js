@@ -38,9 +38,9 @@ function leftovers(runId) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const results = []
 for (let i = 0; i < runs; i++) {
-  // random points over the whole run: setup, warmup, baseline (3 s), injection (6 s), rollback
-  const killAfter = 300 + Math.random() * 12_000
-  const child = spawn(process.execPath, ['bin/run.js', 'run', file, '--baseline', '3s', '--inject', '6s', '--recover', '0s', '--quiet'], {env, stdio: ['ignore', 'ignore', 'pipe']})
+  // random points over the whole run: setup (~1 s), warmup (1 s), baseline (3 s), injection (6 s), rollback
+  const killAfter = 300 + Math.random() * 11_500
+  const child = spawn(process.execPath, ['bin/run.js', 'run', file, '--warmup', '1s', '--baseline', '3s', '--inject', '6s', '--recover', '0s', '--quiet'], {env, stdio: ['ignore', 'ignore', 'pipe']})
   let stderr = ''
   child.stderr.on('data', (c) => { stderr += c })
   await sleep(killAfter)
@@ -60,14 +60,20 @@ for (let i = 0; i < runs; i++) {
     }
   }
   const before = runId ? leftovers(runId) : []
-  execFileSync(process.execPath, ['bin/run.js', 'cleanup'], {env, stdio: 'ignore'})
+  let cleanupFailure = null
+  try {
+    execFileSync(process.execPath, ['bin/run.js', 'cleanup'], {env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']})
+  } catch (error) {
+    // a cleanup that could not remove something is a finding of the run, not the end of the script
+    cleanupFailure = `exit ${error.status}: ${`${error.stdout ?? ''}${error.stderr ?? ''}`.trim().replace(/\s+/g, ' ').slice(0, 400)}`
+  }
   const after = runId ? leftovers(runId) : []
-  const row = {run: i + 1, killAfterMs: Math.round(killAfter), endedBeforeKill: ended, runId, processesGoneMs, beforeCleanup: before.length, afterCleanup: after}
+  const row = {run: i + 1, killAfterMs: Math.round(killAfter), endedBeforeKill: ended, runId, processesGoneMs, beforeCleanup: before.length, afterCleanup: after, cleanupFailure}
   results.push(row)
-  console.log(`#${row.run} kill at ${row.killAfterMs}ms${ended ? ' (run had ended)' : ''}: processes gone in ${processesGoneMs ?? 'n/a'}ms, ${before.length} things left before cleanup, after: ${after.length ? after.join(', ') : 'nothing'}`)
+  console.log(`#${row.run} kill at ${row.killAfterMs}ms${ended ? ' (run had ended)' : ''}: processes gone in ${processesGoneMs ?? 'n/a'}ms, ${before.length} things left before cleanup, after: ${after.length ? after.join(', ') : 'nothing'}${cleanupFailure ? `; cleanup ${cleanupFailure}` : ''}`)
 }
 const gone = results.filter((r) => r.processesGoneMs !== null).map((r) => r.processesGoneMs).sort((a, b) => a - b)
-const failures = results.filter((r) => r.afterCleanup.length > 0 || (r.runId && r.processesGoneMs === null))
+const failures = results.filter((r) => r.afterCleanup.length > 0 || r.cleanupFailure || (r.runId && r.processesGoneMs === null))
 console.log(`\n${runs} runs killed with SIGKILL: processes gone after the kill in median ${gone[Math.floor(gone.length / 2)] ?? '-'} ms, max ${gone.at(-1) ?? '-'} ms; ` +
   `${results.filter((r) => r.beforeCleanup > 0).length} runs left something for chaos cleanup; ${failures.length} runs with anything left after cleanup`)
 process.exit(failures.length === 0 ? 0 : 1)

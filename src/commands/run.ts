@@ -45,6 +45,7 @@ export default class Run extends Command {
 
   static override flags = {
     output: Flags.string({char: 'o', description: 'write the JSON journal here (with several files: FILE is suffixed with the experiment name)'}),
+    warmup: duration({description: 'override phases.warmup (settling time before the baseline, not measured)'}),
     baseline: duration({description: 'override phases.baseline'}),
     inject: duration({description: 'override phases.inject'}),
     recover: duration({description: 'override phases.recover'}),
@@ -63,7 +64,7 @@ export default class Run extends Command {
 
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(Run)
-    for (const [name, ms, min] of [['baseline', flags.baseline, 3000], ['inject', flags.inject, 3000], ['recover', flags.recover, 0]] as const) {
+    for (const [name, ms, min] of [['warmup', flags.warmup, 0], ['baseline', flags.baseline, 3000], ['inject', flags.inject, 3000], ['recover', flags.recover, 0]] as const) {
       if (ms !== undefined && (ms < min || ms > 3_600_000)) {
         process.stderr.write(`--${name} ${ms / 1000}s is out of range (${min / 1000}s to 1h)\n`)
         this.exit(ExitCode.Invalid)
@@ -75,6 +76,7 @@ export default class Run extends Command {
     for (const file of files) {
       try {
         const experiment = await loadExperiment(file)
+        if (flags.warmup !== undefined) experiment.phases.warmup = flags.warmup
         if (flags.baseline !== undefined) experiment.phases.baseline = flags.baseline
         if (flags.inject !== undefined) experiment.phases.inject = flags.inject
         if (flags.recover !== undefined) experiment.phases.recover = flags.recover

@@ -28,13 +28,17 @@ export interface CleanupOptions {
 export async function cleanup(options: CleanupOptions = {}): Promise<CleanupReport> {
   const report: CleanupReport = {runs: [], removed: [], failed: [], skippedLiveRuns: []}
   const liveRunIds = new Set<string>()
+  const liveResources: Resource[] = []
   for (const {file, record} of readLedgers()) {
-    if (options.runId && record.runId !== options.runId) continue
     if (ownerAlive(record)) {
+      // a live run's things are never strays, whatever they are named (also with --run for another run)
       liveRunIds.add(record.runId)
+      liveResources.push(...record.resources)
+      if (options.runId && record.runId !== options.runId) continue
       report.skippedLiveRuns.push(record.runId)
       continue
     }
+    if (options.runId && record.runId !== options.runId) continue
     report.runs.push(record.runId)
     const remaining = await undoAll(record.resources, report, options.dryRun)
     if (!options.dryRun) {
@@ -42,7 +46,7 @@ export async function cleanup(options: CleanupOptions = {}): Promise<CleanupRepo
       else rewrite(file, {...record, resources: remaining})
     }
   }
-  if (options.sweep !== false) await sweep(report, liveRunIds, options)
+  if (options.sweep !== false) await sweep(report, liveRunIds, liveResources, options)
   return report
 }
 
@@ -79,12 +83,28 @@ function runIdOf(name: string): string | undefined {
   return /chaos-([0-9a-f]{8})/.exec(name)?.[1]
 }
 
-/** Everything named after the toolkit and not owned by a live run. */
-export async function findStrays(liveRunIds: Set<string>): Promise<Resource[]> {
+/** The identity of a resource as the sweep finds it. */
+function identity(resource: Resource): string {
+  switch (resource.kind) {
+    // the sweep looks at the top of each hierarchy: a run's box owns everything beneath it
+    case 'cgroup': return `cgroup:${resource.path.split('/')[0]}`
+    case 'process': return `process:${resource.pid}`
+    case 'netns': return `netns:${resource.name}`
+    default: return `${resource.kind}:${resource.path}`
+  }
+}
+
+/**
+ * Everything named after the toolkit and not owned by a live run: neither named with a live run's id nor listed in
+ * a live run's ledger (tools such as the benchmark keep a ledger of their own under another kind of id).
+ */
+export async function findStrays(liveRunIds: Set<string>, liveResources: Resource[] = []): Promise<Resource[]> {
   const strays: Resource[] = []
-  const owned = (name: string) => {
+  const listed = new Set(liveResources.map((r) => identity(r)))
+  const owned = (name: string, kind: 'cgroup' | 'netns' | 'mount') => {
     const id = runIdOf(name)
-    return id !== undefined && liveRunIds.has(id)
+    if (id !== undefined && liveRunIds.has(id)) return true
+    return kind === 'netns' ? listed.has(`netns:${name}`) : kind === 'cgroup' && listed.has(`cgroup:${name}`)
   }
   // stressor processes whose toolkit is gone (their dead-man's switch should have ended them already)
   for (const entry of readdirSync('/proc')) {
@@ -96,16 +116,16 @@ export async function findStrays(liveRunIds: Set<string>): Promise<Resource[]> {
       continue
     }
     const match = /(?:chaos-stressor \S+|stressors\/main\.js \S+) --run (\S+)/.exec(cmdline)
-    if (match && !liveRunIds.has(match[1]) && Number(entry) !== process.pid) {
+    if (match && !liveRunIds.has(match[1]) && !listed.has(`process:${entry}`) && Number(entry) !== process.pid) {
       const pid = Number(entry)
       strays.push({kind: 'process', pid, startTime: processStartTime(pid) ?? 0, title: cmdline.trim().slice(0, 80)})
     }
   }
   for (const m of mountsBySource()) {
-    if (m.source.startsWith('chaos-') && !owned(m.source)) strays.push({kind: 'mount', path: m.target})
+    if (m.source.startsWith('chaos-') && !owned(m.source, 'mount') && !listed.has(`mount:${m.target}`)) strays.push({kind: 'mount', path: m.target})
   }
   for (const ns of await listNetns()) {
-    if (ns.startsWith('chaos-') && !owned(ns)) strays.push({kind: 'netns', name: ns})
+    if (ns.startsWith('chaos-') && !owned(ns, 'netns')) strays.push({kind: 'netns', name: ns})
   }
   let layout
   try {
@@ -121,7 +141,7 @@ export async function findStrays(liveRunIds: Set<string>): Promise<Resource[]> {
       names = readdirSync(root, {withFileTypes: true}).filter((e) => e.isDirectory() && e.name.startsWith('chaos-')).map((e) => e.name)
     } catch { /* unreadable hierarchy */ }
     for (const name of names) {
-      if (owned(name) || seen.has(name)) continue
+      if (owned(name, 'cgroup') || seen.has(name)) continue
       seen.add(name)
       strays.push({kind: 'cgroup', version: layout.version, root: layout.root, path: name})
     }
@@ -148,8 +168,8 @@ function staleLocks(): Resource[] {
   }).map((path) => ({kind: 'file', path}))
 }
 
-async function sweep(report: CleanupReport, liveRunIds: Set<string>, options: CleanupOptions): Promise<void> {
-  let strays = [...await findStrays(liveRunIds), ...staleLocks()]
+async function sweep(report: CleanupReport, liveRunIds: Set<string>, liveResources: Resource[], options: CleanupOptions): Promise<void> {
+  let strays = [...await findStrays(liveRunIds, liveResources), ...staleLocks()]
   if (options.runId) strays = strays.filter((r) => JSON.stringify(r).includes(options.runId!))
   await undoAll(strays, report, options.dryRun)
 }

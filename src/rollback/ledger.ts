@@ -33,12 +33,17 @@ export function ledgerDir(): string {
   return join(stateDir(), 'runs')
 }
 
-/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or undefined if it is gone. */
+/**
+ * Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or undefined if it is gone.
+ * A zombie counts as gone: it holds nothing, and its new parent may be an init that is slow to reap it (as in
+ * containers whose PID 1 is not a real init), where waiting for it to vanish would report a false failure.
+ */
 export function processStartTime(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // the command name may hold spaces and parentheses: fields start after the last ')'
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined
     return Number(fields[19])
   } catch {
     return undefined

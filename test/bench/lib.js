@@ -8,6 +8,7 @@ import {join} from 'node:path'
 import {Cgroup, detectCgroupLayout, V1_CONTROLLERS} from '../../dist/platforms/process/cgroupfs.js'
 import {parseProcStatCpuSeconds} from '../../dist/metrics/resources.js'
 import {listStressorProcesses, spawnStressor} from '../../dist/stressors/spawn.js'
+import {RunLedger, processStartTime} from '../../dist/rollback/ledger.js'
 
 export const MiB = 1024 * 1024
 export const GiB = 1024 * MiB
@@ -31,6 +32,12 @@ export class Tracker {
     this.stressors = new Set()
     this.dir = undefined
     this.layout = detectCgroupLayout()
+    // a ledger like a run's: `chaos cleanup` spares what it lists while the bench lives and removes it after a crash
+    this.ledger = new RunLedger(`bench-${process.pid}`, 'benchmark')
+  }
+
+  boxResource(box) {
+    return {kind: 'cgroup', version: this.layout.version, root: this.layout.root, path: box.relativePath}
   }
 
   runId() {
@@ -39,7 +46,10 @@ export class Tracker {
 
   /** A temp dir for files (removed at cleanup). */
   tempDir() {
-    this.dir ??= mkdtempSync(join(tmpdir(), 'chaos-bench-'))
+    if (this.dir === undefined) {
+      this.dir = mkdtempSync(join(tmpdir(), 'chaos-bench-'))
+      this.ledger.add({kind: 'dir', path: this.dir})
+    }
     return this.dir
   }
 
@@ -47,6 +57,7 @@ export class Tracker {
   box(limits = {}) {
     const box = new Cgroup(this.layout, `chaos-bench-${process.pid}-${this.count++}`)
     this.boxes.add(box)
+    this.ledger.add(this.boxResource(box))
     box.create()
     box.applyLimits(limits)
     return box
@@ -55,6 +66,7 @@ export class Tracker {
   async removeBox(box) {
     const left = await box.remove()
     this.boxes.delete(box)
+    if (left.length === 0) this.ledger.remove(this.boxResource(box))
     if (left.length > 0) throw new Error(`could not remove ${left.join(', ')}`)
   }
 
@@ -62,7 +74,12 @@ export class Tracker {
   stressor(kind, params, {cgroups = [], deadlineMs = 120_000, env} = {}) {
     const handle = spawnStressor({kind, runId: this.runId(), deadline: Date.now() + deadlineMs, parent: process.pid, cgroups, params}, env ? {env} : {})
     this.stressors.add(handle)
-    void handle.exited.then(() => this.stressors.delete(handle))
+    const resource = {kind: 'process', pid: handle.pid, startTime: processStartTime(handle.pid) ?? 0, title: `chaos-stressor ${kind}`}
+    this.ledger.add(resource)
+    void handle.exited.then(() => {
+      this.stressors.delete(handle)
+      this.ledger.remove(resource)
+    })
     return handle
   }
 
@@ -117,11 +134,13 @@ export class Tracker {
     if (this.dir) {
       try {
         rmSync(this.dir, {recursive: true, force: true})
+        this.ledger.remove({kind: 'dir', path: this.dir})
         this.dir = undefined
       } catch (error) {
         problems.push(`temp dir: ${error.message}`)
       }
     }
+    if (problems.length === 0) this.ledger.close()
     return problems
   }
 

@@ -81,6 +81,15 @@ export async function run({tracker, pick, log}) {
   const box = tracker.box({})
   const target = tracker.child('sleep', ['600'], {box})
   await waitFor('the target in its box', () => box.pids().includes(target.pid), 5000)
+  // the target joins its box before it execs `sleep`: wait until the box's counters are still
+  let previous = -1
+  await waitFor('the target to settle', async () => {
+    const usage = boxCpuSeconds(box)
+    const still = usage === previous
+    previous = usage
+    await sleep(100)
+    return still
+  }, 5000, 0)
   const cpu = {rise: [], rate: [], recover: []}
   const memory = {injected: [], recover: []}
   const notes = []

@@ -1,0 +1,58 @@
+// `chaos cleanup` beside a live tool: what a live ledger lists is spared even when its name carries no run id
+// (the benchmark keeps such a ledger), and the same things are removed once the ledger's owner is dead.
+import {spawn} from 'node:child_process'
+import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {Cgroup, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
+import {processStartTime} from '../../src/rollback/ledger.js'
+import {cleanup} from '../../src/rollback/cleanup.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'chaos-cleanup-live-'))
+const previousStateDir = process.env.CHAOS_STATE_DIR
+process.env.CHAOS_STATE_DIR = join(dir, 'state')
+afterAll(() => {
+  if (previousStateDir === undefined) delete process.env.CHAOS_STATE_DIR
+  else process.env.CHAOS_STATE_DIR = previousStateDir
+  rmSync(dir, {recursive: true, force: true})
+})
+
+describe('chaos cleanup and a live ledger without a run id in its names', () => {
+  it('spares what the live ledger lists, and removes it once its owner is dead', async () => {
+    const layout = detectCgroupLayout()
+    const box = new Cgroup(layout, `chaos-bench-${process.pid}-live`)
+    const owner = spawn('sleep', ['60'], {stdio: 'ignore'})
+    const ownerPid = owner.pid!
+    const ownerGone = new Promise((resolve) => owner.once('exit', resolve))
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      mkdirSync(join(process.env.CHAOS_STATE_DIR!, 'runs'), {recursive: true})
+      const resource = {kind: 'cgroup', version: layout.version, root: layout.root, path: box.relativePath}
+      writeFileSync(join(process.env.CHAOS_STATE_DIR!, 'runs', `bench-${ownerPid}.json`), JSON.stringify({
+        runId: `bench-${ownerPid}`, experiment: 'benchmark', owner: {pid: ownerPid, startTime: processStartTime(ownerPid)},
+        startedAt: new Date().toISOString(), resources: [resource],
+      }))
+      box.create()
+      expect(box.dirs().every((p) => existsSync(p))).toBe(true)
+
+      const whileAlive = await cleanup()
+      expect(whileAlive.skippedLiveRuns).toEqual([`bench-${ownerPid}`])
+      expect(whileAlive.removed.filter((r) => r.includes(box.relativePath))).toEqual([])
+      expect(box.dirs().every((p) => existsSync(p))).toBe(true)
+
+      owner.kill('SIGKILL')
+      await ownerGone
+      const afterDeath = await cleanup()
+      expect(afterDeath.runs).toEqual([`bench-${ownerPid}`])
+      expect(afterDeath.removed.some((r) => r.includes(box.relativePath))).toBe(true)
+      expect(box.dirs().some((p) => existsSync(p))).toBe(false)
+      expect(existsSync(join(process.env.CHAOS_STATE_DIR!, 'runs', `bench-${ownerPid}.json`))).toBe(false)
+    } finally {
+      owner.kill('SIGKILL')
+      await box.remove()
+    }
+  })
+})
