@@ -136,6 +136,7 @@ export default class Run extends Command {
           journal = await runExperiment({
             experiment, file, runId: currentRunId, dryRun: flags['dry-run'], signal: controller.signal,
             levelOverride: flags.level as 'none' | 'shared' | 'cgroup' | undefined,
+            registry: runMetrics?.registry, metricsPort: runMetrics ? flags['metrics-port'] : undefined,
             onEvent: runMetrics ? (event) => {
               runMetrics.onEvent(event)
               progress?.(event)

@@ -274,6 +274,11 @@ export const PrometheusMetrics = z.strictObject({
     selector: labelSelector.optional().describe('the neighbour\'s own series (HTTP metrics, up); default {job="NAME"}'),
     containerSelector: labelSelector.optional().describe('its cAdvisor series (CPU, memory, OOM, pressure); default {container="NAME"}'),
   })).default({}).describe('how each neighbour\'s series are found'),
+  latency: z.enum(['probe', 'service']).default('probe').describe('where latency quantiles come from for a neighbour with a probe: probe (the toolkit\'s own histogram, scraped by this Prometheus from the toolkit: what the embedded source measures, queueing included) or service (the neighbour\'s own http_request_duration_seconds, which starts inside its handler and misses time spent waiting to be served)'),
+  toolkit: z.strictObject({
+    port: z.number().int().min(1).max(65_535).default(19_590).describe('127.0.0.1 port the toolkit serves its own metrics on during the run (as --metrics-port), for this Prometheus to scrape'),
+    selector: labelSelector.default('{job="chaos"}').describe('the toolkit\'s series in this Prometheus'),
+  }).default({port: 19_590, selector: '{job="chaos"}'}).describe('how this Prometheus finds the toolkit\'s own series (the probe\'s latency histogram)'),
 })
 
 export const MetricsSource = z.discriminatedUnion('source', [

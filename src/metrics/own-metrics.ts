@@ -173,25 +173,37 @@ export class OwnMetricsReporter {
   }
 
   private async listen(port: number): Promise<void> {
-    const server = http.createServer((request, response) => {
-      if ((request.url ?? '/').split('?')[0] !== '/metrics') {
-        response.writeHead(404, {'content-type': 'text/plain'}).end('not found; the metrics are on /metrics\n')
-        return
-      }
-      const registry = this.current?.registry ?? new Registry()
-      registry.metrics().then(
-        (text) => response.writeHead(200, {'content-type': registry.contentType}).end(text),
-        (error: Error) => response.writeHead(500, {'content-type': 'text/plain'}).end(`${error.message}\n`),
-      )
-    })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) => reject(new Error(`--metrics-port ${port}: ${error.code === 'EADDRINUSE' ? 'the port is taken' : error.message}`)))
-      server.listen(port, '127.0.0.1', () => resolve())
-    })
-    // the runs' own processes keep the CLI alive; the metrics server must not
-    server.unref()
-    this.server = server
-    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`
+    const served = await serveRegistry(port, () => this.current?.registry ?? new Registry())
+    this.server = served.server
+    this.url = `http://127.0.0.1:${(served.server.address() as AddressInfo).port}/metrics`
     this.options.log(`serving the run's metrics on ${this.url}`)
+  }
+}
+
+/** Serves a registry (or the one current at each request) on 127.0.0.1:PORT/metrics until close(). */
+export async function serveRegistry(port: number, registryOf: Registry | (() => Registry)): Promise<{server: http.Server, close(): Promise<void>}> {
+  const server = http.createServer((request, response) => {
+    if ((request.url ?? '/').split('?')[0] !== '/metrics') {
+      response.writeHead(404, {'content-type': 'text/plain'}).end('not found; the metrics are on /metrics\n')
+      return
+    }
+    const registry = typeof registryOf === 'function' ? registryOf() : registryOf
+    registry.metrics().then(
+      (text) => response.writeHead(200, {'content-type': registry.contentType}).end(text),
+      (error: Error) => response.writeHead(500, {'content-type': 'text/plain'}).end(`${error.message}\n`),
+    )
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new Error(`--metrics-port ${port}: ${error.code === 'EADDRINUSE' ? 'the port is taken' : error.message}`)))
+    server.listen(port, '127.0.0.1', () => resolve())
+  })
+  // the runs' own processes keep the CLI alive; the metrics server must not
+  server.unref()
+  return {
+    server,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    }),
   }
 }

@@ -2,6 +2,8 @@
 // commands only show its events and print its journal.
 import {randomBytes} from 'node:crypto'
 
+import {Registry} from 'prom-client'
+
 import type {Experiment, IsolationSpec} from '../experiment/schema.js'
 import {driverFor} from '../faults/index.js'
 import type {ActiveFault, InjectWindow} from '../faults/fault.js'
@@ -16,6 +18,7 @@ import {ExitCode} from './exit-codes.js'
 import {abortState, firedCondition} from './abort.js'
 import {embeddedSourceLost, WorkflowObserver} from './observe.js'
 import {extractSignal, hypothesesFor, openMeasurementSource, type Extracted, type Window} from './signals.js'
+import {serveRegistry} from '../metrics/own-metrics.js'
 import {VERSION} from './version.js'
 
 export type Phase = 'setup' | 'warmup' | 'baseline' | 'inject' | 'recover' | 'rollback' | 'judge'
@@ -36,6 +39,10 @@ export interface RunOptions {
   /** aborting it interrupts the run: the fault is removed at once, the journal still written, exit 3 */
   signal?: AbortSignal
   runId?: string
+  /** where the probes register their latency histograms (the caller's --metrics-port registry) */
+  registry?: Registry
+  /** the port the caller already serves `registry` on, if any: it replaces metrics.toolkit.port */
+  metricsPort?: number
 }
 
 /** Stressors outlive the inject phase by at most this much if the toolkit cannot stop them. */
@@ -73,12 +80,26 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
     return journal
   }
 
+  // Prometheus reads the probes' latency histograms back from the toolkit: serve them where it scrapes
+  const toolkitPort = experiment.metrics.source === 'prometheus' && experiment.metrics.latency === 'probe' && experiment.neighbors.some((n) => n.probe)
+    ? experiment.metrics.toolkit.port : undefined
+  const registry = options.registry ?? (toolkitPort === undefined ? undefined : new Registry())
+  let endpoint: {close(): Promise<void>} | undefined
+  // a caller that serves the registry already (--metrics-port) is where Prometheus scrapes the toolkit
+  if (registry && toolkitPort !== undefined && options.metricsPort === undefined) {
+    try {
+      endpoint = await serveRegistry(toolkitPort, registry)
+    } catch (error) {
+      throw new PlanError(`metrics.toolkit.port: cannot serve the probe's histograms on 127.0.0.1:${toolkitPort} for Prometheus to scrape (${(error as Error).message}); another run may hold it`, 4)
+    }
+  }
   const lock = TargetLock.acquire(targetKey(experiment.metadata.name, experiment.target), runId)
   let ledger: RunLedger
   try {
     ledger = new RunLedger(runId, experiment.metadata.name, options.file)
   } catch (error) {
     lock.release()
+    await endpoint?.close()
     throw error
   }
   const observers: WorkflowObserver[] = []
@@ -95,7 +116,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
     const faultLine = driver.plan(experiment.fault, experiment, platform)
     journal.plan.push(faultLine)
     log(faultLine)
-    for (const workflow of [platform.target, ...platform.neighbors]) observers.push(new WorkflowObserver(workflow, experiment.phases.interval))
+    for (const workflow of [platform.target, ...platform.neighbors]) observers.push(new WorkflowObserver(workflow, experiment.phases.interval, registry))
     for (const o of observers) o.start()
     const tick = (phase: Phase) => (elapsedMs: number, durationMs: number) => {
       for (const o of observers) o.sample()
@@ -188,14 +209,26 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
 
   emit({type: 'phase', phase: 'judge'})
   const judged = phases.baseline && phases.inject && !measurementLost ? [phases.baseline, phases.inject] : undefined
-  if (source && judged) await source.collect(judged)
+  try {
+    if (source && judged) await source.collect(judged)
+  } finally {
+    await endpoint?.close()
+  }
   journal.phases = {baseline: span(phases.baseline), inject: span(phases.inject), recover: span(phases.recover)}
   journal.target = {name: platform.target.name, boundary: platform.target.boundary, unexpectedExits: platform.target.unexpectedExits(), lastExit: platform.target.lastExit()}
   journal.neighbors = observers.slice(1).map((observer) => {
     const name = observer.workflow.name
     const extract = (h: Experiment['hypothesis'][number], w: Window) => source ? source.extract(name, h, w) : extractSignal(observer, h.signal, w, experiment.phases.interval)
     const signals = judged
-      ? hypothesesFor(name, experiment.hypothesis).map((h) => judgeOne(name, extract, h, judged[0], judged[1], seededRng(`${runId}/${name}/${h.signal}`)))
+      ? hypothesesFor(name, experiment.hypothesis).map((h) => {
+        const verdict = judgeOne(name, extract, h, judged[0], judged[1], seededRng(`${runId}/${name}/${h.signal}`))
+        // the probe's view of the same run beside an external source's, where the probe can give the signal
+        if (source && h.promql === undefined && observer.probe) {
+          const own = judgeOne(name, (x, w) => extractSignal(observer, x.signal, w, experiment.phases.interval), h, judged[0], judged[1], seededRng(`${runId}/${name}/${h.signal}`))
+          if (own.test !== 'none') verdict.crossCheck = {source: 'embedded', baseline: own.baseline, fault: own.fault, verdict: own.verdict}
+        }
+        return verdict
+      })
       : []
     const stats = observer.probe?.stats()
     return {

@@ -63,6 +63,11 @@ export interface SignalVerdict {
   verdict: Verdict
   /** why, in one sentence a person can read */
   reason: string
+  /**
+   * With an external source (Prometheus), the same signal as the toolkit's own probe saw it in the same run: a
+   * Prometheus pipeline that disagrees with it (scrape gaps, coarse buckets, another histogram) shows here.
+   */
+  crossCheck?: {source: 'embedded', baseline: number | null, fault: number | null, verdict: Verdict}
 }
 
 export interface Efficacy {

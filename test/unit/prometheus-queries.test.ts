@@ -42,11 +42,26 @@ describe('neighbour selectors', () => {
 describe('built-in signals as PromQL', () => {
   const s = {app: 'job="api"', container: 'container="api"'}
 
-  it('a latency quantile is histogram_quantile over the summed bucket rates, averaged over the steps', () => {
+  it('a latency quantile reads the service histogram\'s cumulative buckets, judged like the embedded probe\'s requests', () => {
     expect(signalQuery(entry('latency_p99'), s, 2000)).toEqual({
-      query: 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="api"}[2s])))',
-      statistic: 'mean', unit: 'seconds', origin: 'built-in',
+      query: 'sum by (le) (http_request_duration_seconds_bucket{job="api"})',
+      statistic: 'p99', unit: 'seconds', origin: 'built-in', shape: 'histogram',
     })
+  })
+
+  it('a neighbour with a probe is measured by the probe\'s own histogram, scraped from the toolkit, unless latency: service', () => {
+    const probed = selectorsFor('api', config(), true)
+    expect(probed).toEqual({app: 'job="api"', container: 'container="api"', probe: 'job="chaos", neighbor="api"', useProbe: true})
+    expect(signalQuery(entry('latency_p95'), probed, 2000)).toMatchObject({
+      query: 'sum by (le) (chaos_probe_request_duration_seconds_bucket{job="chaos", neighbor="api", outcome="ok"})', statistic: 'p95', shape: 'histogram',
+    })
+    // errors as a client sees them: refused, reset and timed out as well as 5xx
+    expect(signalQuery(entry('error_rate'), probed, 2000).query).toBe('(sum(rate(chaos_probe_request_duration_seconds_count{job="chaos", neighbor="api", outcome!="ok"}[2s])) or vector(0)) / sum(rate(chaos_probe_request_duration_seconds_count{job="chaos", neighbor="api"}[2s]))')
+    expect(signalQuery(entry('throughput'), probed, 2000).query).toBe('sum(rate(chaos_probe_request_duration_seconds_count{job="chaos", neighbor="api", outcome="ok"}[2s]))')
+    const service = selectorsFor('api', PrometheusMetrics.parse({source: 'prometheus', url: 'http://127.0.0.1:9090', latency: 'service', toolkit: {selector: '{job="tk"}'}}), true)
+    expect(service).toMatchObject({probe: 'job="tk", neighbor="api"', useProbe: false})
+    expect(signalQuery(entry('latency_p95'), service, 2000).query).toBe('sum by (le) (http_request_duration_seconds_bucket{job="api"})')
+    expect(expandPlaceholders('sum(rate(chaos_probe_request_duration_seconds_count{$probe}[$range]))', service, '2s')).toBe('sum(rate(chaos_probe_request_duration_seconds_count{job="tk", neighbor="api"}[2s]))')
   })
 
   it('the error rate counts 5xx over all requests, and a neighbour with no 5xx series has a rate of 0', () => {
@@ -78,7 +93,10 @@ describe('built-in signals as PromQL', () => {
 describe('a hypothesis\'s own promql', () => {
   it('replaces the built-in query and keeps the signal\'s statistic and unit; placeholders expand', () => {
     const q = signalQuery(entry('throughput', {promql: 'sum(rate(http_requests_total{$selector, route="/work"}[$range])) + sum(up{$container})'}), {app: 'job="api"', container: 'container="api"'}, 1500)
-    expect(q).toEqual({query: 'sum(rate(http_requests_total{job="api", route="/work"}[1500ms])) + sum(up{container="api"})', statistic: 'mean', unit: 'per_second', origin: 'promql'})
+    expect(q).toEqual({query: 'sum(rate(http_requests_total{job="api", route="/work"}[1500ms])) + sum(up{container="api"})', statistic: 'mean', unit: 'per_second', origin: 'promql', shape: 'series'})
+    // a raw latency query answers one series of values, whose mean is judged
+    expect(signalQuery(entry('latency_p99', {promql: 'histogram_quantile(0.99, sum by (le) (rate(x_bucket{$selector}[$range])))'}), {app: 'job="api"', container: ''}, 2000))
+      .toMatchObject({statistic: 'mean', shape: 'series'})
     expect(expandPlaceholders('no placeholders', {app: 'a="b"', container: ''}, '2s')).toBe('no placeholders')
   })
 
@@ -107,7 +125,8 @@ describe('the metrics section', () => {
   })
 
   it('a Prometheus source gets defaults for its connection', () => {
-    expect(config()).toEqual({source: 'prometheus', url: 'http://127.0.0.1:9090', scrapeInterval: 15_000, timeout: 10_000, retries: 3, neighbors: {}})
+    expect(config()).toEqual({source: 'prometheus', url: 'http://127.0.0.1:9090', scrapeInterval: 15_000, timeout: 10_000, retries: 3, neighbors: {},
+      latency: 'probe', toolkit: {port: 19_590, selector: '{job="chaos"}'}})
     expect(PrometheusMetrics.parse({source: 'prometheus', url: 'https://prom.example/', scrapeInterval: '1s', timeout: '2s', retries: 0, caFile: '/etc/ca.pem'}))
       .toMatchObject({scrapeInterval: 1000, timeout: 2000, retries: 0, caFile: '/etc/ca.pem'})
   })

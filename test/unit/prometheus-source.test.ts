@@ -2,7 +2,7 @@
 // before injecting, how fast it notices a Prometheus that stopped answering, and the series it hands the verdict.
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {PrometheusSource} from '../../src/metrics/prometheus/source.js'
+import {histogramObservations, PrometheusSource} from '../../src/metrics/prometheus/source.js'
 import {PlanError} from '../../src/platforms/platform.js'
 import {fromYaml} from '../helpers/experiments.js'
 import {matrix, startStub, vector, type Stub, type StubRequest} from '../helpers/prometheus-server.js'
@@ -32,6 +32,13 @@ hypothesis: ${hypothesis}
 }
 
 const ok = vector({value: 1})
+/** cumulative latency buckets: 10 requests under 5 ms, then 10 more, 2 of them between 5 and 10 ms */
+const buckets = (points = [[10, 10, 10], [18, 20, 20]]) => matrix(
+  {metric: {le: '0.005'}, values: points.map((p) => p[0])},
+  {metric: {le: '0.01'}, values: points.map((p) => p[1])},
+  {metric: {le: '+Inf'}, values: points.map((p) => p[2])},
+)
+const answer = (r: StubRequest, series: unknown) => r.params.get('query')!.includes('_bucket') ? buckets() : series
 const window = {from: 100_000, to: 104_000}
 
 describe('before anything starts', () => {
@@ -39,7 +46,7 @@ describe('before anything starts', () => {
     const {source, stub} = await sourceWith(() => ({status: 200, body: ok}))
     expect(await source.plan()).toEqual([
       `measurement: Prometheus at ${stub.url} (no auth), rate window 2s, one point per 1s`,
-      '  api: {instance="127.0.0.1:19502"}, cAdvisor {container="api"}',
+      '  api: {instance="127.0.0.1:19502"}, cAdvisor {container="api"}; HTTP signals from {instance="127.0.0.1:19502"}',
     ])
     // every distinct query is tried once
     expect(stub.requests.map((r) => r.params.get('query'))).toHaveLength(2)
@@ -66,17 +73,20 @@ describe('before anything starts', () => {
 
 describe('before injecting', () => {
   it('passes when every query answers one series over the baseline, which it queries step by step inside the phase', async () => {
-    const {source, stub} = await sourceWith(() => ({status: 200, body: matrix({values: [0.004, 0.005, 0.004]})}))
+    const {source, stub} = await sourceWith((r) => ({status: 200, body: answer(r, matrix({values: [0.004, 0.005, 0.004]}))}))
     expect(await source.checkBeforeInjecting(window)).toBeUndefined()
-    // the first point's rate window starts at the phase's start
-    expect(Object.fromEntries(stub.requests[0].params)).toMatchObject({start: '102.000', end: '104.000', step: '1.000'})
+    // a rate's first point has its window start at the phase's start; the buckets are read from one scrape into
+    // the phase (the first scrape read is the phase's own) to its end
+    const params = (match: string) => Object.fromEntries(stub.requests.find((r) => r.params.get('query')!.includes(match))!.params)
+    expect(params('http_requests_total')).toMatchObject({start: '102.000', end: '104.000', step: '1.000'})
+    expect(params('_bucket')).toMatchObject({start: '101.000', end: '104.000', step: '1.000'})
   })
 
   it('names the query that answers no series, and why: no target, a target down, or no data', async () => {
     const noTarget = await sourceWith((r) => ({status: 200, body: r.path.endsWith('query_range') ? matrix() : vector()}))
     const reason = await noTarget.source.checkBeforeInjecting(window)
     expect(reason).toMatch(/^Prometheus cannot measure what the hypothesis needs, so nothing was injected:\napi latency_p99: no series, and no scrape target matches \{instance="127.0.0.1:19502"\}/)
-    expect(reason).toContain('query: histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{instance="127.0.0.1:19502"}[2s])))')
+    expect(reason).toContain('query: sum by (le) (http_request_duration_seconds_bucket{instance="127.0.0.1:19502"})')
 
     const down = await sourceWith((r) => ({status: 200, body: r.path.endsWith('query_range') ? matrix() : vector({metric: {instance: '127.0.0.1:19502', job: 'demo'}, value: 0})}))
     expect(await down.source.checkBeforeInjecting(window)).toMatch(/no series: its target \{instance="127.0.0.1:19502", job="demo"\} is down/)
@@ -142,14 +152,25 @@ describe('after the run', () => {
   it('hands the verdict each window\'s series, NaN steps dropped, or why there is none', async () => {
     const {source, experiment} = await sourceWith((r) => {
       const start = Number(r.params.get('start'))
-      if (r.params.get('query')!.startsWith('histogram_quantile')) return {status: 200, body: matrix({values: start < 103 ? [0.004, Number.NaN, 0.005] : [0.008, 0.009]})}
+      if (r.params.get('query')!.includes('_bucket')) return {status: 200, body: start < 103 ? buckets() : buckets([[0, 0, 0], [0, 50, 50]])}
+      if (r.params.get('query')!.includes('max(up')) return {status: 200, body: matrix({values: start < 103 ? [0.004, Number.NaN, 0.005] : [0.008, 0.009]})}
       return {status: 503, body: {status: 'error', errorType: 'unavailable', error: 'gone'}}
-    })
+    }, '[{signal: latency_p99, max_increase: 50%}, {signal: error_rate, max: 1%}, {signal: latency_mean, promql: "max(up{$selector})", max: 1}]')
     const inject = {from: 104_000, to: 110_000}
     await source.collect([window, inject])
-    const [p99, errors] = experiment.hypothesis
-    expect(source.extract('api', p99, window)).toEqual({samples: {kind: 'series', values: [0.004, 0.005]}, statistic: 'mean', unit: 'seconds'})
-    expect(source.extract('api', p99, inject)).toEqual({samples: {kind: 'series', values: [0.008, 0.009]}, statistic: 'mean', unit: 'seconds'})
+    const [p99, errors, raw] = experiment.hypothesis
+    // the requests of each interval, spread across their buckets as histogram_quantile would
+    const baseline = source.extract('api', p99, window)
+    expect(baseline).toMatchObject({statistic: 'p99', unit: 'seconds', samples: {kind: 'observations', blocks: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]}})
+    const values = (baseline as {samples: {values: number[]}}).samples.values
+    expect(values.slice(0, 8).every((v) => v > 0 && v < 0.005)).toBe(true)
+    expect(values.slice(8).every((v) => v > 0.005 && v < 0.01)).toBe(true)
+    // 50 requests in the second interval, all between 5 and 10 ms
+    const injected = source.extract('api', p99, inject) as {samples: {values: number[], blocks: number[]}}
+    expect(injected.samples.values).toHaveLength(50)
+    expect(injected.samples.blocks.every((b) => b === 0)).toBe(true)
+    expect(source.extract('api', raw, window)).toEqual({samples: {kind: 'series', values: [0.004, 0.005]}, statistic: 'mean', unit: 'seconds'})
+    expect(source.extract('api', raw, inject)).toEqual({samples: {kind: 'series', values: [0.008, 0.009]}, statistic: 'mean', unit: 'seconds'})
     expect(source.extract('api', errors, inject)).toEqual({unavailable: expect.stringMatching(/^Prometheus: Prometheus refused the query \(unavailable\): gone/)})
     expect(source.extract('web', p99, inject)).toEqual({unavailable: 'Prometheus was not asked for this window'})
   })
@@ -158,6 +179,24 @@ describe('after the run', () => {
     const {source, experiment} = await sourceWith(() => ({status: 200, body: matrix({values: [1]})}))
     const short = {from: 1000, to: 2500}
     await source.collect([short])
-    expect(source.extract('api', experiment.hypothesis[0], short)).toEqual({unavailable: 'Prometheus: the window (1500ms) is shorter than the rate window (2s)'})
+    expect(source.extract('api', experiment.hypothesis[1], short)).toEqual({unavailable: 'Prometheus: the window (1500ms) is shorter than the rate window (2s)'})
+  })
+})
+
+describe('histogramObservations', () => {
+  const series = (le: string, values: number[]) => ({metric: {le}, values: values.map((v, i) => [1000 + i, String(v)] as [number, string])})
+
+  it('counts each interval\'s requests per bucket, a reset counter from zero, the +Inf bucket at the highest bound', () => {
+    const got = histogramObservations([series('+Inf', [5, 9, 3]), series('0.002', [4, 6, 1]), series('0.001', [2, 2, 1])])
+    expect(got).toEqual({
+      // interval 0: 0 under 1 ms, 2 in (1, 2] ms, 2 above 2 ms; interval 1 (reset): 1, 0, 2
+      values: [0.00125, 0.00175, 0.002, 0.002, 0.0005, 0.002, 0.002],
+      blocks: [0, 0, 0, 0, 1, 1, 1],
+    })
+  })
+
+  it('says what is wrong with series that are not buckets, or count nothing', () => {
+    expect(histogramObservations([{metric: {}, values: [[1000, '1']]}])).toMatch(/one series per le/)
+    expect(histogramObservations([series('+Inf', [5, 5])])).toBe('the histogram counted no requests in this window')
   })
 })

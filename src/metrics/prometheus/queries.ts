@@ -1,6 +1,9 @@
-// The built-in signals as PromQL, over the demo workload's metric names (http_request_duration_seconds,
-// http_requests_total, up) and cAdvisor's (container_*), and a hypothesis's own `promql:` with its placeholders.
-// Every query is meant to answer one series per neighbour: the built-in ones aggregate with sum().
+// The built-in signals as PromQL, over the toolkit probe's histogram (chaos_probe_request_duration_seconds, for
+// a neighbour with a probe), the demo workload's metric names (http_request_duration_seconds, http_requests_total,
+// up) and cAdvisor's (container_*), and a hypothesis's own `promql:` with its placeholders. Every query is meant
+// to answer one series per neighbour (the built-in ones aggregate with sum()), except the latency quantiles, which
+// read the cumulative bucket counters (one series per `le`) so that the same statistics run on their requests as on
+// the embedded probe's.
 import type {HypothesisSpec, PrometheusMetricsSpec, SignalName} from '../../experiment/schema.js'
 import type {SignalInput} from '../../verdict/types.js'
 
@@ -10,6 +13,10 @@ export interface NeighborSelectors {
   app: string
   /** its cAdvisor series */
   container: string
+  /** the toolkit probe's series for this neighbour, when it has a probe */
+  probe?: string
+  /** its HTTP signals (latency, errors, throughput) come from the probe's series rather than its own */
+  useProbe?: boolean
 }
 
 export interface SignalQuery {
@@ -18,18 +25,25 @@ export interface SignalQuery {
   unit: SignalInput['unit']
   /** where the query came from, for messages */
   origin: 'built-in' | 'promql'
+  /** series: one series of values; histogram: cumulative bucket counters, one series per `le` */
+  shape: 'series' | 'histogram'
 }
 
 /**
  * The label convention when the experiment names no selector: a neighbour's scrape job is named after it, and so
  * is its container.
  */
-export function selectorsFor(neighbor: string, config: PrometheusMetricsSpec): NeighborSelectors {
+export function selectorsFor(neighbor: string, config: PrometheusMetricsSpec, hasProbe = false): NeighborSelectors {
   const given = config.neighbors[neighbor] ?? {}
-  return {
+  const selectors: NeighborSelectors = {
     app: matchers(given.selector ?? `{job="${neighbor}"}`),
     container: matchers(given.containerSelector ?? `{container="${neighbor}"}`),
   }
+  if (hasProbe) {
+    selectors.probe = `${matchers(config.toolkit.selector)}, neighbor="${neighbor}"`
+    selectors.useProbe = config.latency === 'probe'
+  }
+  return selectors
 }
 
 /** `{a="b"}` -> `a="b"` (the schema has checked the braces). */
@@ -58,10 +72,17 @@ interface BuiltIn {
   build: Builder
   statistic: SignalInput['statistic']
   unit: SignalInput['unit']
+  shape?: SignalQuery['shape']
 }
 
-const quantile = (q: number): Builder => (s, r) =>
-  `histogram_quantile(${q}, sum by (le) (rate(${series('http_request_duration_seconds_bucket', s.app)}[${r}])))`
+const PROBE = 'chaos_probe_request_duration_seconds'
+const SERVICE = 'http_request_duration_seconds'
+
+/** The latency histogram's cumulative buckets: the probe's answered requests, else the service's own. */
+const buckets: Builder = (s) => s.useProbe && s.probe !== undefined
+  ? `sum by (le) (${series(`${PROBE}_bucket`, s.probe, 'outcome="ok"')})`
+  : `sum by (le) (${series(`${SERVICE}_bucket`, s.app)})`
+const quantile = (statistic: 'p50' | 'p90' | 'p95' | 'p99'): BuiltIn => ({build: buckets, statistic, unit: 'seconds', shape: 'histogram'})
 
 const pressure = (resource: 'cpu' | 'memory' | 'io'): Builder => (s, r) =>
   // cAdvisor's "waiting" is PSI's "some" line, which is what the embedded source reads
@@ -74,21 +95,28 @@ const pressure = (resource: 'cpu' | 'memory' | 'io'): Builder => (s, r) =>
  * (exact for the usual bound, max: 0).
  */
 const BUILT_IN: Record<SignalName, BuiltIn> = {
-  latency_p50: {build: quantile(0.5), statistic: 'mean', unit: 'seconds'},
-  latency_p90: {build: quantile(0.9), statistic: 'mean', unit: 'seconds'},
-  latency_p95: {build: quantile(0.95), statistic: 'mean', unit: 'seconds'},
-  latency_p99: {build: quantile(0.99), statistic: 'mean', unit: 'seconds'},
+  latency_p50: quantile('p50'),
+  latency_p90: quantile('p90'),
+  latency_p95: quantile('p95'),
+  latency_p99: quantile('p99'),
   latency_mean: {
-    build: (s, r) => `sum(rate(${series('http_request_duration_seconds_sum', s.app)}[${r}])) / sum(rate(${series('http_request_duration_seconds_count', s.app)}[${r}]))`,
+    build: (s, r) => s.useProbe && s.probe !== undefined
+      ? `sum(rate(${series(`${PROBE}_sum`, s.probe, 'outcome="ok"')}[${r}])) / sum(rate(${series(`${PROBE}_count`, s.probe, 'outcome="ok"')}[${r}]))`
+      : `sum(rate(${series(`${SERVICE}_sum`, s.app)}[${r}])) / sum(rate(${series(`${SERVICE}_count`, s.app)}[${r}]))`,
     statistic: 'mean', unit: 'seconds',
   },
   error_rate: {
-    // a neighbour that never failed has no 5xx series at all: that is a rate of 0, not a missing signal
-    build: (s, r) => `(sum(rate(${series('http_requests_total', s.app, 'code=~"5.."')}[${r}])) or vector(0)) / sum(rate(${series('http_requests_total', s.app)}[${r}]))`,
+    // a neighbour that never failed has no failure series at all: that is a rate of 0, not a missing signal.
+    // The probe counts what a client sees (refused, reset, timed out); the service only what it answered with 5xx.
+    build: (s, r) => s.useProbe && s.probe !== undefined
+      ? `(sum(rate(${series(`${PROBE}_count`, s.probe, 'outcome!="ok"')}[${r}])) or vector(0)) / sum(rate(${series(`${PROBE}_count`, s.probe)}[${r}]))`
+      : `(sum(rate(${series('http_requests_total', s.app, 'code=~"5.."')}[${r}])) or vector(0)) / sum(rate(${series('http_requests_total', s.app)}[${r}]))`,
     statistic: 'rate', unit: 'ratio',
   },
   throughput: {
-    build: (s, r) => `sum(rate(${series('http_requests_total', s.app, 'code!~"[45].."')}[${r}]))`,
+    build: (s, r) => s.useProbe && s.probe !== undefined
+      ? `sum(rate(${series(`${PROBE}_count`, s.probe, 'outcome="ok"')}[${r}]))`
+      : `sum(rate(${series('http_requests_total', s.app, 'code!~"[45].."')}[${r}]))`,
     statistic: 'mean', unit: 'per_second',
   },
   cpu_usage: {
@@ -123,14 +151,20 @@ export function signalQuery(hypothesis: HypothesisSpec, selectors: NeighborSelec
   const builtIn = BUILT_IN[hypothesis.signal]
   const range = promDuration(rangeMs)
   if (hypothesis.promql !== undefined) {
-    return {query: expandPlaceholders(hypothesis.promql, selectors, range), statistic: builtIn.statistic, unit: builtIn.unit, origin: 'promql'}
+    // a raw query answers one series of values; a quantile's is the mean of its points
+    const statistic = builtIn.shape === 'histogram' ? 'mean' : builtIn.statistic
+    return {query: expandPlaceholders(hypothesis.promql, selectors, range), statistic, unit: builtIn.unit, origin: 'promql', shape: 'series'}
   }
-  return {query: builtIn.build(selectors, range), statistic: builtIn.statistic, unit: builtIn.unit, origin: 'built-in'}
+  return {query: builtIn.build(selectors, range), statistic: builtIn.statistic, unit: builtIn.unit, origin: 'built-in', shape: builtIn.shape ?? 'series'}
 }
 
-/** `$selector`: the neighbour's label matchers (no braces); `$range`: the rate window; `$container`: its cAdvisor matchers. */
+/**
+ * `$selector`: the neighbour's label matchers (no braces); `$range`: the rate window; `$container`: its cAdvisor
+ * matchers; `$probe`: the toolkit probe's matchers for it (neighbor="NAME" with the toolkit's selector).
+ */
 export function expandPlaceholders(promql: string, selectors: NeighborSelectors, range: string): string {
   return promql
+    .replaceAll('$probe', selectors.probe ?? 'neighbor="(no probe)"')
     .replaceAll('$selector', selectors.app)
     .replaceAll('$container', selectors.container)
     .replaceAll('$range', range)
@@ -138,5 +172,5 @@ export function expandPlaceholders(promql: string, selectors: NeighborSelectors,
 
 /** Whether a raw query names its neighbour through a placeholder (needed when one entry applies to several). */
 export function isPerNeighbor(promql: string): boolean {
-  return promql.includes('$selector') || promql.includes('$container')
+  return promql.includes('$selector') || promql.includes('$container') || promql.includes('$probe')
 }

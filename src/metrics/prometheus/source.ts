@@ -26,7 +26,7 @@ interface Measurement {
   signal: SignalQuery
 }
 
-type Fetched = {values: number[]} | {unavailable: string}
+type Fetched = {values: number[]} | {observations: {values: number[], blocks: number[]}} | {unavailable: string}
 
 export class PrometheusSource implements MeasurementSource {
   private readonly measurements: Measurement[]
@@ -39,7 +39,7 @@ export class PrometheusSource implements MeasurementSource {
     this.intervalMs = experiment.phases.interval
     this.rangeMs = rateWindowMs(this.intervalMs, config.scrapeInterval)
     this.measurements = experiment.neighbors.flatMap((neighbor) => {
-      const selectors = selectorsFor(neighbor.name, config)
+      const selectors = selectorsFor(neighbor.name, config, neighbor.probe !== undefined)
       return hypothesesFor(neighbor.name, experiment.hypothesis).map((hypothesis) => ({
         neighbor: neighbor.name, hypothesis, selectors, signal: signalQuery(hypothesis, selectors, this.rangeMs),
       }))
@@ -93,8 +93,9 @@ export class PrometheusSource implements MeasurementSource {
     return [
       `measurement: Prometheus at ${this.config.url} (${this.client.options.credentials?.scheme ?? 'no'} auth), rate window ${promDuration(this.rangeMs)}, one point per ${promDuration(this.intervalMs)}`,
       ...this.experiment.neighbors.map((n) => {
-        const s = selectorsFor(n.name, this.config)
-        return `  ${n.name}: {${s.app}}, cAdvisor {${s.container}}`
+        const s = selectorsFor(n.name, this.config, n.probe !== undefined)
+        const http = s.useProbe ? `HTTP signals from the toolkit's probe {${s.probe}} (served on 127.0.0.1:${this.config.toolkit.port} unless --metrics-port says otherwise)` : `HTTP signals from {${s.app}}`
+        return `  ${n.name}: {${s.app}}, cAdvisor {${s.container}}; ${http}`
       }),
     ]
   }
@@ -144,6 +145,7 @@ export class PrometheusSource implements MeasurementSource {
     const fetched = m && this.fetched.get(key(window))?.get(m)
     if (!m || !fetched) return {unavailable: 'Prometheus was not asked for this window'}
     if ('unavailable' in fetched) return {unavailable: `Prometheus: ${fetched.unavailable}`}
+    if ('observations' in fetched) return {samples: {kind: 'observations', ...fetched.observations}, statistic: m.signal.statistic, unit: m.signal.unit}
     return {samples: {kind: 'series', values: fetched.values}, statistic: m.signal.statistic, unit: m.signal.unit}
   }
 
@@ -151,7 +153,24 @@ export class PrometheusSource implements MeasurementSource {
   private async fetch(m: Measurement, window: Window): Promise<Fetched> {
     let fetched: Fetched
     const start = window.from + this.rangeMs
-    if (start > window.to) {
+    // The counters at each interval's edge: their differences are the requests of each interval. A point reads the
+    // latest scrape before it, up to a scrape interval old: read from one scrape interval into the phase, so that the
+    // first scrape read was taken inside it, not before (a fault's window would otherwise begin with requests from
+    // before the fault).
+    const firstEdge = window.from + this.config.scrapeInterval
+    if (m.signal.shape === 'histogram' && firstEdge >= window.to) {
+      fetched = {unavailable: `the window (${promDuration(window.to - window.from)}) is no longer than a scrape interval (${promDuration(this.config.scrapeInterval)})`}
+    } else if (m.signal.shape === 'histogram') {
+      try {
+        const series = await this.client.queryRange(m.signal.query, firstEdge, window.to, this.intervalMs)
+        const observations = series.length === 0 ? undefined : histogramObservations(series)
+        fetched = observations === undefined ? {unavailable: await this.explainSeries(m, series, window)}
+          : typeof observations === 'string' ? {unavailable: observations}
+            : {observations}
+      } catch (error) {
+        fetched = {unavailable: (error as Error).message}
+      }
+    } else if (start > window.to) {
       fetched = {unavailable: `the window (${promDuration(window.to - window.from)}) is shorter than the rate window (${promDuration(this.rangeMs)})`}
     } else {
       try {
@@ -169,6 +188,9 @@ export class PrometheusSource implements MeasurementSource {
 
   /** Why a query did not answer exactly one series, as precisely as Prometheus can tell. */
   private async explainSeries(m: Measurement, series: SeriesSample[], window: Window): Promise<string> {
+    if (m.selectors.useProbe && series.length === 0 && m.signal.query.includes('chaos_probe_')) {
+      return `no series of the toolkit's probe {${m.selectors.probe}}: is this Prometheus scraping the toolkit at 127.0.0.1:${this.config.toolkit.port} (metrics.toolkit.port, or --metrics-port; job chaos in docs/prometheus/prometheus.yml)? Or set metrics.latency: service`
+    }
     if (series.length > 1) {
       const shown = series.slice(0, SHOWN_SERIES).map((s) => labels(s.metric)).join(', ')
       return `${series.length} series where one was meant (${shown}${series.length > SHOWN_SERIES ? ', ...' : ''}); aggregate them (sum, max) or narrow the selector`
@@ -200,6 +222,41 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T
   }
   await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker))
   return results
+}
+
+/**
+ * Cumulative bucket counters (one series per `le`, one point per interval edge) as the requests they counted: per
+ * interval, each bucket's new requests spread evenly across the bucket, the way histogram_quantile interpolates
+ * (the lowest bucket from 0, the +Inf bucket at the highest finite bound), with the interval as the block. The
+ * verdict then runs the same statistics on them as on the embedded probe's requests. A string says what is wrong.
+ */
+export function histogramObservations(series: SeriesSample[]): {values: number[], blocks: number[]} | string {
+  const buckets = series.map((s) => ({le: s.metric.le === '+Inf' ? Infinity : Number(s.metric.le), points: new Map(s.values.map(([t, v]) => [t, Number(v)]))}))
+  if (buckets.some((b) => Number.isNaN(b.le))) return 'expected a histogram\'s cumulative buckets, one series per le (sum by (le) (..._bucket{...}))'
+  buckets.sort((a, b) => a.le - b.le)
+  const times = [...new Set(series.flatMap((s) => s.values.map(([t]) => t)))].sort((a, b) => a - b)
+  const highestFinite = buckets.filter((b) => Number.isFinite(b.le)).at(-1)?.le ?? 0
+  const values: number[] = []
+  const blocks: number[] = []
+  for (let k = 1; k < times.length; k++) {
+    let below = 0
+    let lower = 0
+    for (const bucket of buckets) {
+      const before = bucket.points.get(times[k - 1])
+      const after = bucket.points.get(times[k])
+      // a counter that went down was reset: it counted `after` since
+      const cumulative = before === undefined || after === undefined ? 0 : after >= before ? after - before : after
+      const count = Math.max(0, Math.round(cumulative - below))
+      below = Math.max(below, cumulative)
+      const upper = Number.isFinite(bucket.le) ? bucket.le : highestFinite
+      for (let j = 0; j < count; j++) {
+        values.push(Number.isFinite(bucket.le) ? lower + (upper - lower) * (j + 0.5) / count : highestFinite)
+        blocks.push(k - 1)
+      }
+      if (Number.isFinite(bucket.le)) lower = bucket.le
+    }
+  }
+  return values.length === 0 ? 'the histogram counted no requests in this window' : {values, blocks}
 }
 
 function numbers(series: SeriesSample): number[] {
