@@ -36,6 +36,7 @@ describe.runIf(RUNS > 0)('embedded and Prometheus sources, side by side', () => 
       const rows: string[] = []
       const ratios: {baseline: number[], fault: number[]} = {baseline: [], fault: []}
       const sameRun: number[] = []
+      const sameRunVerdicts = {same: 0, all: 0}
       let sameVerdicts = 0
       for (let i = 0; i < RUNS; i++) {
         const base = shortened(file, PHASES)
@@ -45,6 +46,11 @@ describe.runIf(RUNS > 0)('embedded and Prometheus sources, side by side', () => 
         ratios.baseline.push(p.baseline / e.baseline)
         ratios.fault.push(p.fault / e.fault)
         sameRun.push(p.baseline / p.own.baseline, p.fault / p.own.fault)
+        for (const x of viaPrometheus.neighbors[0].signals) {
+          if (!x.crossCheck) continue
+          sameRunVerdicts.all++
+          if (x.crossCheck.verdict === x.verdict) sameRunVerdicts.same++
+        }
         if (embedded.verdict === viaPrometheus.verdict) sameVerdicts++
         const ms = (v: number) => (v * 1000).toFixed(2)
         const signals = embedded.neighbors[0].signals.map((x) => `${x.signal} ${x.verdict}/${viaPrometheus.neighbors[0].signals.find((y) => y.signal === x.signal)?.verdict}`).join(', ')
@@ -54,7 +60,7 @@ describe.runIf(RUNS > 0)('embedded and Prometheus sources, side by side', () => 
       }
       console.log([`${name}: run, verdict embedded, verdict Prometheus, p99 embedded vs Prometheus`, ...rows,
         `same verdict ${sameVerdicts}/${RUNS}; median Prometheus/embedded p99 across runs: baseline ${median(ratios.baseline).toFixed(3)}, fault ${median(ratios.fault).toFixed(3)}; ` +
-        `within the same run: ${sameRun.filter((r) => Math.abs(r - 1) <= 0.1).length}/${sameRun.length} p99s within 10%, ratios ${[...sameRun].sort((a, b) => a - b).map((r) => r.toFixed(3)).join(' ')}`].join('\n'))
+        `within the same run: signal verdicts alike ${sameRunVerdicts.same}/${sameRunVerdicts.all}, ${sameRun.filter((r) => Math.abs(r - 1) <= 0.1).length}/${sameRun.length} p99s within 10%, ratios ${[...sameRun].sort((a, b) => a - b).map((r) => r.toFixed(3)).join(' ')}`].join('\n'))
       // the instrument: Prometheus reads back the probe's p99 within 10% (its buckets are 10% wide)
       for (const r of sameRun) expect(Math.abs(r - 1)).toBeLessThanOrEqual(0.1)
     }, RUNS * 60_000)
