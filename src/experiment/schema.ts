@@ -180,7 +180,8 @@ const MemoryLeak = z.strictObject({
 const CpuHog = z.strictObject({
   type: z.literal('cpu-hog'),
   load: percent('fault.load', {min: 0.01, max: 1}).default(1).describe('share of the target\'s own CPU allowance (quota, cpuset, or the whole host under none)'),
-  workers: z.number().int().min(1).max(256).optional().describe('busy processes; default: one per core of the allowance'),
+  cores: z.number().positive().max(1024).optional().describe('burn this many cores, whatever the allowance (instead of load): the same absolute dose at every isolation level, as chaos matrix does; refused when above the allowance'),
+  workers: z.number().int().min(1).max(256).optional().describe('busy processes; default: one per core of the dose'),
 })
 
 const DiskFill = z.strictObject({

@@ -1,21 +1,25 @@
 // A CPU hog in the target, sized against the target's own CPU allowance (its quota, else its cpuset, else the
-// host): 50% in a 0.5-CPU box is a quarter of a core, never half the host.
+// host): 50% in a 0.5-CPU box is a quarter of a core, never half the host. Or an absolute number of cores, which
+// chaos matrix uses so that every isolation level gets the same dose.
 import {PlanError} from '../platforms/platform.js'
-import type {Platform} from '../platforms/platform.js'
+import type {Allowance, Platform} from '../platforms/platform.js'
 import type {CpuParams} from '../stressors/protocol.js'
 import {type ActiveFault, type FaultDriver, efficacyOf} from './fault.js'
 
 type CpuHogSpec = Extract<import('../experiment/schema.js').FaultSpec, {type: 'cpu-hog'}>
 
-export function cpuDose(spec: CpuHogSpec, platform: Platform): {cores: number, workers: number, loadPerWorker: number, source: string} {
-  const allowance = platform.target.allowance()
-  const cores = allowance.cpus * spec.load
+export function cpuDose(spec: CpuHogSpec, platform: Platform, allowance: Allowance = platform.target.allowance()): {cores: number, workers: number, loadPerWorker: number, source: string} {
+  if (spec.cores !== undefined && spec.cores > allowance.cpus + 1e-9) {
+    throw new PlanError(`cpu-hog: cores ${spec.cores} is above the target's allowance of ${allowance.cpus} CPU (${allowance.cpuSource}); a dose it cannot take could not be proven to land`)
+  }
+  const cores = spec.cores ?? allowance.cpus * spec.load
   const workers = spec.workers ?? Math.max(1, Math.ceil(cores - 1e-9))
   const loadPerWorker = cores / workers
   if (loadPerWorker > 1) {
     throw new PlanError(`cpu-hog: ${cores.toFixed(2)} cores asked with ${workers} workers would need ${Math.round(loadPerWorker * 100)}% of a core each; give workers: ${Math.ceil(cores)} or more`)
   }
-  return {cores, workers, loadPerWorker, source: `${Math.round(spec.load * 100)}% of ${allowance.cpus} CPU (${allowance.cpuSource})`}
+  const source = spec.cores !== undefined ? `cores ${spec.cores} of ${allowance.cpus} CPU (${allowance.cpuSource})` : `${Math.round(spec.load * 100)}% of ${allowance.cpus} CPU (${allowance.cpuSource})`
+  return {cores, workers, loadPerWorker, source}
 }
 
 export const cpuHog: FaultDriver<CpuHogSpec> = {

@@ -49,14 +49,35 @@ export function matrixPlan(options: MatrixOptions, order: MatrixSlot[], expectat
   ]
 }
 
+/**
+ * The same fault at every level: a CPU hog sized as a share of its allowance would be a different dose at each
+ * (100% of a pinned core is one core; 100% of the host under none is every core, which cannot land beside the
+ * neighbours), so it is fixed in cores at the experiment's own level. Returns the line that says so, if any.
+ */
+export async function fixDose(experiment: Experiment): Promise<string | undefined> {
+  const fault = experiment.fault
+  if (fault.type !== 'cpu-hog' || fault.cores !== undefined) return undefined
+  const {createPlatform} = await import('../platforms/platform.js')
+  const {cpuDose} = await import('../faults/cpu-hog.js')
+  // planning only: a platform creates nothing before setup()
+  const own = await createPlatform({experiment, runId: 'matrixplan'})
+  const allowance = own.plannedTargetAllowance?.()
+  if (allowance === undefined) return undefined
+  const dose = cpuDose(fault, own, allowance)
+  fault.cores = Number(dose.cores.toFixed(3))
+  return `dose: cpu-hog fixed at ${fault.cores} cores for every level (${dose.source} at the experiment's own isolation)`
+}
+
 export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
-  const {experiment, levels, repeat, seed, failOn} = options
+  const {levels, repeat, seed, failOn} = options
+  const experiment = structuredClone(options.experiment)
+  const doseLine = await fixDose(experiment)
   const emit = options.onEvent ?? (() => undefined)
   const run = options.run ?? runExperiment
   const expectations = options.expectations ?? defaultExpectations(experiment, levels)
   const order = interleavedOrder(levels, repeat, seed)
   const startedAt = new Date().toISOString()
-  emit({type: 'plan', lines: matrixPlan(options, order, expectations)})
+  emit({type: 'plan', lines: [...matrixPlan(options, order, expectations), ...(doseLine ? [doseLine] : [])]})
 
   const runs: MatrixRun[] = []
   for (const [i, slot] of order.entries()) {

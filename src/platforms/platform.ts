@@ -65,6 +65,8 @@ export interface Platform {
   setup(ledger: RunLedger, log: (line: string) => void): Promise<void>
   readonly target: WorkflowHandle
   readonly neighbors: WorkflowHandle[]
+  /** the target's allowance as planned, before setup (chaos matrix fixes a CPU dose with it); absent: unknown */
+  plannedTargetAllowance?(): Allowance
   /** the directory a disk fill writes into for this experiment volume or path */
   fillDirectory(volume: string | undefined, path: string | undefined): {dir: string, createdByExperiment: boolean}
   flood(): FloodEndpoint

@@ -13,7 +13,7 @@ import {
 } from '../platform.js'
 import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, cgroupOfProcess, detectCgroupLayout} from './cgroupfs.js'
 import {createNetns, deleteNetns, netnsPrefix, interfaceBytes, limitEgress, linkAddresses, linkNamespaces, type NetnsLink} from './netns.js'
-import {expandCpuset, onlineCpus} from './cpus.js'
+import {allowanceOf, expandCpuset, onlineCpus} from './cpus.js'
 import {mountTmpfs, unmount} from './tmpfs.js'
 import {ProcessWorkflow} from './workflow.js'
 
@@ -72,6 +72,10 @@ export class ProcessPlatform implements Platform {
       cpuset: cpusets.length === members.length && cpusets.length > 0 ? unionCpuset(cpusets) : undefined,
       pids: sum((i) => i.pids),
     }
+  }
+
+  plannedTargetAllowance(): Allowance {
+    return allowanceOf(this.limitsOf(this.experiment.target))
   }
 
   private limitsOf(spec: TargetSpec | NeighborSpec): CgroupLimits | undefined {
