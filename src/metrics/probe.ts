@@ -47,7 +47,7 @@ export interface HttpProbeOptions {
   registry?: Registry
   /** records kept in memory; the oldest are dropped beyond this. Default 2,000,000 (over an hour at 500/s) */
   maxRecords?: number
-  /** longest the scheduler sleeps (it wakes sooner when a request comes due). Default 10 ms */
+  /** longest the scheduler sleeps (it wakes sooner when a request comes due or may time out). Default 1000 ms */
   maxTickMs?: number
 }
 
@@ -109,7 +109,7 @@ export class HttpProbe {
     this.method = options.method ?? 'GET'
     this.neighbor = options.neighbor ?? this.url.host
     this.maxRecords = options.maxRecords ?? 2_000_000
-    this.maxTickMs = options.maxTickMs ?? 10
+    this.maxTickMs = options.maxTickMs ?? 1000
     // Every request lives at most timeoutMs, so rate × timeout sockets always suffice: a stalled neighbour
     // must not make the probe queue requests behind its own socket limit.
     const maxSockets = Math.ceil(this.rate * (this.timeoutMs / 1000) * 1.2) + 16
@@ -162,10 +162,10 @@ export class HttpProbe {
   }
 
   /**
-   * Sends every request that has come due, expires timed-out ones, and sleeps until the next request is due
-   * (at least 1 ms, at most maxTickMs): one timer for the whole probe, however high the rate. Waking for the
-   * next due request rather than on a fixed 10 ms grid keeps the probe's own lateness, which is charged to
-   * every latency, near 1 ms instead of a uniform 0-10 ms.
+   * Sends every request that has come due, expires timed-out ones, and sleeps until the next request is due or
+   * the oldest one in flight may time out (at least 1 ms, at most maxTickMs): one timer for the whole probe,
+   * however high the rate. Waking for the next due request rather than on a fixed grid keeps the probe's own
+   * lateness, which is charged to every latency, near 1 ms, and a slow probe (5/s) wakes 5 times a second, not 100.
    */
   private tick(): void {
     const now = performance.now()
@@ -179,8 +179,11 @@ export class HttpProbe {
     }
     this.expireTimedOut(now)
     if (this.state === 'stopped') return
-    const untilNextDue = this.state === 'running' ? this.startMono + this.nextIndex * periodMs - performance.now() : this.maxTickMs
-    this.timer = setTimeout(() => this.tick(), Math.min(Math.max(untilNextDue, 1), this.maxTickMs))
+    const after = performance.now()
+    const untilNextDue = this.state === 'running' ? this.startMono + this.nextIndex * periodMs - after : Number.POSITIVE_INFINITY
+    // the oldest request in flight is the first that can time out
+    const untilNextDeadline = this.pendingHead < this.pending.length ? this.pending[this.pendingHead].deadline - after : Number.POSITIVE_INFINITY
+    this.timer = setTimeout(() => this.tick(), Math.max(1, Math.min(untilNextDue, untilNextDeadline, this.maxTickMs)))
   }
 
   private send(scheduledAt: number, scheduledEpoch: number, now: number): void {

@@ -52,9 +52,10 @@ const SUFFIXES: Partial<Record<MetricType, string[]>> = {
 
 /**
  * Parses a text exposition into metric families, in order of first appearance. Samples without a TYPE line
- * form untyped families of their own. Throws PrometheusParseError naming the line it cannot parse.
+ * form untyped families of their own. Throws PrometheusParseError naming the line it cannot parse. With `only`,
+ * the lines of other families are skipped unread (a scraper that needs two families of a service's hundred).
  */
-export function parsePrometheusText(text: string): MetricFamily[] {
+export function parsePrometheusText(text: string, only?: ReadonlySet<string>): MetricFamily[] {
   const families = new Map<string, MetricFamily>()
   const typeDeclared = new Set<string>()
   const lines = text.split('\n')
@@ -75,6 +76,7 @@ export function parsePrometheusText(text: string): MetricFamily[] {
   }
 
   for (let index = 0; index < lines.length; index++) {
+    if (only && !wanted(lines[index], only)) continue
     const line = lines[index].endsWith('\r') ? lines[index].slice(0, -1) : lines[index]
     const lineNumber = index + 1
     if (line.trim() === '') continue
@@ -108,6 +110,25 @@ export function parsePrometheusText(text: string): MetricFamily[] {
     familyFor(sample.name).samples.push(sample)
   }
   return [...families.values()]
+}
+
+/** Whether a line may belong to one of the wanted families: by the name it starts with (after # HELP/TYPE). */
+function wanted(line: string, only: ReadonlySet<string>): boolean {
+  let start = 0
+  if (line.startsWith('#')) {
+    const metadata = /^#[ \t]*(?:HELP|TYPE)[ \t]+/.exec(line)
+    if (!metadata) return false
+    start = metadata[0].length
+  } else {
+    while (line[start] === ' ' || line[start] === '\t') start++
+  }
+  let end = start
+  while (end < line.length && line[end] !== '{' && line[end] !== ' ' && line[end] !== '\t') end++
+  const name = line.slice(start, end)
+  if (name === '') return false
+  if (only.has(name)) return true
+  for (const suffix of ['_bucket', '_sum', '_count']) if (name.endsWith(suffix) && only.has(name.slice(0, -suffix.length))) return true
+  return false
 }
 
 function createFamily(families: Map<string, MetricFamily>, name: string): MetricFamily {

@@ -1,5 +1,8 @@
 // Periodic scraping of a neighbour's Prometheus endpoint, and the window arithmetic on the scrapes: the
 // histogram between two instants (for a baseline window or a fault window) and one value per scrape interval.
+import http from 'node:http'
+import https from 'node:https'
+
 import {
   counterDelta,
   histogramDelta,
@@ -33,6 +36,8 @@ export interface ScraperOptions {
   timeoutMs?: number
   /** snapshots kept in memory; the oldest are dropped beyond this. Default 7200 (two hours at 1 s) */
   maxSnapshots?: number
+  /** keep only these families (and their _bucket/_sum/_count samples); default: every family */
+  families?: readonly string[]
 }
 
 /**
@@ -52,6 +57,9 @@ export class Scraper {
   private inFlight: Promise<unknown> | undefined
   private running = false
   private startedAt = 0
+  private readonly only: ReadonlySet<string> | undefined
+  /** one kept-alive connection per neighbour, not a new one (and a fetch's machinery) every interval */
+  private readonly agent: http.Agent
 
   constructor(options: ScraperOptions) {
     if (!(options.intervalMs > 0)) throw new Error(`scrape interval must be positive, got ${options.intervalMs}`)
@@ -59,6 +67,9 @@ export class Scraper {
     this.intervalMs = options.intervalMs
     this.timeoutMs = options.timeoutMs ?? Math.min(options.intervalMs, 10_000)
     this.maxSnapshots = options.maxSnapshots ?? 7200
+    this.only = options.families && new Set(options.families)
+    const agentOptions = {keepAlive: true, maxSockets: 1, maxFreeSockets: 1}
+    this.agent = this.url.startsWith('https:') ? new https.Agent(agentOptions) : new http.Agent(agentOptions)
   }
 
   /** Scrapes now, then on every interval boundary after this moment. */
@@ -75,6 +86,7 @@ export class Scraper {
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
     await this.inFlight
+    this.agent.destroy()
   }
 
   /** One scrape, recorded like the scheduled ones; the snapshot, or undefined when it failed. */
@@ -82,21 +94,15 @@ export class Scraper {
     const t = Date.now()
     const started = performance.now()
     try {
-      const response = await fetch(this.url, {
-        signal: AbortSignal.timeout(this.timeoutMs),
-        // Ask for the classic text format, not OpenMetrics or protobuf.
-        headers: {accept: 'text/plain;version=0.0.4;q=1,*/*;q=0.1'},
-      })
-      const body = await response.text()
-      if (!response.ok) throw new Error(`HTTP ${response.status}`)
-      const snapshot: ScrapeSnapshot = {t, durationMs: performance.now() - started, families: parsePrometheusText(body)}
+      const body = await getText(this.url, this.timeoutMs, this.agent)
+      const snapshot: ScrapeSnapshot = {t, durationMs: performance.now() - started, families: parsePrometheusText(body, this.only)}
       this.kept.push(snapshot)
       if (this.kept.length > this.maxSnapshots) this.kept.splice(0, this.kept.length - this.maxSnapshots)
       this.successes++
       return snapshot
     } catch (error) {
       this.failuresTotal++
-      this.failed.push({t, error: describeFetchError(error, this.timeoutMs)})
+      this.failed.push({t, error: error instanceof Error ? error.message : String(error)})
       if (this.failed.length > this.maxSnapshots) this.failed.splice(0, this.failed.length - this.maxSnapshots)
       return undefined
     }
@@ -133,15 +139,34 @@ export class Scraper {
   }
 }
 
-function describeFetchError(error: unknown, timeoutMs: number): string {
-  if (error instanceof Error) {
-    if (error.name === 'TimeoutError' || error.name === 'AbortError') return `timeout after ${timeoutMs} ms`
-    const cause = (error as {cause?: {code?: string, message?: string}}).cause
-    if (cause?.code) return `${error.message}: ${cause.code}`
-    if (cause?.message) return `${error.message}: ${cause.message}`
-    return error.message
-  }
-  return String(error)
+/** GET a text body over a kept-alive connection; non-2xx, timeouts and transport errors reject with a readable message. */
+function getText(url: string, timeoutMs: number, agent: http.Agent): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const transport = url.startsWith('https:') ? https : http
+    const request = transport.get(url, {
+      agent,
+      // Ask for the classic text format, not OpenMetrics or protobuf.
+      headers: {accept: 'text/plain;version=0.0.4;q=1,*/*;q=0.1'},
+    }, (response) => {
+      const chunks: Buffer[] = []
+      response.on('data', (chunk: Buffer) => chunks.push(chunk))
+      response.on('end', () => {
+        clearTimeout(timer)
+        const status = response.statusCode ?? 0
+        if (status < 200 || status >= 300) reject(new Error(`HTTP ${status}`))
+        else resolve(Buffer.concat(chunks).toString('utf8'))
+      })
+      response.on('error', fail)
+    })
+    const timer = setTimeout(() => {
+      request.destroy(new Error(`timeout after ${timeoutMs} ms`))
+    }, timeoutMs)
+    function fail(error: Error): void {
+      clearTimeout(timer)
+      reject(error)
+    }
+    request.on('error', fail)
+  })
 }
 
 // ---------------------------------------------------------------------------------------------------------------

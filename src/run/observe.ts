@@ -4,9 +4,12 @@ import type {Registry} from 'prom-client'
 
 import type {NeighborSpec} from '../experiment/schema.js'
 import {HttpProbe} from '../metrics/probe.js'
-import {Scraper} from '../metrics/scrape.js'
+import {DEFAULT_LATENCY_HISTOGRAM, Scraper} from '../metrics/scrape.js'
 import type {ResourceSample} from '../metrics/types.js'
 import type {WorkflowHandle} from '../platforms/platform.js'
+
+/** What the signals read from a neighbour's /metrics (signals.ts): the rest of a scrape is skipped unparsed. */
+const SCRAPED_FAMILIES = [DEFAULT_LATENCY_HISTOGRAM, 'http_requests_total']
 
 export interface TimedSample extends ResourceSample {
   /** unexpected exits of the workflow's main process so far */
@@ -26,7 +29,7 @@ export class WorkflowObserver {
         method: spec.probe.http.method, neighbor: workflow.name, registry,
       })
     }
-    if (workflow.role === 'neighbor' && spec.metrics) this.scraper = new Scraper({url: spec.metrics, intervalMs})
+    if (workflow.role === 'neighbor' && spec.metrics) this.scraper = new Scraper({url: spec.metrics, intervalMs, families: SCRAPED_FAMILIES})
   }
 
   start(): void {

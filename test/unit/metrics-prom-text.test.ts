@@ -272,3 +272,21 @@ describe('deltas between scrapes', () => {
     expect(matchesLabels({route: '/work'}, {code: '200'})).toBe(false)
   })
 })
+
+describe('parsing only some families', () => {
+  it('keeps the wanted families whole and skips the others unread, even lines it could not parse', async () => {
+    const registry = new Registry()
+    collectDefaultMetrics({register: registry})
+    const latency = new Histogram({name: 'http_request_duration_seconds', help: 'h', labelNames: ['code'], buckets: [0.01, 0.1], registers: [registry]})
+    const requests = new Counter({name: 'http_requests_total', help: 'c', labelNames: ['code'], registers: [registry]})
+    latency.observe({code: '200'}, 0.05)
+    requests.inc({code: '200'}, 3)
+    const text = `${await registry.metrics()}\nnot a sample at all {\n`
+    expect(() => parsePrometheusText(text)).toThrow(/line/)
+    const only = parsePrometheusText(text, new Set(['http_request_duration_seconds', 'http_requests_total']))
+    expect(only.map((f) => f.name)).toEqual(['http_request_duration_seconds', 'http_requests_total'])
+    const full = parsePrometheusText(await registry.metrics())
+    for (const family of only) expect(family).toEqual(full.find((f) => f.name === family.name))
+    expect(only[0].samples.filter((s) => s.name === 'http_request_duration_seconds_bucket')).toHaveLength(3)
+  })
+})
