@@ -40,7 +40,7 @@ export function defaultExpectations(experiment: Experiment, levels: readonly Lev
 
 export function matrixPlan(options: MatrixOptions, order: MatrixSlot[], expectations: Partial<Record<Level, 'contained' | 'breach'>>): string[] {
   const {experiment, levels, repeat, seed} = options
-  const perRunMs = 2000 + experiment.phases.baseline + experiment.phases.inject + experiment.phases.recover
+  const perRunMs = 2000 + experiment.phases.warmup + experiment.phases.baseline + experiment.phases.inject + experiment.phases.recover
   const expected = Object.entries(expectations).map(([level, verdict]) => `${level} ${verdict}`)
   return [
     `matrix ${experiment.metadata.name}: ${levels.join(', ')} x ${repeat} repeat${repeat === 1 ? '' : 's'} = ${order.length} runs, at least ${Math.round(order.length * perRunMs / 1000)}s`,
