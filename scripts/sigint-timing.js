@@ -16,7 +16,7 @@ const dir = mkdtempSync(join(tmpdir(), 'chaos-sigint-'))
 const env = {...process.env, CHAOS_STATE_DIR: join(dir, 'state')}
 const file = join(dir, 'experiment.yaml')
 // own ports, so the script never collides with another run
-writeFileSync(file, readFileSync(source, 'utf8').replace(/\b191(\d\d)\b/g, '197$1'))
+writeFileSync(file, readFileSync(source, 'utf8').replace(/\b191(\d\d)\b/g, '198$1'))
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const rows = []
 for (let i = 0; i < runs; i++) {

@@ -11,12 +11,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe('processStartTime', () => {
   it('gives the start time of a running process and undefined for a zombie', async () => {
-    // `true &` ends at once; its parent then execs `sleep`, which never reaps it: a zombie for as long as sleep runs
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 5'], {stdio: ['ignore', 'pipe', 'ignore']})
+    // the background `sleep 0.2` ends after its parent has exec'd `sleep 5`, which never reaps it: a zombie for as
+    // long as sleep 5 runs (a child that ended before the exec could be reaped by the shell itself)
+    const parent = spawn('sh', ['-c', 'sleep 0.2 & echo $!; exec sleep 5'], {stdio: ['ignore', 'pipe', 'ignore']})
     try {
       const zombie = await new Promise<number>((resolve) => parent.stdout.once('data', (b: Buffer) => resolve(Number(b.toString().trim()))))
       let state = ''
-      for (let i = 0; i < 100 && state !== 'Z'; i++) {
+      for (let i = 0; i < 200 && state !== 'Z'; i++) {
         await sleep(10)
         const stat = readFileSync(`/proc/${zombie}/stat`, 'utf8')
         state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]
