@@ -9,7 +9,7 @@ import {parseDuration} from '../experiment/units.js'
 import {interleavedOrder, parseLevels} from '../matrix/order.js'
 import {defaultExpectations, matrixPlan, runMatrix, type MatrixEvent} from '../matrix/run-matrix.js'
 import {renderMatrix} from '../matrix/table.js'
-import {LEVELS, type Level} from '../matrix/types.js'
+import {KNOWN_LEVELS, LEVELS, type Level} from '../matrix/types.js'
 import {FAIL_ON, writeReport, type FailOn, type MatrixReport} from '../report/formats.js'
 import {renderHtml} from '../report/html.js'
 import {renderJunit} from '../report/junit.js'
@@ -43,7 +43,7 @@ Under --fail-on mismatch (default) the experiment's own target level must show i
   static override args = {file: Args.string({description: 'experiment file', required: true})}
 
   static override flags = {
-    levels: Flags.string({description: 'comma-separated isolation levels to compare', default: LEVELS.join(',')}),
+    levels: Flags.string({description: 'comma-separated isolation levels to compare (container: platform docker)', default: LEVELS.join(',')}),
     repeat: Flags.integer({description: 'runs per level', default: 3, min: 1, max: 50}),
     seed: Flags.string({description: 'seed of the run order (default: random, printed)'}),
     expect: Flags.string({description: 'what each level should show, e.g. none=breach,cgroup=contained (default: the experiment\'s own level expects its expect)'}),
@@ -66,7 +66,7 @@ Under --fail-on mismatch (default) the experiment's own target level must show i
       process.stderr.write(`${message}\n`)
       return this.exit(code)
     }
-    const parsedLevels = parseLevels(flags.levels, LEVELS)
+    const parsedLevels = parseLevels(flags.levels, KNOWN_LEVELS)
     if ('error' in parsedLevels) return refuse(parsedLevels.error)
     const {levels} = parsedLevels
     const expectations = flags.expect === undefined ? undefined : parseExpectations(flags.expect, levels)

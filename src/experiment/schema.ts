@@ -110,10 +110,10 @@ const name = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/, 'expected 
 
 const cpuset = z.string().regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, 'expected a CPU list such as "1" or "0-1,3"')
 
-export const IsolationLevel = z.enum(['none', 'shared', 'cgroup'])
+export const IsolationLevel = z.enum(['none', 'shared', 'cgroup', 'container'])
 
 export const Isolation = z.strictObject({
-  level: IsolationLevel.describe('none: no boundary; shared: one box for every workflow at this level; cgroup: a box of its own'),
+  level: IsolationLevel.describe('none: no boundary; shared: one box for every workflow at this level; cgroup (platform process) or container (platform docker): a box of its own'),
   memory: bytes('isolation.memory', {min: 4 * 1024 ** 2}).optional().describe('memory limit (cgroup memory.max / memory.limit_in_bytes)'),
   cpus: z.number().positive().max(1024).optional().describe('CPU allowance in cores, as a CFS quota (0.5 = half a core)'),
   cpuset: cpuset.optional().describe('CPUs the workflow may run on, e.g. "1"'),
@@ -144,16 +144,26 @@ const workflowFields = {
     http: z.url({protocol: /^https?$/}),
     timeout: duration('ready.timeout', {max: 300_000}).default(15_000),
   }).optional().describe('wait until this URL answers 2xx before measuring'),
+  // platform docker only (docs/docker.md)
+  image: z.string().min(1).max(255).optional().describe('platform docker: a managed container is created from this image (run: is then its command; "chaos" means the image\'s toolkit)'),
+  container: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/, 'expected a container name or id').optional().describe('platform docker: attach to an existing container by name or id'),
+  // platform kubernetes only (docs/kubernetes.md)
+  pods: z.lazy(() => KubePods).optional().describe('platform kubernetes: the pods this workflow is (namespace, label and field selectors, container, how many)'),
+  ports: z.array(z.union([
+    z.number().int().min(1).max(65535),
+    z.string().regex(/^\d{1,5}:\d{1,5}$/, 'expected HOST:CONTAINER, e.g. "19201:8080"'),
+  ])).max(16).optional().describe('platform docker: container ports published on 127.0.0.1 only, as PORT (the same on both sides) or "HOST:CONTAINER"'),
 }
 
-function exactlyOneSource(w: {run?: unknown, pid?: unknown, cgroup?: unknown, unit?: unknown}, ctx: z.RefinementCtx) {
-  const given = (['run', 'pid', 'cgroup', 'unit'] as const).filter((k) => w[k] !== undefined)
+function exactlyOneSource(w: {run?: unknown, pid?: unknown, cgroup?: unknown, unit?: unknown, image?: unknown, container?: unknown, pods?: unknown}, ctx: z.RefinementCtx) {
+  // with image: (platform docker), run: is the container's command, not a source of its own
+  const given = (['run', 'pid', 'cgroup', 'unit', 'image', 'container', 'pods'] as const).filter((k) => w[k] !== undefined && !(k === 'run' && w.image !== undefined))
   if (given.length !== 1) {
     ctx.addIssue({
       code: 'custom',
       message: given.length === 0
-        ? 'a workflow needs one of run (start it), pid, cgroup or unit (attach to it)'
-        : `a workflow takes only one of run, pid, cgroup, unit; got ${given.join(' and ')}`,
+        ? 'a workflow needs one of run (start it), pid, cgroup or unit (attach to it); on platform docker, image (start a container) or container (attach to one)'
+        : `a workflow takes only one of run, pid, cgroup, unit, image, container; got ${given.join(' and ')}`,
     })
   }
 }
@@ -296,7 +306,7 @@ export const Experiment = z.strictObject({
     description: z.string().optional(),
     labels: z.record(z.string(), z.string()).optional(),
   }),
-  platform: z.enum(['process']).default('process'),
+  platform: z.enum(['process', 'docker', 'kubernetes']).default('process').describe('process: workflows are local processes in cgroups; docker: containers of a local Docker engine (docs/docker.md)'),
   target: Target,
   neighbors: z.array(Neighbor).min(1).max(500),
   volumes: z.record(name, Volume).optional(),
@@ -306,6 +316,7 @@ export const Experiment = z.strictObject({
   hypothesis: z.array(HypothesisEntry).min(1),
   expect: z.enum(['contained', 'breach']).default('contained'),
   safety: Safety.prefault({}),
+  kubernetes: z.lazy(() => KubeSettings).optional().describe('platform kubernetes: cluster access, injection mechanism and safety override (docs/kubernetes.md)'),
   metrics: MetricsSource.default({source: 'embedded'}).describe('where the neighbours\' signals come from: embedded (the toolkit\'s probe, scrape and cgroup readings) or prometheus (PromQL)'),
 }).superRefine((e, ctx) => {
   const names = [e.target.name, ...e.neighbors.map((n) => n.name)]
@@ -323,8 +334,75 @@ export const Experiment = z.strictObject({
   if (e.fault.type === 'network-flood' && e.fault.destination === 'sink' && e.target.isolation.network === undefined && e.target.run === undefined) {
     // an attached target floods from wherever it lives; nothing to check here
   }
+  checkPlatformFields(e, ctx)
 })
 
+/** Each platform's own workflow keys and isolation levels: docker's image/container/ports and level container, process's pid/cgroup/unit and level cgroup. */
+function checkPlatformFields(e: {platform: 'process' | 'docker' | 'kubernetes', target: z.output<typeof Target>, neighbors: z.output<typeof Neighbor>[]}, ctx: z.RefinementCtx) {
+  const workflows = [e.target, ...e.neighbors]
+  if (e.platform === 'kubernetes') return checkKubernetesFields(workflows, ctx)
+  workflows.forEach((w, i) => {
+    const at = (key: string) => (i === 0 ? ['target', key] : ['neighbors', i - 1, key])
+    if (w.pods !== undefined) ctx.addIssue({code: 'custom', path: at('pods'), message: 'pods is for platform kubernetes (platform: kubernetes)'})
+    if (e.platform === 'docker') {
+      for (const key of ['pid', 'cgroup', 'unit'] as const) {
+        if (w[key] !== undefined) ctx.addIssue({code: 'custom', path: at(key), message: `${key} is for platform process; on platform docker attach with container: NAME`})
+      }
+      if (w.run !== undefined && w.image === undefined) ctx.addIssue({code: 'custom', path: at('run'), message: 'on platform docker, run: is the command of a container: give image: too'})
+      if (w.isolation.level === 'cgroup') ctx.addIssue({code: 'custom', path: [...at('isolation'), 'level'], message: 'on platform docker the levels are none, shared and container (a container with its own limits)'})
+    } else {
+      for (const key of ['image', 'container', 'ports'] as const) {
+        if (w[key] !== undefined) ctx.addIssue({code: 'custom', path: at(key), message: `${key} is for platform docker (platform: docker)`})
+      }
+      if (w.isolation.level === 'container') ctx.addIssue({code: 'custom', path: [...at('isolation'), 'level'], message: 'level container is for platform docker; on platform process a box of its own is level cgroup'})
+    }
+  })
+}
+
+// ---- platform kubernetes (docs/kubernetes.md) ----------------------------------------------------------------
+
+const dns1123Label = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a Kubernetes name (lowercase letters, digits, dashes)')
+
+/** platform kubernetes: which pods a workflow is, and how many of them. */
+export const KubePods = z.strictObject({
+  namespace: dns1123Label.default('default').describe('the namespace the pods are in'),
+  selector: z.string().min(1).max(4000).optional().describe('label selector in kubectl syntax, e.g. "app=api,tier in (web),!canary"'),
+  fieldSelector: z.string().min(1).max(4000).optional().describe('field selector, e.g. "spec.nodeName=node-1"'),
+  container: dns1123Label.optional().describe('the container the fault is charged to (and whose limits size the dose); default: the pod\'s first container'),
+  allContainers: z.boolean().default(false).describe('target only: inject into every container of each chosen pod, each dosed against its own limits'),
+  pick: z.union([
+    z.enum(['one', 'all']),
+    z.strictObject({count: z.number().int().min(1).max(10_000)}),
+    z.strictObject({percent: percent('pods.pick.percent', {min: 0.0001, max: 1})}),
+  ]).optional().describe('how many of the matching pods: one, all, {count: N} or {percent: 25%} (a seeded random choice, printed in the plan); default: one for the target, all for a neighbour'),
+})
+
+export const KubeSettings = z.strictObject({
+  kubeconfig: z.string().min(1).optional().describe('kubeconfig file; default: $KUBECONFIG, else ~/.kube/config, else the in-cluster service account'),
+  context: z.string().min(1).optional().describe('kubeconfig context; default: $CHAOS_KUBE_CONTEXT, else the current context'),
+  mechanism: z.enum(['ephemeral-container', 'helper-pod']).default('ephemeral-container').describe('ephemeral-container: the stressor runs in the target pod (no privileges; it stays in the pod spec until the pod restarts); helper-pod: a short-lived privileged pod on the target\'s node joins the target container\'s cgroup and network namespace'),
+  image: z.string().min(1).max(255).default('chaos-toolkit:0.1.0').describe('the toolkit image the stressor runs from (docs/kubernetes.md builds it)'),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).optional().describe('seed of the random choice of pods; default: a fresh one, printed in the plan'),
+  allowUnlabelled: z.boolean().default(false).describe('OVERRIDE: target pods that neither carry chaos.allowed=true nor live in a namespace labelled so'),
+  requestTimeout: duration('kubernetes.requestTimeout', {min: 100, max: 120_000}).default(10_000).describe('per request to the API server'),
+})
+
+function checkKubernetesFields(workflows: (z.output<typeof Target> | z.output<typeof Neighbor>)[], ctx: z.RefinementCtx) {
+  workflows.forEach((w, i) => {
+    const at = (key: string) => (i === 0 ? ['target', key] : ['neighbors', i - 1, key])
+    for (const key of ['run', 'pid', 'cgroup', 'unit', 'image', 'container', 'ports', 'env', 'cwd', 'ready'] as const) {
+      if (w[key] !== undefined) ctx.addIssue({code: 'custom', path: at(key), message: `${key} is not for platform kubernetes: a workflow is the pods that pods: selects`})
+    }
+    const {level, ...limits} = w.isolation
+    if (level !== 'none' || Object.values(limits).some((v) => v !== undefined)) {
+      ctx.addIssue({code: 'custom', path: at('isolation'), message: 'on platform kubernetes the pods keep the isolation the cluster gave them (limits, QoS class, quotas); the plan prints it. Leave isolation out'})
+    }
+    if (i > 0 && w.pods?.allContainers) ctx.addIssue({code: 'custom', path: [...at('pods'), 'allContainers'], message: 'allContainers is for the target'})
+  })
+}
+
+export type KubePodsSpec = z.output<typeof KubePods>
+export type KubeSettingsSpec = z.output<typeof KubeSettings>
 export type Experiment = z.output<typeof Experiment>
 export type ExperimentInput = z.input<typeof Experiment>
 export type Workflow = z.output<typeof Target> | z.output<typeof Neighbor>

@@ -6,7 +6,9 @@ import type {Journal, RunVerdict} from '../report/journal.js'
 import type {Interval, SignalVerdict, Verdict} from '../verdict/types.js'
 
 export type Level = IsolationSpec['level']
+/** The default comparison (process platform); `container` replaces `cgroup` on the docker platform. */
 export const LEVELS: readonly Level[] = ['none', 'shared', 'cgroup']
+export const KNOWN_LEVELS: readonly Level[] = ['none', 'shared', 'cgroup', 'container']
 
 /** One cell of the plan: a level and which repeat of it (1-based). */
 export interface MatrixSlot {

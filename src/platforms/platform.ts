@@ -88,5 +88,15 @@ export async function createPlatform(ctx: PlatformFactoryContext): Promise<Platf
       const {ProcessPlatform} = await import('./process/index.js')
       return new ProcessPlatform(ctx)
     }
+    case 'docker': {
+      // dockerode is loaded only here, when an experiment asks for platform docker
+      const {DockerPlatform} = await import('./docker/index.js')
+      return new DockerPlatform(ctx)
+    }
+    case 'kubernetes': {
+      // @kubernetes/client-node is loaded only here, when an experiment asks for platform kubernetes
+      const {KubernetesPlatform} = await import('./kubernetes/index.js')
+      return new KubernetesPlatform(ctx)
+    }
   }
 }

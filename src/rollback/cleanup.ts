@@ -3,10 +3,11 @@
 import {readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {connectEngine, engineProblem, listLabelled} from '../platforms/docker/engine.js'
 import {detectCgroupLayout} from '../platforms/process/cgroupfs.js'
 import {listNetns} from '../platforms/process/netns.js'
 import {mountsBySource} from '../platforms/process/tmpfs.js'
-import {type LedgerRecord, type Resource, ownerAlive, processStartTime, readLedgers, stateDir} from './ledger.js'
+import {type LedgerRecord, type AnyLedgerResource as Resource, ownerAlive, processStartTime, readLedgers, stateDir} from './ledger.js'
 import {describeResource, resourceExists, undo} from './undo.js'
 
 export interface CleanupReport {
@@ -56,7 +57,7 @@ async function undoAll(resources: Resource[], report: CleanupReport, dryRun = fa
   for (const resource of [...resources].reverse()) {
     const what = describeResource(resource)
     try {
-      if (!resourceExists(resource)) continue
+      if (!(await resourceExists(resource))) continue
       if (dryRun) {
         report.removed.push(what)
         continue
@@ -90,6 +91,9 @@ function identity(resource: Resource): string {
     case 'cgroup': return `cgroup:${resource.path.split('/')[0]}`
     case 'process': return `process:${resource.pid}`
     case 'netns': return `netns:${resource.name}`
+    case 'container':
+    case 'network': return `${resource.kind}:${resource.name}`
+    case 'pod': return `pod:${resource.namespace}/${resource.name}`
     default: return `${resource.kind}:${resource.path}`
   }
 }
@@ -168,8 +172,27 @@ function staleLocks(): Resource[] {
   }).map((path) => ({kind: 'file', path}))
 }
 
+/**
+ * Docker containers and networks labelled chaos.run whose run is not live. Without a reachable engine there is
+ * nothing to ask and nothing is reported: a machine without Docker has no Docker leftovers.
+ */
+export async function findDockerStrays(liveRunIds: Set<string>, liveResources: Resource[] = []): Promise<Resource[]> {
+  if (await engineProblem(2000)) return []
+  const listed = new Set(liveResources.map((r) => identity(r)))
+  try {
+    const docker = await connectEngine({timeoutMs: 10_000})
+    // networks first: undone in reverse, so containers are removed before the networks they are attached to
+    return (await listLabelled(docker))
+      .filter((o) => !liveRunIds.has(o.runId) && !listed.has(`${o.kind}:${o.name}`))
+      .map((o): Resource => ({kind: o.kind, name: o.name}))
+  } catch {
+    return []
+  }
+}
+
 async function sweep(report: CleanupReport, liveRunIds: Set<string>, liveResources: Resource[], options: CleanupOptions): Promise<void> {
-  let strays = [...await findStrays(liveRunIds, liveResources), ...staleLocks()]
+  // Docker last: undone in reverse, so containers go before the cgroup parent of a shared level holding them
+  let strays = [...await findStrays(liveRunIds, liveResources), ...staleLocks(), ...await findDockerStrays(liveRunIds, liveResources)]
   if (options.runId) strays = strays.filter((r) => JSON.stringify(r).includes(options.runId!))
   await undoAll(strays, report, options.dryRun)
 }

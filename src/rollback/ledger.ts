@@ -13,6 +13,20 @@ export type Resource =
   | {kind: 'netns', name: string}
   | {kind: 'process', pid: number, startTime: number, title: string}
 
+/** Objects of a container engine (platform docker), removed through the engine by the name chosen before creation. */
+export type EngineResource =
+  | {kind: 'container', name: string}
+  | {kind: 'network', name: string}
+
+/** Anything a ledger may list: what a run made on this machine (Resource) or in its container engine. */
+export type LedgerResource = Resource | EngineResource
+
+/** Objects in a Kubernetes cluster (platform kubernetes): a helper pod, removed through the API server with the context and kubeconfig the run used. */
+export type ClusterResource = {kind: 'pod', namespace: string, name: string, context?: string, kubeconfig?: string}
+
+/** Everything a ledger may list, the cluster's objects included. */
+export type AnyLedgerResource = LedgerResource | ClusterResource
+
 export interface LedgerRecord {
   runId: string
   experiment: string
@@ -20,7 +34,7 @@ export interface LedgerRecord {
   /** the toolkit process that owns the run, and its start time (pids are reused) */
   owner: {pid: number, startTime: number}
   startedAt: string
-  resources: Resource[]
+  resources: AnyLedgerResource[]
 }
 
 export function stateDir(): string {
@@ -50,7 +64,7 @@ export function processStartTime(pid: number): number | undefined {
   }
 }
 
-export function sameResource(a: Resource, b: Resource): boolean {
+export function sameResource(a: AnyLedgerResource, b: AnyLedgerResource): boolean {
   return JSON.stringify(a) === JSON.stringify(b)
 }
 
@@ -77,19 +91,19 @@ export class RunLedger {
   }
 
   /** Call before creating the resource. */
-  add(resource: Resource): void {
+  add(resource: AnyLedgerResource): void {
     this.record.resources.push(resource)
     this.flush()
   }
 
   /** Call after the resource is gone. */
-  remove(resource: Resource): void {
+  remove(resource: AnyLedgerResource): void {
     const index = this.record.resources.findIndex((r) => sameResource(r, resource))
     if (index >= 0) this.record.resources.splice(index, 1)
     this.flush()
   }
 
-  resources(): Resource[] {
+  resources(): AnyLedgerResource[] {
     return [...this.record.resources]
   }
 

@@ -1,10 +1,11 @@
 // Undoing one ledger entry. Every undo is idempotent: undoing what is already gone succeeds.
 import {existsSync, readFileSync, rmSync} from 'node:fs'
 
+import {connectEngine, containerExists, engineProblem, networkExists, removeContainer, removeNetwork} from '../platforms/docker/engine.js'
 import {Cgroup, detectCgroupLayout} from '../platforms/process/cgroupfs.js'
 import {deleteNetns} from '../platforms/process/netns.js'
 import {unmount} from '../platforms/process/tmpfs.js'
-import {processStartTime, type Resource} from './ledger.js'
+import {processStartTime, type AnyLedgerResource as Resource} from './ledger.js'
 
 export function describeResource(r: Resource): string {
   switch (r.kind) {
@@ -14,11 +15,17 @@ export function describeResource(r: Resource): string {
     case 'file': return `file ${r.path}`
     case 'netns': return `network namespace ${r.name}`
     case 'process': return `process ${r.pid} (${r.title})`
+    case 'container': return `docker container ${r.name}`
+    case 'network': return `docker network ${r.name}`
+    case 'pod': return `kubernetes pod ${r.namespace}/${r.name}`
   }
 }
 
-export function resourceExists(r: Resource): boolean {
+export function resourceExists(r: Resource): boolean | Promise<boolean> {
   switch (r.kind) {
+    case 'container':
+    case 'network': return dockerObjectExists(r)
+    case 'pod': return import('../platforms/kubernetes/undo.js').then((k) => k.podExists(r))
     case 'cgroup': return new Cgroup(layoutFor(r), r.path).exists()
     case 'mount': return readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === r.path)
     case 'dir':
@@ -26,6 +33,13 @@ export function resourceExists(r: Resource): boolean {
     case 'netns': return existsSync(`/run/netns/${r.name}`)
     case 'process': return processStartTime(r.pid) === r.startTime
   }
+}
+
+/** Whether a container or network is still there; an engine that does not answer cannot tell, so it is "still there" (and its undo fails, keeping the ledger). */
+async function dockerObjectExists(r: Extract<Resource, {kind: 'container' | 'network'}>): Promise<boolean> {
+  if (await engineProblem(3000)) return true
+  const docker = await connectEngine({timeoutMs: 10_000})
+  return r.kind === 'container' ? containerExists(docker, r.name) : networkExists(docker, r.name)
 }
 
 function layoutFor(r: Extract<Resource, {kind: 'cgroup'}>) {
@@ -55,6 +69,14 @@ export async function undo(r: Resource): Promise<boolean> {
       rmSync(r.path, {recursive: true, force: true})
       return !existsSync(r.path)
     case 'netns': return deleteNetns(r.name)
+    case 'container':
+    case 'network': {
+      const problem = await engineProblem(3000)
+      if (problem) throw new Error(problem)
+      const docker = await connectEngine({timeoutMs: 30_000})
+      return r.kind === 'container' ? removeContainer(docker, r.name) : removeNetwork(docker, r.name)
+    }
+    case 'pod': return (await import('../platforms/kubernetes/undo.js')).deletePod(r)
   }
 }
 

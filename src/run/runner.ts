@@ -177,7 +177,8 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       injectWindow = {
         startedAt: before.t, endedAt: after.t, before, after,
         peakMemoryBytes: Math.max(...injected.map((s) => s.memoryBytes ?? 0)),
-        ownBox: (options.levelOverride ?? experiment.target.isolation.level) === 'cgroup' && experiment.target.run !== undefined,
+        // the target's own cgroup holds only it: a process box, or a container the experiment created
+        ownBox: ['cgroup', 'container'].includes(options.levelOverride ?? experiment.target.isolation.level) && (experiment.target.run !== undefined || experiment.target.image !== undefined),
       }
       journal.injection.efficacy = fault.efficacy(injectWindow)
       log(`dose: ${journal.injection.efficacy.note}`)
@@ -225,7 +226,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
         // the probe's view of the same run beside an external source's, where the probe can give the signal
         if (source && h.promql === undefined && observer.probe) {
           const own = judgeOne(name, (x, w) => extractSignal(observer, x.signal, w, experiment.phases.interval), h, judged[0], judged[1], seededRng(`${runId}/${name}/${h.signal}`))
-          if (own.test !== 'none') verdict.crossCheck = {source: 'embedded', baseline: own.baseline, fault: own.fault, verdict: own.verdict}
+          if (own.test !== 'none') verdict.crossCheck = {source: 'embedded', baseline: own.baseline, fault: own.fault, verdict: own.verdict, reason: own.reason}
         }
         return verdict
       })

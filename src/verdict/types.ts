@@ -67,7 +67,7 @@ export interface SignalVerdict {
    * With an external source (Prometheus), the same signal as the toolkit's own probe saw it in the same run: a
    * Prometheus pipeline that disagrees with it (scrape gaps, coarse buckets, another histogram) shows here.
    */
-  crossCheck?: {source: 'embedded', baseline: number | null, fault: number | null, verdict: Verdict}
+  crossCheck?: {source: 'embedded', baseline: number | null, fault: number | null, verdict: Verdict, reason: string}
 }
 
 export interface Efficacy {

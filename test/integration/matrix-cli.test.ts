@@ -28,7 +28,7 @@ describe('chaos matrix', () => {
   it('refuses an unknown level with exit 2, starting nothing', async () => {
     const result = await chaos(['matrix', 'experiments/cpu-hog.yaml', '--levels', 'none,pods'])
     expect(result.code).toBe(2)
-    expect(result.stderr).toContain('--levels: unknown isolation level "pods" (expected none, shared, cgroup)')
+    expect(result.stderr).toContain('--levels: unknown isolation level "pods" (expected none, shared, cgroup, container)')
   })
 
   it('runs cpu-hog at none and cgroup in the seeded order, prints the table and writes the JSON', async () => {

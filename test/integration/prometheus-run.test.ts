@@ -73,13 +73,9 @@ function signal(journal: Journal, name: string, nth = 0) {
 
 describe('Prometheus as the measurement source', () => {
   it('gives the same verdict as the embedded source; its own metrics are served during the run and left in the Pushgateway', async () => {
-    // embedded: the same experiment, measured by the toolkit's probe
-    const base = shortened(CPU_HOG_NONE, PHASES)
-    // the embedded source runs no PromQL: the raw entry is Prometheus's only
-    const embedded = await runExperiment({experiment: {...base, metrics: {source: 'embedded'}, hypothesis: base.hypothesis.filter((h) => h.promql === undefined)}, file: CPU_HOG_NONE})
-    expect(embedded.rollback.complete).toBe(true)
-    expect(await waitForNoLeftovers(embedded.runId, 2000)).toEqual([])
-
+    // The embedded source's verdict on the very same run is each signal's crossCheck: the probe's own records of
+    // the requests Prometheus counted. (Separate runs differ by more than the sources do on a busy machine: that
+    // comparison is a measurement, test/integration/prometheus-agreement.test.ts, not a test.)
     // Prometheus, through the CLI, with a raw PromQL entry beside the built-in ones
     const file = path.join(dir, 'cpu-hog-none.yaml')
     writeFileSync(file, readFileSync(CPU_HOG_NONE, 'utf8').replace('expect: breach', `  - {signal: latency_p99, neighbor: api, promql: '${RAW_P99}', max: 1s}\nexpect: breach`))
@@ -101,19 +97,19 @@ describe('Prometheus as the measurement source', () => {
     expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
 
     // the same verdict, signal by signal
-    for (const j of [embedded, journal]) {
-      console.log(`${j === embedded ? 'embedded  ' : 'prometheus'} ${j.verdict}: ${j.neighbors[0].signals.map((s) => `${s.signal} ${s.baseline?.toPrecision(3)} -> ${s.fault?.toPrecision(3)} (n ${s.baselineCount}/${s.faultCount}) ${s.verdict}`).join('; ')}`)
+    console.log(`prometheus ${journal.verdict}: ${journal.neighbors[0].signals.map((s) => `${s.signal} ${s.baseline?.toPrecision(3)} -> ${s.fault?.toPrecision(3)} (n ${s.baselineCount}/${s.faultCount}) ${s.verdict}${s.crossCheck ? ` [probe: ${s.crossCheck.baseline?.toPrecision(3)} -> ${s.crossCheck.fault?.toPrecision(3)} ${s.crossCheck.verdict}]` : ''}`).join('; ')}`)
+    // Prometheus's windows start one scrape (1 s) into each phase, so the two views share most requests but not all:
+    // a baseline steady by one view may be called unsteady by the other (inconclusive); otherwise they must agree.
+    for (const name of ['error_rate', 'latency_p50', 'latency_p95']) {
+      const s = signal(journal, name)
+      expect(s.crossCheck, name).toBeDefined()
+      const unsteady = [s, s.crossCheck!].some((v) => v.verdict === 'inconclusive' && /not steady/.test(v.reason))
+      if (!unsteady) expect(s.crossCheck!.verdict, `${name}: ${s.reason} / probe: ${s.crossCheck!.reason}`).toBe(s.verdict)
     }
-    // The hog doubles the API's latency: both sources see it. The p99's verdict is only logged: over a 4 s and a 6 s
-    // window the tail is the least stable signal, and two runs differ by more than the sources do.
-    for (const name of ['error_rate', 'latency_p50', 'latency_p95']) expect(signal(journal, name).verdict, name).toBe(signal(embedded, name).verdict)
-    // the dose is measured the same way in both (the target's cgroup), but a busy machine can keep one run's hog from it
-    if (journal.injection.efficacy?.landed === embedded.injection.efficacy?.landed) expect(journal.verdict).toBe(embedded.verdict)
     expect(code).toBe(journal.exitCode)
     // the raw throughput entry: the open-loop probe keeps the load, so it holds
     expect(signal(journal, 'throughput')).toMatchObject({verdict: 'contained', unit: 'per_second'})
-    const p99 = {embedded: signal(embedded, 'latency_p99'), prometheus: signal(journal, 'latency_p99')}
-    console.log(`p99 embedded baseline ${p99.embedded.baseline} fault ${p99.embedded.fault}; prometheus baseline ${p99.prometheus.baseline} fault ${p99.prometheus.fault}`)
+    const p99 = {prometheus: signal(journal, 'latency_p99')}
     // the requests themselves came back through Prometheus: a few hundred per window, not one point per step
     expect(p99.prometheus.baselineCount).toBeGreaterThanOrEqual(250)
     expect(p99.prometheus.faultCount).toBeGreaterThanOrEqual(350)

@@ -16,6 +16,7 @@ import {createNetns, deleteNetns, netnsPrefix, interfaceBytes, limitEgress, link
 import {allowanceOf, expandCpuset, onlineCpus} from './cpus.js'
 import {mountTmpfs, unmount} from './tmpfs.js'
 import {ProcessWorkflow} from './workflow.js'
+import {answeringUrl} from '../answering.js'
 
 export class ProcessPlatform implements Platform {
   readonly name = 'process'
@@ -335,19 +336,6 @@ export class ProcessPlatform implements Platform {
 }
 
 /** The first of a managed workflow's URLs that already answers, if any. */
-async function answeringUrl(spec: TargetSpec | NeighborSpec): Promise<string | undefined> {
-  const neighbor = spec as NeighborSpec
-  const urls = [spec.ready?.http, neighbor.probe?.http.url, neighbor.metrics].filter((u): u is string => u !== undefined)
-  for (const url of new Set(urls)) {
-    try {
-      const response = await fetch(url, {signal: AbortSignal.timeout(500)})
-      await response.arrayBuffer()
-      return url
-    } catch { /* nothing there: good */ }
-  }
-  return undefined
-}
-
 function describe(r: Resource): string {
   return r.kind === 'netns' ? `network namespace ${r.name}` : r.kind === 'process' ? `process ${r.pid}` : `${r.kind} ${r.path}`
 }

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The Docker platform's images, built offline (docs/docker.md).
+#
+# This machine and CI reach no image registry, so `FROM node:20-slim` (the Dockerfile, for users) cannot be built
+# here. Instead this script makes the same image from what is already on the machine: a minimal root filesystem
+# holding the local Node binary (and the shared libraries `ldd` says it needs) plus the built package (bin, dist,
+# the oclif manifest and the production node_modules), then `docker import`s it as chaos-demo:local.
+#
+# It also makes sure there is an engine to import into: Debian's docker.io is installed when docker is missing,
+# and dockerd is started in the background (without iptables rules, which this machine does not allow) when it
+# does not answer. Run it from anywhere after `npm run build`; it is idempotent (an image built from the same
+# inputs is kept).
+#
+#   scripts/docker-images.sh            # ensure engine + image
+#   scripts/docker-images.sh --engine   # ensure the engine only
+#   CHAOS_DOCKER_IMAGE=name:tag scripts/docker-images.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE="${CHAOS_DOCKER_IMAGE:-chaos-demo:local}"
+SOCKET=/var/run/docker.sock
+LOG=/var/log/chaos-dockerd.log
+
+log() { echo "docker-images: $*"; }
+
+# 1. The engine: the CLI and dockerd from Debian's docker.io, when missing.
+if ! command -v dockerd >/dev/null || ! command -v docker >/dev/null; then
+  log "installing docker.io"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq docker.io >/dev/null
+fi
+
+# 2. A running dockerd. --iptables=false --ip-masq=false: this machine refuses the NAT rules dockerd would add;
+#    the toolkit needs none (it reaches containers through loopback-published ports and its own bridge).
+if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+  log "starting dockerd (log: $LOG)"
+  setsid nohup dockerd --iptables=false --ip-masq=false >"$LOG" 2>&1 </dev/null &
+  for _ in $(seq 1 60); do
+    if [ -S "$SOCKET" ] && docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then break; fi
+    sleep 0.5
+  done
+  docker version --format 'docker-images: dockerd {{.Server.Version}} is up' || { tail -20 "$LOG" >&2; exit 1; }
+fi
+[ "${1:-}" = "--engine" ] && exit 0
+
+# 3. The image, from a rootfs made of local parts.
+[ -f dist/commands/workload.js ] || { echo "docker-images: dist/ is missing: run npm run build first" >&2; exit 1; }
+NODE="$(readlink -f "$(command -v node)")"
+# what the image is made of: rebuilt only when one of these changes
+INPUTS="$( (sha256sum "$NODE" package.json package-lock.json oclif.manifest.json; find bin dist -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)"
+if [ "$(docker image inspect --format '{{index .Config.Labels "chaos.inputs"}}' "$IMAGE" 2>/dev/null || true)" = "$INPUTS" ]; then
+  log "$IMAGE is up to date (inputs $INPUTS)"
+  exit 0
+fi
+
+ROOT="$(mktemp -d /tmp/chaos-rootfs.XXXXXX)"
+trap 'rm -rf "$ROOT"' EXIT
+mkdir -p "$ROOT"/{usr/bin,tmp,etc,app,proc,sys,dev}
+chmod 1777 "$ROOT/tmp"
+cp "$NODE" "$ROOT/usr/bin/node"
+# the dynamic loader and every library node links against, at the paths ldd names (symlinks resolved)
+for lib in $(ldd "$NODE" | grep -o '/[^ ]*'); do
+  mkdir -p "$ROOT$(dirname "$lib")"
+  cp -L "$lib" "$ROOT$lib"
+done
+echo 'root:x:0:0:root:/root:/bin/false' >"$ROOT/etc/passwd"
+echo 'root:x:0:' >"$ROOT/etc/group"
+mkdir -p "$ROOT/root"
+
+cp -r bin dist package.json oclif.manifest.json "$ROOT/app/"
+[ -d schema ] && cp -r schema "$ROOT/app/"
+# production dependencies only (the dev tools are ten times their size): the list npm itself resolves
+npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | while read -r dir; do
+  rel="${dir#"$PWD"/}"
+  case "$rel" in node_modules/*) ;; *) continue ;; esac
+  mkdir -p "$ROOT/app/$(dirname "$rel")"
+  [ -e "$ROOT/app/$rel" ] || cp -r "$dir" "$ROOT/app/$rel"
+done
+
+log "importing $IMAGE ($(du -sh "$ROOT" | cut -f1) rootfs)"
+tar -C "$ROOT" -c . | docker import \
+  --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
+  --change 'ENV HOME=/root' \
+  --change 'WORKDIR /app' \
+  --change 'CMD ["node", "/app/bin/run.js", "workload", "--port", "8080", "--host", "0.0.0.0"]' \
+  --change 'EXPOSE 8080' \
+  --change "LABEL chaos.inputs=$INPUTS" \
+  --change 'LABEL org.opencontainers.image.title=chaos-demo' \
+  - "$IMAGE" >/dev/null
+# the image this one replaced, now untagged (dangling): ours to remove, and only ours
+docker image prune -f --filter label=org.opencontainers.image.title=chaos-demo >/dev/null
+log "built $IMAGE: $(docker image inspect --format '{{.Id}} {{.Size}} bytes' "$IMAGE")"

@@ -1,0 +1,573 @@
+// The Docker platform: workflows are containers of a local Docker engine. Managed ones are created from an image
+// on a bridge network the experiment creates, with the limits their isolation names (level container), under one
+// shared cgroup parent with one set of limits (level shared), or with none (level none); attached ones are found
+// by name or id and keep what they have. Faults are charged to the target container itself: the toolkit's
+// stressor joins the container's cgroups (and, for floods, its network namespace through nsenter). Every
+// container and network is labelled chaos.run=RUN and written to the run's ledger before it is created.
+import {existsSync, mkdirSync, rmSync} from 'node:fs'
+import {join} from 'node:path'
+
+import type Docker from 'dockerode'
+
+import type {Experiment, IsolationSpec, NeighborSpec, TargetSpec} from '../../experiment/schema.js'
+import {formatBitRate, formatBytes} from '../../experiment/units.js'
+import {ledgerDir, processStartTime, type LedgerResource as Resource, type RunLedger} from '../../rollback/ledger.js'
+import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
+import {run, runOrThrow} from '../../util/exec.js'
+import {
+  type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, PlanError, type StressorPlacement, type WorkflowHandle,
+} from '../platform.js'
+import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, detectCgroupLayout} from '../process/cgroupfs.js'
+import {allowanceOf, expandCpuset, onlineCpus} from '../process/cpus.js'
+import {mountTmpfs, unmount} from '../process/tmpfs.js'
+import {containerCgroup} from './cgroups.js'
+import {
+  connectEngine, describeError, engineAddress, engineProblem, removeContainer, removeNetwork, RUN_LABEL, statusOf, WORKFLOW_LABEL,
+} from './engine.js'
+import {type DockerLevel, DockerWorkflow} from './workflow.js'
+import {answeringUrl} from '../answering.js'
+
+/** Where `${volumes.NAME}` and `${run.dir}` are inside a managed container. */
+const CONTAINER_VOLUMES = '/chaos/volumes'
+const CONTAINER_RUN_DIR = '/tmp/chaos-run'
+/** The toolkit inside the images scripts/docker-images.sh and the Dockerfile build: `chaos` in run: means this. */
+const IMAGE_TOOLKIT = ['node', '/app/bin/run.js']
+
+export class DockerPlatform implements Platform {
+  readonly name = 'docker'
+  private readonly experiment: Experiment
+  private readonly runId: string
+  private readonly levelOverride?: DockerLevel
+  private docker?: Docker
+  private layout?: CgroupLayout
+  private canMakeBoxes = false
+  private ledger?: RunLedger
+  private readonly created: Resource[] = []
+  private readonly volumeDirs = new Map<string, string>()
+  private workflows: DockerWorkflow[] = []
+  private instrumentBox?: Cgroup
+  private events?: NodeJS.ReadableStream
+  private tornDown = false
+  private readonly networkName: string
+
+  constructor(ctx: PlatformFactoryContext) {
+    this.experiment = ctx.experiment
+    this.runId = ctx.runId
+    // `chaos matrix` and `--level` speak the process platform's words: its cgroup is a container here
+    this.levelOverride = ctx.levelOverride === 'cgroup' ? 'container' : ctx.levelOverride
+    this.networkName = `chaos-${this.runId}`
+    this.workflows = this.specs.map((spec, i) => new DockerWorkflow(spec, i === 0 ? 'target' : 'neighbor', this.levelOf(spec), spec.container === undefined, this.runId))
+    // a managed target's allowance is known before anything exists (chaos matrix fixes a CPU dose with it);
+    // an attached one's only once the engine is asked
+    if (this.experiment.target.container === undefined) this.plannedTargetAllowance = () => allowanceOf(this.limitsOf(this.experiment.target))
+  }
+
+  plannedTargetAllowance?: () => Allowance
+
+  get target(): WorkflowHandle {
+    return this.workflows[0]
+  }
+
+  get neighbors(): WorkflowHandle[] {
+    return this.workflows.slice(1)
+  }
+
+  private get specs(): (TargetSpec | NeighborSpec)[] {
+    return [this.experiment.target, ...this.experiment.neighbors]
+  }
+
+  private levelOf(spec: TargetSpec | NeighborSpec): DockerLevel {
+    const level = this.levelOverride ?? spec.isolation.level
+    return level === 'cgroup' ? 'container' : level
+  }
+
+  private get runDir(): string {
+    return join(ledgerDir(), this.runId)
+  }
+
+  private get sharedPath(): string {
+    return `chaos-${this.runId}/shared`
+  }
+
+  /** The shared box's limits: as the experiment states them, or the sum of its members' limits (like a pod's). */
+  private sharedLimits(): CgroupLimits {
+    if (this.experiment.shared) return {...this.experiment.shared}
+    const members = this.specs.filter((s) => s.container === undefined && this.levelOf(s) === 'shared')
+    const sum = (pick: (i: IsolationSpec) => number | undefined) => {
+      const values = members.map((m) => pick(m.isolation)).filter((v): v is number => v !== undefined)
+      return values.length === members.length && values.length > 0 ? values.reduce((a, b) => a + b, 0) : undefined
+    }
+    const cpusets = members.map((m) => m.isolation.cpuset).filter((c): c is string => c !== undefined)
+    return {
+      memory: sum((i) => i.memory),
+      cpus: sum((i) => i.cpus),
+      cpuset: cpusets.length === members.length && cpusets.length > 0 ? [...new Set(cpusets.flatMap(expandCpuset))].sort((a, b) => a - b).join(',') : undefined,
+      pids: sum((i) => i.pids),
+    }
+  }
+
+  /** The limits a managed container gets (level container: its own; shared: the box's; none: none). */
+  private limitsOf(spec: TargetSpec | NeighborSpec): CgroupLimits | undefined {
+    const level = this.levelOf(spec)
+    if (level === 'none') return undefined
+    if (level === 'shared') return this.sharedLimits()
+    const {memory, cpus, cpuset, pids, ioWeight} = spec.isolation
+    return {memory, cpus, cpuset, pids, ioWeight}
+  }
+
+  async plan(): Promise<string[]> {
+    const lines: string[] = []
+    const address = engineAddress()
+    if (!address.local) {
+      throw new PlanError(`DOCKER_HOST is ${address.text}: a remote engine is not supported yet. The toolkit charges a fault to the target by joining its cgroup and network namespace on this machine, so the engine must be local (unix socket)`, 4)
+    }
+    const problem = await engineProblem()
+    if (problem) throw new PlanError(`${problem}. Start it (scripts/docker-images.sh --engine starts dockerd), or point DOCKER_HOST at a local socket`, 4)
+    this.docker = await connectEngine()
+    const info = await this.docker.info() as {ServerVersion?: string, CgroupDriver?: string, CgroupVersion?: string}
+    lines.push(`docker engine ${info.ServerVersion ?? '?'} at ${address.text}, cgroup driver ${info.CgroupDriver ?? '?'}, cgroup v${info.CgroupVersion ?? '?'}`)
+    try {
+      this.layout = detectCgroupLayout()
+    } catch (error) {
+      throw new PlanError(`the toolkit cannot see this machine's cgroups, so it cannot charge a fault to a container: ${(error as Error).message}`, 4)
+    }
+    this.canMakeBoxes = process.getuid?.() === 0
+    if (!this.canMakeBoxes) throw new PlanError('the docker platform joins containers\' cgroups and namespaces: run it as root', 4)
+    const shared = this.specs.some((s) => s.container === undefined && this.levelOf(s) === 'shared')
+    if (shared && info.CgroupDriver === 'systemd') {
+      throw new PlanError('level shared puts containers under one cgroup parent; with the systemd cgroup driver that parent must be a systemd slice, which this version does not make yet. Use the cgroupfs driver, or level container', 4)
+    }
+    const hostCpus = onlineCpus()
+    for (const spec of this.specs) {
+      const role = spec === this.experiment.target ? 'target' : 'neighbour'
+      const level = this.levelOf(spec)
+      if (spec.container !== undefined) {
+        const {memory, cpus, cpuset, pids, ioWeight, network} = spec.isolation
+        if ([memory, cpus, cpuset, pids, ioWeight, network, spec.ports, spec.run].some((v) => v !== undefined)) {
+          throw new PlanError(`${spec.name}: limits, ports and run: apply only to containers the experiment creates (image:); an attached container keeps what it has`)
+        }
+        const found = await this.inspectContainer(spec.container)
+        if (!found) throw new PlanError(`${spec.name}: no container named ${spec.container} on this engine (docker ps -a lists them)`)
+        if (!found.State?.Running) throw new PlanError(`${spec.name}: container ${spec.container} exists but is not running (${found.State?.Status ?? 'unknown state'})`)
+        lines.push(`${role} ${spec.name}: attached to container ${spec.container} (${found.Id.slice(0, 12)}), isolation as found`)
+        continue
+      }
+      try {
+        await this.docker.getImage(spec.image!).inspect()
+      } catch (error) {
+        if (statusOf(error) === 404) {
+          throw new PlanError(`${spec.name}: image ${spec.image} is not on this engine. The toolkit never pulls; build it first (scripts/docker-images.sh builds chaos-demo:local offline, or docker build / docker load)`, 4)
+        }
+        throw new PlanError(`${spec.name}: cannot inspect image ${spec.image}: ${describeError(error)}`, 4)
+      }
+      const taken = await answeringUrl(spec)
+      if (taken) throw new PlanError(`${spec.name}: something already answers at ${taken} before the experiment started it (another run, or another service on that port); measuring it would judge the wrong process`, 4)
+      if (spec.isolation.cpuset) {
+        const unknown = expandCpuset(spec.isolation.cpuset).filter((c) => !hostCpus.includes(c))
+        if (unknown.length > 0) throw new PlanError(`${spec.name}: cpuset "${spec.isolation.cpuset}" names CPU ${unknown.join(',')}, but this host has CPUs ${hostCpus.join(',')}`)
+      }
+      if (spec.isolation.network && spec !== this.experiment.target) {
+        throw new PlanError(`${spec.name}: a shaped link (isolation.network) is offered for the target only`)
+      }
+      const limits = this.limitsOf(spec)
+      const box = level === 'none' ? 'no limits' : level === 'shared' ? `shared cgroup parent /${this.sharedPath}` : 'limits of its own'
+      lines.push(`${role} ${spec.name}: container chaos-${this.runId}-${spec.name} from ${spec.image}${spec.run ? `: ${this.commandOf(spec).join(' ')}` : ''}  [${level}: ${box}${limits ? describeLimits(limits) : ''}]` +
+        `${spec.ports?.length ? `, ports ${spec.ports.map((p) => `127.0.0.1:${portPair(p).host}->${portPair(p).container}`).join(' ')}` : ''}` +
+        `${spec.isolation.network ? `, egress ${formatBitRate(spec.isolation.network.rate)} (tbf on its eth0)` : ''}`)
+    }
+    if (this.experiment.target.isolation.network) {
+      const tc = await run('tc', ['-V'])
+      if (tc.code !== 0) throw new PlanError('isolation.network needs tc (iproute2) on this machine', 4)
+    }
+    if (this.specs.some((s) => s.container === undefined)) lines.push(`network ${this.networkName}: a bridge of the experiment's own, labelled ${RUN_LABEL}=${this.runId}`)
+    for (const [name, volume] of Object.entries(this.experiment.volumes ?? {})) lines.push(`volume ${name}: tmpfs ${formatBytes(volume.size)}, mounted at ${CONTAINER_VOLUMES}/${name} in the containers that name it`)
+    return lines
+  }
+
+  private async inspectContainer(nameOrId: string) {
+    try {
+      return await this.docker!.getContainer(nameOrId).inspect()
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined
+      throw new PlanError(`cannot inspect container ${nameOrId}: ${describeError(error)}`, 4)
+    }
+  }
+
+  /** The container's command: run: with `chaos` meaning the image's toolkit; the demo workload listens on all of the container's addresses. */
+  private commandOf(spec: TargetSpec | NeighborSpec): string[] {
+    if (spec.run === undefined) return []
+    const argv = spec.run.map((arg) => this.substitute(spec, arg))
+    if (argv[0] !== 'chaos') return argv
+    const rest = argv.slice(1)
+    // inside a container, loopback is the container's own: published ports reach only a server on its eth0
+    if (rest[0] === 'workload' && !rest.some((a) => a === '--host' || a.startsWith('--host='))) rest.push('--host', '0.0.0.0')
+    return [...IMAGE_TOOLKIT, ...rest]
+  }
+
+  private substitute(spec: TargetSpec | NeighborSpec, text: string): string {
+    return text.replaceAll('${run.dir}', CONTAINER_RUN_DIR).replace(/\$\{volumes\.([a-z0-9-]+)\}/g, (whole, name: string) => {
+      if (!this.experiment.volumes?.[name]) throw new PlanError(`${spec.name}: ${whole} names a volume the experiment does not declare`)
+      return `${CONTAINER_VOLUMES}/${name}`
+    })
+  }
+
+  /** The experiment volumes a workflow's command or environment names: those are mounted into its container. */
+  private volumesOf(spec: TargetSpec | NeighborSpec): string[] {
+    const text = JSON.stringify([spec.run ?? [], spec.env ?? {}])
+    return Object.keys(this.experiment.volumes ?? {}).filter((name) => text.includes(`\${volumes.${name}}`))
+  }
+
+  private track(resource: Resource): void {
+    this.ledger!.add(resource)
+    this.created.push(resource)
+  }
+
+  private untrack(resource: Resource): void {
+    this.ledger?.remove(resource)
+    const index = this.created.indexOf(resource)
+    if (index >= 0) this.created.splice(index, 1)
+  }
+
+  async setup(ledger: RunLedger, log: (line: string) => void): Promise<void> {
+    this.ledger = ledger
+    const docker = this.docker ?? (this.docker = await connectEngine())
+    const layout = this.layout ?? (this.layout = detectCgroupLayout())
+    mkdirSync(this.runDir, {recursive: true})
+    this.track({kind: 'dir', path: this.runDir})
+    for (const [name, volume] of Object.entries(this.experiment.volumes ?? {})) {
+      const dir = join(this.runDir, 'volumes', name)
+      this.track({kind: 'mount', path: dir})
+      await mountTmpfs(dir, volume.size, `chaos-${this.runId}-${name}`)
+      this.volumeDirs.set(name, dir)
+    }
+    // the run's own cgroup: the instrument's box, and the shared parent of level shared
+    const parent = new Cgroup(layout, `chaos-${this.runId}`)
+    this.track({kind: 'cgroup', version: layout.version, root: layout.root, path: parent.relativePath})
+    parent.create()
+    this.protectInstrument(layout)
+    const managed = this.workflows.filter((w) => w.managed)
+    if (managed.some((w) => w.level === 'shared')) {
+      const box = new Cgroup(layout, this.sharedPath)
+      box.create()
+      try {
+        box.applyLimits(this.sharedLimits())
+      } catch (error) {
+        if (error instanceof CgroupUnavailableError) throw new PlanError(error.message, 4)
+        throw error
+      }
+      for (const w of managed.filter((m) => m.level === 'shared')) {
+        w.sharedParent = `/${this.sharedPath}`
+        w.sharedBox = box.paths()
+      }
+    }
+    if (managed.length > 0) {
+      const network: Resource = {kind: 'network', name: this.networkName}
+      this.track(network)
+      try {
+        await docker.createNetwork({
+          Name: this.networkName, Driver: 'bridge', CheckDuplicate: true,
+          Labels: {[RUN_LABEL]: this.runId},
+          // a host-side bridge name that says whose it is (at most 15 characters)
+          Options: {'com.docker.network.bridge.name': `ch${this.runId}`},
+        })
+      } catch (error) {
+        // e.g. the engine's address pools are used up by networks a crashed run left: chaos cleanup removes them
+        throw new PlanError(`the engine could not create network ${this.networkName}: ${describeError(error)}`, 4)
+      }
+    }
+    const since = Math.floor(Date.now() / 1000) - 1
+    for (const w of managed) await this.createContainer(docker, w)
+    for (const w of this.workflows) await this.locate(docker, w)
+    this.watchEvents(docker, since)
+    const target = this.workflows[0]
+    const network = this.experiment.target.isolation.network
+    if (network && target.managed) {
+      if (!target.netnsPath) throw new PlanError(`${target.name}: the target has no network namespace of its own to shape`, 4)
+      try {
+        await limitEgress(target.netnsPath, network.rate)
+      } catch (error) {
+        throw new PlanError(`${target.name}: cannot shape the container's eth0: ${(error as Error).message}`, 4)
+      }
+      log(`network: ${target.containerName} eth0 --tbf ${formatBitRate(network.rate)}--> ${this.networkName}`)
+    }
+    await Promise.all(this.workflows.map((w) => this.waitReady(docker, w)))
+    for (const w of this.workflows) log(`${w.role} ${w.name} ready (${w.boundary})`)
+  }
+
+  private async createContainer(docker: Docker, w: DockerWorkflow): Promise<void> {
+    const spec = w.spec
+    const limits = w.level === 'container' ? this.limitsOf(spec) : undefined
+    w.limits = this.limitsOf(spec)
+    const exposed: Record<string, object> = {}
+    const bindings: Record<string, {HostIp: string, HostPort: string}[]> = {}
+    for (const entry of spec.ports ?? []) {
+      const {host, container} = portPair(entry)
+      exposed[`${container}/tcp`] = {}
+      // loopback only: nothing the experiment starts is reachable from beyond this machine
+      bindings[`${container}/tcp`] = [{HostIp: '127.0.0.1', HostPort: String(host)}]
+    }
+    const binds = this.volumesOf(spec).map((name) => `${this.volumeDirs.get(name)}:${CONTAINER_VOLUMES}/${name}`)
+    const env = Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${this.substitute(spec, v)}`)
+    const command = this.commandOf(spec)
+    const resource: Resource = {kind: 'container', name: w.containerName}
+    this.track(resource)
+    try {
+      const container = await docker.createContainer({
+        name: w.containerName,
+        Image: spec.image,
+        ...(command.length > 0 ? {Cmd: command} : {}),
+        Env: env,
+        ...(spec.cwd ? {WorkingDir: spec.cwd} : {}),
+        Labels: {[RUN_LABEL]: this.runId, [WORKFLOW_LABEL]: spec.name},
+        ExposedPorts: exposed,
+        HostConfig: {
+          NetworkMode: this.networkName,
+          PortBindings: bindings,
+          Binds: binds,
+          ...(w.level === 'shared' ? {CgroupParent: `/${this.sharedPath}`} : {}),
+          ...(limits?.memory !== undefined ? {Memory: limits.memory, MemorySwap: limits.memory} : {}),
+          ...(limits?.cpus !== undefined ? {NanoCpus: Math.round(limits.cpus * 1e9)} : {}),
+          ...(limits?.cpuset !== undefined ? {CpusetCpus: limits.cpuset} : {}),
+          ...(limits?.pids !== undefined ? {PidsLimit: limits.pids} : {}),
+          ...(limits?.ioWeight !== undefined ? {BlkioWeight: Math.min(1000, Math.max(10, limits.ioWeight))} : {}),
+        },
+      })
+      w.id = container.id
+      await container.start()
+    } catch (error) {
+      throw new PlanError(`${spec.name}: the engine could not start container ${w.containerName} from ${spec.image}: ${describeError(error)}`, 4)
+    }
+  }
+
+  /** Finds a container's main process, cgroups, network namespace and addresses. */
+  private async locate(docker: Docker, w: DockerWorkflow): Promise<void> {
+    const info = await docker.getContainer(w.id ?? w.containerName).inspect()
+    w.id = info.Id
+    w.pid = info.State?.Pid || undefined
+    if (w.pid === undefined) throw new PlanError(`${w.name}: container ${w.containerName} is not running (${info.State?.Status}): ${await logsTail(docker, info.Id)}`, 4)
+    w.cgroup = containerCgroup(w.pid, this.layout!)
+    if (!w.cgroup) throw new PlanError(`${w.name}: cannot find the cgroup of container ${w.containerName} (pid ${w.pid}) in /proc/${w.pid}/cgroup`, 4)
+    if (!w.managed) {
+      const hc = info.HostConfig ?? {}
+      const cpus = hc.NanoCpus ? hc.NanoCpus / 1e9 : hc.CpuQuota && hc.CpuQuota > 0 ? hc.CpuQuota / (hc.CpuPeriod || 100_000) : undefined
+      w.limits = {memory: hc.Memory || undefined, cpus, cpuset: hc.CpusetCpus || undefined, pids: hc.PidsLimit && hc.PidsLimit > 0 ? hc.PidsLimit : undefined}
+    }
+    const mode = info.HostConfig?.NetworkMode ?? ''
+    if (mode !== 'host') {
+      w.netnsPath = `/proc/${w.pid}/ns/net`
+      const networks = Object.entries(info.NetworkSettings?.Networks ?? {})
+      const mine = networks.find(([name]) => name === this.networkName) ?? networks[0]
+      w.gateway = mine?.[1].Gateway || undefined
+      w.address = mine?.[1].IPAddress || undefined
+    }
+  }
+
+  /** Exits and OOM kills, from the engine's event stream (a container that dies is no longer there to ask). */
+  private watchEvents(docker: Docker, since: number): void {
+    const ids = this.workflows.map((w) => w.id!).filter(Boolean)
+    void docker.getEvents({since, filters: JSON.stringify({type: ['container'], event: ['die', 'oom'], container: ids})}).then((stream) => {
+      this.events = stream
+      // torn down before the engine answered: an open stream would keep the toolkit alive
+      if (this.tornDown) (stream as NodeJS.ReadableStream & {destroy?: () => void}).destroy?.()
+      let pending = ''
+      stream.on('data', (chunk: Buffer) => {
+        pending += chunk.toString()
+        let newline: number
+        while ((newline = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, newline)
+          pending = pending.slice(newline + 1)
+          try {
+            const event = JSON.parse(line) as {Action?: string, id?: string, Actor?: {ID?: string, Attributes?: Record<string, string>}}
+            const id = event.Actor?.ID ?? event.id
+            this.workflows.find((w) => w.id === id)?.onEvent(event.Action ?? '', event.Actor?.Attributes?.exitCode)
+          } catch { /* a partial line */ }
+        }
+      })
+      stream.on('error', () => undefined)
+    }, () => undefined)
+  }
+
+  /** Waits until the workflow answers (its ready URL, else its probe or metrics URL), or fails with its own words. */
+  private async waitReady(docker: Docker, w: DockerWorkflow): Promise<void> {
+    if (!w.managed) return
+    const neighbor = w.spec as NeighborSpec
+    const url = w.spec.ready?.http ?? neighbor.probe?.http.url ?? neighbor.metrics
+    const timeout = w.spec.ready?.timeout ?? 15_000
+    const deadline = Date.now() + timeout
+    while (Date.now() < deadline) {
+      const state = (await docker.getContainer(w.id!).inspect()).State
+      if (!state?.Running) throw new PlanError(`${w.name}: container ${w.containerName} ended before it was ready (${state?.Status}, exit code ${state?.ExitCode}${state?.OOMKilled ? ', OOM-killed' : ''}): ${await logsTail(docker, w.id!)}`, 4)
+      if (url === undefined) return
+      try {
+        const response = await fetch(url, {signal: AbortSignal.timeout(1000)})
+        await response.arrayBuffer()
+        if (response.status < 500) return
+      } catch { /* not listening yet (the port proxy resets until it is) */ }
+      await sleep(150)
+    }
+    throw new PlanError(`${w.name} did not answer at ${url} within ${timeout / 1000}s (is the port published with ports:, and does the server listen on 0.0.0.0 inside?): ${await logsTail(docker, w.id!)}`, 4)
+  }
+
+  /**
+   * The toolkit is the measuring instrument: its probe's lateness would be charged to the neighbours' latency.
+   * It gets a box of its own with a high CPU weight, as on the process platform.
+   */
+  private protectInstrument(layout: CgroupLayout): void {
+    const box = new Cgroup(layout, `chaos-${this.runId}/toolkit`)
+    box.create()
+    box.applyLimits({cpuWeight: 1000})
+    box.addProcess(process.pid)
+    this.instrumentBox = box
+  }
+
+  fillDirectory(volume: string | undefined, path: string | undefined): {dir: string, createdByExperiment: boolean} {
+    if (volume !== undefined) {
+      const dir = this.volumeDirs.get(volume)
+      if (!dir) throw new PlanError(`no volume named ${volume}`)
+      return {dir, createdByExperiment: true}
+    }
+    return {dir: path!, createdByExperiment: false}
+  }
+
+  flood(): FloodEndpoint {
+    const target = this.workflows[0]
+    if (!target.netnsPath || !target.gateway) return {sinkHost: '127.0.0.1', inNamespace: false}
+    const netns = target.netnsPath
+    return {
+      // the sink listens on the host's end of the experiment's own bridge: the flood crosses the target's veth
+      sinkHost: target.gateway,
+      inNamespace: true,
+      linkBytes: () => interfaceBytes(netns, 'eth0'),
+      egressLimit: this.experiment.target.isolation.network?.rate,
+    }
+  }
+
+  launchStressor(placement: StressorPlacement): StressorHandle {
+    const target = this.workflows[0]
+    const inTarget = placement.where === 'target'
+    const netns = inTarget && placement.kind === 'flood' ? target.netnsPath : undefined
+    const rootDirs = this.layout ? Cgroup.rootDirs(this.layout) : []
+    const handle = spawnStressor(
+      {
+        kind: placement.kind, runId: this.runId, deadline: placement.deadline, parent: process.pid,
+        cgroups: inTarget ? target.cgroup?.dirs ?? [] : rootDirs, params: placement.params,
+      },
+      {
+        command: netns ? ['nsenter', `--net=${netns}`, '--'] : undefined,
+        env: netns ? {CHAOS_FLOOD_ALLOW_NETNS: '1'} : undefined,
+      },
+    )
+    void handle.ready.then(({pid}) => {
+      const resource: Resource = {kind: 'process', pid, startTime: processStartTime(pid) ?? 0, title: `chaos-stressor ${placement.kind}`}
+      this.track(resource)
+      void handle.exited.then(() => this.untrack(resource))
+    }, () => undefined)
+    return handle
+  }
+
+  async teardown(): Promise<string[]> {
+    this.tornDown = true
+    for (const w of this.workflows) w.stopping = true
+    const events = this.events as (NodeJS.ReadableStream & {destroy?: () => void}) | undefined
+    events?.destroy?.()
+    if (this.instrumentBox && this.layout) {
+      try {
+        Cgroup.moveToRoot(this.layout, process.pid)
+      } catch { /* the box goes with the run's cgroup below */ }
+      this.instrumentBox = undefined
+    }
+    const left: string[] = []
+    for (const resource of [...this.created].reverse()) {
+      let gone = false
+      try {
+        gone = await this.removeResource(resource)
+      } catch {
+        gone = false
+      }
+      if (gone) this.untrack(resource)
+      else left.push(describe(resource))
+    }
+    return left
+  }
+
+  private async removeResource(resource: Resource): Promise<boolean> {
+    switch (resource.kind) {
+      case 'container': return removeContainer(this.docker!, resource.name)
+      case 'network': return removeNetwork(this.docker!, resource.name)
+      case 'process': {
+        if (processStartTime(resource.pid) !== resource.startTime) return true
+        try {
+          process.kill(resource.pid, 'SIGKILL')
+        } catch { /* gone */ }
+        for (let i = 0; i < 40 && processStartTime(resource.pid) === resource.startTime; i++) await sleep(25)
+        return processStartTime(resource.pid) !== resource.startTime
+      }
+      case 'cgroup': return (await new Cgroup(this.layout!, resource.path).remove()).length === 0
+      case 'mount': return unmount(resource.path)
+      case 'dir':
+      case 'file':
+        rmSync(resource.path, {recursive: true, force: true})
+        return !existsSync(resource.path)
+      case 'netns': return true
+    }
+  }
+}
+
+function portPair(entry: number | string): {host: number, container: number} {
+  if (typeof entry === 'number') return {host: entry, container: entry}
+  const [host, container] = entry.split(':').map(Number)
+  return {host, container}
+}
+
+/** Token bucket filter on the container's eth0 egress, set from the host through its network namespace. */
+async function limitEgress(netnsPath: string, bitsPerSecond: number): Promise<void> {
+  const rate = `${Math.round(bitsPerSecond / 1000)}kbit`
+  const burst = Math.max(32 * 1024, Math.round(bitsPerSecond / 8 / 250))
+  await runOrThrow('nsenter', [`--net=${netnsPath}`, '--', 'tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', rate, 'burst', String(burst), 'latency', '50ms'])
+}
+
+async function interfaceBytes(netnsPath: string, ifname: string): Promise<{tx: number, rx: number}> {
+  const out = await runOrThrow('nsenter', [`--net=${netnsPath}`, '--', 'ip', '-s', '-j', 'link', 'show', 'dev', ifname])
+  const [info] = JSON.parse(out) as {stats64?: {tx: {bytes: number}, rx: {bytes: number}}}[]
+  return {tx: info?.stats64?.tx.bytes ?? 0, rx: info?.stats64?.rx.bytes ?? 0}
+}
+
+/** The last lines a container wrote, for an error message. */
+async function logsTail(docker: Docker, id: string): Promise<string> {
+  try {
+    const raw = await docker.getContainer(id).logs({stdout: true, stderr: true, tail: 5}) as unknown as Buffer
+    // the multiplexed stream: 8-byte frame headers before each chunk
+    const parts: string[] = []
+    for (let at = 0; at + 8 <= raw.length;) {
+      const size = raw.readUInt32BE(at + 4)
+      parts.push(raw.subarray(at + 8, at + 8 + size).toString())
+      at += 8 + size
+    }
+    return parts.join('').trim().split('\n').slice(-3).join(' | ') || '(no output)'
+  } catch {
+    return '(no logs)'
+  }
+}
+
+/** The first of a managed workflow's URLs that already answers, if any. */
+function describe(r: Resource): string {
+  switch (r.kind) {
+    case 'container': return `container ${r.name}`
+    case 'network': return `network ${r.name}`
+    case 'netns': return `network namespace ${r.name}`
+    case 'process': return `process ${r.pid}`
+    default: return `${r.kind} ${r.path}`
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function describeLimits(limits: CgroupLimits): string {
+  const parts = [
+    limits.memory !== undefined ? `memory ${formatBytes(limits.memory)}` : '',
+    limits.cpus !== undefined ? `cpus ${limits.cpus}` : '',
+    limits.cpuset !== undefined ? `cpuset ${limits.cpuset}` : '',
+    limits.pids !== undefined ? `pids ${limits.pids}` : '',
+  ].filter(Boolean)
+  return parts.length ? `, ${parts.join(', ')}` : ', no limits'
+}

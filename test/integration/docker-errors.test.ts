@@ -1,0 +1,69 @@
+// Clear errors before anything starts on the Docker platform, against a real engine: an engine that is not running
+// (exit 4), an image that is not on the engine (exit 4: this machine cannot run it), a named target container
+// that does not exist (exit 2: the experiment names something that is not there). Nothing is created: no
+// container, no network, no ledger.
+import {spawnSync} from 'node:child_process'
+import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {engineProblem} from '../../src/platforms/docker/engine.js'
+import {ExitCode} from '../../src/run/exit-codes.js'
+
+const skip = (await engineProblem()) !== undefined && !process.env.CHAOS_REQUIRE_DOCKER
+const dir = mkdtempSync(join(tmpdir(), 'chaos-docker-errors-'))
+const stateDir = join(dir, 'state')
+afterAll(() => rmSync(dir, {recursive: true, force: true}))
+
+function experiment(edit: (text: string) => string): string {
+  const file = join(dir, `e${Math.random().toString(16).slice(2, 8)}.yaml`)
+  writeFileSync(file, edit(readFileSync('experiments/docker/memory-leak.yaml', 'utf8').replace(/\b192(\d\d)\b/g, '198$1')))
+  return file
+}
+
+function run(file: string, env: NodeJS.ProcessEnv = {}) {
+  const result = spawnSync(process.execPath, ['bin/run.js', 'run', file], {encoding: 'utf8', env: {...process.env, CHAOS_STATE_DIR: stateDir, ...env}, timeout: 60_000})
+  return {code: result.status, output: `${result.stdout}${result.stderr}`}
+}
+
+function labelled(): string[] {
+  const list = (args: string[]) => spawnSync('docker', args, {encoding: 'utf8'}).stdout.split('\n').filter(Boolean)
+  return [...list(['ps', '-a', '-q', '--filter', 'label=chaos.run']), ...list(['network', 'ls', '-q', '--filter', 'label=chaos.run'])].sort()
+}
+
+/** No container or network appeared while the refused run ran, and it wrote no ledger. */
+function nothingCreated(before: string[]): void {
+  expect(labelled().filter((id) => !before.includes(id))).toEqual([])
+  const runs = join(stateDir, 'runs')
+  expect(existsSync(runs) ? readdirSync(runs) : []).toEqual([])
+}
+
+describe.skipIf(skip)('docker platform errors before anything starts', () => {
+  it('an engine that is not running: exit 4, with how to start one', () => {
+    const before = labelled()
+    const result = run(experiment((t) => t), {DOCKER_HOST: `unix://${join(dir, 'no-docker.sock')}`})
+    expect(result.code).toBe(ExitCode.Inconclusive)
+    expect(result.output).toMatch(/no Docker engine socket at .*no-docker\.sock \(dockerd is not running\)/)
+    expect(result.output).toMatch(/scripts\/docker-images\.sh --engine/)
+    nothingCreated(before)
+  })
+
+  it('an image that is not on the engine: exit 4, and the toolkit never pulls', () => {
+    const before = labelled()
+    const result = run(experiment((t) => t.replace('image: chaos-demo:local', 'image: chaos-no-such-image:none')))
+    expect(result.code).toBe(ExitCode.Inconclusive)
+    expect(result.output).toMatch(/worker: image chaos-no-such-image:none is not on this engine/)
+    nothingCreated(before)
+  })
+
+  it('a target container that does not exist: exit 2', () => {
+    const before = labelled()
+    const result = run(experiment((t) => t
+      .replace(/  image: chaos-demo:local\n  run: \[chaos, workload, --port, "19801"[^\n]*\n  isolation: \{level: container, memory: 128Mi\}/, '  container: chaos-no-such-container')))
+    expect(result.code).toBe(ExitCode.Invalid)
+    expect(result.output).toMatch(/worker: no container named chaos-no-such-container/)
+    nothingCreated(before)
+  })
+})

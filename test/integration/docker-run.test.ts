@@ -1,0 +1,75 @@
+// The Docker platform end to end against a real engine (no mocks): the memory-leak pair of experiments/docker,
+// shortened. The contained case's own container limit stops the leak; the breach case's shared cgroup parent
+// lets it take the API container down. Every container and network is labelled with the run and gone after.
+// Skipped only when no engine answers AND CHAOS_REQUIRE_DOCKER is unset (.ci/run sets it: CI never skips).
+import {execFileSync} from 'node:child_process'
+import {readFileSync} from 'node:fs'
+
+import {beforeAll, describe, expect, it} from 'vitest'
+
+import {parseExperiment} from '../../src/experiment/load.js'
+import type {Experiment} from '../../src/experiment/schema.js'
+import {engineProblem} from '../../src/platforms/docker/engine.js'
+import {ExitCode} from '../../src/run/exit-codes.js'
+import {newRunId, runExperiment} from '../../src/run/runner.js'
+
+const skip = (await engineProblem()) !== undefined && !process.env.CHAOS_REQUIRE_DOCKER
+
+/** An experiment of experiments/docker on ports of this test's own (192xx -> 193xx), shortened. */
+function experiment(name: string): Experiment {
+  const file = `experiments/docker/${name}.yaml`
+  const parsed = parseExperiment(readFileSync(file, 'utf8').replace(/\b192(\d\d)\b/g, '193$1'), file)
+  parsed.phases = {...parsed.phases, warmup: 2000, baseline: 4000, inject: 6000, recover: 0}
+  return parsed
+}
+
+function labelled(runId: string): {containers: string[], networks: string[]} {
+  const list = (args: string[]) => execFileSync('docker', args, {encoding: 'utf8'}).split('\n').filter(Boolean)
+  return {
+    containers: list(['ps', '-a', '--filter', `label=chaos.run=${runId}`, '--format', '{{.Names}}']),
+    networks: list(['network', 'ls', '--filter', `label=chaos.run=${runId}`, '--format', '{{.Name}}']),
+  }
+}
+
+describe.skipIf(skip)('chaos run on the docker platform', () => {
+  beforeAll(() => {
+    // offline and idempotent: the engine, and chaos-demo:local from the local Node and the built package
+    execFileSync('bash', ['scripts/docker-images.sh'], {stdio: 'inherit'})
+  }, 120_000)
+
+  it('memory-leak: the target container\'s own limit stops the leak; labelled containers and network are removed after', async () => {
+    let during: ReturnType<typeof labelled> | undefined
+    const runId = newRunId()
+    const journal = await runExperiment({
+      experiment: experiment('memory-leak'),
+      runId,
+      onEvent: (event) => {
+        if (event.type === 'phase' && event.phase === 'baseline') during = labelled(runId)
+      },
+    })
+    expect(journal.platform).toBe('docker')
+    expect(during?.containers.sort()).toEqual([`chaos-${journal.runId}-api`, `chaos-${journal.runId}-worker`])
+    expect(during?.networks).toEqual([`chaos-${journal.runId}`])
+    expect(journal.injection.efficacy?.landed).toBe(true)
+    expect(journal.injection.efficacy?.note).toMatch(/OOM-killed by the limit of container: container chaos-/)
+    expect(journal.neighbors[0].unexpectedExits).toBe(0)
+    expect(journal.verdict).toBe('contained')
+    expect(journal.exitCode).toBe(ExitCode.Matched)
+    expect(journal.rollback).toEqual({complete: true, leftovers: [], durationMs: expect.any(Number)})
+    expect(labelled(journal.runId)).toEqual({containers: [], networks: []})
+  })
+
+  it('memory-leak-shared: under one cgroup parent the leak gets the API container OOM-killed', async () => {
+    const journal = await runExperiment({experiment: experiment('memory-leak-shared')})
+    expect(journal.injection.efficacy?.landed).toBe(true)
+    expect(journal.neighbors[0].unexpectedExits).toBe(1)
+    expect(journal.neighbors[0].lastExit).toMatch(/SIGKILL/)
+    const errors = journal.neighbors[0].signals.find((s) => s.signal === 'error_rate')!
+    expect(errors.verdict).toBe('breach')
+    expect(journal.verdict).toBe('breach')
+    expect(journal.exitCode).toBe(ExitCode.Matched)
+    expect(journal.rollback.complete).toBe(true)
+    expect(labelled(journal.runId)).toEqual({containers: [], networks: []})
+    expect(execFileSync('ls', ['/sys/fs/cgroup/memory'], {encoding: 'utf8'})).not.toContain(`chaos-${journal.runId}`)
+  })
+})
