@@ -4,7 +4,7 @@
 // switch), and after `chaos cleanup` nothing may be left: no cgroup, mount, network namespace, process or ledger.
 // Usage (root, after npm run build): node scripts/kill-random.js [N] [experiment]
 import {execFileSync, spawn} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -13,6 +13,8 @@ const source = process.argv[3] ?? 'experiments/network-flood.yaml'
 const dir = mkdtempSync(join(tmpdir(), 'chaos-kill-'))
 const stateDir = join(dir, 'state')
 const env = {...process.env, CHAOS_STATE_DIR: stateDir}
+// the script's own directory (the experiment copy, the state) goes with it, whatever happens
+process.on('exit', () => rmSync(dir, {recursive: true, force: true}))
 // own ports, so the script never measures or collides with another run
 const file = join(dir, 'experiment.yaml')
 writeFileSync(file, readFileSync(source, 'utf8').replace(/\b191(\d\d)\b/g, '196$1'))
