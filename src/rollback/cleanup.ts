@@ -4,7 +4,7 @@ import {readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {connectEngine, engineProblem, listLabelled} from '../platforms/docker/engine.js'
-import {detectCgroupLayout} from '../platforms/process/cgroupfs.js'
+import {detectCgroupLayout, hierarchyRoots} from '../platforms/process/cgroupfs.js'
 import {listNetns} from '../platforms/process/netns.js'
 import {mountsBySource} from '../platforms/process/tmpfs.js'
 import {type LedgerRecord, type AnyLedgerResource as Resource, ownerAlive, processStartTime, readLedgers, stateDir} from './ledger.js'
@@ -137,7 +137,8 @@ export async function findStrays(liveRunIds: Set<string>, liveResources: Resourc
   } catch {
     return strays
   }
-  const roots = layout.version === 2 ? [layout.root] : Object.values(layout.mounts)
+  // every hierarchy, not only the toolkit's controllers: runc creates a Docker CgroupParent in all of them
+  const roots = hierarchyRoots(layout)
   const seen = new Set<string>()
   for (const root of roots) {
     let names: string[] = []

@@ -5,9 +5,11 @@ import {existsSync, readdirSync, readFileSync} from 'node:fs'
 export function leftovers(runId?: string): string[] {
   const found: string[] = []
   const mine = (name: string) => name.startsWith('chaos-') && !name.startsWith('chaos-test') && (runId === undefined || name.includes(runId))
-  for (const hierarchy of ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'unified']) {
+  // every hierarchy, not only the toolkit's controllers: runc creates a Docker CgroupParent in devices, freezer,
+  // name=systemd and the hybrid unified tree too
+  for (const hierarchy of existsSync('/sys/fs/cgroup') ? readdirSync('/sys/fs/cgroup') : []) {
     const dir = `/sys/fs/cgroup/${hierarchy}`
-    if (!existsSync(dir)) continue
+    if (!existsSync(`${dir}/cgroup.procs`)) continue
     for (const entry of readdirSync(dir)) if (mine(entry)) found.push(`cgroup ${dir}/${entry}`)
   }
   for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {

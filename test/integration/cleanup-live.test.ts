@@ -1,13 +1,13 @@
 // `chaos cleanup` beside a live tool: what a live ledger lists is spared even when its name carries no run id
 // (the benchmark keeps such a ledger), and the same things are removed once the ledger's owner is dead.
 import {spawn} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {Cgroup, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
+import {Cgroup, detectCgroupLayout, hierarchyRoots} from '../../src/platforms/process/cgroupfs.js'
 import {processStartTime} from '../../src/rollback/ledger.js'
 import {cleanup} from '../../src/rollback/cleanup.js'
 
@@ -53,6 +53,42 @@ describe('chaos cleanup and a live ledger without a run id in its names', () => 
     } finally {
       owner.kill('SIGKILL')
       await box.remove()
+    }
+  })
+})
+
+describe('a box that other software also made in hierarchies the toolkit does not use', () => {
+  // runc, given a Docker CgroupParent such as /chaos-RUN/shared, creates it in every mounted hierarchy: devices,
+  // freezer, name=systemd and a hybrid system's unified tree as well as the controllers the toolkit joins.
+  const layout = detectCgroupLayout()
+  const others = hierarchyRoots(layout).filter((root) => !new Cgroup(layout, 'x').dirs().some((d) => d.startsWith(`${root}/`)))
+  const runcLike = (path: string) => others.map((root) => join(root, path))
+  const randomId = () => `chaos-${Math.floor(Math.random() * 0xffffffff).toString(16).padStart(8, '0')}`
+
+  it.skipIf(others.length === 0)('is removed from all of them, and a stray left in one of them is swept', async () => {
+    const id = randomId()
+    const box = new Cgroup(layout, id)
+    const made = runcLike(`${id}/shared`)
+    const stray = randomId()
+    try {
+      box.create()
+      for (const dir of made) mkdirSync(dir, {recursive: true})
+      expect(box.exists()).toBe(true)
+      expect(await box.remove()).toEqual([])
+      for (const dir of [...box.dirs(), ...made, ...runcLike(id)]) expect(existsSync(dir), dir).toBe(false)
+
+      // a stray in one hierarchy the toolkit does not use, as crashed runs of the old code left them
+      mkdirSync(join(others[0], stray))
+      const report = await cleanup()
+      expect(report.removed).toContain(`cgroup ${stray}`)
+      expect(existsSync(join(others[0], stray))).toBe(false)
+    } finally {
+      await box.remove()
+      for (const dir of [...made, ...runcLike(id), join(others[0] ?? '/nonexistent', stray)]) {
+        try {
+          rmdirSync(dir)
+        } catch { /* gone */ }
+      }
     }
   })
 })

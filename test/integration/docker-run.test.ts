@@ -12,6 +12,7 @@ import type {Experiment} from '../../src/experiment/schema.js'
 import {engineProblem} from '../../src/platforms/docker/engine.js'
 import {ExitCode} from '../../src/run/exit-codes.js'
 import {newRunId, runExperiment} from '../../src/run/runner.js'
+import {waitForNoLeftovers} from '../helpers/leftovers.js'
 
 const skip = (await engineProblem()) !== undefined && !process.env.CHAOS_REQUIRE_DOCKER
 
@@ -71,5 +72,7 @@ describe.skipIf(skip)('chaos run on the docker platform', () => {
     expect(journal.rollback.complete).toBe(true)
     expect(labelled(journal.runId)).toEqual({containers: [], networks: []})
     expect(execFileSync('ls', ['/sys/fs/cgroup/memory'], {encoding: 'utf8'})).not.toContain(`chaos-${journal.runId}`)
+    // the shared cgroup parent, which runc also made in the hierarchies the toolkit does not use, is gone from all
+    expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
   })
 })

@@ -59,8 +59,17 @@ export class Cgroup {
     return {version: 1, cpu: at('cpu'), cpuacct: at('cpuacct'), memory: at('memory'), blkio: at('blkio'), pids: at('pids'), cpuset: at('cpuset')}
   }
 
+  /**
+   * The box's path in every hierarchy mounted beside ours, not only those it joins: other software given this path
+   * (runc with a Docker CgroupParent) creates it in all of them, devices, freezer, name=systemd and the hybrid
+   * unified tree included, and whatever was created must go.
+   */
+  everywhere(): string[] {
+    return [...new Set([...this.dirs(), ...hierarchyRoots(this.layout).map((root) => join(root, this.relativePath))])]
+  }
+
   exists(): boolean {
-    return this.dirs().some((d) => existsSync(d))
+    return this.everywhere().some((d) => existsSync(d))
   }
 
   /** Creates the box (and its parents), enabling the controllers it needs on v2. */
@@ -155,7 +164,7 @@ export class Cgroup {
    */
   async remove(): Promise<string[]> {
     const left: string[] = []
-    for (const dir of this.dirs()) {
+    for (const dir of this.everywhere()) {
       if (!existsSync(dir)) continue
       for (const sub of subtreeBottomUp(dir)) {
         if (!(await killAndRmdir(sub))) left.push(sub)
@@ -163,6 +172,24 @@ export class Cgroup {
     }
     return left
   }
+}
+
+/**
+ * Every cgroup hierarchy under the layout's root: v2's one tree, or each mounted v1 hierarchy (with the named and
+ * unified ones a hybrid system has), whether or not the toolkit uses its controller.
+ */
+export function hierarchyRoots(layout: CgroupLayout): string[] {
+  if (layout.version === 2) return [layout.root]
+  const found = new Set(Object.values(layout.mounts))
+  let names: string[] = []
+  try {
+    names = readdirSync(layout.root)
+  } catch { /* the known mounts are all there is */ }
+  for (const name of names) {
+    const dir = join(layout.root, name)
+    if (isCgroupFs(dir) && !found.has(dir)) found.add(dir)
+  }
+  return [...found]
 }
 
 function enableV2Controllers(dir: string): void {
