@@ -9,7 +9,7 @@ import {join} from 'node:path'
 
 import type Docker from 'dockerode'
 
-import type {Experiment, IsolationSpec, NeighborSpec, TargetSpec} from '../../experiment/schema.js'
+import type {Experiment, NeighborSpec, TargetSpec} from '../../experiment/schema.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
 import {ledgerDir, processStartTime, type LedgerResource as Resource, type RunLedger} from '../../rollback/ledger.js'
 import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
@@ -18,7 +18,7 @@ import {
   type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, PlanError, type StressorPlacement, type WorkflowHandle,
 } from '../platform.js'
 import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, detectCgroupLayout} from '../process/cgroupfs.js'
-import {allowanceOf, expandCpuset, onlineCpus} from '../process/cpus.js'
+import {allowanceOf, expandCpuset, onlineCpus, summedLimits} from '../process/cpus.js'
 import {mountTmpfs, unmount} from '../process/tmpfs.js'
 import {containerCgroup} from './cgroups.js'
 import {
@@ -92,18 +92,7 @@ export class DockerPlatform implements Platform {
   /** The shared box's limits: as the experiment states them, or the sum of its members' limits (like a pod's). */
   private sharedLimits(): CgroupLimits {
     if (this.experiment.shared) return {...this.experiment.shared}
-    const members = this.specs.filter((s) => s.container === undefined && this.levelOf(s) === 'shared')
-    const sum = (pick: (i: IsolationSpec) => number | undefined) => {
-      const values = members.map((m) => pick(m.isolation)).filter((v): v is number => v !== undefined)
-      return values.length === members.length && values.length > 0 ? values.reduce((a, b) => a + b, 0) : undefined
-    }
-    const cpusets = members.map((m) => m.isolation.cpuset).filter((c): c is string => c !== undefined)
-    return {
-      memory: sum((i) => i.memory),
-      cpus: sum((i) => i.cpus),
-      cpuset: cpusets.length === members.length && cpusets.length > 0 ? [...new Set(cpusets.flatMap(expandCpuset))].sort((a, b) => a - b).join(',') : undefined,
-      pids: sum((i) => i.pids),
-    }
+    return summedLimits(this.specs.filter((s) => s.container === undefined && this.levelOf(s) === 'shared').map((s) => s.isolation))
   }
 
   /** The limits a managed container gets (level container: its own; shared: the box's; none: none). */

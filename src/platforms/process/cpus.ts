@@ -3,6 +3,7 @@ import {readFileSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
 
 import type {Allowance} from '../platform.js'
+import type {IsolationSpec} from '../../experiment/schema.js'
 import type {CgroupLimits} from './cgroupfs.js'
 
 export function onlineCpus(): number[] {
@@ -25,4 +26,22 @@ export function allowanceOf(limits: CgroupLimits | undefined): Allowance {
   if (limits?.cpus !== undefined) return {cpus: Math.min(limits.cpus, limits.cpuset ? expandCpuset(limits.cpuset).length : host), cpuSource: 'quota', memoryLimit: limits.memory}
   if (limits?.cpuset !== undefined) return {cpus: expandCpuset(limits.cpuset).length, cpuSource: 'cpuset', memoryLimit: limits.memory}
   return {cpus: host, cpuSource: 'host', memoryLimit: limits?.memory}
+}
+
+/**
+ * A shared box's limits when the experiment states none: the sum of its members' limits, like a pod's (a limit
+ * only when every member has one), and the union of their cpusets.
+ */
+export function summedLimits(members: readonly IsolationSpec[]): CgroupLimits {
+  const sum = (pick: (i: IsolationSpec) => number | undefined) => {
+    const values = members.map(pick).filter((v): v is number => v !== undefined)
+    return values.length === members.length && values.length > 0 ? values.reduce((a, b) => a + b, 0) : undefined
+  }
+  const cpusets = members.map((m) => m.cpuset).filter((c): c is string => c !== undefined)
+  return {
+    memory: sum((i) => i.memory),
+    cpus: sum((i) => i.cpus),
+    cpuset: cpusets.length === members.length && cpusets.length > 0 ? [...new Set(cpusets.flatMap(expandCpuset))].sort((a, b) => a - b).join(',') : undefined,
+    pids: sum((i) => i.pids),
+  }
 }

@@ -13,7 +13,7 @@ import {
 } from '../platform.js'
 import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, cgroupOfProcess, detectCgroupLayout} from './cgroupfs.js'
 import {createNetns, deleteNetns, netnsPrefix, interfaceBytes, limitEgress, linkAddresses, linkNamespaces, type NetnsLink} from './netns.js'
-import {allowanceOf, expandCpuset, onlineCpus} from './cpus.js'
+import {allowanceOf, expandCpuset, onlineCpus, summedLimits} from './cpus.js'
 import {mountTmpfs, unmount} from './tmpfs.js'
 import {ProcessWorkflow} from './workflow.js'
 import {answeringUrl} from '../answering.js'
@@ -61,18 +61,7 @@ export class ProcessPlatform implements Platform {
   /** The shared box's limits: as the experiment states them, or the sum of its members' limits (like a pod's). */
   private sharedLimits(): CgroupLimits {
     if (this.experiment.shared) return {...this.experiment.shared}
-    const members = this.specs.filter((s) => this.levelOf(s) === 'shared')
-    const sum = (pick: (i: IsolationSpec) => number | undefined) => {
-      const values = members.map((m) => pick(m.isolation)).filter((v): v is number => v !== undefined)
-      return values.length === members.length && values.length > 0 ? values.reduce((a, b) => a + b, 0) : undefined
-    }
-    const cpusets = members.map((m) => m.isolation.cpuset).filter((c): c is string => c !== undefined)
-    return {
-      memory: sum((i) => i.memory),
-      cpus: sum((i) => i.cpus),
-      cpuset: cpusets.length === members.length && cpusets.length > 0 ? unionCpuset(cpusets) : undefined,
-      pids: sum((i) => i.pids),
-    }
+    return summedLimits(this.specs.filter((s) => this.levelOf(s) === 'shared').map((s) => s.isolation))
   }
 
   plannedTargetAllowance(): Allowance {
@@ -342,9 +331,6 @@ function describe(r: Resource): string {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-function unionCpuset(lists: string[]): string {
-  return [...new Set(lists.flatMap(expandCpuset))].sort((a, b) => a - b).join(',')
-}
 
 function describeLimits(limits: CgroupLimits): string {
   const parts = [
