@@ -91,6 +91,16 @@ describe('Prometheus client', () => {
     expect(Date.now() - started).toBeLessThan(1500)
   })
 
+  it('an attempt the deadline cuts short reports the answer before it, not the cut', async () => {
+    const s = await stub((_r, i) => i === 0
+      ? {status: 503, body: {status: 'error', errorType: 'unavailable', error: 'overloaded'}}
+      : {status: 200, body: vector({value: 1}), delayMs: 2000})
+    const started = Date.now()
+    await expect(client(s.url, {retries: 5}).query('up', undefined, {deadline: started + 400, backoffMs: 10}))
+      .rejects.toThrow(/overloaded \(after 2 attempts\)/)
+    expect(Date.now() - started).toBeLessThan(1500)
+  })
+
   it('says a refused connection is unreachable, after retrying it', async () => {
     const s = await stub(() => ({status: 200, body: vector()}))
     await s.close()

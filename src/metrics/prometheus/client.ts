@@ -92,6 +92,8 @@ export type QueryResult =
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024
 const MAX_BACKOFF_MS = 5000
+// the least time left before a deadline for which another attempt is started
+const MIN_ATTEMPT_MS = 50
 
 export class PrometheusClient {
   readonly baseUrl: string
@@ -121,14 +123,21 @@ export class PrometheusClient {
   private async api(path: string, form: Record<string, string>, call: CallOptions): Promise<QueryResult> {
     const retries = call.retries ?? this.options.retries
     const backoff = call.backoffMs ?? this.options.backoffMs ?? 200
+    let previous: unknown
     for (let attempt = 0; ; attempt++) {
-      const timeoutMs = Math.min(call.timeoutMs ?? this.options.timeoutMs, call.deadline === undefined ? Infinity : Math.max(1, call.deadline - Date.now()))
+      const askedTimeoutMs = call.timeoutMs ?? this.options.timeoutMs
+      const timeoutMs = Math.min(askedTimeoutMs, call.deadline === undefined ? Infinity : Math.max(1, call.deadline - Date.now()))
       try {
         return await this.post(path, form, timeoutMs)
-      } catch (error) {
+      } catch (caught) {
+        // An attempt the deadline cut short says only that time ran out; the answer before it says why.
+        const cutShort = timeoutMs < askedTimeoutMs && caught instanceof PrometheusError && caught.kind === 'unreachable' && /did not answer/.test(caught.message)
+        const error = cutShort && previous !== undefined ? previous : caught
+        previous = caught
         const wait = Math.min(MAX_BACKOFF_MS, backoff * 2 ** attempt) * (0.8 + Math.random() * 0.4)
-        const outOfTime = call.deadline !== undefined && Date.now() + wait >= call.deadline
-        if (!retryable(error) || attempt >= retries || outOfTime) {
+        // no attempt is worth starting with less time left than this
+        const outOfTime = call.deadline !== undefined && Date.now() + wait + MIN_ATTEMPT_MS >= call.deadline
+        if (!retryable(caught) || attempt >= retries || outOfTime) {
           if (attempt > 0 && error instanceof PrometheusError) error.message += ` (after ${attempt + 1} attempts)`
           throw error
         }
