@@ -403,6 +403,8 @@ interface RelativeEvidence {
 }
 
 /** Breach when the point change is beyond the limit, the shift test is significant and the CI is clear of 0. */
+const UNDECIDED = 'neither a breach nor containment is shown; longer windows or a higher probe rate would decide'
+
 function decideRelative(context: Context, direction: Direction, limit: number, evidence: RelativeEvidence): Check {
   const {change, interval, pHarmful} = evidence
   const beyondLimit = direction === 'increase' ? change > limit : change < -limit
@@ -419,11 +421,13 @@ function decideRelative(context: Context, direction: Direction, limit: number, e
   let reason: string
   if (breach) reason = `${moved}, ${direction === 'increase' ? 'above' : 'below'} ${allowed}; ${testText}`
   else if (!beyondLimit) reason = `${moved}, within ${allowed}`
-  else if (!significant) reason = `${moved}, beyond ${allowed} but not significantly (${testText})`
-  else reason = `${moved}, beyond ${allowed} but the CI reaches 0 (${testText})`
+  else if (!significant) reason = `${moved}, beyond ${allowed} but not significantly (${testText}): ${UNDECIDED}`
+  else reason = `${moved}, beyond ${allowed} but the CI reaches 0 (${testText}): ${UNDECIDED}`
 
+  // Beyond the limit without the evidence for a breach is not evidence of containment either: inconclusive.
+  const verdict: Verdict = breach ? 'breach' : beyondLimit ? 'inconclusive' : 'contained'
   return {
-    verdict: breach ? 'breach' : 'contained', reason, change, interval,
+    verdict, reason, change, interval,
     threshold: evidence.threshold, test: evidence.test, pValue: evidence.pValue, effectSize: evidence.effectSize,
   }
 }
@@ -477,9 +481,10 @@ function absoluteCheck(context: Context, side: 'max' | 'min', rawBound: number):
   const breach = side === 'max' ? ci.interval.low > bound : ci.interval.high < bound
   const was = `${context.subject} was ${formatValue(during, unit)} during the fault (${formatLevel(ci.interval.level)} CI ${formatValue(ci.interval.low, unit)} … ${formatValue(ci.interval.high, unit)})`
   const reason = breach ? `${was}, ${relation} ${allowed}`
-    : beyond(during) ? `${was}, ${relation} ${allowed} but the CI reaches the bound: not a confident breach`
+    : beyond(during) ? `${was}, ${relation} ${allowed} but the CI reaches the bound: ${UNDECIDED}`
       : `${was}, ${side === 'max' ? 'within' : 'meeting'} ${allowed}`
-  return {verdict: breach ? 'breach' : 'contained', reason, threshold, change, interval: ci.interval, test: 'bootstrap', pValue, effectSize: null}
+  const verdict: Verdict = breach ? 'breach' : beyond(during) ? 'inconclusive' : 'contained'
+  return {verdict, reason, threshold, change, interval: ci.interval, test: 'bootstrap', pValue, effectSize: null}
 }
 
 function boundPhrase(side: 'max' | 'min', bound: string): string {
@@ -500,9 +505,10 @@ function absoluteProportionCheck(context: Context, side: 'max' | 'min', bound: n
   const allowed = boundPhrase(side, formatValue(bound, 'ratio'))
   const beyond = side === 'max' ? rate > bound : rate < bound
   const reason = breach ? `${was}, ${relation} ${allowed}`
-    : beyond ? `${was}, ${relation} ${allowed} but the CI reaches the bound: not a confident breach`
+    : beyond ? `${was}, ${relation} ${allowed} but the CI reaches the bound: ${UNDECIDED}`
       : `${was}, ${side === 'max' ? 'within' : 'meeting'} ${allowed}`
-  return {verdict: breach ? 'breach' : 'contained', reason, threshold, change, interval, test: 'wilson', pValue, effectSize: null}
+  const verdict: Verdict = breach ? 'breach' : beyond ? 'inconclusive' : 'contained'
+  return {verdict, reason, threshold, change, interval, test: 'wilson', pValue, effectSize: null}
 }
 
 // ---------------------------------------------------------------------------------------------------------
