@@ -4,6 +4,7 @@ import {Args, Command, Flags} from '@oclif/core'
 
 import {exitCodeFor} from '../cli/errors.js'
 import {loadExperiment} from '../experiment/load.js'
+import {KubeSettings} from '../experiment/schema.js'
 import {withPrometheusUrl} from '../metrics/prometheus/config.js'
 import {PlanError} from '../platforms/platform.js'
 import {parseDuration} from '../experiment/units.js'
@@ -49,7 +50,7 @@ export default class Run extends Command {
     baseline: duration({description: 'override phases.baseline'}),
     inject: duration({description: 'override phases.inject'}),
     recover: duration({description: 'override phases.recover'}),
-    level: Flags.string({description: 'run every workflow at this isolation level instead of its own', options: ['none', 'shared', 'cgroup']}),
+    level: Flags.string({description: 'run every workflow at this isolation level instead of its own (container: platform docker)', options: ['none', 'shared', 'cgroup', 'container']}),
     'dry-run': Flags.boolean({description: 'print the plan and start nothing'}),
     json: Flags.boolean({description: 'print the journal as JSON on stdout (progress stays on stderr)'}),
     quiet: Flags.boolean({char: 'q', description: 'no live progress'}),
@@ -59,6 +60,7 @@ export default class Run extends Command {
     prometheus: Flags.string({description: 'measure the neighbours with this Prometheus (PromQL), overriding the experiment\'s metrics: (see docs/prometheus.md)'}),
     'metrics-port': Flags.integer({description: 'serve the toolkit\'s own metrics on 127.0.0.1:N during the run (0: any free port, printed)', min: 0, max: 65_535}),
     pushgateway: Flags.string({description: 'push each run\'s metrics to this Pushgateway at its end (job "chaos", grouped by experiment)'}),
+    context: Flags.string({description: 'platform kubernetes: use this kubeconfig context (overrides kubernetes.context and $CHAOS_KUBE_CONTEXT)'}),
     'fail-on': Flags.string({description: 'what fails the exit code: mismatch with expect (default), any breach, or anything but contained (see docs/ci.md)', options: [...FAIL_ON], default: 'mismatch'}),
   }
 
@@ -86,6 +88,10 @@ export default class Run extends Command {
           } catch (error) {
             throw new PlanError((error as Error).message)
           }
+        }
+        if (flags.context !== undefined) {
+          if (experiment.platform !== 'kubernetes') throw new PlanError(`${file}: --context is for platform kubernetes; this experiment is platform ${experiment.platform}`, 2)
+          experiment.kubernetes = {...(experiment.kubernetes ?? KubeSettings.parse({})), context: flags.context}
         }
         experiments.push({file, experiment})
       } catch (error) {
@@ -129,13 +135,14 @@ export default class Run extends Command {
       for (const {file, experiment} of experiments) {
         if (controller.signal.aborted) break
         currentRunId = newRunId()
-        const progress = flags.quiet ? undefined : progressPrinter()
+        // a dry run prints its plan once, on stdout
+        const progress = flags.quiet || flags['dry-run'] ? undefined : progressPrinter()
         const runMetrics = flags['dry-run'] ? undefined : ownMetrics?.begin(experiment.metadata.name)
         let journal: Journal
         try {
           journal = await runExperiment({
             experiment, file, runId: currentRunId, dryRun: flags['dry-run'], signal: controller.signal,
-            levelOverride: flags.level as 'none' | 'shared' | 'cgroup' | undefined,
+            levelOverride: flags.level as 'none' | 'shared' | 'cgroup' | 'container' | undefined,
             registry: runMetrics?.registry, metricsPort: runMetrics ? flags['metrics-port'] : undefined,
             onEvent: runMetrics ? (event) => {
               runMetrics.onEvent(event)

@@ -189,6 +189,26 @@ describe('kubernetes platform end to end (fake API server, local runtime)', () =
 })
 
 describe('kubernetes platform: refusals before anything starts', () => {
+  it('--context picks the kubeconfig context; an unknown one is exit 2, and so is --context off platform kubernetes', async () => {
+    // the current context points at a port where nothing listens: only --context fake reaches the cluster
+    const config = JSON.parse(fake.kubeconfig())
+    config['current-context'] = 'elsewhere'
+    config.clusters.push({name: 'dead', cluster: {server: 'https://127.0.0.1:1'}})
+    config.contexts.push({name: 'elsewhere', context: {cluster: 'dead', user: 'fake'}})
+    const cfg = write('two-contexts', JSON.stringify(config))
+    const file = write('ctx.yaml', experiment('helper-pod'))
+    const chosen = await run(file, ['--dry-run', '--context', 'fake'], {KUBECONFIG: cfg})
+    expect(chosen.code, chosen.out).toBe(0)
+    expect(chosen.out).toContain('worker-0')
+    const unknown = await run(file, ['--dry-run', '--context', 'nope'], {KUBECONFIG: cfg})
+    expect(unknown.code, unknown.out).toBe(2)
+    expect(unknown.out).toContain('kubeconfig context "nope" does not exist')
+    expect(unknown.out).toContain('fake, elsewhere')
+    const offPlatform = await run('experiments/cpu-hog.yaml', ['--dry-run', '--context', 'fake'], {KUBECONFIG: cfg})
+    expect(offPlatform.code, offPlatform.out).toBe(2)
+    expect(offPlatform.out).toContain('--context is for platform kubernetes; this experiment is platform process')
+  })
+
   it('no kubeconfig: exit 4', async () => {
     const result = await run(write('e1.yaml', experiment('helper-pod')), ['--dry-run'], {KUBECONFIG: join(dir, 'missing'), HOME: dir})
     expect(result.code, result.out).toBe(4)

@@ -35,7 +35,8 @@ export class ProcessPlatform implements Platform {
   constructor(ctx: PlatformFactoryContext) {
     this.experiment = ctx.experiment
     this.runId = ctx.runId
-    this.levelOverride = ctx.levelOverride
+    // `--level container` speaks the Docker platform's words: a box of its own is a cgroup here
+    this.levelOverride = ctx.levelOverride === 'container' ? 'cgroup' : ctx.levelOverride
   }
 
   get target(): WorkflowHandle {
