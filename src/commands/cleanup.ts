@@ -5,18 +5,23 @@ import {cleanup} from '../rollback/cleanup.js'
 export default class Cleanup extends Command {
   static override summary = 'Remove whatever dead runs left behind: stressors, cgroups, mounts, network namespaces, files'
   static override description = 'Reads the ledgers of runs whose toolkit process is gone and undoes what they created, then sweeps for anything named after the toolkit that no live run owns. Safe to run twice.'
-  static override examples = ['<%= config.bin %> cleanup', '<%= config.bin %> cleanup --run 1a2b3c4d', '<%= config.bin %> cleanup --dry-run']
+  static override examples = ['<%= config.bin %> cleanup', '<%= config.bin %> cleanup --run 1a2b3c4d', '<%= config.bin %> cleanup --dry-run', '<%= config.bin %> cleanup --kubernetes --context staging']
 
   static override flags = {
     run: Flags.string({description: 'only this run id'}),
     'dry-run': Flags.boolean({description: 'list what would be removed'}),
     'no-sweep': Flags.boolean({description: 'only what ledgers name; no sweep by name'}),
     json: Flags.boolean({description: 'print the report as JSON'}),
+    kubernetes: Flags.boolean({description: 'also sweep the cluster (kubeconfig as for chaos run) for pods labelled chaos.run whose run is not live; needs "list pods" in all namespaces and "delete pods"'}),
+    context: Flags.string({description: 'with --kubernetes: the kubeconfig context', dependsOn: ['kubernetes']}),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Cleanup)
-    const report = await cleanup({runId: flags.run, dryRun: flags['dry-run'], sweep: !flags['no-sweep']})
+    const report = await cleanup({
+      runId: flags.run, dryRun: flags['dry-run'], sweep: !flags['no-sweep'],
+      kubernetes: flags.kubernetes ? {context: flags.context} : undefined,
+    })
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
     } else {

@@ -7,7 +7,7 @@ import {connectEngine, engineProblem, listLabelled} from '../platforms/docker/en
 import {detectCgroupLayout, hierarchyRoots} from '../platforms/process/cgroupfs.js'
 import {listNetns} from '../platforms/process/netns.js'
 import {mountsBySource} from '../platforms/process/tmpfs.js'
-import {type LedgerRecord, type AnyLedgerResource as Resource, ownerAlive, processStartTime, readLedgers, stateDir} from './ledger.js'
+import {type LedgerRecord, type AnyLedgerResource as Resource, ownerAlive, processStartTime, readLedgers, readLiveMarkers, removeLiveMarker, stateDir} from './ledger.js'
 import {describeResource, resourceExists, undo} from './undo.js'
 
 export interface CleanupReport {
@@ -24,6 +24,8 @@ export interface CleanupOptions {
   sweep?: boolean
   /** list what would be removed without removing it */
   dryRun?: boolean
+  /** also sweep this cluster for pods labelled chaos.run (`chaos cleanup --kubernetes`); never by default */
+  kubernetes?: {kubeconfig?: string, context?: string}
 }
 
 export async function cleanup(options: CleanupOptions = {}): Promise<CleanupReport> {
@@ -46,6 +48,24 @@ export async function cleanup(options: CleanupOptions = {}): Promise<CleanupRepo
       if (remaining.length === 0) rmSync(file, {force: true})
       else rewrite(file, {...record, resources: remaining})
     }
+  }
+  // Live runs whose ledgers live in other state directories: their things are not strays either.
+  for (const {file, marker} of readLiveMarkers()) {
+    if (!ownerAlive({...marker, experiment: '', startedAt: '', resources: []})) {
+      // a dead run's marker is a leftover like any other, listed by a dry run
+      if (options.runId && options.runId !== marker.runId) continue
+      if (!options.dryRun) removeLiveMarker(file)
+      report.removed.push(describeResource({kind: 'file', path: file}))
+      continue
+    }
+    if (liveRunIds.has(marker.runId)) continue
+    liveRunIds.add(marker.runId)
+    try {
+      liveResources.push(...(JSON.parse(readFileSync(marker.ledger, 'utf8')) as LedgerRecord).resources)
+    } catch {
+      // its ledger is being replaced or is gone: the run id alone still spares what is named after it
+    }
+    if (!options.runId || options.runId === marker.runId) report.skippedLiveRuns.push(marker.runId)
   }
   if (options.sweep !== false) await sweep(report, liveRunIds, liveResources, options)
   return report
@@ -194,6 +214,15 @@ export async function findDockerStrays(liveRunIds: Set<string>, liveResources: R
 async function sweep(report: CleanupReport, liveRunIds: Set<string>, liveResources: Resource[], options: CleanupOptions): Promise<void> {
   // Docker last: undone in reverse, so containers go before the cgroup parent of a shared level holding them
   let strays = [...await findStrays(liveRunIds, liveResources), ...staleLocks(), ...await findDockerStrays(liveRunIds, liveResources)]
+  if (options.kubernetes) {
+    try {
+      const {findClusterStrays} = await import('../platforms/kubernetes/sweep.js')
+      strays.push(...await findClusterStrays(options.kubernetes, liveRunIds, new Set(liveResources.map((r) => identity(r)))))
+    } catch (error) {
+      // a sweep that could not look is a failure to report, not "nothing to clean up"
+      report.failed.push({what: 'the kubernetes sweep', error: (error as Error).message})
+    }
+  }
   if (options.runId) strays = strays.filter((r) => JSON.stringify(r).includes(options.runId!))
   await undoAll(strays, report, options.dryRun)
 }

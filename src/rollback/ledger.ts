@@ -1,8 +1,8 @@
 // The run ledger: what a run has created, written to disk BEFORE each thing is created and updated after it is
 // removed. If the toolkit dies (even by SIGKILL), `chaos cleanup` reads the ledgers of dead runs and undoes what
 // they left. Synchronous writes on purpose: the record must be on disk before the resource exists.
-import {existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync} from 'node:fs'
-import {homedir} from 'node:os'
+import {mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync} from 'node:fs'
+import {homedir, tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 export type Resource =
@@ -48,6 +48,60 @@ export function ledgerDir(): string {
 }
 
 /**
+ * The machine's register of live runs, whatever state directory keeps their ledgers: one small file per run naming
+ * its owner and its ledger. `chaos cleanup` sweeps by name across the whole machine, so it must know every live
+ * run, not only those of its own state directory (a test suite's, a CI job's, another user's XDG_STATE_HOME).
+ */
+export function liveRunsDir(): string {
+  if (process.env.CHAOS_LIVE_DIR) return process.env.CHAOS_LIVE_DIR
+  return process.getuid?.() === 0 ? '/run/chaos-live' : join(tmpdir(), `chaos-live-${process.getuid?.() ?? 'user'}`)
+}
+
+export interface LiveRunMarker {
+  runId: string
+  owner: {pid: number, startTime: number}
+  ledger: string
+}
+
+/** Every marker in the register: live runs, and those of runs that died (their owner is gone). */
+export function readLiveMarkers(): {file: string, marker: LiveRunMarker}[] {
+  return readJsonFiles<LiveRunMarker>(liveRunsDir()).map(({file, value}) => ({file, marker: value}))
+}
+
+/**
+ * The *.json files of a directory, parsed; none when it does not exist. An unreadable one is skipped: a torn write
+ * leaves a .tmp file, never a half record, so it is someone else's and not ours to guess about.
+ */
+function readJsonFiles<T>(dir: string): {file: string, value: T}[] {
+  let names: string[]
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.json'))
+  } catch {
+    return []
+  }
+  const out: {file: string, value: T}[] = []
+  for (const name of names) {
+    const file = join(dir, name)
+    try {
+      out.push({file, value: JSON.parse(readFileSync(file, 'utf8')) as T})
+    } catch {
+      // skipped, as said above
+    }
+  }
+  return out
+}
+
+/** Removes a marker, and the register's directory once it is empty (nothing of the toolkit stays behind). */
+export function removeLiveMarker(file: string): void {
+  rmSync(file, {force: true})
+  try {
+    rmdirSync(liveRunsDir())
+  } catch {
+    // not empty (another run is live) or already gone
+  }
+}
+
+/**
  * Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or undefined if it is gone.
  * A zombie counts as gone: it holds nothing, and its new parent may be an init that is slow to reap it (as in
  * containers whose PID 1 is not a real init), where waiting for it to vanish would report a false failure.
@@ -70,11 +124,13 @@ export function sameResource(a: AnyLedgerResource, b: AnyLedgerResource): boolea
 
 export class RunLedger {
   private readonly file: string
+  private readonly marker: string
   private readonly record: LedgerRecord
 
   constructor(runId: string, experiment: string, sourceFile?: string) {
     mkdirSync(ledgerDir(), {recursive: true})
     this.file = join(ledgerDir(), `${runId}.json`)
+    this.marker = join(liveRunsDir(), `${runId}.json`)
     this.record = {
       runId,
       experiment,
@@ -84,6 +140,9 @@ export class RunLedger {
       resources: [],
     }
     this.flush()
+    mkdirSync(liveRunsDir(), {recursive: true, mode: 0o700})
+    const marker: LiveRunMarker = {runId, owner: this.record.owner, ledger: this.file}
+    writeFileSync(this.marker, JSON.stringify(marker))
   }
 
   get runId(): string {
@@ -111,6 +170,7 @@ export class RunLedger {
   close(): void {
     if (this.record.resources.length === 0) rmSync(this.file, {force: true})
     else this.flush()
+    removeLiveMarker(this.marker)
   }
 
   private flush(): void {
@@ -121,19 +181,7 @@ export class RunLedger {
 }
 
 export function readLedgers(): {file: string, record: LedgerRecord}[] {
-  const dir = ledgerDir()
-  if (!existsSync(dir)) return []
-  const out: {file: string, record: LedgerRecord}[] = []
-  for (const name of readdirSync(dir)) {
-    if (!name.endsWith('.json')) continue
-    const file = join(dir, name)
-    try {
-      out.push({file, record: JSON.parse(readFileSync(file, 'utf8')) as LedgerRecord})
-    } catch {
-      // a torn write leaves the .tmp file, never a half ledger: an unreadable one is not ours to guess about
-    }
-  }
-  return out
+  return readJsonFiles<LedgerRecord>(ledgerDir()).map(({file, value}) => ({file, record: value}))
 }
 
 /** A run is alive while its owner process still exists with the same start time. */

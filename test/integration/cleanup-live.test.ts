@@ -1,14 +1,14 @@
 // `chaos cleanup` beside a live tool: what a live ledger lists is spared even when its name carries no run id
 // (the benchmark keeps such a ledger), and the same things are removed once the ledger's owner is dead.
 import {spawn} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {Cgroup, detectCgroupLayout, hierarchyRoots} from '../../src/platforms/process/cgroupfs.js'
-import {processStartTime} from '../../src/rollback/ledger.js'
+import {liveRunsDir, processStartTime, RunLedger} from '../../src/rollback/ledger.js'
 import {cleanup} from '../../src/rollback/cleanup.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'chaos-cleanup-live-'))
@@ -90,5 +90,56 @@ describe('a box that other software also made in hierarchies the toolkit does no
         } catch { /* gone */ }
       }
     }
+  })
+})
+
+describe('a live run whose ledger is in another state directory', () => {
+  it('is spared through the machine\'s register of live runs; once its owner dies the box and the marker go', async () => {
+    const layout = detectCgroupLayout()
+    const runId = Math.floor(Math.random() * 0xffffffff).toString(16).padStart(8, '0')
+    const box = new Cgroup(layout, `chaos-${runId}`)
+    const otherState = join(dir, 'other-state')
+    const liveDir = liveRunsDir()
+    const owner = spawn('sleep', ['60'], {stdio: 'ignore'})
+    const ownerPid = owner.pid!
+    const ownerGone = new Promise((resolve) => owner.once('exit', resolve))
+    const marker = join(liveDir, `${runId}.json`)
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      const ownerRecord = {pid: ownerPid, startTime: processStartTime(ownerPid)!}
+      const ledger = join(otherState, 'runs', `${runId}.json`)
+      mkdirSync(join(otherState, 'runs'), {recursive: true})
+      writeFileSync(ledger, JSON.stringify({runId, experiment: 'elsewhere', owner: ownerRecord, startedAt: new Date().toISOString(), resources: []}))
+      mkdirSync(liveDir, {recursive: true})
+      writeFileSync(marker, JSON.stringify({runId, owner: ownerRecord, ledger}))
+      box.create()
+
+      // this state directory has no ledger of that run: only the register says it is live
+      const whileAlive = await cleanup()
+      expect(whileAlive.skippedLiveRuns).toContain(runId)
+      expect(whileAlive.removed.filter((r) => r.includes(runId))).toEqual([])
+      expect(box.exists()).toBe(true)
+
+      owner.kill('SIGKILL')
+      await ownerGone
+      const dry = await cleanup({dryRun: true, runId})
+      expect(dry.removed).toEqual(expect.arrayContaining([`file ${marker}`, `cgroup chaos-${runId}`]))
+      const afterDeath = await cleanup({runId})
+      expect(afterDeath.removed).toEqual(expect.arrayContaining([`file ${marker}`, `cgroup chaos-${runId}`]))
+      expect(box.exists()).toBe(false)
+      expect(existsSync(marker)).toBe(false)
+    } finally {
+      owner.kill('SIGKILL')
+      await box.remove()
+      rmSync(marker, {force: true})
+    }
+  })
+
+  it('a run of the toolkit registers itself while live and unregisters at its end', async () => {
+    const ledger = new RunLedger('feedf00d', 'register')
+    const marker = join(liveRunsDir(), 'feedf00d.json')
+    expect(JSON.parse(readFileSync(marker, 'utf8'))).toMatchObject({runId: 'feedf00d', owner: {pid: process.pid}, ledger: join(process.env.CHAOS_STATE_DIR!, 'runs', 'feedf00d.json')})
+    ledger.close()
+    expect(existsSync(marker)).toBe(false)
   })
 })
