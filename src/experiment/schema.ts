@@ -147,6 +147,8 @@ const workflowFields = {
   // platform docker only (docs/docker.md)
   image: z.string().min(1).max(255).optional().describe('platform docker: a managed container is created from this image (run: is then its command; "chaos" means the image\'s toolkit)'),
   container: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/, 'expected a container name or id').optional().describe('platform docker: attach to an existing container by name or id'),
+  selector: z.string().max(1000).regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*(=[^,=]*)?(,[A-Za-z0-9][A-Za-z0-9._/-]*(=[^,=]*)?)*$/, 'expected labels such as app=api,tier=web (a key alone matches any value)').optional()
+    .describe('platform docker: attach to the one running container whose labels match, e.g. app=api,tier=web'),
   // platform kubernetes only (docs/kubernetes.md)
   pods: z.lazy(() => KubePods).optional().describe('platform kubernetes: the pods this workflow is (namespace, label and field selectors, container, how many)'),
   ports: z.array(z.union([
@@ -155,15 +157,15 @@ const workflowFields = {
   ])).max(16).optional().describe('platform docker: container ports published on 127.0.0.1 only, as PORT (the same on both sides) or "HOST:CONTAINER"'),
 }
 
-function exactlyOneSource(w: {run?: unknown, pid?: unknown, cgroup?: unknown, unit?: unknown, image?: unknown, container?: unknown, pods?: unknown}, ctx: z.RefinementCtx) {
+function exactlyOneSource(w: {run?: unknown, pid?: unknown, cgroup?: unknown, unit?: unknown, image?: unknown, container?: unknown, selector?: unknown, pods?: unknown}, ctx: z.RefinementCtx) {
   // with image: (platform docker), run: is the container's command, not a source of its own
-  const given = (['run', 'pid', 'cgroup', 'unit', 'image', 'container', 'pods'] as const).filter((k) => w[k] !== undefined && !(k === 'run' && w.image !== undefined))
+  const given = (['run', 'pid', 'cgroup', 'unit', 'image', 'container', 'selector', 'pods'] as const).filter((k) => w[k] !== undefined && !(k === 'run' && w.image !== undefined))
   if (given.length !== 1) {
     ctx.addIssue({
       code: 'custom',
       message: given.length === 0
-        ? 'a workflow needs one of run (start it), pid, cgroup or unit (attach to it); on platform docker, image (start a container) or container (attach to one)'
-        : `a workflow takes only one of run, pid, cgroup, unit, image, container; got ${given.join(' and ')}`,
+        ? 'a workflow needs one of run (start it), pid, cgroup or unit (attach to it); on platform docker, image (start a container), container or selector (attach to one)'
+        : `a workflow takes only one of run, pid, cgroup, unit, image, container, selector; got ${given.join(' and ')}`,
     })
   }
 }
@@ -257,6 +259,7 @@ export const Safety = z.strictObject({
   allowPaths: z.array(z.string().startsWith('/')).default([]),
   allowHosts: z.array(z.string()).default([]).describe('flood destinations beyond loopback and the toolkit\'s own sink: addresses or CIDRs'),
   abort: z.array(z.lazy(() => AbortCondition)).default([]).describe('conditions checked every interval during injection; the first that holds removes the fault at once'),
+  allowUnlabelled: z.boolean().default(false).describe('OVERRIDE: target an existing container (platform docker) or pods (platform kubernetes) that carry no chaos.allowed=true label'),
 })
 
 /** A condition that stops the injection early: harm beyond what the experiment may cause, whatever the verdict. */
@@ -351,7 +354,7 @@ function checkPlatformFields(e: {platform: 'process' | 'docker' | 'kubernetes', 
       if (w.run !== undefined && w.image === undefined) ctx.addIssue({code: 'custom', path: at('run'), message: 'on platform docker, run: is the command of a container: give image: too'})
       if (w.isolation.level === 'cgroup') ctx.addIssue({code: 'custom', path: [...at('isolation'), 'level'], message: 'on platform docker the levels are none, shared and container (a container with its own limits)'})
     } else {
-      for (const key of ['image', 'container', 'ports'] as const) {
+      for (const key of ['image', 'container', 'selector', 'ports'] as const) {
         if (w[key] !== undefined) ctx.addIssue({code: 'custom', path: at(key), message: `${key} is for platform docker (platform: docker)`})
       }
       if (w.isolation.level === 'container') ctx.addIssue({code: 'custom', path: [...at('isolation'), 'level'], message: 'level container is for platform docker; on platform process a box of its own is level cgroup'})
@@ -390,7 +393,7 @@ export const KubeSettings = z.strictObject({
 function checkKubernetesFields(workflows: (z.output<typeof Target> | z.output<typeof Neighbor>)[], ctx: z.RefinementCtx) {
   workflows.forEach((w, i) => {
     const at = (key: string) => (i === 0 ? ['target', key] : ['neighbors', i - 1, key])
-    for (const key of ['run', 'pid', 'cgroup', 'unit', 'image', 'container', 'ports', 'env', 'cwd', 'ready'] as const) {
+    for (const key of ['run', 'pid', 'cgroup', 'unit', 'image', 'container', 'selector', 'ports', 'env', 'cwd', 'ready'] as const) {
       if (w[key] !== undefined) ctx.addIssue({code: 'custom', path: at(key), message: `${key} is not for platform kubernetes: a workflow is the pods that pods: selects`})
     }
     const {level, ...limits} = w.isolation

@@ -33,6 +33,13 @@ const CONTAINER_RUN_DIR = '/tmp/chaos-run'
 /** The toolkit inside the images scripts/docker-images.sh and the Dockerfile build: `chaos` in run: means this. */
 const IMAGE_TOOLKIT = ['node', '/app/bin/run.js']
 
+const ALLOW_LABEL = 'chaos.allowed'
+
+/** A container the experiment creates (image:), as opposed to one it attaches to (container: or selector:). */
+function managed(spec: TargetSpec | NeighborSpec): boolean {
+  return spec.container === undefined && spec.selector === undefined
+}
+
 export class DockerPlatform implements Platform {
   readonly name = 'docker'
   private readonly experiment: Experiment
@@ -56,10 +63,10 @@ export class DockerPlatform implements Platform {
     // `chaos matrix` and `--level` speak the process platform's words: its cgroup is a container here
     this.levelOverride = ctx.levelOverride === 'cgroup' ? 'container' : ctx.levelOverride
     this.networkName = `chaos-${this.runId}`
-    this.workflows = this.specs.map((spec, i) => new DockerWorkflow(spec, i === 0 ? 'target' : 'neighbor', this.levelOf(spec), spec.container === undefined, this.runId))
+    this.workflows = this.specs.map((spec, i) => new DockerWorkflow(spec, i === 0 ? 'target' : 'neighbor', this.levelOf(spec), managed(spec), this.runId))
     // a managed target's allowance is known before anything exists (chaos matrix fixes a CPU dose with it);
     // an attached one's only once the engine is asked
-    if (this.experiment.target.container === undefined) this.plannedTargetAllowance = () => allowanceOf(this.limitsOf(this.experiment.target))
+    if (managed(this.experiment.target)) this.plannedTargetAllowance = () => allowanceOf(this.limitsOf(this.experiment.target))
   }
 
   plannedTargetAllowance?: () => Allowance
@@ -92,7 +99,7 @@ export class DockerPlatform implements Platform {
   /** The shared box's limits: as the experiment states them, or the sum of its members' limits (like a pod's). */
   private sharedLimits(): CgroupLimits {
     if (this.experiment.shared) return {...this.experiment.shared}
-    return summedLimits(this.specs.filter((s) => s.container === undefined && this.levelOf(s) === 'shared').map((s) => s.isolation))
+    return summedLimits(this.specs.filter((s) => managed(s) && this.levelOf(s) === 'shared').map((s) => s.isolation))
   }
 
   /** The limits a managed container gets (level container: its own; shared: the box's; none: none). */
@@ -122,7 +129,7 @@ export class DockerPlatform implements Platform {
     }
     this.canMakeBoxes = process.getuid?.() === 0
     if (!this.canMakeBoxes) throw new PlanError('the docker platform joins containers\' cgroups and namespaces: run it as root', 4)
-    const shared = this.specs.some((s) => s.container === undefined && this.levelOf(s) === 'shared')
+    const shared = this.specs.some((s) => managed(s) && this.levelOf(s) === 'shared')
     if (shared && info.CgroupDriver === 'systemd') {
       throw new PlanError('level shared puts containers under one cgroup parent; with the systemd cgroup driver that parent must be a systemd slice, which this version does not make yet. Use the cgroupfs driver, or level container', 4)
     }
@@ -130,15 +137,19 @@ export class DockerPlatform implements Platform {
     for (const spec of this.specs) {
       const role = spec === this.experiment.target ? 'target' : 'neighbour'
       const level = this.levelOf(spec)
-      if (spec.container !== undefined) {
+      if (!managed(spec)) {
         const {memory, cpus, cpuset, pids, ioWeight, network} = spec.isolation
         if ([memory, cpus, cpuset, pids, ioWeight, network, spec.ports, spec.run].some((v) => v !== undefined)) {
           throw new PlanError(`${spec.name}: limits, ports and run: apply only to containers the experiment creates (image:); an attached container keeps what it has`)
         }
-        const found = await this.inspectContainer(spec.container)
-        if (!found) throw new PlanError(`${spec.name}: no container named ${spec.container} on this engine (docker ps -a lists them)`)
-        if (!found.State?.Running) throw new PlanError(`${spec.name}: container ${spec.container} exists but is not running (${found.State?.Status ?? 'unknown state'})`)
-        lines.push(`${role} ${spec.name}: attached to container ${spec.container} (${found.Id.slice(0, 12)}), isolation as found`)
+        const ref = spec.container ?? await this.selectContainer(spec.name, spec.selector!)
+        const found = await this.inspectContainer(ref)
+        if (!found) throw new PlanError(`${spec.name}: no container named ${ref} on this engine (docker ps -a lists them)`)
+        if (!found.State?.Running) throw new PlanError(`${spec.name}: container ${ref} exists but is not running (${found.State?.Status ?? 'unknown state'})`)
+        this.workflows[this.specs.indexOf(spec)].containerName = ref
+        const how = spec.selector === undefined ? '' : ` (the one running container labelled ${spec.selector})`
+        lines.push(`${role} ${spec.name}: attached to container ${ref}${how} (${found.Id.slice(0, 12)}), isolation as found`)
+        if (role === 'target') lines.push(this.allowedToTarget(spec.name, ref, found.Config?.Labels ?? {}))
         continue
       }
       try {
@@ -168,9 +179,30 @@ export class DockerPlatform implements Platform {
       const tc = await run('tc', ['-V'])
       if (tc.code !== 0) throw new PlanError('isolation.network needs tc (iproute2) on this machine', 4)
     }
-    if (this.specs.some((s) => s.container === undefined)) lines.push(`network ${this.networkName}: a bridge of the experiment's own, labelled ${RUN_LABEL}=${this.runId}`)
+    if (this.specs.some(managed)) lines.push(`network ${this.networkName}: a bridge of the experiment's own, labelled ${RUN_LABEL}=${this.runId}`)
     for (const [name, volume] of Object.entries(this.experiment.volumes ?? {})) lines.push(`volume ${name}: tmpfs ${formatBytes(volume.size)}, mounted at ${CONTAINER_VOLUMES}/${name} in the containers that name it`)
     return lines
+  }
+
+  /** The one running container whose labels match; exit 2 for none or several (the plan must name exactly what it touches). */
+  private async selectContainer(workflow: string, selector: string): Promise<string> {
+    let found: {Names?: string[], Id: string}[]
+    try {
+      found = await this.docker!.listContainers({filters: {label: selector.split(','), status: ['running']}})
+    } catch (error) {
+      throw new PlanError(`${workflow}: cannot list containers labelled ${selector}: ${describeError(error)}`, 4)
+    }
+    const names = found.map((c) => c.Names?.[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12)).sort()
+    if (names.length === 0) throw new PlanError(`${workflow}: no running container is labelled ${selector} (docker ps --filter label=... lists them)`)
+    if (names.length > 1) throw new PlanError(`${workflow}: ${names.length} running containers are labelled ${selector} (${names.join(', ')}); a workflow is one container: narrow the selector`)
+    return names[0]
+  }
+
+  /** An existing container is a target only when it says so (label chaos.allowed=true) or the experiment overrides. */
+  private allowedToTarget(workflow: string, ref: string, labels: Record<string, string>): string {
+    if (labels[ALLOW_LABEL] === 'true') return `safety: container ${ref} is labelled ${ALLOW_LABEL}=true`
+    if (this.experiment.safety.allowUnlabelled) return `safety OVERRIDDEN (safety.allowUnlabelled): container ${ref} carries no ${ALLOW_LABEL}=true label`
+    throw new PlanError(`${workflow}: container ${ref} is not labelled for chaos: start it with --label ${ALLOW_LABEL}=true, or set safety.allowUnlabelled: true if you mean it`)
   }
 
   private async inspectContainer(nameOrId: string) {

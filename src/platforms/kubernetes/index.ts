@@ -167,11 +167,11 @@ export class KubernetesPlatform implements Platform {
       return
     }
     const names = unlabelled.map((p) => p.metadata?.name).join(', ')
-    if (this.settings.allowUnlabelled) {
-      lines.push(`safety OVERRIDDEN (kubernetes.allowUnlabelled): ${names} carry no ${ALLOW_LABEL}=true label, nor does namespace ${ns}`)
+    if (this.settings.allowUnlabelled || this.experiment.safety.allowUnlabelled) {
+      lines.push(`safety OVERRIDDEN (${this.settings.allowUnlabelled ? 'kubernetes' : 'safety'}.allowUnlabelled): ${names} carry no ${ALLOW_LABEL}=true label, nor does namespace ${ns}`)
       return
     }
-    throw new PlanError(`${spec.name}: pod${unlabelled.length > 1 ? 's' : ''} ${names} in namespace ${ns} ${unlabelled.length > 1 ? 'are' : 'is'} not labelled for chaos: label the pod or its namespace ${ALLOW_LABEL}=true, or set kubernetes.allowUnlabelled: true if you mean it${nsProblem}`)
+    throw new PlanError(`${spec.name}: pod${unlabelled.length > 1 ? 's' : ''} ${names} in namespace ${ns} ${unlabelled.length > 1 ? 'are' : 'is'} not labelled for chaos: label the pod or its namespace ${ALLOW_LABEL}=true, or set safety.allowUnlabelled: true if you mean it${nsProblem}`)
   }
 
   private containersOf(pod: Pod, name: string | undefined, all: boolean): ChosenContainer[] {
