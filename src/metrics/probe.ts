@@ -2,9 +2,9 @@
 // response, so a neighbour that slows down keeps receiving the same load and its slowness shows in full
 // (no coordinated omission). Latency is measured from each request's scheduled send time, so any lateness of
 // the probe itself is charged to the measurement rather than hidden.
-import http from 'node:http'
 import https from 'node:https'
 import {Histogram, type Registry} from 'prom-client'
+import {Http1Pool} from './http1.js'
 
 export const PROBE_HISTOGRAM_NAME = 'chaos_probe_request_duration_seconds'
 /**
@@ -71,7 +71,8 @@ interface InFlightRequest {
   scheduledAt: number
   scheduledEpoch: number
   deadline: number
-  request?: http.ClientRequest
+  /** gives up on the request in flight (a timeout) */
+  cancel?: () => void
   done: boolean
 }
 
@@ -83,7 +84,9 @@ export class HttpProbe {
   readonly neighbor: string
   private readonly maxRecords: number
   private readonly maxTickMs: number
-  private readonly agent: http.Agent
+  /** plain http: the toolkit's own lean HTTP/1.1 client; https: Node's */
+  private readonly pool: Http1Pool | undefined
+  private readonly agent: https.Agent | undefined
   private readonly histogram: Histogram<'neighbor' | 'outcome'> | undefined
   private readonly kept: ProbeRecord[] = []
   /** in scheduled order, which is also deadline order, so timeouts are found from the head */
@@ -113,8 +116,13 @@ export class HttpProbe {
     // Every request lives at most timeoutMs, so rate × timeout sockets always suffice: a stalled neighbour
     // must not make the probe queue requests behind its own socket limit.
     const maxSockets = Math.ceil(this.rate * (this.timeoutMs / 1000) * 1.2) + 16
-    const agentOptions = {keepAlive: true, maxSockets, maxFreeSockets: maxSockets}
-    this.agent = this.url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions)
+    if (this.url.protocol === 'https:') this.agent = new https.Agent({keepAlive: true, maxSockets, maxFreeSockets: maxSockets})
+    else {
+      this.pool = new Http1Pool({
+        host: this.url.hostname.replace(/^\[|\]$/g, ''), port: Number(this.url.port || 80), path: `${this.url.pathname}${this.url.search}`,
+        method: this.method, maxIdle: maxSockets,
+      })
+    }
     this.histogram = options.registry && probeHistogram(options.registry)
     // every outcome's series exists from the start: a rate over a series born mid-window misses its first events
     for (const outcome of ['ok', 'error', 'timeout'] as const) this.histogram?.zero({neighbor: this.neighbor, outcome})
@@ -142,7 +150,8 @@ export class HttpProbe {
     if (this.inFlightCount > 0) await new Promise<void>((resolve) => (this.drained = resolve))
     this.state = 'stopped'
     clearTimeout(this.timer)
-    this.agent.destroy()
+    this.agent?.destroy()
+    this.pool?.destroy()
   }
 
   /** Records of requests scheduled in [fromMs, toMs), in scheduled order. */
@@ -194,9 +203,14 @@ export class HttpProbe {
     const entry: InFlightRequest = {scheduledAt, scheduledEpoch, deadline: scheduledAt + this.timeoutMs, done: false}
     this.pending.push(entry)
     this.inFlightCount++
-    const transport = this.url.protocol === 'https:' ? https : http
-    const request = transport.request(this.url, {method: this.method, agent: this.agent})
-    entry.request = request
+    if (this.pool) {
+      const handle = this.pool.send((result) => this.finish(entry, {ok: result.error === undefined && (result.status ?? 0) < 400, status: result.status, error: result.error}))
+      // finish may have run already (a synchronous failure): then there is nothing to cancel
+      if (!entry.done) entry.cancel = () => handle.abort()
+      return
+    }
+    const request = https.request(this.url, {method: this.method, agent: this.agent})
+    entry.cancel = () => request.destroy()
     request.on('response', (response) => {
       response.on('data', () => {})
       response.on('end', () => this.finish(entry, {ok: (response.statusCode ?? 0) < 400, status: response.statusCode}))
@@ -211,9 +225,9 @@ export class HttpProbe {
       const entry = this.pending[this.pendingHead]
       if (!entry.done) {
         if (entry.deadline > now) break
-        const request = entry.request
+        const cancel = entry.cancel
         this.finish(entry, {ok: false, error: 'timeout'}, true)
-        request?.destroy()
+        cancel?.()
       }
       this.pendingHead++
     }
@@ -226,7 +240,7 @@ export class HttpProbe {
   private finish(entry: InFlightRequest, outcome: {ok: boolean, status?: number, error?: string}, timedOut = false): void {
     if (entry.done) return
     entry.done = true
-    entry.request = undefined
+    entry.cancel = undefined
     this.inFlightCount--
     const latencySeconds = timedOut ? this.timeoutMs / 1000 : (performance.now() - entry.scheduledAt) / 1000
     const record: ProbeRecord = {t: entry.scheduledEpoch, latencySeconds, ok: outcome.ok}
