@@ -71,6 +71,11 @@ export interface Platform {
   fillDirectory(volume: string | undefined, path: string | undefined): {dir: string, createdByExperiment: boolean}
   flood(): FloodEndpoint
   launchStressor(placement: StressorPlacement): StressorHandle
+  /**
+   * Why the platform can no longer vouch for the run (its container engine went away, say), or undefined. Checked
+   * every interval of the injection: the fault is removed at once and the run is inconclusive.
+   */
+  lost?(): string | undefined
   /** Removes everything the platform created; returns what could not be removed. */
   teardown(): Promise<string[]>
 }

@@ -133,6 +133,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       await waitPhase(experiment.phases.baseline, interval, options.signal, tick('baseline'))
       phases.baseline = {from, to: Date.now()}
       if (source && !aborted()) measurementLost = await source.checkBeforeInjecting(phases.baseline)
+      measurementLost ??= platform.lost?.()
     }
 
     if (!aborted() && !measurementLost) {
@@ -161,7 +162,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
           log(`${fired}: removing the fault now`)
           abortInject.abort()
         }
-        const lost = source ? undefined : embeddedSourceLost(observers.slice(1), interval)
+        const lost = platform.lost?.() ?? (source ? undefined : embeddedSourceLost(observers.slice(1), interval))
         if (lost && !measurementLost) {
           measurementLost = lost
           log(`${lost}: removing the fault now`)

@@ -34,6 +34,8 @@ const CONTAINER_RUN_DIR = '/tmp/chaos-run'
 const IMAGE_TOOLKIT = ['node', '/app/bin/run.js']
 
 const ALLOW_LABEL = 'chaos.allowed'
+/** how long teardown waits for an engine that went away during the run to answer again */
+const ENGINE_RETURN_MS = 20_000
 
 /** A container the experiment creates (image:), as opposed to one it attaches to (container: or selector:). */
 function managed(spec: TargetSpec | NeighborSpec): boolean {
@@ -54,6 +56,7 @@ export class DockerPlatform implements Platform {
   private workflows: DockerWorkflow[] = []
   private instrumentBox?: Cgroup
   private events?: NodeJS.ReadableStream
+  private engineLost?: string
   private tornDown = false
   private readonly networkName: string
 
@@ -404,8 +407,19 @@ export class DockerPlatform implements Platform {
           } catch { /* a partial line */ }
         }
       })
-      stream.on('error', () => undefined)
+      // The stream ends only when we end it, or when the engine stops: then nothing the run measures or removes
+      // through the engine can be trusted until it is back.
+      const ended = () => {
+        if (!this.tornDown) this.engineLost ??= 'the Docker engine went away during the run (its event stream ended)'
+      }
+      stream.on('error', ended)
+      stream.on('end', ended)
+      stream.on('close', ended)
     }, () => undefined)
+  }
+
+  lost(): string | undefined {
+    return this.engineLost
   }
 
   /** Waits until the workflow answers (its ready URL, else its probe or metrics URL), or fails with its own words. */
@@ -496,6 +510,10 @@ export class DockerPlatform implements Platform {
         Cgroup.moveToRoot(this.layout, process.pid)
       } catch { /* the box goes with the run's cgroup below */ }
       this.instrumentBox = undefined
+    }
+    // an engine that went away (a restart) gets a while to come back before its containers are given up on
+    if (this.engineLost && this.created.some((r) => r.kind === 'container' || r.kind === 'network')) {
+      for (let waited = 0; waited < ENGINE_RETURN_MS && (await engineProblem(1000)); waited += 500) await sleep(500)
     }
     const left: string[] = []
     for (const resource of [...this.created].reverse()) {
