@@ -34,7 +34,7 @@ let dir: string
 let kubeconfig: string
 const allRequests: {verb: string, resource: string, subresource?: string, group: string}[] = []
 
-function experiment(mechanism: 'helper-pod' | 'ephemeral-container', extra = ''): string {
+function experiment(mechanism: 'helper-pod' | 'ephemeral-container', extra = '', fault = '{type: cpu-hog, load: 50%}'): string {
   return `apiVersion: chaos/v1
 kind: Experiment
 metadata: {name: k8s-e2e-${mechanism}}
@@ -47,7 +47,7 @@ neighbors:
   - name: api
     pods: {namespace: shop, selector: "app=api,tier in (web)"}
     probe: {http: {url: "http://127.0.0.1:${PORTS.api}/work", rate: 20}}
-fault: {type: cpu-hog, load: 50%}
+fault: ${fault}
 phases: {warmup: 0s, baseline: 3s, inject: 4s, recover: 0s, interval: 500ms}
 hypothesis:
   - {signal: error_rate, max: 5%}
@@ -143,6 +143,25 @@ describe('kubernetes platform end to end (fake API server, local runtime)', () =
     expect(fake.requests.some((r) => r.verb === 'delete' && r.resource === 'pods')).toBe(true)
     // nothing left in the ledger directory
     expect(spawnSync('sh', ['-c', `ls ${join(dir, 'state', 'runs')} 2>/dev/null | grep -c json || true`], {encoding: 'utf8'}).stdout.trim()).toBe('0')
+    recordRequests()
+  })
+
+  it('a memory leak through a helper pod is charged to the worker container\'s 256Mi limit and OOM-killed there', async () => {
+    const file = write('leak.yaml', experiment('helper-pod', '', '{type: memory-leak, rate: 128Mi/s, limit: 1Gi}'))
+    const box = containerBox('worker-0', 'app')
+    const journalFile = join(dir, 'leak-journal.json')
+    const result = await run(file, ['--output', journalFile])
+    expect(result.code, result.out).toBe(0)
+    const journal = JSON.parse(readFileSync(journalFile, 'utf8'))
+    expect(journal.verdict).toBe('contained')
+    expect(journal.injection.efficacy.landed, JSON.stringify(journal.injection.efficacy)).toBe(true)
+    // the kernel stopped the leak at the container's own limit: its OOM kill is counted in that cgroup
+    expect(journal.injection.efficacy.note, JSON.stringify(journal.injection.efficacy)).toMatch(/OOM-killed/)
+    expect(readCgroupSample(box.paths()).oomKills).toBeGreaterThanOrEqual(1)
+    // the worker's own workload survived (the leak was the largest process in the box), and the api saw nothing
+    expect(fake.getPod('shop', 'worker-0').status.containerStatuses[0].restartCount).toBe(0)
+    expect(journal.neighbors[0].signals.find((s: {signal: string}) => s.signal === 'restarts').verdict).toBe('contained')
+    expect(fake.listPods().filter((p) => p.metadata.labels?.['chaos.run'])).toEqual([])
     recordRequests()
   })
 
