@@ -18,7 +18,8 @@ const RATE = 100
 const SHIFT = 0.2
 
 export async function run({tracker, pick, root, log}) {
-  const windowMs = pick({smoke: 1200, quick: 2000, full: 10_000})
+  // CHAOS_BENCH_WINDOW_S: longer windows (more requests each) for the power a longer phase buys
+  const windowMs = process.env.CHAOS_BENCH_WINDOW_S ? Number(process.env.CHAOS_BENCH_WINDOW_S) * 1000 : pick({smoke: 1200, quick: 2000, full: 10_000})
   // CHAOS_BENCH_AA_PAIRS / CHAOS_BENCH_POWER_PAIRS re-measure one half alone (the other half then reads 0/0)
   const aaPairs = Number(process.env.CHAOS_BENCH_AA_PAIRS ?? pick({smoke: 1, quick: 10, full: 40}))
   const powerPairs = Number(process.env.CHAOS_BENCH_POWER_PAIRS ?? pick({smoke: 1, quick: 5, full: 20}))
@@ -60,12 +61,13 @@ export async function run({tracker, pick, root, log}) {
     // Calibration: the factor whose p99 is +20% over the unslowed one. The p99 grows faster than the CPU per request
     // (queueing), so a line through two points overshoots (a first version asked ×2.5 and got +72%): search it,
     // each point a pooled window long enough for a steady p99, until the ratio is within 4% of the target.
-    const base = p99(await windowOf(calibrationMs))
+    // (not needed when no slowed pair is measured: the spike-in scales real A/A windows)
+    const base = powerPairs > 0 ? p99(await windowOf(calibrationMs)) : 0
     let low = 1
     let high = 3
     factor = 1 + SHIFT
     const tried = []
-    for (let step = 0; step < calibrationSteps; step++) {
+    for (let step = 0; step < (powerPairs > 0 ? calibrationSteps : 0); step++) {
       await setFactor(factor)
       const ratio = p99(await windowOf(calibrationMs)) / base
       await setFactor(1)
