@@ -140,9 +140,17 @@ export class RunLedger {
       resources: [],
     }
     this.flush()
-    mkdirSync(liveRunsDir(), {recursive: true, mode: 0o700})
     const marker: LiveRunMarker = {runId, owner: this.record.owner, ledger: this.file}
-    writeFileSync(this.marker, JSON.stringify(marker))
+    // another run's end may remove the register's directory, empty, between the mkdir and the write: make it again
+    for (let attempt = 0; ; attempt++) {
+      mkdirSync(liveRunsDir(), {recursive: true, mode: 0o700})
+      try {
+        writeFileSync(this.marker, JSON.stringify(marker))
+        break
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw error
+      }
+    }
   }
 
   get runId(): string {
