@@ -57,6 +57,8 @@ export class Scraper {
   private inFlight: Promise<unknown> | undefined
   private running = false
   private startedAt = 0
+  /** the grid boundary (in intervals from the start) the current tick was scheduled for */
+  private slot = 0
   private readonly only: ReadonlySet<string> | undefined
   /** one kept-alive connection per neighbour, not a new one (and a fetch's machinery) every interval */
   private readonly agent: http.Agent
@@ -77,6 +79,7 @@ export class Scraper {
     if (this.running) return
     this.running = true
     this.startedAt = Date.now()
+    this.slot = 0
     this.tick()
   }
 
@@ -131,12 +134,19 @@ export class Scraper {
     this.inFlight = scrape
     void scrape.then(() => {
       if (!this.running) return
-      // The next boundary of the grid laid from the start, so a slow scrape delays only itself.
+      // The next boundary of the grid laid from the start, so a slow scrape delays only itself. Never the boundary
+      // this tick was for: a timer may fire a fraction of a millisecond before it by Date.now, and a scrape
+      // scheduled from there would run twice at one boundary.
       const elapsed = Date.now() - this.startedAt
-      const next = (Math.floor(elapsed / this.intervalMs) + 1) * this.intervalMs
-      this.timer = setTimeout(() => this.tick(), next - elapsed)
+      this.slot = nextScrapeSlot(this.slot, elapsed, this.intervalMs)
+      this.timer = setTimeout(() => this.tick(), this.slot * this.intervalMs - elapsed)
     })
   }
+}
+
+/** The grid boundary after `slot` that is still ahead of `elapsedMs`: a slow scrape skips the boundaries it overran. */
+export function nextScrapeSlot(slot: number, elapsedMs: number, intervalMs: number): number {
+  return Math.max(slot + 1, Math.floor(elapsedMs / intervalMs) + 1)
 }
 
 /** GET a text body over a kept-alive connection; non-2xx, timeouts and transport errors reject with a readable message. */

@@ -6,6 +6,7 @@ import {parsePrometheusText} from '../../src/metrics/prom-text.js'
 import {
   intervalCounterRates,
   intervalHistogramQuantiles,
+  nextScrapeSlot,
   Scraper,
   windowBounds,
   windowHistogramDelta,
@@ -54,6 +55,16 @@ function metricsServer() {
   })
   return {registry, histogram, url}
 }
+
+describe('nextScrapeSlot', () => {
+  it('never schedules the boundary the tick was for, even when its timer fired a hair early', () => {
+    // the tick for boundary 2 (200 ms) ran at 199 ms by Date.now: the next is 300 ms, not 200 ms again
+    expect(nextScrapeSlot(2, 199, 100)).toBe(3)
+    expect(nextScrapeSlot(2, 201, 100)).toBe(3)
+    // a scrape that overran two boundaries skips them
+    expect(nextScrapeSlot(2, 450, 100)).toBe(5)
+  })
+})
 
 describe('Scraper', () => {
   it('scrapes on its interval and keeps timestamped parsed snapshots', async () => {
