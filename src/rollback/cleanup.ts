@@ -51,7 +51,7 @@ export async function cleanup(options: CleanupOptions = {}): Promise<CleanupRepo
   }
   // Live runs whose ledgers live in other state directories: their things are not strays either.
   for (const {file, marker} of readLiveMarkers()) {
-    if (!ownerAlive({...marker, experiment: '', startedAt: '', resources: []})) {
+    if (!ownerAlive(marker)) {
       // a dead run's marker is a leftover like any other, listed by a dry run
       if (options.runId && options.runId !== marker.runId) continue
       if (!options.dryRun) removeLiveMarker(file)

@@ -193,6 +193,6 @@ export function readLedgers(): {file: string, record: LedgerRecord}[] {
 }
 
 /** A run is alive while its owner process still exists with the same start time. */
-export function ownerAlive(record: LedgerRecord): boolean {
+export function ownerAlive(record: Pick<LedgerRecord, 'owner'>): boolean {
   return record.owner.pid !== process.pid && processStartTime(record.owner.pid) === record.owner.startTime
 }
