@@ -67,7 +67,11 @@ export function parseParams(kind: StressorKind, raw: unknown): StressorParams {
     case 'disk': {
       const dir = p.string('dir')
       if (!dir.startsWith('/')) throw new UsageError(`disk: dir must be an absolute path, got ${JSON.stringify(dir)}`)
-      return {dir, bytes: p.number('bytes', {min: 0, integer: true}), rate: p.optionalNumber('rate', {min: 1}), mode: p.oneOf('mode', ['write', 'fallocate'] as const, 'write')}
+      const keepFree = p.optionalNumber('keepFree', {min: 0, max: 1})
+      return {
+        dir, bytes: p.number('bytes', {min: 0, integer: true}), rate: p.optionalNumber('rate', {min: 1}), mode: p.oneOf('mode', ['write', 'fallocate'] as const, 'write'),
+        ...(keepFree === undefined ? {} : {keepFree}),
+      }
     }
     case 'flood':
       return {

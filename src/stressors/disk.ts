@@ -8,7 +8,9 @@
 // (tmpfs on older kernels) fall back to buffered writes with an fdatasync every 64 MiB, which bounds the dirty
 // pages. Writes are synchronous in slices of ≤ 20 ms so that timers (progress, dead-man's switch) keep running.
 import {spawn} from 'node:child_process'
-import {closeSync, constants, fdatasyncSync, fstatSync, openSync, unlinkSync, writeSync} from 'node:fs'
+import {closeSync, constants, fdatasyncSync, fstatSync, openSync, statfsSync, unlinkSync, writeSync} from 'node:fs'
+import {basename} from 'node:path'
+
 import {fillFileName} from './names.js'
 import type {DiskParams} from './protocol.js'
 import {errorMessage, StressorError, type RunningStressor, type StressorContext} from './runtime.js'
@@ -36,25 +38,53 @@ function alignedChunk(): Buffer {
 }
 
 export function startDisk(params: DiskParams, ctx: StressorContext): Promise<RunningStressor> | RunningStressor {
-  const file = fillFileName(params.dir, ctx.runId)
+  if (params.keepFree !== undefined) checkFloor(params)
+  const named = fillFileName(params.dir, ctx.runId)
+  // the file is reached through a descriptor of its directory, so it can still be removed when the path that led
+  // there is gone (a fill inside a pod goes through /proc/PID/root, which ends with that process)
+  let dirFd: number
+  try {
+    dirFd = openSync(params.dir, constants.O_RDONLY | constants.O_DIRECTORY)
+  } catch (error) {
+    throw new StressorError(`cannot open ${params.dir}: ${errorMessage(error)}`)
+  }
+  // (by PID, not /proc/self: fallocate(1) runs as a child and opens it too)
+  const file = `/proc/${process.pid}/fd/${dirFd}/${basename(named)}`
   let fd: number
   try {
     fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
   } catch (error) {
-    throw new StressorError(`cannot create ${file}: ${errorMessage(error)}`)
+    closeSync(dirFd)
+    throw new StressorError(`cannot create ${named}: ${errorMessage(error)}`)
   }
   const directFd = params.mode === 'write' ? openDirect(file) : undefined
   ctx.onExit(() => {
-    for (const open of [directFd, fd]) {
+    try {
+      unlinkSync(file)
+    } catch { /* gone already */ }
+    for (const open of [directFd, fd, dirFd]) {
       try {
         if (open !== undefined) closeSync(open)
       } catch { /* already closed */ }
     }
-    try {
-      unlinkSync(file)
-    } catch { /* gone already */ }
   })
   return params.mode === 'fallocate' ? fallocate(params, file, fd, ctx) : writeFill(params, file, fd, directFd, ctx)
+}
+
+/** Refuses a fill that would leave less than keepFree of the filesystem free (the fill counts as written in full). */
+function checkFloor(params: DiskParams): void {
+  let stats
+  try {
+    stats = statfsSync(params.dir)
+  } catch (error) {
+    throw new StressorError(`cannot read the filesystem of ${params.dir}: ${errorMessage(error)}`)
+  }
+  const total = stats.blocks * stats.bsize
+  const room = Math.max(0, stats.bavail * stats.bsize - Math.ceil(params.keepFree! * total))
+  if (params.bytes > room) {
+    const mib = (n: number) => `${Math.round(n / 1024 ** 2)} MiB`
+    throw new StressorError(`a fill of ${mib(params.bytes)} in ${params.dir} would leave less than ${Math.round(params.keepFree! * 100)}% of its ${mib(total)} filesystem free; at most ${mib(room)} can be written there`)
+  }
 }
 
 /** A second descriptor on the file with O_DIRECT, or undefined where the filesystem has none. */

@@ -29,6 +29,11 @@ export interface DiskParams {
   /** bytes per second, or undefined for as fast as possible */
   rate?: number
   mode: 'write' | 'fallocate'
+  /**
+   * fraction of the filesystem that must stay free: checked by the stressor itself before it writes (where the
+   * toolkit cannot see the filesystem, as inside a pod); more than that leaves is refused
+   */
+  keepFree?: number
 }
 
 export interface FloodParams {

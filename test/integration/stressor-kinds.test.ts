@@ -1,6 +1,6 @@
 // Real stressor processes, one kind at a time (dist/ must be built: `npm test` does it).
 import {execFileSync} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync} from 'node:fs'
 import net from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -163,6 +163,20 @@ describe('disk stressor', () => {
     const last = stressor.latest()!
     const rate = (last.bytes! - first.bytes!) / ((last.t - first.t) / 1000)
     expect(Math.abs(rate / (16 * MiB) - 1)).toBeLessThan(0.1)
+  })
+
+  it('with keepFree, refuses a fill that would leave less than that share of the filesystem free, and starts one that leaves more', async () => {
+    const dir = tempDir()
+    const stats = statfsSync(dir)
+    const freeShare = (stats.bavail * stats.bsize) / (stats.blocks * stats.bsize)
+    // a floor just above what is free now: even 1 MiB is too much
+    const refused = launch('disk', {dir, bytes: MiB, mode: 'write', keepFree: Math.min(1, freeShare + 0.01)})
+    await expect(refused.ready).rejects.toThrow(/would leave less than \d+% of its \d+ MiB filesystem free; at most 0 MiB/)
+    expect(await refused.exited).toMatchObject({code: 3, reason: 'error'})
+    expect(readdirSync(dir)).toEqual([])
+    const allowed = launch('disk', {dir, bytes: MiB, mode: 'write', keepFree: Math.max(0, freeShare - 0.05)})
+    await allowed.ready
+    await waitFor('all bytes', () => allowed.latest()?.bytes === MiB)
   })
 
   it('refuses to touch a fill file that is already there', async () => {

@@ -10,6 +10,7 @@ describe('parseStressorArgv', () => {
     {...base, kind: 'cpu', cgroups: ['/sys/fs/cgroup/cpu/chaos-x', '/sys/fs/cgroup/cpuacct/chaos-x'], params: {workers: 2, loadPerWorker: 0.5}},
     {...base, kind: 'disk', params: {dir: '/var/tmp', bytes: 10 * 2 ** 20, rate: 2 ** 20, mode: 'write'}},
     {...base, kind: 'disk', params: {dir: '/var/tmp', bytes: 0, mode: 'fallocate'}},
+    {...base, kind: 'disk', params: {dir: '/var/tmp', bytes: 1, mode: 'write', keepFree: 0.1}},
     {...base, kind: 'flood', params: {host: '127.0.0.1', port: 9000, protocol: 'udp', rate: 1e8, connections: 4}},
     {...base, kind: 'sink', params: {host: '::1', port: 0, protocol: 'tcp'}},
   ]
@@ -41,6 +42,7 @@ describe('parseStressorArgv', () => {
     ['a string limit', argv('memory', {rate: 10, limit: '1Gi', hold: true})],
     ['a relative disk dir', argv('disk', {dir: 'tmp', bytes: 1, mode: 'write'})],
     ['an unknown disk mode', argv('disk', {dir: '/tmp', bytes: 1, mode: 'dd'})],
+    ['a floor above the whole disk', argv('disk', {dir: '/tmp', bytes: 1, mode: 'write', keepFree: 1.5})],
     ['port 70000', argv('flood', {host: '127.0.0.1', port: 70000, connections: 1})],
     ['flood port 0', argv('flood', {host: '127.0.0.1', port: 0, connections: 1})],
     ['no connections', argv('flood', {host: '127.0.0.1', port: 80, connections: 0})],
