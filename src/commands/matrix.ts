@@ -43,7 +43,7 @@ Under --fail-on mismatch (default) the experiment's own target level must show i
   static override args = {file: Args.string({description: 'experiment file', required: true})}
 
   static override flags = {
-    levels: Flags.string({description: 'comma-separated isolation levels to compare (container: platform docker)', default: LEVELS.join(',')}),
+    levels: Flags.string({description: `comma-separated isolation levels to compare (container: platform docker; platform kubernetes: kubernetes.level and the names of kubernetes.levels) [default: ${LEVELS.join(',')}; kubernetes: all its levels]`}),
     repeat: Flags.integer({description: 'runs per level', default: 3, min: 1, max: 50}),
     seed: Flags.string({description: 'seed of the run order (default: random, printed)'}),
     expect: Flags.string({description: 'what each level should show, e.g. none=breach,cgroup=contained (default: the experiment\'s own level expects its expect)'}),
@@ -66,12 +66,6 @@ Under --fail-on mismatch (default) the experiment's own target level must show i
       process.stderr.write(`${message}\n`)
       return this.exit(code)
     }
-    const parsedLevels = parseLevels(flags.levels, KNOWN_LEVELS)
-    if ('error' in parsedLevels) return refuse(parsedLevels.error)
-    const {levels} = parsedLevels
-    const expectations = flags.expect === undefined ? undefined : parseExpectations(flags.expect, levels)
-    if (expectations && 'error' in expectations) return refuse(expectations.error)
-
     let experiment
     try {
       experiment = await loadExperiment(args.file)
@@ -79,6 +73,14 @@ Under --fail-on mismatch (default) the experiment's own target level must show i
       const {code, message} = exitCodeFor(error)
       return refuse(message, code)
     }
+    // platform kubernetes names its levels (the experiment's own pods, and kubernetes.levels)
+    const kubeLevels = experiment.platform === 'kubernetes' ? [experiment.kubernetes?.level ?? 'stated', ...Object.keys(experiment.kubernetes?.levels ?? {})] : undefined
+    const parsedLevels = parseLevels(flags.levels ?? (kubeLevels ?? LEVELS).join(','), kubeLevels ?? KNOWN_LEVELS)
+    if ('error' in parsedLevels) return refuse(parsedLevels.error)
+    const {levels} = parsedLevels
+    const parsedExpect = flags.expect === undefined ? undefined : parseExpectations(flags.expect, levels)
+    if (parsedExpect && 'error' in parsedExpect) return refuse(parsedExpect.error)
+    const expectations = parsedExpect?.expectations
     if (flags.baseline) experiment.phases.baseline = flags.baseline
     if (flags.inject) experiment.phases.inject = flags.inject
     if (flags.recover !== undefined) experiment.phases.recover = flags.recover
@@ -151,7 +153,7 @@ Under --fail-on mismatch (default) the experiment's own target level must show i
   }
 }
 
-function parseExpectations(text: string, levels: Level[]): Partial<Record<Level, 'contained' | 'breach'>> | {error: string} {
+function parseExpectations(text: string, levels: Level[]): {expectations: Partial<Record<Level, 'contained' | 'breach'>>} | {error: string} {
   const expectations: Partial<Record<Level, 'contained' | 'breach'>> = {}
   for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [level, verdict] = part.split('=').map((s) => s.trim())
@@ -159,5 +161,5 @@ function parseExpectations(text: string, levels: Level[]): Partial<Record<Level,
     if (verdict !== 'contained' && verdict !== 'breach') return {error: `--expect: expected LEVEL=contained or LEVEL=breach, got ${JSON.stringify(part)}`}
     expectations[level as Level] = verdict
   }
-  return expectations
+  return {expectations}
 }

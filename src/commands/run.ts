@@ -50,7 +50,7 @@ export default class Run extends Command {
     baseline: duration({description: 'override phases.baseline'}),
     inject: duration({description: 'override phases.inject'}),
     recover: duration({description: 'override phases.recover'}),
-    level: Flags.string({description: 'run every workflow at this isolation level instead of its own (container: platform docker)', options: ['none', 'shared', 'cgroup', 'container']}),
+    level: Flags.string({description: 'run every workflow at this isolation level instead of its own: none, shared, cgroup (container: platform docker); platform kubernetes: a name of kubernetes.levels'}),
     'dry-run': Flags.boolean({description: 'print the plan and start nothing'}),
     json: Flags.boolean({description: 'print the journal as JSON on stdout (progress stays on stderr)'}),
     quiet: Flags.boolean({char: 'q', description: 'no live progress'}),
@@ -142,7 +142,7 @@ export default class Run extends Command {
         try {
           journal = await runExperiment({
             experiment, file, runId: currentRunId, dryRun: flags['dry-run'], signal: controller.signal,
-            levelOverride: flags.level as 'none' | 'shared' | 'cgroup' | 'container' | undefined,
+            levelOverride: flags.level,
             registry: runMetrics?.registry, metricsPort: runMetrics ? flags['metrics-port'] : undefined,
             onEvent: runMetrics ? (event) => {
               runMetrics.onEvent(event)

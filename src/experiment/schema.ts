@@ -337,6 +337,12 @@ export const Experiment = z.strictObject({
   if (e.fault.type === 'network-flood' && e.fault.destination === 'sink' && e.target.isolation.network === undefined && e.target.run === undefined) {
     // an attached target floods from wherever it lives; nothing to check here
   }
+  for (const [level, spec] of Object.entries(e.kubernetes?.levels ?? {})) {
+    for (const neighbor of Object.keys(spec.neighbors ?? {})) {
+      if (!e.neighbors.some((n) => n.name === neighbor)) ctx.addIssue({code: 'custom', path: ['kubernetes', 'levels', level, 'neighbors', neighbor], message: `no neighbour is named "${neighbor}" (neighbours: ${e.neighbors.map((n) => n.name).join(', ')})`})
+    }
+  }
+  if (e.kubernetes?.levels && e.platform !== 'kubernetes') ctx.addIssue({code: 'custom', path: ['kubernetes', 'levels'], message: 'kubernetes.levels is for platform kubernetes'})
   checkPlatformFields(e, ctx)
 })
 
@@ -366,18 +372,49 @@ function checkPlatformFields(e: {platform: 'process' | 'docker' | 'kubernetes', 
 
 const dns1123Label = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a Kubernetes name (lowercase letters, digits, dashes)')
 
+/**
+ * platform kubernetes: the isolation the experiment says these pods have. The toolkit does not make it (the
+ * cluster did): it checks each statement against the cluster in the plan and refuses the run when one is false,
+ * so a verdict is never filed under a boundary that was not there.
+ */
+export const KubeIsolation = z.strictObject({
+  qos: z.enum(['Guaranteed', 'Burstable', 'BestEffort']).optional().describe('the pods\' QoS class (status.qosClass)'),
+  limits: z.boolean().optional().describe('true: the chosen container sets both cpu and memory limits; false: it sets neither'),
+  quota: z.boolean().optional().describe('true: the namespace has a ResourceQuota; false: it has none'),
+  limitRange: z.boolean().optional().describe('true: the namespace has a LimitRange; false: it has none'),
+  node: z.enum(['dedicated', 'shared']).optional().describe('dedicated: no pod of another workflow of the experiment runs on these pods\' nodes; shared: at least one does'),
+  nodeSelector: z.record(z.string(), z.string()).optional().describe('the pods\' spec.nodeSelector includes these labels (a node pool)'),
+})
+
 /** platform kubernetes: which pods a workflow is, and how many of them. */
-export const KubePods = z.strictObject({
-  namespace: dns1123Label.default('default').describe('the namespace the pods are in'),
+const kubePodsShape = {
+  namespace: dns1123Label.describe('the namespace the pods are in'),
   selector: z.string().min(1).max(4000).optional().describe('label selector in kubectl syntax, e.g. "app=api,tier in (web),!canary"'),
   fieldSelector: z.string().min(1).max(4000).optional().describe('field selector, e.g. "spec.nodeName=node-1"'),
   container: dns1123Label.optional().describe('the container the fault is charged to (and whose limits size the dose); default: the pod\'s first container'),
-  allContainers: z.boolean().default(false).describe('target only: inject into every container of each chosen pod, each dosed against its own limits'),
+  allContainers: z.boolean().describe('target only: inject into every container of each chosen pod, each dosed against its own limits'),
   pick: z.union([
     z.enum(['one', 'all']),
     z.strictObject({count: z.number().int().min(1).max(10_000)}),
     z.strictObject({percent: percent('pods.pick.percent', {min: 0.0001, max: 1})}),
   ]).optional().describe('how many of the matching pods: one, all, {count: N} or {percent: 25%} (a seeded random choice, printed in the plan); default: one for the target, all for a neighbour'),
+  isolation: KubeIsolation.optional().describe('the isolation these pods are said to have, checked against the cluster before anything starts'),
+}
+
+export const KubePods = z.strictObject({
+  ...kubePodsShape,
+  namespace: kubePodsShape.namespace.default('default'),
+  allContainers: kubePodsShape.allContainers.default(false),
+})
+
+/** What a level changes in a workflow's pods: only the keys given (no defaults, which would undo the experiment's). */
+const KubePodsOverride = z.strictObject(kubePodsShape).partial()
+
+/** A level of `chaos matrix` on platform kubernetes: the same workflows as other pods (another deployment), each with its own stated isolation. */
+export const KubeLevel = z.strictObject({
+  description: z.string().optional(),
+  target: KubePodsOverride.optional().describe('what changes in the target\'s pods: selection, stated isolation'),
+  neighbors: z.record(name, KubePodsOverride).optional().describe('per neighbour name, what changes in its pods'),
 })
 
 export const KubeSettings = z.strictObject({
@@ -388,6 +425,10 @@ export const KubeSettings = z.strictObject({
   seed: z.number().int().min(0).max(2 ** 31 - 1).optional().describe('seed of the random choice of pods; default: a fresh one, printed in the plan'),
   allowUnlabelled: z.boolean().default(false).describe('OVERRIDE: target pods that neither carry chaos.allowed=true nor live in a namespace labelled so'),
   requestTimeout: duration('kubernetes.requestTimeout', {min: 100, max: 120_000}).default(10_000).describe('per request to the API server'),
+  level: name.default('stated').describe('the name, in chaos matrix and reports, of the isolation level the workflows\' own pods: embody'),
+  levels: z.record(name, KubeLevel).optional().describe('other isolation levels for chaos matrix / chaos run --level: the same workflows as other pods, e.g. a BestEffort and a Guaranteed deployment of the worker'),
+}).superRefine((k, ctx) => {
+  if (k.levels && k.level in k.levels) ctx.addIssue({code: 'custom', path: ['levels', k.level], message: `level ${k.level} is the experiment's own pods (kubernetes.level); give the other levels other names`})
 })
 
 function checkKubernetesFields(workflows: (z.output<typeof Target> | z.output<typeof Neighbor>)[], ctx: z.RefinementCtx) {

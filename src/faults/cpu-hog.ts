@@ -12,13 +12,15 @@ export function cpuDose(spec: CpuHogSpec, platform: Platform, allowance: Allowan
   if (spec.cores !== undefined && spec.cores > allowance.cpus + 1e-9) {
     throw new PlanError(`cpu-hog: cores ${spec.cores} is above the target's allowance of ${allowance.cpus} CPU (${allowance.cpuSource}); a dose it cannot take could not be proven to land`)
   }
+  if (spec.cores === undefined && !Number.isFinite(allowance.cpus)) throw new PlanError(allowance.unlimitedWhy ?? 'cpu-hog: the target has no CPU allowance to be relative to; give the fault cores:')
   const cores = spec.cores ?? allowance.cpus * spec.load
   const workers = spec.workers ?? Math.max(1, Math.ceil(cores - 1e-9))
   const loadPerWorker = cores / workers
   if (loadPerWorker > 1) {
     throw new PlanError(`cpu-hog: ${cores.toFixed(2)} cores asked with ${workers} workers would need ${Math.round(loadPerWorker * 100)}% of a core each; give workers: ${Math.ceil(cores)} or more`)
   }
-  const source = spec.cores !== undefined ? `cores ${spec.cores} of ${allowance.cpus} CPU (${allowance.cpuSource})` : `${Math.round(spec.load * 100)}% of ${allowance.cpus} CPU (${allowance.cpuSource})`
+  const source = spec.cores !== undefined && allowance.cpuSource === 'unlimited' ? `cores ${spec.cores} (no CPU limit)`
+    : spec.cores !== undefined ? `cores ${spec.cores} of ${allowance.cpus} CPU (${allowance.cpuSource})` : `${Math.round(spec.load * 100)}% of ${allowance.cpus} CPU (${allowance.cpuSource})`
   return {cores, workers, loadPerWorker, source}
 }
 

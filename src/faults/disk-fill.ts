@@ -1,7 +1,7 @@
 // A disk fill by the target: a stressor in the target's box writing into an experiment volume (a filesystem the
 // experiment created) or into a path the experiment explicitly allows, where a floor of free space is always kept.
 import {realpathSync, statfsSync} from 'node:fs'
-import {sep} from 'node:path'
+import {posix, sep} from 'node:path'
 
 import {formatBytes} from '../experiment/units.js'
 import type {Experiment} from '../experiment/schema.js'
@@ -15,6 +15,8 @@ interface FillPlan {
   dir: string
   bytes: number
   createdByExperiment: boolean
+  /** the filesystem is the target's, not this machine's (a pod): the stressor keeps the floor, and says when it is full */
+  remote?: string
 }
 
 function filesystem(dir: string): {total: number, free: number} {
@@ -24,6 +26,7 @@ function filesystem(dir: string): {total: number, free: number} {
 
 /** Resolves where and how much to write, refusing anything the experiment did not name and allow. */
 export function planFill(spec: DiskFillSpec, experiment: Experiment, platform: Platform, beforeSetup: boolean): FillPlan {
+  if (platform.remoteFill && spec.path !== undefined) return planRemoteFill(spec, spec.path, experiment, platform)
   if (spec.volume !== undefined) {
     const size = experiment.volumes![spec.volume].size
     if (beforeSetup) {
@@ -68,23 +71,49 @@ export function planFill(spec: DiskFillSpec, experiment: Experiment, platform: P
   return {dir, bytes, createdByExperiment}
 }
 
+/**
+ * A fill inside the target (a pod's container): the path is checked against safety.allowPaths as the target sees
+ * it (no symlinks can be resolved from here), a percentage is of what the platform names (a container's
+ * ephemeral-storage limit), and the floor of free space is kept by the stressor, which refuses to start otherwise.
+ */
+function planRemoteFill(spec: DiskFillSpec, path: string, experiment: Experiment, platform: Platform): FillPlan {
+  const remote = platform.remoteFill!(path)
+  const dir = posix.normalize(path)
+  if (dir.split('/').includes('..') || !dir.startsWith('/')) throw new PlanError(`disk-fill path ${path}: an absolute path without ".." is needed`)
+  const allowed = experiment.safety.allowPaths.map((p) => posix.normalize(p))
+  if (!allowed.some((a) => dir === a || dir.startsWith(a.endsWith('/') ? a : `${a}/`))) {
+    throw new PlanError(`disk-fill path ${dir} is not under safety.allowPaths (${allowed.join(', ') || 'empty'}); on this platform the paths are as the target container sees them: add it there to allow filling it`)
+  }
+  let bytes: number
+  if ('bytes' in spec.size) bytes = spec.size.bytes
+  else if (remote.percentOf) bytes = Math.round(spec.size.fraction * remote.percentOf.bytes)
+  else throw new PlanError(`disk-fill size ${Math.round(spec.size.fraction * 100)}%: a percentage is of the target container's limits.ephemeral-storage, which it does not set; give the size in bytes (e.g. 512Mi)`)
+  if (bytes > experiment.safety.maxDisk) {
+    throw new PlanError(`disk-fill of ${formatBytes(bytes)} is above safety.maxDisk (${formatBytes(experiment.safety.maxDisk)}); raise safety.maxDisk in the experiment if you mean it`)
+  }
+  const share = 'fraction' in spec.size && remote.percentOf ? ` (${Math.round(spec.size.fraction * 100)}% of ${remote.percentOf.what}, ${formatBytes(remote.percentOf.bytes)})` : ''
+  return {dir, bytes, createdByExperiment: false, remote: `${remote.where}${share}; the stressor refuses a fill that would leave less than ${Math.round(experiment.safety.diskFloor * 100)}% of that filesystem free`}
+}
+
 export const diskFill: FaultDriver<DiskFillSpec> = {
   type: 'disk-fill',
 
   plan(spec, experiment, platform) {
     const fill = planFill(spec, experiment, platform, true)
     const how = spec.mode === 'fallocate' ? 'at once (fallocate)' : spec.rate ? `at ${formatBytes(spec.rate)}/s` : 'as fast as the disk takes it'
-    return `disk-fill: ${formatBytes(fill.bytes)} into ${fill.dir} ${how}, charged to ${platform.target.boundary}`
+    return `disk-fill: ${formatBytes(fill.bytes)} into ${fill.remote ?? fill.dir} ${how}, charged to ${platform.target.boundary}`
   },
 
   async start(spec, ctx) {
     const fill = planFill(spec, ctx.experiment, ctx.platform, false)
-    const params: DiskParams = {dir: fill.dir, bytes: fill.bytes, rate: spec.rate, mode: spec.mode}
+    const params: DiskParams = {dir: fill.dir, bytes: fill.bytes, rate: spec.rate, mode: spec.mode, ...(fill.remote ? {keepFree: ctx.experiment.safety.diskFloor} : {})}
     const stressor = ctx.platform.launchStressor({kind: 'disk', params, deadline: ctx.deadline, where: 'target'})
     await stressor.ready
-    // how full the filesystem got, read while the fill holds its space (the file goes when the stressor stops)
+    // how full the filesystem got, read while the fill holds its space (the file goes when the stressor stops);
+    // a remote filesystem is not visible from here: the stressor's own "full" says it
     let fullest = 0
     const watch = setInterval(() => {
+      if (fill.remote) return
       const fs = filesystem(fill.dir)
       fullest = Math.max(fullest, 1 - fs.free / fs.total)
     }, 250)
@@ -97,7 +126,7 @@ export const diskFill: FaultDriver<DiskFillSpec> = {
       efficacy() {
         const written = stressor.latest()?.bytes ?? 0
         const full = stressor.latest()?.full === true || fullest >= 0.999
-        const how = `${formatBytes(written)} of ${formatBytes(fill.bytes)} written to ${fill.dir}; the filesystem reached ${(fullest * 100).toFixed(1)}%`
+        const how = `${formatBytes(written)} of ${formatBytes(fill.bytes)} written to ${fill.dir}${fill.remote ? ' in the target' : `; the filesystem reached ${(fullest * 100).toFixed(1)}%`}`
         return efficacyOf(fill.bytes, written, 'bytes', `${how}${full ? ' (full)' : ''}`, 0.9, full ? true : undefined)
       },
     } satisfies ActiveFault

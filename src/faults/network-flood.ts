@@ -41,8 +41,8 @@ export const networkFlood: FaultDriver<NetworkFloodSpec> = {
     }
     const where = spec.destination === 'sink' ? 'the experiment\'s sink' : `${spec.destination.host}:${spec.destination.port}`
     const network = experiment.target.isolation.network
-    return `network-flood: ${spec.protocol} x${spec.connections} to ${where} at ${spec.rate ? formatBitRate(spec.rate) : 'full speed'}` +
-      `${network ? `, through the target's own link (tbf ${formatBitRate(network.rate)})` : ', on the host\'s loopback'}, charged to ${platform.target.boundary}`
+    const route = platform.floodRoute?.() ?? (network ? `through the target's own link (tbf ${formatBitRate(network.rate)})` : 'on the host\'s loopback')
+    return `network-flood: ${spec.protocol} x${spec.connections} to ${where} at ${spec.rate ? formatBitRate(spec.rate) : 'full speed'}, ${route}, charged to ${platform.target.boundary}`
   },
 
   async start(spec, ctx) {

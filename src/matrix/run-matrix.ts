@@ -34,7 +34,7 @@ export interface MatrixOptions {
 
 /** The experiment's own target level expects what the experiment says; the other levels only inform. */
 export function defaultExpectations(experiment: Experiment, levels: readonly Level[]): Partial<Record<Level, 'contained' | 'breach'>> {
-  const own = experiment.target.isolation.level
+  const own = experiment.platform === 'kubernetes' ? experiment.kubernetes?.level ?? 'stated' : experiment.target.isolation.level
   return levels.includes(own) ? {[own]: experiment.expect} : {}
 }
 

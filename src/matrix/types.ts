@@ -5,7 +5,8 @@ import type {FailOn} from '../report/formats.js'
 import type {Journal, RunVerdict} from '../report/journal.js'
 import type {Interval, SignalVerdict, Verdict} from '../verdict/types.js'
 
-export type Level = IsolationSpec['level']
+/** An isolation level: one of the local platforms' (none, shared, cgroup, container) or a name of kubernetes.levels. */
+export type Level = IsolationSpec['level'] | (string & {})
 /** The default comparison (process platform); `container` replaces `cgroup` on the docker platform. */
 export const LEVELS: readonly Level[] = ['none', 'shared', 'cgroup']
 export const KNOWN_LEVELS: readonly Level[] = ['none', 'shared', 'cgroup', 'container']

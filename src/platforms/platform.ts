@@ -15,10 +15,12 @@ export class PlanError extends Error {
 }
 
 export interface Allowance {
-  /** cores the workflow may use: its quota, else its cpuset's size, else the host's cores */
+  /** cores the workflow may use: its quota, else its cpuset's size, else the host's cores (Infinity: unknown, no limit) */
   cpus: number
-  /** where the allowance comes from, for the plan */
-  cpuSource: 'quota' | 'cpuset' | 'host'
+  /** where the allowance comes from, for the plan; unlimited: a pod without a CPU limit, on a node not known here */
+  cpuSource: 'quota' | 'cpuset' | 'host' | 'unlimited'
+  /** for unlimited: why, for a refusal of a limit-relative dose */
+  unlimitedWhy?: string
   /** memory limit of its box, if any */
   memoryLimit?: number
 }
@@ -58,6 +60,14 @@ export interface FloodEndpoint {
   egressLimit?: number
 }
 
+/** A fill in a filesystem this machine cannot see (inside a pod): checked by the stressor where it runs. */
+export interface RemoteFill {
+  /** where the fill lands, for the plan */
+  where: string
+  /** what a size given as a percentage is a percentage of, if anything */
+  percentOf?: {bytes: number, what: string}
+}
+
 export interface Platform {
   readonly name: string
   /** Checks everything that can be checked before anything is created; returns the plan's lines. */
@@ -65,11 +75,17 @@ export interface Platform {
   setup(ledger: RunLedger, log: (line: string) => void): Promise<void>
   readonly target: WorkflowHandle
   readonly neighbors: WorkflowHandle[]
+  /** the target and its limits are known once plan() returns (nothing to create first): the fault is planned then */
+  readonly targetKnownAtPlan?: boolean
   /** the target's allowance as planned, before setup (chaos matrix fixes a CPU dose with it); absent: unknown */
   plannedTargetAllowance?(): Allowance
   /** the directory a disk fill writes into for this experiment volume or path */
   fillDirectory(volume: string | undefined, path: string | undefined): {dir: string, createdByExperiment: boolean}
+  /** set where the target's filesystem is not this machine's: a fill of this path is planned from the platform's figures */
+  remoteFill?(path: string): RemoteFill
   flood(): FloodEndpoint
+  /** how a flood travels, for the plan, where it is not the host's loopback or the target's own link */
+  floodRoute?(): string
   launchStressor(placement: StressorPlacement): StressorHandle
   /**
    * Why the platform can no longer vouch for the run (its container engine went away, say), or undefined. Checked
@@ -84,7 +100,17 @@ export interface PlatformFactoryContext {
   experiment: Experiment
   runId: string
   /** isolation level override from `chaos matrix`, applied to every workflow */
-  levelOverride?: IsolationSpec['level']
+  levelOverride?: IsolationSpec['level'] | (string & {})
+}
+
+/** A level override for a local platform: one of its own words (or the other local platform's), else a refusal. */
+export function localLevel(override: string | undefined, platform: 'process' | 'docker'): IsolationSpec['level'] | undefined {
+  if (override === undefined) return undefined
+  const known = ['none', 'shared', 'cgroup', 'container']
+  if (!known.includes(override)) {
+    throw new PlanError(`level ${override}: platform ${platform} knows the levels none, shared and ${platform === 'docker' ? 'container' : 'cgroup'} (named levels are kubernetes.levels, for platform kubernetes)`)
+  }
+  return override as IsolationSpec['level']
 }
 
 export async function createPlatform(ctx: PlatformFactoryContext): Promise<Platform> {

@@ -34,7 +34,7 @@ export interface RunOptions {
   file?: string
   /** print the plan and start nothing */
   dryRun?: boolean
-  levelOverride?: IsolationSpec['level']
+  levelOverride?: IsolationSpec['level'] | (string & {})
   onEvent?: (event: RunEvent) => void
   /** aborting it interrupts the run: the fault is removed at once, the journal still written, exit 3 */
   signal?: AbortSignal
@@ -65,6 +65,9 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   // Everything that can be refused is refused here, before anything exists.
   const source = await openMeasurementSource(experiment)
   const planLines = [`run ${runId}: ${experiment.metadata.name}`, ...(await platform.plan()), ...(source ? await source.plan() : [])]
+  // where the target exists before setup (pods a selector chose), the fault is planned, and refused, now
+  let faultLine = platform.targetKnownAtPlan ? driver.plan(experiment.fault, experiment, platform) : undefined
+  if (faultLine) planLines.push(faultLine)
   emit({type: 'plan', lines: planLines})
   journal.plan = planLines
   const totalMs = experiment.phases.warmup + experiment.phases.baseline + experiment.phases.inject + experiment.phases.recover
@@ -72,7 +75,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
     throw new PlanError(`the phases add up to ${Math.round(totalMs / 1000)}s, above safety.maxDuration (${experiment.safety.maxDuration / 1000}s); raise safety.maxDuration if you mean it`)
   }
   if (options.dryRun) {
-    journal.plan.push(`fault ${experiment.fault.type} (planned after setup)`)
+    if (!faultLine) journal.plan.push(`fault ${experiment.fault.type} (planned after setup)`)
     journal.verdict = 'inconclusive'
     journal.reason = 'dry run: nothing was started'
     journal.exitCode = ExitCode.Matched
@@ -113,9 +116,11 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   try {
     emit({type: 'phase', phase: 'setup'})
     await platform.setup(ledger, log)
-    const faultLine = driver.plan(experiment.fault, experiment, platform)
-    journal.plan.push(faultLine)
-    log(faultLine)
+    if (!faultLine) {
+      faultLine = driver.plan(experiment.fault, experiment, platform)
+      journal.plan.push(faultLine)
+      log(faultLine)
+    }
     for (const workflow of [platform.target, ...platform.neighbors]) observers.push(new WorkflowObserver(workflow, experiment.phases.interval, registry))
     for (const o of observers) o.start()
     const tick = (phase: Phase) => (elapsedMs: number, durationMs: number) => {

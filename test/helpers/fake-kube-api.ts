@@ -21,6 +21,7 @@ import {fileURLToPath} from 'node:url'
 
 import {Cgroup, type CgroupLayout, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
 import {readCgroupSample} from '../../src/metrics/resources.js'
+import {closeExecSessions, handleExecUpgrade} from './fake-kube-exec.js'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
@@ -77,6 +78,13 @@ interface WatchClient {
 type Requirement = {key: string, op: 'in' | 'notin' | 'exists' | '!exists', values: string[]}
 type FieldRequirement = {field: string, op: '=' | '!=', value: string}
 
+/**
+ * A pod annotated so gets a network namespace of its own (chaos-fake-*, loopback only), shared by its containers and
+ * ephemeral containers, as a real pod's sandbox is. Other pods stay on the host's network, so a probe can reach them
+ * on 127.0.0.1 (the fake has no pod network).
+ */
+export const OWN_NETNS_ANNOTATION = 'fake.chaos.test/own-netns'
+
 const POD_FIELDS = new Set(['metadata.name', 'metadata.namespace', 'spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName'])
 
 export class FakeKubeApi {
@@ -88,6 +96,9 @@ export class FakeKubeApi {
   private readonly events: {rv: number, type: string, object: Json}[] = []
   private readonly watchers = new Set<WatchClient>()
   private readonly runtimes = new Map<string, RunningContainer[]>()
+  private readonly netns = new Map<string, string>()
+  private readonly quotas = new Map<string, Json>()
+  private readonly limitRanges = new Map<string, Json>()
   private readonly continues = new Map<string, {rv: string, keys: string[]}>()
   private layout?: CgroupLayout
   private tls?: {dir: string, cert: string, key: string}
@@ -117,12 +128,15 @@ export class FakeKubeApi {
         else res.end()
       })
     })
+    // exec over WebSocket (fake-kube-exec.ts)
+    this.server.on('upgrade', (req, socket, head) => handleExecUpgrade(this, req, socket, head))
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve))
     this.url = `https://127.0.0.1:${(this.server.address() as AddressInfo).port}`
     return this.url
   }
 
   async stop(): Promise<void> {
+    closeExecSessions(this)
     for (const w of this.watchers) w.res.end()
     this.watchers.clear()
     for (const key of [...this.runtimes.keys()]) await this.stopContainers(key)
@@ -184,8 +198,51 @@ export class FakeKubeApi {
     return this.pods.get(key(namespace, name))
   }
 
+  /** A ResourceQuota (core/v1) in a namespace: spec.hard as given, status.used all zero (the fake admits anything). */
+  addResourceQuota(namespace: string, name: string, hard: Record<string, string>): Json {
+    const quota = {
+      apiVersion: 'v1', kind: 'ResourceQuota',
+      metadata: {name, namespace, uid: randomUUID(), resourceVersion: this.nextRv(), creationTimestamp: now()},
+      spec: {hard}, status: {hard, used: Object.fromEntries(Object.keys(hard).map((k) => [k, '0']))},
+    }
+    this.quotas.set(key(namespace, name), quota)
+    return quota
+  }
+
+  /** A LimitRange (core/v1): default limits and requests for the namespace's containers. */
+  addLimitRange(namespace: string, name: string, limit: Json): Json {
+    const range = {apiVersion: 'v1', kind: 'LimitRange', metadata: {name, namespace, uid: randomUUID(), resourceVersion: this.nextRv(), creationTimestamp: now()}, spec: {limits: [{type: 'Container', ...limit}]}}
+    this.limitRanges.set(key(namespace, name), range)
+    return range
+  }
+
+  removeNamespaceLimits(namespace: string): void {
+    for (const map of [this.quotas, this.limitRanges]) for (const [k, o] of map) if (o.metadata.namespace === namespace) map.delete(k)
+  }
+
+  /** The network namespace of a pod annotated with OWN_NETNS_ANNOTATION (ip netns name), if it has one. */
+  netnsOf(namespace: string, name: string): string | undefined {
+    return this.netns.get(key(namespace, name))
+  }
+
   listPods(): Json[] {
     return [...this.pods.values()]
+  }
+
+  /** For fake-kube-exec.ts: the Forbidden Status RBAC (the `allow` list) gives this request, or undefined. */
+  forbidden(r: RequestRecord): Json | undefined {
+    return this.denied(r)
+  }
+
+  /** For fake-kube-exec.ts: the cgroup of a (possibly ephemeral) container whose process runs now (runtime only). */
+  /** What a container (or ephemeral container) wrote so far, as `kubectl logs` would show it. */
+  containerLog(namespace: string, name: string, container: string): string | undefined {
+    return this.runtimes.get(key(namespace, name))?.filter((r) => r.name === container).at(-1)?.log
+  }
+
+  runningContainer(namespace: string, name: string, container: string): {cgroupDirs: string[], containerId: string} | undefined {
+    const rc = this.runtimes.get(key(namespace, name))?.filter((r) => r.name === container).at(-1)
+    return rc?.cgroup && !rc.ended && !rc.stopping ? {cgroupDirs: rc.cgroup.dirs(), containerId: rc.containerId} : undefined
   }
 
   /** Marks a pod evicted (as the kubelet does under node pressure) and stops its containers. */
@@ -253,6 +310,12 @@ export class FakeKubeApi {
       const limits = pod.spec.containers.map((c: Json) => c.resources?.limits ?? {})
       if (limits.every((l: Json) => l.cpu !== undefined)) podBox.applyLimits({cpus: limits.reduce((s: number, l: Json) => s + parseCpu(l.cpu), 0)})
       if (limits.every((l: Json) => l.memory !== undefined)) podBox.applyLimits({memory: limits.reduce((s: number, l: Json) => s + parseQuantity(l.memory), 0)})
+      if (pod.metadata.annotations?.[OWN_NETNS_ANNOTATION] === 'true') {
+        const name = `chaos-fake-${randomBytes(4).toString('hex')}`
+        execFileSync('ip', ['netns', 'add', name])
+        execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up'])
+        this.netns.set(k, name)
+      }
       const running: RunningContainer[] = []
       this.runtimes.set(k, running)
       pod.spec.containers.forEach((c: Json, i: number) => running.push(this.startContainer(pod, c, ids[i], false)))
@@ -270,7 +333,9 @@ export class FakeKubeApi {
     if (limits.cpu !== undefined) box.applyLimits({cpus: parseCpu(limits.cpu)})
     if (limits.memory !== undefined) box.applyLimits({memory: parseQuantity(limits.memory)})
     const argv: string[] = [...(c.command ?? []), ...(c.args ?? [])]
-    const command = argv[0] === 'chaos' ? [process.execPath, join(REPO, 'bin', 'run.js'), ...argv.slice(1)] : argv
+    const inPod = argv[0] === 'chaos' ? [process.execPath, join(REPO, 'bin', 'run.js'), ...argv.slice(1)] : argv
+    const netns = this.netns.get(k)
+    const command = netns ? ['ip', 'netns', 'exec', netns, ...inPod] : inPod
     const env = {...process.env, ...Object.fromEntries((c.env ?? []).map((e: Json) => [e.name, e.value ?? '']))}
     // join the container's cgroup before exec, as runc does
     const child = spawn('/bin/sh', ['-c', 'while [ "$1" != "--" ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"', 'fake-runc', ...box.dirs(), '--', ...command], {env, stdio: ['ignore', 'pipe', 'pipe']})
@@ -343,6 +408,13 @@ export class FakeKubeApi {
     }))
     const uid = list[0]?.cgroup?.relativePath.split('/')[1]
     if (uid && this.layout) await new Cgroup(this.layout, `${this.runtimeRoot}/${uid}`).remove()
+    const netns = this.netns.get(k)
+    if (netns) {
+      this.netns.delete(k)
+      try {
+        execFileSync('ip', ['netns', 'del', netns])
+      } catch { /* already gone */ }
+    }
   }
 
   // ---- HTTP --------------------------------------------------------------------------------------------------
@@ -404,6 +476,11 @@ export class FakeKubeApi {
         return this.json(res, 200, {kind: 'PodMetricsList', apiVersion: 'metrics.k8s.io/v1beta1', metadata: {}, items})
       }
     }
+    if (record.group === '' && (record.resource === 'resourcequotas' || record.resource === 'limitranges') && record.verb === 'list' && record.namespace) {
+      const kind = record.resource === 'resourcequotas' ? 'ResourceQuotaList' : 'LimitRangeList'
+      const items = [...(record.resource === 'resourcequotas' ? this.quotas : this.limitRanges).values()].filter((o) => o.metadata.namespace === record.namespace)
+      return this.json(res, 200, {kind, apiVersion: 'v1', metadata: {resourceVersion: String(this.resourceVersion)}, items})
+    }
     if (record.group !== '' || record.resource !== 'pods') return this.status(res, 404, 'NotFound', 'the server could not find the requested resource')
     if (record.namespace !== undefined && !this.namespaces.has(record.namespace) && record.verb !== 'list' && record.verb !== 'watch') {
       return this.notFound(res, 'namespaces', record.namespace)
@@ -424,6 +501,8 @@ export class FakeKubeApi {
       if (record.verb === 'patch' || record.verb === 'update') return this.ephemeral(req, res, pod, body, record.verb)
     }
     if (record.subresource === 'log' && record.verb === 'get') return this.log(res, pod, q)
+    // exec itself arrives as an 'upgrade' (fake-kube-exec.ts); without the Upgrade header, as the apiserver says:
+    if (record.subresource === 'exec') return this.status(res, 400, 'BadRequest', 'Upgrade request required')
     return this.status(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`)
   }
 
@@ -608,6 +687,8 @@ export class FakeKubeApi {
       if (!a.name || !a.image) return this.status(res, 422, 'Invalid', `Pod "${pod.metadata.name}" is invalid: spec.ephemeralContainers[0].image: Required value`, {name: pod.metadata.name, kind: 'Pod'})
       if (a.resources && Object.keys(a.resources).length > 0) return this.status(res, 422, 'Invalid', `Pod "${pod.metadata.name}" is invalid: spec.ephemeralContainers[0].resources: Forbidden: cannot be set for an Ephemeral Container`, {name: pod.metadata.name, kind: 'Pod'})
       if ([...pod.spec.containers, ...existing].some((c: Json) => c.name === a.name)) return this.status(res, 422, 'Invalid', `Pod "${pod.metadata.name}" is invalid: spec.ephemeralContainers[0].name: Duplicate value: "${a.name}"`, {name: pod.metadata.name, kind: 'Pod'})
+      const unknownVolume = (a.volumeMounts ?? []).findIndex((m: Json) => !(pod.spec.volumes ?? []).some((v: Json) => v.name === m.name))
+      if (unknownVolume >= 0) return this.status(res, 422, 'Invalid', `Pod "${pod.metadata.name}" is invalid: spec.ephemeralContainers[0].volumeMounts[${unknownVolume}].name: Not found: "${a.volumeMounts[unknownVolume].name}"`, {name: pod.metadata.name, kind: 'Pod'})
       if (a.targetContainerName && !pod.spec.containers.some((c: Json) => c.name === a.targetContainerName)) return this.status(res, 422, 'Invalid', `Pod "${pod.metadata.name}" is invalid: spec.ephemeralContainers[0].targetContainerName: Not found: "${a.targetContainerName}"`, {name: pod.metadata.name, kind: 'Pod'})
     }
     pod.spec.ephemeralContainers = wanted.map((w) => ({terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File', imagePullPolicy: 'IfNotPresent', ...w}))

@@ -2,11 +2,12 @@
 // pods' containers are real local processes in cgroups with their limits, so a helper pod really joins the target
 // container's cgroup and the dose is measured there. What this does not prove: anything about a real apiserver,
 // kubelet, container runtime or image (docs/kubernetes.md says which paths ran only against the fake).
-import {spawn, spawnSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {execFile, spawn, spawnSync} from 'node:child_process'
+import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {createServer, type AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {promisify} from 'node:util'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
@@ -15,10 +16,11 @@ import {readCgroupSample} from '../../src/metrics/resources.js'
 import {manifests} from '../../src/platforms/kubernetes/manifests.js'
 import {PERMISSIONS, describePermission} from '../../src/platforms/kubernetes/rbac.js'
 import {Cgroup, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
-import {FakeKubeApi, workloadPod} from '../helpers/fake-kube-api.js'
+import {FakeKubeApi, OWN_NETNS_ANNOTATION, workloadPod} from '../helpers/fake-kube-api.js'
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'run.js')
-const PORTS = {worker: 0, api: 0}
+const PORTS = {worker: 0, api: 0, flooder: 0}
+const execFileAsync = promisify(execFile)
 
 /** A port nothing listens on now (a leftover workload on a fixed port would answer for the pod's). */
 async function freePort(): Promise<number> {
@@ -34,7 +36,7 @@ let dir: string
 let kubeconfig: string
 const allRequests: {verb: string, resource: string, subresource?: string, group: string}[] = []
 
-function experiment(mechanism: 'helper-pod' | 'ephemeral-container', extra = '', fault = '{type: cpu-hog, load: 50%}'): string {
+function experiment(mechanism: 'helper-pod' | 'ephemeral-container', extra = '', fault = '{type: cpu-hog, load: 50%}', target = 'app=worker'): string {
   return `apiVersion: chaos/v1
 kind: Experiment
 metadata: {name: k8s-e2e-${mechanism}}
@@ -42,7 +44,7 @@ platform: kubernetes
 kubernetes: {mechanism: ${mechanism}, image: chaos-toolkit:test, seed: 7}
 target:
   name: worker
-  pods: {namespace: shop, selector: "app=worker", container: app}
+  pods: {namespace: shop, selector: "${target}", container: app}
 neighbors:
   - name: api
     pods: {namespace: shop, selector: "app=api,tier in (web)"}
@@ -84,10 +86,23 @@ beforeAll(async () => {
   await fake.start()
   kubeconfig = write('kubeconfig', fake.kubeconfig())
   fake.addNamespace('shop')
-  await fake.addPod(workloadPod({name: 'worker-0', namespace: 'shop', port: PORTS.worker, cpu: '500m', memory: '256Mi', labels: {app: 'worker', 'chaos.allowed': 'true'}}))
+  // the worker mounts an emptyDir where a disk fill may go (the fake mounts nothing: its containers share this
+  // machine's filesystem, so the mount path is a directory here)
+  const worker = workloadPod({name: 'worker-0', namespace: 'shop', port: PORTS.worker, cpu: '500m', memory: '256Mi', labels: {app: 'worker', 'chaos.allowed': 'true'}})
+  mkdirSync(join(dir, 'scratch'))
+  worker.spec.volumes = [{name: 'scratch', emptyDir: {sizeLimit: '1Gi'}}]
+  worker.spec.containers[0].volumeMounts = [{name: 'scratch', mountPath: join(dir, 'scratch')}]
+  await fake.addPod(worker)
   await fake.addPod(workloadPod({name: 'api-0', namespace: 'shop', port: PORTS.api, cpu: '500m', memory: '256Mi', labels: {app: 'api', tier: 'web'}}))
+  // the same worker as a BestEffort pod (no requests, no limits): another isolation level
+  await fake.addPod(workloadPod({name: 'worker-be-0', namespace: 'shop', port: await freePort(), labels: {app: 'worker-be', 'chaos.allowed': 'true'}}))
+  // a pod with a network namespace of its own (the others share the host's, so the probe reaches them)
+  PORTS.flooder = await freePort()
+  const flooder = workloadPod({name: 'flooder-0', namespace: 'shop', port: PORTS.flooder, cpu: '500m', memory: '256Mi', labels: {app: 'flooder', 'chaos.allowed': 'true'}})
+  flooder.metadata.annotations = {[OWN_NETNS_ANNOTATION]: 'true'}
+  await fake.addPod(flooder)
   // the workloads answer before the runs start
-  for (const port of Object.values(PORTS)) {
+  for (const port of [PORTS.worker, PORTS.api]) {
     for (let i = 0; i < 100; i++) {
       try {
         await fetch(`http://127.0.0.1:${port}/metrics`)
@@ -165,7 +180,7 @@ describe('kubernetes platform end to end (fake API server, local runtime)', () =
     recordRequests()
   })
 
-  it('injects through an ephemeral container and says it stays in the pod spec', async () => {
+  it('injects through an ephemeral container, stops it early over exec, and says it stays in the pod spec', async () => {
     const file = write('ephemeral.yaml', experiment('ephemeral-container'))
     const journalFile = join(dir, 'ephemeral-journal.json')
     const result = await run(file, ['--output', journalFile])
@@ -176,6 +191,157 @@ describe('kubernetes platform end to end (fake API server, local runtime)', () =
     const pod = fake.getPod('shop', 'worker-0')
     expect(pod.spec.ephemeralContainers.map((e: {name: string}) => e.name)).toEqual([expect.stringMatching(/^chaos-[0-9a-f]{8}-1$/)])
     expect(pod.status.ephemeralContainerStatuses[0].state.terminated).toBeDefined()
+    // stopped at the end of the inject phase through exec (chaos k8s helper-stop in its own container), not left
+    // to burn on to its deadline
+    const name = pod.spec.ephemeralContainers[0].name
+    expect(fake.requests.filter((r) => r.subresource === 'exec' && r.status === 101).map((r) => r.verb).sort()).toEqual(['create', 'get'])
+    const log = fake.containerLog('shop', 'worker-0', name)!
+    expect(log).toMatch(/"type":"exit"[^\n]*"reason":"signal"/)
+    expect(log).not.toContain('"reason":"deadline"')
+    recordRequests()
+  })
+
+  it.each(['helper-pod', 'ephemeral-container'] as const)('floods inside the target pod\'s own network namespace through the %s, to a sink in that pod', async (mechanism) => {
+    const netns = fake.netnsOf('shop', 'flooder-0')!
+    expect(netns).toMatch(/^chaos-fake-/)
+    const loBytes = async () => Number((await execFileAsync('ip', ['netns', 'exec', netns, 'cat', '/sys/class/net/lo/statistics/tx_bytes'])).stdout)
+    const before = await loBytes()
+    const file = write(`flood-${mechanism}.yaml`, experiment(mechanism, '', '{type: network-flood, rate: 200Mbit, connections: 2}', 'app=flooder'))
+    const journalFile = join(dir, `flood-${mechanism}.json`)
+    const result = await run(file, ['--output', journalFile])
+    expect(result.code, result.out).toBe(0)
+    const journal = JSON.parse(readFileSync(journalFile, 'utf8'))
+    expect(journal.plan.join('\n')).toContain('inside the target pod\'s network namespace')
+    const efficacy = journal.injection.efficacy
+    expect(efficacy.landed, JSON.stringify(efficacy)).toBe(true)
+    // every delivered byte crossed the pod's own loopback, not the host's: the namespace's counter rose by at least
+    // the 4 s of the dose at 200 Mbit/s (its idle workload adds nothing there)
+    const crossed = (await loBytes()) - before
+    const sent = Number(/(\d+) MB sent/.exec(efficacy.note)![1]) * 1e6
+    expect(sent).toBeGreaterThan(10e6)
+    expect(crossed).toBeGreaterThan(0.95 * sent)
+    expect(efficacy.achieved).toBeGreaterThan(0.9 * 200e6)
+    if (mechanism === 'helper-pod') expect(fake.listPods().filter((p) => p.metadata.labels?.['chaos.run'])).toEqual([])
+    recordRequests()
+  })
+
+  it.each(['helper-pod', 'ephemeral-container'] as const)('fills a path in the target container\'s filesystem through the %s, charged to its cgroup, and removes the file', async (mechanism) => {
+    // the fake's containers share this machine's filesystem, so "the container's /scratch" is a directory here
+    const scratch = join(dir, 'scratch', mechanism)
+    mkdirSync(scratch)
+    const box = containerBox('worker-0', 'app')
+    // where the disk stressor ran: the memory cgroup of the process titled "chaos-stressor disk" (this machine's
+    // blkio counters stay at 0 even for dd oflag=direct, so the charge is shown by membership)
+    let stressorCgroup: string | undefined
+    let largest = 0
+    const watch = setInterval(() => {
+      for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+        try {
+          if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('chaos-stressor disk')) continue
+          stressorCgroup = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => /:memory:/.test(l))?.split(':')[2]
+        } catch { /* gone */ }
+      }
+      for (const name of readdirSync(scratch)) {
+        try {
+          largest = Math.max(largest, statSync(join(scratch, name)).size)
+        } catch { /* removed meanwhile */ }
+      }
+    }, 100)
+    const file = write(`fill-${mechanism}.yaml`, experiment(mechanism, `safety: {allowPaths: [${scratch}]}\n`, `{type: disk-fill, path: ${scratch}, size: 64Mi}`))
+    const journalFile = join(dir, `fill-${mechanism}.json`)
+    const result = await run(file, ['--output', journalFile])
+    clearInterval(watch)
+    expect(result.code, result.out).toBe(0)
+    const journal = JSON.parse(readFileSync(journalFile, 'utf8'))
+    expect(journal.plan.join('\n')).toContain(`64.0Mi into ${scratch} in container app of each target pod`)
+    if (mechanism === 'ephemeral-container') {
+      expect(journal.plan.join('\n')).toContain(`mounts volume scratch at ${join(dir, 'scratch')}`)
+      expect(fake.getPod('shop', 'worker-0').spec.ephemeralContainers.at(-1).volumeMounts).toEqual([{name: 'scratch', mountPath: join(dir, 'scratch')}])
+    }
+    expect(journal.injection.efficacy.landed, JSON.stringify(journal.injection.efficacy)).toBe(true)
+    expect(largest).toBe(64 * 1024 ** 2)
+    // the writer ran in the worker container's own cgroup (helper pod), or in the ephemeral container's cgroup
+    // inside the worker's pod (charged to the pod, as the kubelet does)
+    const uid = fake.getPod('shop', 'worker-0').metadata.uid
+    if (mechanism === 'helper-pod') expect(stressorCgroup).toBe(`/${box.relativePath}`)
+    else expect(stressorCgroup).toMatch(new RegExp(`^/${fake.runtimeRoot}/pod${uid}/[0-9a-f]{64}$`))
+    // and the fill file is gone
+    expect(readdirSync(scratch)).toEqual([])
+    recordRequests()
+  })
+
+  it('checks the isolation a workflow states against the cluster, and refuses the run when a statement is false', async () => {
+    fake.addResourceQuota('shop', 'compute', {'limits.cpu': '4', 'limits.memory': '8Gi'})
+    try {
+      const stated = (isolation: string) => experiment('helper-pod').replace('container: app}', `container: app, isolation: ${isolation}}`)
+      const ok = await run(write('iso-ok.yaml', stated('{qos: Guaranteed, limits: true, quota: true, limitRange: false, node: shared}')), ['--dry-run'])
+      expect(ok.code, ok.out).toBe(0)
+      expect(ok.out).toContain('isolation of worker as stated: QoS Guaranteed, cpu and memory limits, ResourceQuota compute (limits.cpu 4, limits.memory 8Gi), no LimitRange, node shared (api\'s api-0 on fake-node-1)')
+      const wrong = await run(write('iso-wrong.yaml', stated('{qos: BestEffort, limitRange: true, node: dedicated, nodeSelector: {pool: chaos}}')), ['--dry-run'])
+      expect(wrong.code, wrong.out).toBe(2)
+      expect(wrong.out).toContain('the stated isolation is not what the cluster has')
+      expect(wrong.out).toContain('worker: QoS BestEffort stated, but worker-0 is Guaranteed')
+      expect(wrong.out).toContain('worker: a LimitRange in namespace shop stated, but it has none')
+      expect(wrong.out).toContain('worker: a dedicated node stated, but api\'s api-0 on fake-node-1')
+      expect(wrong.out).toContain('worker: nodeSelector pool=chaos stated, but worker-0 has {}')
+      // nothing was created: a dry run, and the refusal comes from the plan
+      expect(fake.requests.filter((r) => r.verb === 'create' && r.resource === 'pods' && !r.subresource)).toEqual([])
+    } finally {
+      fake.removeNamespaceLimits('shop')
+    }
+    const noQuota = await run(write('iso-noquota.yaml', experiment('helper-pod').replace('container: app}', 'container: app, isolation: {quota: true}}')), ['--dry-run'])
+    expect(noQuota.code, noQuota.out).toBe(2)
+    expect(noQuota.out).toContain('worker: a ResourceQuota in namespace shop stated, but it has none')
+    recordRequests()
+  })
+
+  it('chaos matrix compares the levels of kubernetes.levels: other pods of the same workflow, each with its stated isolation', async () => {
+    const file = write('levels.yaml', `apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: k8s-levels}
+platform: kubernetes
+kubernetes:
+  mechanism: helper-pod
+  image: chaos-toolkit:test
+  seed: 7
+  level: guaranteed
+  levels:
+    besteffort:
+      description: the worker without requests or limits
+      target: {selector: "app=worker-be", isolation: {qos: BestEffort, limits: false}}
+target:
+  name: worker
+  pods: {namespace: shop, selector: "app=worker", container: app, isolation: {qos: Guaranteed, limits: true}}
+neighbors:
+  - name: api
+    pods: {namespace: shop, selector: "app=api,tier in (web)"}
+    probe: {http: {url: "http://127.0.0.1:${PORTS.api}/work", rate: 20}}
+fault: {type: cpu-hog, cores: 0.25}
+phases: {warmup: 0s, baseline: 3s, inject: 4s, recover: 0s, interval: 500ms}
+hypothesis:
+  - {signal: error_rate, max: 5%}
+  - {signal: restarts, max: 0}
+`)
+    const unknown = await run(file, ['--dry-run', '--level', 'burstable'])
+    expect(unknown.code, unknown.out).toBe(2)
+    expect(unknown.out).toContain('level burstable: on platform kubernetes a level is other pods of the same workflows, named in kubernetes.levels; this experiment has guaranteed, besteffort')
+    const out = join(dir, 'matrix.json')
+    const child = spawn(process.execPath, [BIN, 'matrix', file, '--repeat', '1', '--seed', '1', '--quiet', '--output', out], {env: {...process.env, KUBECONFIG: kubeconfig, CHAOS_STATE_DIR: join(dir, 'state')}})
+    let text2 = ''
+    child.stdout.on('data', (d: Buffer) => { text2 += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { text2 += d.toString() })
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    expect(code, text2).toBe(0)
+    const matrix = JSON.parse(readFileSync(out, 'utf8'))
+    expect(matrix.levels).toEqual(['guaranteed', 'besteffort'])
+    const byLevel = Object.fromEntries(matrix.runs.map((r: {level: string, journal: {plan: string[], injection: {efficacy: {landed: boolean}}}}) => [r.level, r.journal]))
+    expect(byLevel.guaranteed.plan.join('\n')).toContain('shop/worker-0 on node')
+    expect(byLevel.guaranteed.plan.join('\n')).toContain('isolation of worker as stated: QoS Guaranteed, cpu and memory limits')
+    expect(byLevel.besteffort.plan.join('\n')).toContain('level besteffort: the worker without requests or limits')
+    expect(byLevel.besteffort.plan.join('\n')).toContain('shop/worker-be-0 on node')
+    expect(byLevel.besteffort.plan.join('\n')).toContain('isolation of worker as stated: QoS BestEffort, no limits')
+    for (const journal of Object.values(byLevel) as {injection: {efficacy: {landed: boolean}}}[]) expect(journal.injection.efficacy.landed).toBe(true)
+    expect(fake.listPods().filter((p) => p.metadata.labels?.['chaos.run'])).toEqual([])
     recordRequests()
   })
 
@@ -226,6 +392,29 @@ describe('kubernetes platform: refusals before anything starts', () => {
     const offPlatform = await run('experiments/cpu-hog.yaml', ['--dry-run', '--context', 'fake'], {KUBECONFIG: cfg})
     expect(offPlatform.code, offPlatform.out).toBe(2)
     expect(offPlatform.out).toContain('--context is for platform kubernetes; this experiment is platform process')
+  })
+
+  it('disk-fill and network-flood refusals: each exit 2 with the reason, before anything starts', async () => {
+    const scratch = join(dir, 'scratch')
+    const cases: [string, string, string, RegExp][] = [
+      ['helper-pod', '', `{type: disk-fill, path: ${scratch}/x, size: 16Mi}`, /disk-fill path \S+\/x is not under safety\.allowPaths \(empty\); on this platform the paths are as the target container sees them/],
+      ['helper-pod', `safety: {allowPaths: [${scratch}]}\n`, `{type: disk-fill, path: ${scratch}, size: 50%}`, /a percentage is of the target container's limits\.ephemeral-storage, which it does not set; give the size in bytes/],
+      ['ephemeral-container', 'safety: {allowPaths: [/var/log]}\n', '{type: disk-fill, path: /var/log, size: 16Mi}', /with mechanism ephemeral-container a fill goes into a volume of container app \(its mounts: \S+scratch\); a path in its writable layer needs mechanism helper-pod/],
+      ['helper-pod', `safety: {allowPaths: [${scratch}], maxDisk: 1Gi}\n`, `{type: disk-fill, path: ${scratch}, size: 2Gi}`, /above safety\.maxDisk/],
+    ]
+    for (const [mechanism, extra, fault, message] of cases) {
+      const result = await run(write('refuse-fill.yaml', experiment(mechanism as 'helper-pod', extra, fault)), ['--dry-run'])
+      expect(result.code, result.out).toBe(2)
+      expect(result.out).toMatch(message)
+    }
+    const allContainers = experiment('helper-pod', '', '{type: network-flood}', 'app=flooder').replace('container: app}', 'allContainers: true}')
+    const refused = await run(write('refuse-flood.yaml', allContainers), ['--dry-run'])
+    expect(refused.code, refused.out).toBe(2)
+    expect(refused.out).toContain('a pod\'s containers share one network namespace')
+    const planned = await run(write('plan-flood.yaml', experiment('helper-pod', '', '{type: network-flood}', 'app=flooder')), ['--dry-run'])
+    expect(planned.code, planned.out).toBe(0)
+    expect(planned.out).toContain('inside the target pod\'s network namespace (its loopback')
+    expect(fake.listPods().filter((p) => p.metadata.labels?.['chaos.run'])).toEqual([])
   })
 
   it('no kubeconfig: exit 4', async () => {

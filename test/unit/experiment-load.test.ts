@@ -317,3 +317,50 @@ describe('suggestions', () => {
     expect(nearest('x', ['y', 'z'])).toBeUndefined()
   })
 })
+
+describe('platform kubernetes: stated isolation and named levels', () => {
+  const kube = (extra: string, targetPods = '{namespace: shop, selector: app=worker}') => `apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: k}
+platform: kubernetes
+kubernetes:
+  mechanism: helper-pod
+${extra}
+target:
+  name: worker
+  pods: ${targetPods}
+neighbors:
+  - name: api
+    pods: {namespace: shop, selector: app=api}
+fault: {type: cpu-hog, load: 50%}
+phases: {baseline: 5s, inject: 5s}
+hypothesis:
+  - {signal: restarts, max: 0}
+`
+
+  it('a level changes only the keys it gives: no default undoes the experiment\'s namespace', () => {
+    const e = parseExperiment(kube(`  level: guaranteed
+  levels:
+    besteffort:
+      target: {selector: app=worker-be, isolation: {qos: BestEffort}}
+      neighbors: {api: {selector: app=api-be}}`, '{namespace: shop, selector: app=worker, isolation: {qos: Guaranteed, node: dedicated}}'), 'k.yaml')
+    expect(e.kubernetes!.level).toBe('guaranteed')
+    expect(e.kubernetes!.levels!.besteffort).toEqual({target: {selector: 'app=worker-be', isolation: {qos: 'BestEffort'}}, neighbors: {api: {selector: 'app=api-be'}}})
+    expect(e.target.pods!.isolation).toEqual({qos: 'Guaranteed', node: 'dedicated'})
+    expect(parseExperiment(kube(''), 'k.yaml').kubernetes!.level).toBe('stated')
+  })
+
+  it('refuses a level for an unknown neighbour, a level named like the experiment\'s own, and an unknown QoS class, each at its line', () => {
+    const unknown = issuesOf(kube(`  levels:
+    besteffort:
+      neighbors: {web: {selector: app=web}}`))
+    expect(unknown.map((i) => i.message).join('\n')).toContain('no neighbour is named "web" (neighbours: api)')
+    expect(unknown[0].line).toBe(9)
+    const clash = issuesOf(kube(`  level: stated
+  levels:
+    stated: {target: {selector: app=x}}`))
+    expect(clash.map((i) => i.message).join('\n')).toContain('level stated is the experiment\'s own pods')
+    const qos = issuesOf(kube('', '{namespace: shop, selector: app=worker, isolation: {qos: Gold}}'))
+    expect(qos[0].path).toContain('qos')
+  })
+})

@@ -9,6 +9,8 @@ import {SelfSubjectAccessReview} from 'kubernetes-models/authorization.k8s.io/v1
 import {Namespace} from 'kubernetes-models/v1/Namespace'
 import {Pod} from 'kubernetes-models/v1/Pod'
 import {PodList} from 'kubernetes-models/v1/PodList'
+import {LimitRangeList} from 'kubernetes-models/v1/LimitRangeList'
+import {ResourceQuotaList} from 'kubernetes-models/v1/ResourceQuotaList'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {helperPod} from '../../src/platforms/kubernetes/index.js'
@@ -61,6 +63,25 @@ describe('fake kube-apiserver: shapes validate against the Kubernetes OpenAPI sc
     const ns = await call('GET', '/api/v1/namespaces/shop')
     expect(() => new Namespace(ns.json).validate()).not.toThrow()
     expect(ns.json.metadata.labels['kubernetes.io/metadata.name']).toBe('shop')
+  })
+
+  it('ResourceQuotaList and LimitRangeList, per namespace', async () => {
+    fake.addResourceQuota('shop', 'compute', {'limits.cpu': '4', 'limits.memory': '8Gi'})
+    fake.addLimitRange('shop', 'defaults', {default: {cpu: '500m', memory: '256Mi'}, defaultRequest: {cpu: '100m', memory: '128Mi'}})
+    fake.addResourceQuota('other', 'elsewhere', {pods: '10'})
+    try {
+      const quotas = await call('GET', '/api/v1/namespaces/shop/resourcequotas')
+      expect(quotas.status).toBe(200)
+      expect(() => new ResourceQuotaList(quotas.json).validate()).not.toThrow()
+      expect(quotas.json.items.map((q: any) => q.metadata.name)).toEqual(['compute'])
+      const ranges = await call('GET', '/api/v1/namespaces/shop/limitranges')
+      expect(() => new LimitRangeList(ranges.json).validate()).not.toThrow()
+      expect(ranges.json.items[0].spec.limits[0]).toMatchObject({type: 'Container', default: {cpu: '500m'}})
+    } finally {
+      fake.removeNamespaceLimits('shop')
+      fake.removeNamespaceLimits('other')
+    }
+    expect((await call('GET', '/api/v1/namespaces/shop/resourcequotas')).json.items).toEqual([])
   })
 
   it('the toolkit\'s helper pod is a valid Pod', () => {

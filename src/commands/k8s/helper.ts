@@ -9,12 +9,13 @@ export default class K8sHelper extends Command {
 
   static override flags = {
     run: Flags.string({required: true, description: 'run id'}),
-    kind: Flags.string({required: true, options: ['cpu', 'memory', 'disk', 'flood'], description: 'stressor kind'}),
+    kind: Flags.string({required: true, options: ['cpu', 'memory', 'disk', 'flood', 'sink'], description: 'stressor kind'}),
     params: Flags.string({required: true, description: 'stressor parameters as JSON'}),
     deadline: Flags.integer({required: true, description: 'epoch ms after which the stressor ends by itself'}),
     'container-id': Flags.string({description: 'join the cgroup of this container (containerd://ID)'}),
     'cgroup-root': Flags.string({description: 'where the node\'s cgroup hierarchy is mounted (default /host/sys/fs/cgroup, else /sys/fs/cgroup)'}),
     netns: Flags.boolean({description: 'also enter the target container\'s network namespace'}),
+    'target-root': Flags.boolean({description: 'a disk fill\'s directory is a path in the target container\'s filesystem (through /proc/PID/root)'}),
   }
 
   async run(): Promise<void> {
@@ -23,7 +24,7 @@ export default class K8sHelper extends Command {
     try {
       const code = await runHelper({
         runId: flags.run, kind: flags.kind as StressorKind, params: JSON.parse(flags.params) as StressorParams, deadline: flags.deadline,
-        containerId: flags['container-id'], cgroupRoot: flags['cgroup-root'], joinNetns: flags.netns,
+        containerId: flags['container-id'], cgroupRoot: flags['cgroup-root'], joinNetns: flags.netns, inTargetRoot: flags['target-root'],
       })
       this.exit(code)
     } catch (error) {

@@ -15,7 +15,7 @@ import {ledgerDir, processStartTime, type LedgerResource as Resource, type RunLe
 import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
 import {run, runOrThrow} from '../../util/exec.js'
 import {
-  type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, PlanError, type StressorPlacement, type WorkflowHandle,
+  type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement, type WorkflowHandle,
 } from '../platform.js'
 import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, detectCgroupLayout} from '../process/cgroupfs.js'
 import {allowanceOf, expandCpuset, onlineCpus, summedLimits} from '../process/cpus.js'
@@ -64,7 +64,8 @@ export class DockerPlatform implements Platform {
     this.experiment = ctx.experiment
     this.runId = ctx.runId
     // `chaos matrix` and `--level` speak the process platform's words: its cgroup is a container here
-    this.levelOverride = ctx.levelOverride === 'cgroup' ? 'container' : ctx.levelOverride
+    const level = localLevel(ctx.levelOverride, 'docker')
+    this.levelOverride = level === 'cgroup' ? 'container' : level
     this.networkName = `chaos-${this.runId}`
     this.workflows = this.specs.map((spec, i) => new DockerWorkflow(spec, i === 0 ? 'target' : 'neighbor', this.levelOf(spec), managed(spec), this.runId))
     // a managed target's allowance is known before anything exists (chaos matrix fixes a CPU dose with it);

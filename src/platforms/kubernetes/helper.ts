@@ -7,7 +7,12 @@
 // under the host's cgroup mount, whose name holds the container id (cgroupfs: .../pod<uid>/<id>; systemd:
 // .../cri-containerd-<id>.scope). The stressor joins it before it allocates or burns anything, so the dose is
 // charged to the target container's own limits; for a flood it also enters the network namespace of a process in
-// that cgroup (nsenter, which needs hostPID).
+// that cgroup (nsenter, which needs hostPID), and a disk fill writes into the target container's own filesystem
+// through /proc/PID/root of one of its processes.
+//
+// In an ephemeral container (targetContainerName shares the target container's PID namespace) it needs no cgroup
+// search: the pod's network namespace is its own already, and PID 1 of the shared namespace is the target's first
+// process, whose root is the target's filesystem.
 import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
@@ -26,6 +31,8 @@ export interface HelperOptions {
   cgroupRoot?: string
   /** flood from inside the target's network namespace */
   joinNetns?: boolean
+  /** a disk fill's params.dir is a path in the target container's filesystem, reached through /proc/PID/root */
+  inTargetRoot?: boolean
 }
 
 /** The helper's view of the node's cgroups: the host's mount when given (/host/sys/fs/cgroup), else its own. */
@@ -79,21 +86,38 @@ function processIn(dirs: string[]): number | undefined {
 
 const print = (message: object) => process.stdout.write(`${JSON.stringify(message)}\n`)
 
+/** The directory a fill writes into, seen through the root of a process of the target container. */
+export function targetRootPath(pid: number, dir: string, proc = '/proc'): string {
+  if (!dir.startsWith('/') || dir.split('/').includes('..')) throw new Error(`not an absolute path without "..": ${dir}`)
+  const path = join(proc, String(pid), 'root', dir)
+  if (!existsSync(path)) throw new Error(`${dir} does not exist in the target container`)
+  return path
+}
+
 export async function runHelper(options: HelperOptions): Promise<number> {
   let cgroups: string[] = []
   let command: string[] | undefined
+  let params = options.params
+  let targetPid = 1
   if (options.containerId) {
     cgroups = findContainerCgroup(options.containerId, options.cgroupRoot)
     print({type: 'helper', joined: cgroups})
-    if (options.joinNetns) {
+    if (options.joinNetns || options.inTargetRoot) {
       const pid = processIn(cgroups)
-      if (pid === undefined) throw new Error('the target container has no process whose network namespace could be joined')
-      command = ['nsenter', '-t', String(pid), '-n', '--']
+      if (pid === undefined) throw new Error('the target container has no process (for its network namespace or filesystem)')
+      targetPid = pid
     }
+    if (options.joinNetns) command = ['nsenter', '-t', String(targetPid), '-n', '--']
+  }
+  if (options.inTargetRoot && 'dir' in params) {
+    params = {...params, dir: targetRootPath(targetPid, params.dir)}
+    print({type: 'helper', fills: params.dir})
   }
   const handle = spawnStressor(
-    {kind: options.kind, runId: options.runId, deadline: options.deadline, parent: process.pid, cgroups, params: options.params},
-    {command, env: command ? {CHAOS_FLOOD_ALLOW_NETNS: '1'} : undefined},
+    {kind: options.kind, runId: options.runId, deadline: options.deadline, parent: process.pid, cgroups, params},
+    // inside the pod's network namespace (joined here, or an ephemeral container's own): private destinations the
+    // toolkit allowed (safety.allowHosts) may be flooded
+    {command, env: command || process.env.CHAOS_IN_POD_NETNS === '1' ? {CHAOS_FLOOD_ALLOW_NETNS: '1'} : undefined},
   )
   handle.onMessage((message) => print(message))
   const stop = () => void handle.stop()

@@ -14,7 +14,7 @@ import type {ClusterResource, RunLedger} from '../../rollback/ledger.js'
 import type {StressorHandle} from '../../stressors/spawn.js'
 import type {CpuParams, MemoryParams, StressorParams} from '../../stressors/protocol.js'
 import {
-  type FloodEndpoint, type Platform, type PlatformFactoryContext, PlanError, type StressorPlacement, type WorkflowHandle,
+  type FloodEndpoint, type Platform, type PlatformFactoryContext, PlanError, type RemoteFill, type StressorPlacement, type WorkflowHandle,
 } from '../platform.js'
 import {type Cluster, connect, describeApiError, type Pod, statusOf, withTimeout} from './client.js'
 import {formatCpu, parseQuantity} from './quantity.js'
@@ -25,6 +25,7 @@ import {type ChosenContainer, KubeWorkflow} from './workflow.js'
 
 export class KubernetesPlatform implements Platform {
   readonly name = 'kubernetes'
+  readonly targetKnownAtPlan = true
   private readonly experiment: Experiment
   private readonly runId: string
   private readonly settings: KubeSettingsSpec
@@ -33,16 +34,34 @@ export class KubernetesPlatform implements Platform {
   private workflows: KubeWorkflow[] = []
   private readonly helperPods: ClusterResource[] = []
   private readonly ephemeral: string[] = []
+  /** the target container's volume a fill through an ephemeral container writes into */
+  private fillMount?: {name: string, mountPath: string}
   private launched = 0
+  /** optional verbs RBAC refused (the run goes on without what they give) */
+  private readonly refused = new Set<string>()
   readonly seed: number
+  /** the isolation level this run's pods embody: kubernetes.level, or the name of one of kubernetes.levels */
+  readonly level: string
 
   constructor(ctx: PlatformFactoryContext) {
     this.experiment = ctx.experiment
     this.runId = ctx.runId
     this.settings = ctx.experiment.kubernetes ?? KubeSettings.parse({})
     this.seed = this.settings.seed ?? parseInt(ctx.runId.slice(0, 7), 16)
-    if (ctx.levelOverride !== undefined && ctx.levelOverride !== 'none') {
-      throw new PlanError(`--level ${ctx.levelOverride}: on platform kubernetes the pods keep the isolation the cluster gave them; compare isolation levels with one experiment per deployment`)
+    this.level = this.settings.level
+    if (ctx.levelOverride !== undefined && ctx.levelOverride !== this.settings.level) {
+      const level = this.settings.levels?.[ctx.levelOverride]
+      if (!level) {
+        const names = [this.settings.level, ...Object.keys(this.settings.levels ?? {})]
+        throw new PlanError(`level ${ctx.levelOverride}: on platform kubernetes a level is other pods of the same workflows, named in kubernetes.levels; this experiment has ${names.join(', ')}`)
+      }
+      // the level's pods replace the experiment's own (this run's copy of the experiment)
+      this.level = ctx.levelOverride
+      this.experiment.target.pods = {...this.experiment.target.pods!, ...level.target}
+      for (const n of this.experiment.neighbors) {
+        const override = level.neighbors?.[n.name]
+        if (override) n.pods = {...n.pods!, ...override}
+      }
     }
   }
 
@@ -60,13 +79,18 @@ export class KubernetesPlatform implements Platform {
 
   async plan(): Promise<string[]> {
     const fault = this.experiment.fault
-    if (fault.type !== 'cpu-hog' && fault.type !== 'memory-leak') {
-      throw new PlanError(`fault ${fault.type} is not offered on platform kubernetes yet: cpu-hog and memory-leak are (docs/kubernetes.md)`)
+    const targetPods = this.experiment.target.pods!
+    if ((fault.type === 'network-flood' || fault.type === 'disk-fill') && targetPods.allContainers) {
+      throw new PlanError(`${fault.type} on platform kubernetes is charged to one container of each target pod (${fault.type === 'network-flood' ? 'a pod\'s containers share one network namespace' : 'the path is in that container\'s filesystem'}): leave allContainers out`)
+    }
+    if (fault.type === 'disk-fill' && fault.volume !== undefined) {
+      throw new PlanError('disk-fill on platform kubernetes fills a path in the target container (an emptyDir mount, or its writable layer): give fault.path, listed in safety.allowPaths as the container sees it; experiment volumes are loop filesystems on this machine')
     }
     const cluster = await connect(this.settings)
     this.cluster = cluster
     const lines = [
       `kubernetes: ${cluster.source}, context ${cluster.context ?? '(in-cluster)'}, server ${cluster.server}`,
+      ...(this.settings.levels ? [`level ${this.level}${this.level === this.settings.level ? ' (the experiment\'s own pods)' : `: ${this.settings.levels[this.level].description ?? 'kubernetes.levels'}`}`] : []),
       this.settings.mechanism === 'ephemeral-container'
         ? `mechanism ephemeral-container: the stressor runs as an ephemeral container (image ${this.settings.image}) in each target pod; it ends at the deadline, but the API cannot remove it: it stays listed in the pod spec until the pod is restarted`
         : `mechanism helper-pod: a privileged helper pod (image ${this.settings.image}, hostPID, the node's /sys/fs/cgroup mounted) on each target pod's node joins the target container's cgroup; labelled ${RUN_LABEL}=${this.runId}, deleted after`,
@@ -77,6 +101,14 @@ export class KubernetesPlatform implements Platform {
       workflows.push(await this.choose(spec, index === 0, lines))
     }
     this.workflows = workflows
+    await this.checkIsolation(lines)
+    if (fault.type === 'disk-fill' && this.settings.mechanism === 'ephemeral-container') {
+      for (const pod of workflows[0].pods) this.fillMount = volumeMountFor(pod, workflows[0].containers[0].name, fault.path!)
+      lines.push(`disk-fill: the ephemeral container mounts volume ${this.fillMount!.name} at ${this.fillMount!.mountPath}, as the target container does`)
+    }
+    if (fault.type === 'network-flood' && workflows[0].pods.length > 1) {
+      throw new PlanError(`network-flood on platform kubernetes floods inside one target pod's network namespace, to a sink in that pod; ${workflows[0].pods.length} pods were picked: use pick: one`)
+    }
     return lines
   }
 
@@ -85,11 +117,14 @@ export class KubernetesPlatform implements Platform {
     const cluster = this.cluster!
     const namespaces = [...new Set(this.specs.map((s) => s.pods!.namespace))]
     const targetNs = this.experiment.target.pods!.namespace
-    const needed = PERMISSIONS.filter((p) => p.mechanism === undefined || p.mechanism === this.settings.mechanism)
+    // namespaces whose quota or LimitRange a workflow states
+    const stating = [...new Set(this.specs.filter((s) => s.pods!.isolation?.quota !== undefined || s.pods!.isolation?.limitRange !== undefined).map((s) => s.pods!.namespace))]
+    const needed = PERMISSIONS.filter((p) => (p.mechanism === undefined || p.mechanism === this.settings.mechanism) && (!p.forNamespaceIsolation || stating.length > 0))
     const missing: string[] = []
     for (const p of needed) {
       // workflows are listed and watched everywhere; what injects touches the target's namespace only
-      const where = p.scope === 'cluster' ? [undefined] : ['list', 'watch'].includes(p.verb) && p.resource === 'pods' && p.group === '' ? namespaces : [targetNs]
+      const where = p.scope === 'cluster' ? [undefined] : p.forNamespaceIsolation ? stating
+        : ['list', 'watch'].includes(p.verb) && p.resource === 'pods' && p.group === '' ? namespaces : [targetNs]
       for (const namespace of where) {
         let allowed: boolean
         try {
@@ -105,7 +140,10 @@ export class KubernetesPlatform implements Platform {
         }
         if (allowed) continue
         const text = `"${describePermission(p)}"${namespace ? ` in namespace ${namespace}` : ' (cluster-wide)'} (to ${p.why})`
-        if (p.optional) lines.push(`note: not allowed to ${text}; the run goes on without it`)
+        if (p.optional) {
+          this.refused.add(describePermission(p))
+          lines.push(`note: not allowed to ${text}; the run goes on without it`)
+        }
         else missing.push(text)
       }
     }
@@ -148,6 +186,68 @@ export class KubernetesPlatform implements Platform {
     return new KubeWorkflow(spec.name, isTarget ? 'target' : 'neighbor', spec, chosen, containers)
   }
 
+  /**
+   * Each workflow's stated isolation (pods.isolation) against the cluster: QoS class, limits, the namespace's
+   * ResourceQuota and LimitRange, node placement against the other workflows, node selector. One false statement
+   * refuses the run: a verdict must not be filed under a boundary that is not there.
+   */
+  private async checkIsolation(lines: string[]): Promise<void> {
+    const cluster = this.cluster!
+    const problems: string[] = []
+    for (const w of this.workflows) {
+      const stated = w.spec.pods!.isolation
+      if (!stated) continue
+      const seen: string[] = []
+      const wrong = (text: string) => problems.push(`${w.name}: ${text}`)
+      if (stated.qos !== undefined) {
+        const other = w.pods.filter((p) => p.status?.qosClass !== stated.qos)
+        if (other.length > 0) wrong(`QoS ${stated.qos} stated, but ${other.map((p) => `${p.metadata?.name} is ${p.status?.qosClass ?? 'unknown'}`).join(', ')}`)
+        else seen.push(`QoS ${stated.qos}`)
+      }
+      if (stated.limits !== undefined) {
+        const off = w.containers.filter((c) => stated.limits ? c.cpuLimit === undefined || c.memoryLimit === undefined : c.cpuLimit !== undefined || c.memoryLimit !== undefined)
+        if (off.length > 0) wrong(`${stated.limits ? 'cpu and memory limits' : 'no limits'} stated, but container ${off.map(describeContainer).join('; ')}`)
+        else seen.push(stated.limits ? 'cpu and memory limits' : 'no limits')
+      }
+      for (const kind of ['quota', 'limitRange'] as const) {
+        const want = stated[kind]
+        if (want === undefined) continue
+        const what = kind === 'quota' ? 'ResourceQuota' : 'LimitRange'
+        let items: {metadata?: {name?: string}, spec?: {hard?: Record<string, unknown>, limits?: unknown[]}}[]
+        try {
+          const list = kind === 'quota'
+            ? await withTimeout(cluster, 'listing ResourceQuotas', cluster.core.listNamespacedResourceQuota({namespace: w.namespace}))
+            : await withTimeout(cluster, 'listing LimitRanges', cluster.core.listNamespacedLimitRange({namespace: w.namespace}))
+          items = list.items
+        } catch (error) {
+          if (error instanceof PlanError) throw error
+          throw new PlanError(`${w.name}: cannot list the ${what}s of namespace ${w.namespace} to check pods.isolation.${kind}: ${describeApiError(error)}`, 4)
+        }
+        const names = items.map((i) => `${i.metadata?.name}${i.spec?.hard ? ` (${Object.entries(i.spec.hard).map(([k, v]) => `${k} ${String(v)}`).join(', ')})` : ''}`)
+        if (want && items.length === 0) wrong(`a ${what} in namespace ${w.namespace} stated, but it has none`)
+        else if (!want && items.length > 0) wrong(`no ${what} in namespace ${w.namespace} stated, but it has ${names.join('; ')}`)
+        else seen.push(want ? `${what} ${names.join('; ')}` : `no ${what}`)
+      }
+      if (stated.node !== undefined) {
+        const mine = new Set(w.pods.map((p) => p.spec?.nodeName))
+        const beside = this.workflows.filter((o) => o !== w).flatMap((o) => o.pods.filter((p) => mine.has(p.spec?.nodeName)).map((p) => `${o.name}'s ${p.metadata?.name} on ${p.spec?.nodeName}`))
+        if (stated.node === 'dedicated' && beside.length > 0) wrong(`a dedicated node stated, but ${beside.slice(0, 5).join(', ')}${beside.length > 5 ? `, +${beside.length - 5} more` : ''}`)
+        else if (stated.node === 'shared' && beside.length === 0) wrong(`a node shared with the other workflows stated, but no pod of theirs is on ${[...mine].join(', ')}`)
+        else seen.push(stated.node === 'dedicated' ? `node${mine.size > 1 ? 's' : ''} ${[...mine].join(', ')} to itself` : `node shared (${beside[0]}${beside.length > 1 ? ', ...' : ''})`)
+      }
+      if (stated.nodeSelector !== undefined) {
+        const off = w.pods.filter((p) => Object.entries(stated.nodeSelector!).some(([k, v]) => p.spec?.nodeSelector?.[k] !== v))
+        const text = Object.entries(stated.nodeSelector).map(([k, v]) => `${k}=${v}`).join(',')
+        if (off.length > 0) wrong(`nodeSelector ${text} stated, but ${off.map((p) => `${p.metadata?.name} has ${JSON.stringify(p.spec?.nodeSelector ?? {})}`).join(', ')}`)
+        else seen.push(`nodeSelector ${text}`)
+      }
+      if (seen.length > 0) lines.push(`isolation of ${w.name} as stated: ${seen.join(', ')}`)
+    }
+    if (problems.length > 0) {
+      throw new PlanError(`the stated isolation is not what the cluster has, so a verdict would be filed under the wrong boundary:\n  ${problems.join('\n  ')}`)
+    }
+  }
+
   /** Safety: a target pod must carry chaos.allowed=true, or live in a namespace that does, unless the experiment overrides. */
   private async checkAllowed(spec: TargetSpec, pods: Pod[], lines: string[]): Promise<void> {
     const unlabelled = pods.filter((p) => p.metadata?.labels?.[ALLOW_LABEL] !== 'true')
@@ -177,7 +277,10 @@ export class KubernetesPlatform implements Platform {
   private containersOf(pod: Pod, name: string | undefined, all: boolean): ChosenContainer[] {
     const list = pod.spec?.containers ?? []
     const picked = all ? list : [list.find((c) => c.name === (name ?? list[0]?.name))!]
-    return picked.map((c) => ({name: c.name, cpuLimit: parseQuantity(c.resources?.limits?.cpu), memoryLimit: parseQuantity(c.resources?.limits?.memory)}))
+    return picked.map((c) => ({
+      name: c.name, cpuLimit: parseQuantity(c.resources?.limits?.cpu), memoryLimit: parseQuantity(c.resources?.limits?.memory),
+      storageLimit: parseQuantity(c.resources?.limits?.['ephemeral-storage']),
+    }))
   }
 
   /** Several target pods get one dose each: their chosen containers must have the same limits, or the dose would differ. */
@@ -198,16 +301,33 @@ export class KubernetesPlatform implements Platform {
   }
 
   fillDirectory(): {dir: string, createdByExperiment: boolean} {
-    throw new PlanError('disk-fill is not offered on platform kubernetes yet')
+    throw new PlanError('platform kubernetes fills a path inside the target container (remoteFill)')
   }
 
+  /** A disk fill writes into the target container's own filesystem, which this machine cannot see. */
+  remoteFill(path: string): RemoteFill {
+    const storage = this.workflows[0]?.containers[0]?.storageLimit
+    return {
+      where: `${path} in container ${this.workflows[0]?.containers[0]?.name ?? '?'} of each target pod`,
+      ...(storage === undefined ? {} : {percentOf: {bytes: storage, what: 'the container\'s ephemeral-storage limit'}}),
+    }
+  }
+
+  /** Both ends of a flood are in the target pod's network namespace: the sink listens on its loopback. */
   flood(): FloodEndpoint {
-    throw new PlanError('network-flood is not offered on platform kubernetes yet')
+    return {sinkHost: '127.0.0.1', inNamespace: true}
+  }
+
+  floodRoute(): string {
+    return `inside the target pod's network namespace (its loopback; the node's softirq work is shared), ${this.settings.mechanism === 'helper-pod' ? 'entered by the helper pod' : 'shared by the ephemeral container'}`
   }
 
   launchStressor(placement: StressorPlacement): StressorHandle {
-    if (placement.where !== 'target') throw new PlanError('platform kubernetes runs stressors in the target only')
     const target = this.workflows[0]
+    if (placement.where === 'sink') {
+      // the receiving end of a flood: one, in the (single) target pod, charged to the target container too
+      return this.launchOne(placement, placement.params, target.pods[0], target.containers[0].name)
+    }
     const reference = target.containers[0]
     const handles: StressorHandle[] = []
     const weights: number[] = []
@@ -222,7 +342,12 @@ export class KubernetesPlatform implements Platform {
   }
 
   private helperArgs(placement: StressorPlacement, params: StressorParams): string[] {
-    return ['chaos', 'k8s', 'helper', '--run', this.runId, '--kind', placement.kind, '--params', JSON.stringify(params), '--deadline', String(placement.deadline)]
+    const args = ['chaos', 'k8s', 'helper', '--run', this.runId, '--kind', placement.kind, '--params', JSON.stringify(params), '--deadline', String(placement.deadline)]
+    // a helper pod enters the target's network namespace itself; an ephemeral container is in it already
+    if ((placement.kind === 'flood' || placement.kind === 'sink') && this.settings.mechanism === 'helper-pod') args.push('--netns')
+    // a helper pod reaches the target's filesystem through /proc/PID/root; an ephemeral container mounts its volume
+    if (placement.kind === 'disk' && this.settings.mechanism === 'helper-pod') args.push('--target-root')
+    return args
   }
 
   private launchOne(placement: StressorPlacement, params: StressorParams, pod: Pod, container: string): StressorHandle {
@@ -242,10 +367,20 @@ export class KubernetesPlatform implements Platform {
             body: {spec: {ephemeralContainers: [{
               name, image: this.settings.image, imagePullPolicy: 'IfNotPresent', targetContainerName: container,
               command: this.helperArgs(placement, params),
-              env: [{name: 'CHAOS_RUN', value: this.runId}],
+              env: [{name: 'CHAOS_RUN', value: this.runId}, {name: 'CHAOS_IN_POD_NETNS', value: '1'}],
+              ...(placement.kind === 'disk' && this.fillMount ? {volumeMounts: [this.fillMount]} : {}),
             }]}},
           }, cluster.k8s.setHeaderOptions('Content-Type', cluster.k8s.PatchStrategy.StrategicMergePatch)))
           return {namespace, pod: podName, container: name, ephemeral: true}
+        },
+        // the stressor's own container runs `chaos k8s helper-stop`, which ends this run's helper of this kind
+        // (a flood and its sink are two ephemeral containers in one PID namespace)
+        stopEarly: this.refused.has('get pods/exec') || this.refused.has('create pods/exec') ? undefined : async (where) => {
+          const {execInContainer} = await import('./exec.js')
+          await execInContainer(cluster, {
+            namespace: where.namespace, pod: where.pod, container: where.container,
+            command: ['chaos', 'k8s', 'helper-stop', '--run', this.runId, '--kind', placement.kind],
+          })
         },
       })
     }
@@ -296,6 +431,23 @@ export class KubernetesPlatform implements Platform {
 
 function containerOf(pod: Pod, name: string | undefined): string {
   return name ?? pod.spec?.containers[0]?.name ?? ''
+}
+
+/**
+ * The target container's volume mount that holds a fill's path: an ephemeral container can mount the same volume
+ * (it cannot reach the target's writable layer, whose files only the target's own mount namespace shows).
+ */
+export function volumeMountFor(pod: Pod, container: string, path: string): {name: string, mountPath: string} {
+  const mounts = pod.spec?.containers.find((c) => c.name === container)?.volumeMounts ?? []
+  const holding = mounts
+    .filter((m) => path === m.mountPath || path.startsWith(m.mountPath.endsWith('/') ? m.mountPath : `${m.mountPath}/`))
+    .sort((a, b) => b.mountPath.length - a.mountPath.length)[0]
+  if (!holding) {
+    const list = mounts.map((m) => m.mountPath).join(', ')
+    throw new PlanError(`disk-fill path ${path}: with mechanism ephemeral-container a fill goes into a volume of container ${container} (its mounts: ${list || 'none'}); a path in its writable layer needs mechanism helper-pod`)
+  }
+  if (holding.readOnly) throw new PlanError(`disk-fill path ${path}: volume ${holding.name} is mounted read-only in container ${container}`)
+  return {name: holding.name, mountPath: holding.mountPath}
 }
 
 function describeContainer(c: ChosenContainer): string {

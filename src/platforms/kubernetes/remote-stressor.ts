@@ -21,6 +21,8 @@ export interface RemoteOptions {
   launch: () => Promise<RemoteContainer>
   /** removes what launch created (helper pod); absent: it cannot be removed early (ephemeral container) */
   remove?: (where: RemoteContainer) => Promise<void>
+  /** asks a container that cannot be removed to stop its stressor now (exec); a failure leaves it to its deadline */
+  stopEarly?: (where: RemoteContainer) => Promise<void>
   /** how long a container may take to start (image pull, scheduling) */
   startTimeoutMs?: number
 }
@@ -185,7 +187,13 @@ export function remoteStressor(options: RemoteOptions): StressorHandle {
       stopping = true
       frozen ??= latest
       if (where && options.remove) await options.remove(where)
-      // an ephemeral container cannot be stopped from the API: it ends at its deadline, moments after the inject phase
+      // an ephemeral container cannot be removed: its stressor is asked to stop (exec), else it ends at its
+      // deadline, moments after the inject phase
+      else if (where && options.stopEarly && helperExit === undefined) {
+        try {
+          await options.stopEarly(where)
+        } catch { /* it ends at its deadline */ }
+      }
       return exited
     },
   }

@@ -3,7 +3,7 @@
 // set), polled in the background because the runner samples synchronously.
 import type {NeighborSpec, TargetSpec} from '../../experiment/schema.js'
 import type {ResourceSample} from '../../metrics/types.js'
-import {type Allowance, PlanError, type WorkflowHandle} from '../platform.js'
+import {type Allowance, type WorkflowHandle} from '../platform.js'
 import type {Cluster, Pod} from './client.js'
 import {formatCpu, parseQuantity} from './quantity.js'
 
@@ -11,6 +11,8 @@ export interface ChosenContainer {
   name: string
   cpuLimit?: number
   memoryLimit?: number
+  /** limits.ephemeral-storage: what the kubelet evicts the pod above (writable layer, logs, emptyDir) */
+  storageLimit?: number
 }
 
 interface PodState {
@@ -64,7 +66,10 @@ export class KubeWorkflow implements WorkflowHandle {
   allowance(): Allowance {
     const c = this.containers[0]
     if (c.cpuLimit === undefined) {
-      throw new PlanError(`${this.name}: container ${c.name} has no resources.limits.cpu, so a limit-relative CPU dose has nothing to be relative to; set a limit, or give the fault cores:`)
+      return {
+        cpus: Number.POSITIVE_INFINITY, cpuSource: 'unlimited', memoryLimit: c.memoryLimit,
+        unlimitedWhy: `${this.name}: container ${c.name} has no resources.limits.cpu, so a limit-relative CPU dose has nothing to be relative to; set a limit, or give the fault cores:`,
+      }
     }
     return {cpus: c.cpuLimit, cpuSource: 'quota', memoryLimit: c.memoryLimit}
   }

@@ -8,7 +8,7 @@ import {formatBitRate, formatBytes} from '../../experiment/units.js'
 import {ledgerDir, type Resource, type RunLedger, processStartTime} from '../../rollback/ledger.js'
 import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
 import {
-  type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, PlanError, type StressorPlacement,
+  type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement,
   type WorkflowHandle,
 } from '../platform.js'
 import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, cgroupOfProcess, detectCgroupLayout} from './cgroupfs.js'
@@ -36,7 +36,8 @@ export class ProcessPlatform implements Platform {
     this.experiment = ctx.experiment
     this.runId = ctx.runId
     // `--level container` speaks the Docker platform's words: a box of its own is a cgroup here
-    this.levelOverride = ctx.levelOverride === 'container' ? 'cgroup' : ctx.levelOverride
+    const level = localLevel(ctx.levelOverride, 'process')
+    this.levelOverride = level === 'container' ? 'cgroup' : level
   }
 
   get target(): WorkflowHandle {
