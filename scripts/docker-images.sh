@@ -6,6 +6,11 @@
 # holding the local Node binary (and the shared libraries `ldd` says it needs) plus the built package (bin, dist,
 # the oclif manifest and the production node_modules), then `docker import`s it as chaos-demo:local.
 #
+# The same image is the toolkit image of platform kubernetes (docs/kubernetes.md): its containers run
+# `chaos k8s helper ...` and `chaos k8s helper-stop ...`, so the rootfs also has /usr/bin/chaos -> /app/bin/run.js
+# (whose `#!/usr/bin/env node` needs /usr/bin/env), and util-linux's nsenter (a helper pod's flood) and fallocate
+# (disk fill, mode fallocate), all copied from this machine with their libraries. There is still no shell.
+#
 # It also makes sure there is an engine to import into: Debian's docker.io is installed when docker is missing,
 # and dockerd is started in the background (without iptables rules, which this machine does not allow) when it
 # does not answer. Run it from anywhere after `npm run build`; it is idempotent (an image built from the same
@@ -15,6 +20,7 @@
 #   scripts/docker-images.sh --engine   # ensure the engine only
 #   CHAOS_DOCKER_IMAGE=name:tag scripts/docker-images.sh
 set -euo pipefail
+SELF="$(readlink -f "$0")"
 cd "$(dirname "$0")/.."
 
 IMAGE="${CHAOS_DOCKER_IMAGE:-chaos-demo:local}"
@@ -47,8 +53,17 @@ fi
 # 3. The image, from a rootfs made of local parts.
 [ -f dist/commands/workload.js ] || { echo "docker-images: dist/ is missing: run npm run build first" >&2; exit 1; }
 NODE="$(readlink -f "$(command -v node)")"
-# what the image is made of: rebuilt only when one of these changes
-INPUTS="$( (sha256sum "$NODE" package.json package-lock.json oclif.manifest.json; find bin dist -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)"
+# the other programs the image runs, at /usr/bin/NAME: env (the shebang of bin/run.js, i.e. of `chaos`), and for
+# `chaos k8s helper` util-linux's nsenter and fallocate
+TOOLS=(env nsenter fallocate)
+TOOL_PATHS=()
+for tool in "${TOOLS[@]}"; do
+  path="$(command -v "$tool" || true)"
+  [ -n "$path" ] || { echo "docker-images: $tool is missing on this machine (apt-get install coreutils util-linux)" >&2; exit 1; }
+  TOOL_PATHS+=("$(readlink -f "$path")")
+done
+# what the image is made of, this script included: rebuilt only when one of these changes
+INPUTS="$( (sha256sum <"$SELF"; sha256sum "$NODE" "${TOOL_PATHS[@]}" package.json package-lock.json oclif.manifest.json; find bin dist -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)"
 if [ "$(docker image inspect --format '{{index .Config.Labels "chaos.inputs"}}' "$IMAGE" 2>/dev/null || true)" = "$INPUTS" ]; then
   log "$IMAGE is up to date (inputs $INPUTS)"
   exit 0
@@ -58,18 +73,27 @@ ROOT="$(mktemp -d /tmp/chaos-rootfs.XXXXXX)"
 trap 'rm -rf "$ROOT"' EXIT
 mkdir -p "$ROOT"/{usr/bin,tmp,etc,app,proc,sys,dev}
 chmod 1777 "$ROOT/tmp"
-cp "$NODE" "$ROOT/usr/bin/node"
-# the dynamic loader and every library node links against, at the paths ldd names (symlinks resolved)
-for lib in $(ldd "$NODE" | grep -o '/[^ ]*'); do
-  mkdir -p "$ROOT$(dirname "$lib")"
-  cp -L "$lib" "$ROOT$lib"
-done
+# a program at /usr/bin/NAME, with the dynamic loader and every library it links against at the paths ldd names
+# (symlinks resolved; a library two programs share is copied once)
+install_program() {
+  cp "$1" "$ROOT/usr/bin/$2"
+  for lib in $(ldd "$1" | grep -o '/[^ ]*'); do
+    [ -e "$ROOT$lib" ] && continue
+    mkdir -p "$ROOT$(dirname "$lib")"
+    cp -L "$lib" "$ROOT$lib"
+  done
+}
+install_program "$NODE" node
+for i in "${!TOOLS[@]}"; do install_program "${TOOL_PATHS[$i]}" "${TOOLS[$i]}"; done
 echo 'root:x:0:0:root:/root:/bin/false' >"$ROOT/etc/passwd"
 echo 'root:x:0:' >"$ROOT/etc/group"
 mkdir -p "$ROOT/root"
 
 cp -r bin dist package.json oclif.manifest.json "$ROOT/app/"
 [ -d schema ] && cp -r schema "$ROOT/app/"
+# `chaos` on PATH, as the kubernetes platform runs it (and the Dockerfile's /usr/local/bin/chaos)
+chmod 755 "$ROOT/app/bin/run.js"
+ln -s /app/bin/run.js "$ROOT/usr/bin/chaos"
 # production dependencies only (the dev tools are ten times their size): the list npm itself resolves
 npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | while read -r dir; do
   rel="${dir#"$PWD"/}"

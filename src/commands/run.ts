@@ -61,6 +61,7 @@ export default class Run extends Command {
     'metrics-port': Flags.integer({description: 'serve the toolkit\'s own metrics on 127.0.0.1:N during the run (0: any free port, printed)', min: 0, max: 65_535}),
     pushgateway: Flags.string({description: 'push each run\'s metrics to this Pushgateway at its end (job "chaos", grouped by experiment)'}),
     context: Flags.string({description: 'platform kubernetes: use this kubeconfig context (overrides kubernetes.context and $CHAOS_KUBE_CONTEXT)'}),
+    mechanism: Flags.string({description: 'platform kubernetes: how the fault enters the target pod (overrides kubernetes.mechanism)', options: ['ephemeral-container', 'helper-pod']}),
     'fail-on': Flags.string({description: 'what fails the exit code: mismatch with expect (default), any breach, or anything but contained (see docs/ci.md)', options: [...FAIL_ON], default: 'mismatch'}),
   }
 
@@ -89,8 +90,11 @@ export default class Run extends Command {
             throw new PlanError((error as Error).message)
           }
         }
+        for (const flag of ['context', 'mechanism'] as const) {
+          if (flags[flag] !== undefined && experiment.platform !== 'kubernetes') throw new PlanError(`${file}: --${flag} is for platform kubernetes; this experiment is platform ${experiment.platform}`, 2)
+        }
+        if (flags.mechanism !== undefined) experiment.kubernetes = {...(experiment.kubernetes ?? KubeSettings.parse({})), mechanism: flags.mechanism as 'helper-pod' | 'ephemeral-container'}
         if (flags.context !== undefined) {
-          if (experiment.platform !== 'kubernetes') throw new PlanError(`${file}: --context is for platform kubernetes; this experiment is platform ${experiment.platform}`, 2)
           experiment.kubernetes = {...(experiment.kubernetes ?? KubeSettings.parse({})), context: flags.context}
         }
         experiments.push({file, experiment})

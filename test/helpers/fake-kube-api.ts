@@ -22,6 +22,7 @@ import {fileURLToPath} from 'node:url'
 import {Cgroup, type CgroupLayout, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
 import {readCgroupSample} from '../../src/metrics/resources.js'
 import {closeExecSessions, handleExecUpgrade} from './fake-kube-exec.js'
+import {serveKubeletProxy} from './fake-kubelet-cadvisor.js'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
@@ -238,6 +239,11 @@ export class FakeKubeApi {
   /** What a container (or ephemeral container) wrote so far, as `kubectl logs` would show it. */
   containerLog(namespace: string, name: string, container: string): string | undefined {
     return this.runtimes.get(key(namespace, name))?.filter((r) => r.name === container).at(-1)?.log
+  }
+
+  /** For fake-kubelet-cadvisor.ts: each pod with containers in the runtime, and those containers' cgroups. */
+  runtimePods(): {pod: Json, containers: {name: string, containerId: string, cgroup: Cgroup}[]}[] {
+    return [...this.runtimes].flatMap(([k, list]) => this.pods.has(k) ? [{pod: this.pods.get(k), containers: list.flatMap((rc) => rc.cgroup && !rc.stopping ? [{name: rc.name, containerId: rc.containerId, cgroup: rc.cgroup}] : [])}] : [])
   }
 
   runningContainer(namespace: string, name: string, container: string): {cgroupDirs: string[], containerId: string} | undefined {
@@ -467,6 +473,10 @@ export class FakeKubeApi {
         return ns ? this.json(res, 200, ns) : this.notFound(res, 'namespaces', record.name!)
       }
       if (record.verb === 'list') return this.json(res, 200, {kind: 'NamespaceList', apiVersion: 'v1', metadata: {resourceVersion: String(this.resourceVersion)}, items: [...this.namespaces.values()]})
+    }
+    // the kubelet behind the apiserver's node proxy (fake-kubelet-cadvisor.ts): get nodes/proxy, cluster-scoped
+    if (record.group === '' && record.resource === 'nodes' && record.subresource === 'proxy' && record.verb === 'get') {
+      return record.name === this.nodeName ? serveKubeletProxy(res, rest.slice(3).join('/'), this) : this.notFound(res, 'nodes', record.name!)
     }
     if (record.group === 'metrics.k8s.io' && record.resource === 'pods' && this.options.metricsApi !== false) {
       if (record.verb === 'get') return this.podMetrics(res, record.namespace!, record.name!)

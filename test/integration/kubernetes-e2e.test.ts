@@ -374,7 +374,7 @@ hypothesis:
 })
 
 describe('kubernetes platform: refusals before anything starts', () => {
-  it('--context picks the kubeconfig context; an unknown one is exit 2, and so is --context off platform kubernetes', async () => {
+  it('--context picks the kubeconfig context and --mechanism the mechanism; an unknown context is exit 2, and so is either flag off platform kubernetes', async () => {
     // the current context points at a port where nothing listens: only --context fake reaches the cluster
     const config = JSON.parse(fake.kubeconfig())
     config['current-context'] = 'elsewhere'
@@ -392,6 +392,13 @@ describe('kubernetes platform: refusals before anything starts', () => {
     const offPlatform = await run('experiments/cpu-hog.yaml', ['--dry-run', '--context', 'fake'], {KUBECONFIG: cfg})
     expect(offPlatform.code, offPlatform.out).toBe(2)
     expect(offPlatform.out).toContain('--context is for platform kubernetes; this experiment is platform process')
+    // --mechanism overrides kubernetes.mechanism the same way
+    const mechanism = await run(write('mech.yaml', experiment('ephemeral-container')), ['--dry-run', '--mechanism', 'helper-pod'], {KUBECONFIG: cfg, CHAOS_KUBE_CONTEXT: 'fake'})
+    expect(mechanism.code, mechanism.out).toBe(0)
+    expect(mechanism.out).toContain('mechanism helper-pod: a privileged helper pod')
+    const mechanismOff = await run('experiments/cpu-hog.yaml', ['--dry-run', '--mechanism', 'helper-pod'])
+    expect(mechanismOff.code, mechanismOff.out).toBe(2)
+    expect(mechanismOff.out).toContain('--mechanism is for platform kubernetes')
   })
 
   it('disk-fill and network-flood refusals: each exit 2 with the reason, before anything starts', async () => {

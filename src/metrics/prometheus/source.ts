@@ -97,6 +97,11 @@ export class PrometheusSource implements MeasurementSource {
         const http = s.useProbe ? `HTTP signals from the toolkit's probe {${s.probe}} (served on 127.0.0.1:${this.config.toolkit.port} unless --metrics-port says otherwise)` : `HTTP signals from {${s.app}}`
         return `  ${n.name}: {${s.app}}, cAdvisor {${s.container}}; ${http}`
       }),
+      // a kubelet's cAdvisor refreshes its figures every 10-15 s (housekeeping) and stamps samples with that time:
+      // shorter windows would see no change, or none at all
+      ...(this.experiment.platform === 'kubernetes' && this.config.scrapeInterval < 15_000
+        ? [`note: on a cluster, cAdvisor's container_* figures change only every 10-15 s (kubelet housekeeping); metrics.scrapeInterval ${promDuration(this.config.scrapeInterval)} gives a rate window of ${promDuration(this.rangeMs)}, which may see no change: 15s or more is safer`]
+        : []),
     ]
   }
 

@@ -379,7 +379,10 @@ export class KubernetesPlatform implements Platform {
           const {execInContainer} = await import('./exec.js')
           await execInContainer(cluster, {
             namespace: where.namespace, pod: where.pod, container: where.container,
-            command: ['chaos', 'k8s', 'helper-stop', '--run', this.runId, '--kind', placement.kind],
+            command: ['chaos', 'k8s', 'helper-stop', '--run', this.runId, '--kind', placement.kind, '--grace', '5000'],
+            // when the helper ends, its container ends and the runtime may cut the exec off (or leave it hanging):
+            // either way the stop was delivered, so it is not waited for long
+            timeoutMs: 10_000,
           })
         },
       })
