@@ -223,7 +223,7 @@ export const Fault = z.discriminatedUnion('type', [MemoryLeak, CpuHog, DiskFill,
 export const BUILTIN_SIGNALS = [
   'latency_p50', 'latency_p90', 'latency_p95', 'latency_p99', 'latency_mean',
   'error_rate', 'throughput',
-  'cpu_usage', 'cpu_throttled', 'memory', 'oom_kills', 'restarts',
+  'cpu_usage', 'cpu_throttled', 'memory', 'oom_kills', 'restarts', 'unready',
   'cpu_pressure', 'memory_pressure', 'io_pressure',
 ] as const
 

@@ -26,6 +26,8 @@ export interface ResourceSample {
   memoryPeakBytes?: number
   /** processes in the group killed by the OOM killer (cumulative) */
   oomKills?: number
+  /** times one of the workflow's pods went from Ready to not Ready (cumulative; platform kubernetes) */
+  unready?: number
   /** pressure stall information: the `some` line's total, in microseconds (cumulative) */
   psi?: {cpu?: number, memory?: number, io?: number}
 }

@@ -76,6 +76,8 @@ export function extractSignal(observer: WorkflowObserver, signal: SignalName, wi
       }, 'sum', 'count', 'OOM accounting')
     case 'restarts':
       return fromResources(observer, window, (a, b) => b.exits - a.exits, 'sum', 'count', 'process supervision')
+    case 'unready':
+      return fromResources(observer, window, (a, b) => (a.unready === undefined || b.unready === undefined ? undefined : b.unready - a.unready), 'sum', 'count', 'readiness (platform kubernetes: its pods\' Ready condition)')
     case 'cpu_pressure':
     case 'memory_pressure':
     case 'io_pressure': {

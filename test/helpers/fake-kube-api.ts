@@ -251,6 +251,15 @@ export class FakeKubeApi {
     return rc?.cgroup && !rc.ended && !rc.stopping ? {cgroupDirs: rc.cgroup.dirs(), containerId: rc.containerId} : undefined
   }
 
+  /** Sets a running pod's Ready condition, as the kubelet does when its readiness probe fails or passes again. */
+  setReady(namespace: string, name: string, ready: boolean): void {
+    const pod = this.pods.get(key(namespace, name))
+    if (!pod) return
+    pod.status.conditions = conditions(ready)
+    for (const c of pod.status.containerStatuses ?? []) c.ready = ready
+    this.store(pod, 'MODIFIED')
+  }
+
   /** Marks a pod evicted (as the kubelet does under node pressure) and stops its containers. */
   async evict(namespace: string, name: string): Promise<void> {
     const pod = this.pods.get(key(namespace, name))

@@ -345,6 +345,32 @@ hypothesis:
     recordRequests()
   })
 
+  it('a neighbour pod that stops being Ready during the injection is a breach of unready', async () => {
+    const file = write('unready.yaml', experiment('helper-pod').replace('  - {signal: restarts, max: 0}', '  - {signal: restarts, max: 0}\n  - {signal: unready, neighbor: api, max: 0}'))
+    const journalFile = join(dir, 'unready.json')
+    const running = run(file, ['--output', journalFile])
+    // once the helper's stressor is ready the injection is on: the api pod's readiness probe "fails" for a second
+    let flipped = false
+    for (let i = 0; i < 400 && !flipped; i++) {
+      const helper = fake.listPods().find((p) => p.metadata.labels?.['chaos.run'])
+      if (helper && fake.containerLog('shop', helper.metadata.name, 'stressor')?.includes('"type":"ready"')) {
+        await new Promise((r) => setTimeout(r, 500))
+        fake.setReady('shop', 'api-0', false)
+        await new Promise((r) => setTimeout(r, 1000))
+        fake.setReady('shop', 'api-0', true)
+        flipped = true
+      } else await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(flipped).toBe(true)
+    const result = await running
+    const journal = JSON.parse(readFileSync(journalFile, 'utf8'))
+    const unready = journal.neighbors[0].signals.find((s: {signal: string}) => s.signal === 'unready')
+    expect(unready, JSON.stringify(journal.neighbors[0].signals)).toMatchObject({verdict: 'breach', fault: 1})
+    expect(journal.verdict).toBe('breach')
+    expect(result.code, result.out).toBe(1)
+    recordRequests()
+  })
+
   it('reads the namespace label when the pod carries none', async () => {
     fake.addNamespace('shop', {'chaos.allowed': 'true'})
     const pod = fake.getPod('shop', 'worker-0')

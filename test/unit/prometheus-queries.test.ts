@@ -4,7 +4,7 @@ import {describe, expect, it} from 'vitest'
 
 import {BUILTIN_SIGNALS, PrometheusMetrics, type HypothesisSpec} from '../../src/experiment/schema.js'
 import {withPrometheusUrl} from '../../src/metrics/prometheus/config.js'
-import {expandPlaceholders, promDuration, rateWindowMs, selectorsFor, signalQuery} from '../../src/metrics/prometheus/queries.js'
+import {expandPlaceholders, promDuration, rateWindowMs, selectorsFor, signalQuery, withoutContainer} from '../../src/metrics/prometheus/queries.js'
 import {PlanError} from '../../src/platforms/platform.js'
 import {openMeasurementSource} from '../../src/run/signals.js'
 import {fromYaml} from '../helpers/experiments.js'
@@ -83,6 +83,15 @@ describe('built-in signals as PromQL', () => {
 
   it('a restart is the neighbour\'s scrape target going down', () => {
     expect(signalQuery(entry('restarts'), s, 3000)).toMatchObject({query: 'sum(resets(up{job="api"}[3s]))', statistic: 'max', unit: 'count'})
+  })
+
+  it('unready counts the neighbour\'s pods whose Ready condition is false (kube-state-metrics), selected without the container matcher', () => {
+    const pods = {app: 'job="api"', container: 'namespace="shop", pod=~"api-.*", container="app"'}
+    expect(signalQuery(entry('unready'), pods, 2000)).toMatchObject({
+      query: 'sum(max_over_time(kube_pod_status_ready{namespace="shop", pod=~"api-.*", condition="false"}[2s])) or vector(0)', statistic: 'max', unit: 'count',
+    })
+    // a comma or "container=" inside a quoted value is not a matcher
+    expect(withoutContainer('pod=~"a,container=b", container!="", namespace="x"')).toBe('pod=~"a,container=b", namespace="x"')
   })
 
   it('every built-in signal has a query that aggregates to one series', () => {

@@ -66,6 +66,11 @@ function series(metric: string, selector: string, ...extra: string[]): string {
   return `${metric}{${[selector, ...extra].filter((m) => m !== '').join(', ')}}`
 }
 
+/** A series selector without its container matcher. */
+export function withoutContainer(selector: string): string {
+  return selector.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/).map((m) => m.trim()).filter((m) => m !== '' && !/^container\s*(=|!=|=~|!~)/.test(m)).join(', ')
+}
+
 type Builder = (s: NeighborSelectors, range: string) => string
 
 interface BuiltIn {
@@ -139,6 +144,12 @@ const BUILT_IN: Record<SignalName, BuiltIn> = {
   restarts: {
     // the neighbour's scrape target going down: a process that died, whether or not something restarted it
     build: (s, r) => `sum(resets(${series('up', s.app)}[${r}]))`,
+    statistic: 'max', unit: 'count',
+  },
+  unready: {
+    // kube-state-metrics: the neighbour's pods whose Ready condition is false, its cAdvisor selector without the
+    // container matcher (readiness is the pod's)
+    build: (s, r) => `sum(max_over_time(${series('kube_pod_status_ready', withoutContainer(s.container), 'condition="false"')}[${r}])) or vector(0)`,
     statistic: 'max', unit: 'count',
   },
   cpu_pressure: {build: pressure('cpu'), statistic: 'mean', unit: 'ratio'},

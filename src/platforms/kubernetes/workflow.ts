@@ -31,6 +31,7 @@ export class KubeWorkflow implements WorkflowHandle {
   private memoryBytes?: number
   private lastMetricsAt?: number
   private lastExitText?: string
+  private unreadyCount = 0
   private watchAbort?: AbortController
   private poller?: NodeJS.Timeout
   private stopped = false
@@ -76,7 +77,7 @@ export class KubeWorkflow implements WorkflowHandle {
 
   sample(): ResourceSample {
     const oomKills = [...this.state.values()].reduce((s, p) => s + p.oomKills, 0)
-    return {t: Date.now(), cpuSeconds: this.lastMetricsAt === undefined ? undefined : this.cpuSeconds, memoryBytes: this.memoryBytes, oomKills}
+    return {t: Date.now(), cpuSeconds: this.lastMetricsAt === undefined ? undefined : this.cpuSeconds, memoryBytes: this.memoryBytes, oomKills, unready: this.unreadyCount}
   }
 
   unexpectedExits(): number {
@@ -123,6 +124,8 @@ export class KubeWorkflow implements WorkflowHandle {
         log(`${what} was deleted`)
       }
       if (before && before.ready !== next.ready && !this.stopped) log(`${what} is ${next.ready ? 'Ready' : 'not Ready'}`)
+      // a pod that stops being Ready (its readiness probe failing, say) is taken out of its Service: the unready signal
+      if (before?.ready && !next.ready && !next.deleted) this.unreadyCount++
     }
     const begin = async (): Promise<void> => {
       if (this.stopped) return
