@@ -92,7 +92,7 @@ export class KubernetesPlatform implements Platform {
       `kubernetes: ${cluster.source}, context ${cluster.context ?? '(in-cluster)'}, server ${cluster.server}`,
       ...(this.settings.levels ? [`level ${this.level}${this.level === this.settings.level ? ' (the experiment\'s own pods)' : `: ${this.settings.levels[this.level].description ?? 'kubernetes.levels'}`}`] : []),
       this.settings.mechanism === 'ephemeral-container'
-        ? `mechanism ephemeral-container: the stressor runs as an ephemeral container (image ${this.settings.image}) in each target pod; it ends at the deadline, but the API cannot remove it: it stays listed in the pod spec until the pod is restarted`
+        ? `mechanism ephemeral-container: the stressor runs as an ephemeral container (image ${this.settings.image}) in each target pod; it is stopped after the injection over exec (else it ends at its deadline), but the API cannot remove it: it stays listed in the pod spec until the pod is restarted`
         : `mechanism helper-pod: a privileged helper pod (image ${this.settings.image}, hostPID, the node's /sys/fs/cgroup mounted) on each target pod's node joins the target container's cgroup; labelled ${RUN_LABEL}=${this.runId}, deleted after`,
     ]
     await this.checkAccess(lines)
