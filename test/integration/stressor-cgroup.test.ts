@@ -3,42 +3,9 @@ import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeAll, describe, expect, it} from 'vitest'
-import type {StressorArgs, StressorKind, StressorParams} from '../../src/stressors/protocol.js'
-import {listStressorProcesses, spawnStressor, type StressorHandle} from '../../src/stressors/spawn.js'
+import {sleep, stressorTracker, waitFor} from '../helpers/stressors.js'
 
-// ---- shared by the stressor integration tests: launch, track, and prove nothing is left behind
-const handles: StressorHandle[] = []
-const runIds = new Set<string>()
-let launches = 0
-function launch(kind: StressorKind, params: StressorParams, extra: Partial<StressorArgs> = {}): StressorHandle {
-  const runId = `it${process.pid}c${launches++}`
-  runIds.add(runId)
-  const handle = spawnStressor({kind, runId, deadline: Date.now() + 60_000, parent: process.pid, cgroups: [], params, ...extra})
-  handles.push(handle)
-  return handle
-}
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
-}
-function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const started = Date.now()
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      const value = probe()
-      if (value !== undefined && value !== false) return resolve(value)
-      if (Date.now() - started > timeoutMs) return reject(new Error(`timed out waiting for ${what}`))
-      setTimeout(tick, 20)
-    }
-    tick()
-  })
-}
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-// ----
+const {launch, stopAll} = stressorTracker('c')
 
 const ROOT = '/sys/fs/cgroup'
 const CONTROLLERS = ['cpu', 'cpuacct', 'memory'] as const
@@ -67,10 +34,7 @@ describe.skipIf(!usable)('stressor in a cgroup v1', () => {
   })
 
   afterEach(async () => {
-    const stopping = handles.splice(0)
-    await Promise.all(stopping.map((handle) => handle.stop()))
-    for (const handle of stopping) if (handle.pid) expect(alive(handle.pid), `stressor ${handle.pid} still running`).toBe(false)
-    expect(listStressorProcesses().filter((p) => runIds.has(p.runId))).toEqual([])
+    await stopAll()
     for (const dir of cgroupsMade.splice(0)) {
       // a process that just exited can keep a cgroup busy for a moment
       await waitFor(`rmdir ${dir}`, () => {

@@ -5,30 +5,9 @@
 import {existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
-import type {StressorArgs, StressorKind, StressorParams} from '../../src/stressors/protocol.js'
-import {listStressorProcesses, spawnStressor, type StressorHandle} from '../../src/stressors/spawn.js'
+import {sleep, stressorTracker} from '../helpers/stressors.js'
 
-// ---- shared by the stressor integration tests: launch, track, and prove nothing is left behind
-const handles: StressorHandle[] = []
-const runIds = new Set<string>()
-let launches = 0
-function launch(kind: StressorKind, params: StressorParams, extra: Partial<StressorArgs> = {}): StressorHandle {
-  const runId = `it${process.pid}u${launches++}`
-  runIds.add(runId)
-  const handle = spawnStressor({kind, runId, deadline: Date.now() + 60_000, parent: process.pid, cgroups: [], params, ...extra})
-  handles.push(handle)
-  return handle
-}
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
-}
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-// ----
+const {launch, stopAll} = stressorTracker('u')
 
 const CPU_ROOT = '/sys/fs/cgroup/cpu'
 const cgroupsMade: string[] = []
@@ -45,10 +24,7 @@ function priorityCgroup(): string[] {
 }
 
 afterEach(async () => {
-  const stopping = handles.splice(0)
-  await Promise.all(stopping.map((handle) => handle.stop()))
-  for (const handle of stopping) if (handle.pid) expect(alive(handle.pid), `stressor ${handle.pid} still running`).toBe(false)
-  expect(listStressorProcesses().filter((p) => runIds.has(p.runId))).toEqual([])
+  await stopAll()
   for (const dir of cgroupsMade.splice(0)) {
     for (let attempt = 0; existsSync(dir); attempt++) {
       try {

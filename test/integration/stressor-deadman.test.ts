@@ -3,56 +3,28 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import {afterEach, describe, expect, it} from 'vitest'
-import {stressorArgv, type StressorArgs, type StressorKind, type StressorMessage, type StressorParams} from '../../src/stressors/protocol.js'
-import {listStressorProcesses, spawnStressor, stressorEntry, type StressorHandle} from '../../src/stressors/spawn.js'
+import {stressorArgv, type StressorArgs, type StressorMessage} from '../../src/stressors/protocol.js'
+import {listStressorProcesses, stressorEntry} from '../../src/stressors/spawn.js'
+import {alive as isAlive, waitFor as pollFor, stressorTracker} from '../helpers/stressors.js'
 
-// ---- shared by the stressor integration tests: launch, track, and prove nothing is left behind
-const handles: StressorHandle[] = []
-const runIds = new Set<string>()
-let launches = 0
-function nextRunId(): string {
-  const runId = `it${process.pid}d${launches++}`
-  runIds.add(runId)
-  return runId
-}
-function launch(kind: StressorKind, params: StressorParams, extra: Partial<StressorArgs> = {}): StressorHandle {
-  const handle = spawnStressor({kind, runId: nextRunId(), deadline: Date.now() + 60_000, parent: process.pid, cgroups: [], params, ...extra})
-  handles.push(handle)
-  return handle
-}
+const stressors = stressorTracker('d')
+const {launch, nextRunId} = stressors
+// here a process may also vanish between the two looks (the orphans below): gone is not running
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  // an exited process nobody has reaped yet is not running
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+    return isAlive(pid)
   } catch {
     return false
   }
 }
-function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const started = Date.now()
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      const value = probe()
-      if (value !== undefined && value !== false) return resolve(value)
-      if (Date.now() - started > timeoutMs) return reject(new Error(`timed out waiting for ${what}`))
-      setTimeout(tick, 10)
-    }
-    tick()
-  })
-}
-// ----
+// polls every 10 ms, not 20: these tests time exits
+const waitFor = <T>(what: string, probe: () => T | undefined | false, timeoutMs?: number) => pollFor(what, probe, timeoutMs, 10)
 
 // processes the tests start themselves (intermediate parents, bare stressors) and the stressors under them
 const children: ChildProcess[] = []
 const orphanPids: number[] = []
 afterEach(async () => {
-  const stopping = handles.splice(0)
-  await Promise.all(stopping.map((handle) => handle.stop()))
+  const stopping = await stressors.stop()
   for (const child of children.splice(0)) {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL')
@@ -62,8 +34,8 @@ afterEach(async () => {
   for (const pid of orphanPids.splice(0)) {
     if (alive(pid)) process.kill(pid, 'SIGKILL')
   }
-  for (const handle of stopping) if (handle.pid) expect(alive(handle.pid), `stressor ${handle.pid} still running`).toBe(false)
-  await waitFor('no stressor left', () => listStressorProcesses().every((p) => !runIds.has(p.runId)), 2000)
+  stressors.expectStopped(stopping, alive)
+  await waitFor('no stressor left', () => stressors.leftovers().length === 0, 2000)
 })
 
 /** JSON lines from a stream, as they come */

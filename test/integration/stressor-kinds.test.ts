@@ -5,50 +5,13 @@ import net from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
-import type {StressorArgs, StressorKind, StressorMessage, StressorParams} from '../../src/stressors/protocol.js'
-import {listStressorProcesses, spawnStressor, type StressorHandle, type StressorProgress} from '../../src/stressors/spawn.js'
+import type {StressorMessage} from '../../src/stressors/protocol.js'
+import type {StressorHandle, StressorProgress} from '../../src/stressors/spawn.js'
+import {alive, sleep, stressorTracker, waitFor} from '../helpers/stressors.js'
 
-// ---- shared by the stressor integration tests: launch, track, and prove nothing is left behind
-const handles: StressorHandle[] = []
-const runIds = new Set<string>()
-let launches = 0
-function launch(kind: StressorKind, params: StressorParams, extra: Partial<StressorArgs> = {}): StressorHandle {
-  const runId = `it${process.pid}k${launches++}`
-  runIds.add(runId)
-  const handle = spawnStressor({kind, runId, deadline: Date.now() + 60_000, parent: process.pid, cgroups: [], params, ...extra})
-  handles.push(handle)
-  return handle
-}
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  // an exited child nobody has reaped yet is not running
-  return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
-}
-function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const started = Date.now()
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      const value = probe()
-      if (value !== undefined && value !== false) return resolve(value)
-      if (Date.now() - started > timeoutMs) return reject(new Error(`timed out waiting for ${what}`))
-      setTimeout(tick, 20)
-    }
-    tick()
-  })
-}
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-async function stopAll(): Promise<void> {
-  const stopping = handles.splice(0)
-  await Promise.all(stopping.map((handle) => handle.stop()))
-  for (const handle of stopping) if (handle.pid) expect(alive(handle.pid), `stressor ${handle.pid} still running`).toBe(false)
-  expect(listStressorProcesses().filter((p) => runIds.has(p.runId))).toEqual([])
-}
+const stressors = stressorTracker('k')
+const {launch, stopAll} = stressors
 afterEach(stopAll)
-// ----
 
 function messagesOf(handle: StressorHandle): Array<StressorMessage & {receivedAt: number}> {
   const seen: Array<StressorMessage & {receivedAt: number}> = []
@@ -181,7 +144,7 @@ describe('disk stressor', () => {
 
   it('refuses to touch a fill file that is already there', async () => {
     const dir = tempDir()
-    const runId = `it${process.pid}k${launches}`
+    const runId = `it${process.pid}k${stressors.launches}`
     const existing = join(dir, `chaos-${runId}-fill`)
     writeFileSync(existing, 'not yours')
     const stressor = launch('disk', {dir, bytes: MiB, mode: 'write'})

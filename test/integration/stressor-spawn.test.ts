@@ -2,52 +2,18 @@
 import dgram from 'node:dgram'
 import {readFileSync} from 'node:fs'
 import {afterEach, describe, expect, it} from 'vitest'
-import type {StressorArgs, StressorKind, StressorMessage, StressorParams} from '../../src/stressors/protocol.js'
-import {describeExit, listStressorProcesses, spawnStressor, type StressorHandle, type SpawnStressorOptions} from '../../src/stressors/spawn.js'
+import type {StressorMessage, StressorParams} from '../../src/stressors/protocol.js'
+import {describeExit} from '../../src/stressors/spawn.js'
+import {alive, sleep, stressorTracker, waitFor} from '../helpers/stressors.js'
 
-// ---- shared by the stressor integration tests: launch, track, and prove nothing is left behind
-const handles: StressorHandle[] = []
-const runIds = new Set<string>()
-let launches = 0
-function launch(kind: StressorKind, params: StressorParams, extra: Partial<StressorArgs> = {}, options?: SpawnStressorOptions): StressorHandle {
-  const runId = `it${process.pid}s${launches++}`
-  runIds.add(runId)
-  const handle = spawnStressor({kind, runId, deadline: Date.now() + 60_000, parent: process.pid, cgroups: [], params, ...extra}, options)
-  handles.push(handle)
-  return handle
-}
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
-}
-function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const started = Date.now()
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      const value = probe()
-      if (value !== undefined && value !== false) return resolve(value)
-      if (Date.now() - started > timeoutMs) return reject(new Error(`timed out waiting for ${what}`))
-      setTimeout(tick, 20)
-    }
-    tick()
-  })
-}
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const {handles, launch, stopAll} = stressorTracker('s')
 afterEach(async () => {
-  const stopping = handles.splice(0)
-  for (const handle of stopping) {
+  for (const handle of handles) {
     // a test may leave one stopped (SIGSTOP); SIGKILL would still work, but let it end properly
     if (handle.pid && alive(handle.pid)) process.kill(handle.pid, 'SIGCONT')
   }
-  await Promise.all(stopping.map((handle) => handle.stop()))
-  for (const handle of stopping) if (handle.pid) expect(alive(handle.pid), `stressor ${handle.pid} still running`).toBe(false)
-  expect(listStressorProcesses().filter((p) => runIds.has(p.runId))).toEqual([])
+  await stopAll()
 })
-// ----
 
 describe('spawnStressor', () => {
   it('runs the stressor under a command prefix with extra environment', async () => {
