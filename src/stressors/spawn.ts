@@ -4,11 +4,11 @@
 import {spawn} from 'node:child_process'
 import {readdirSync, readFileSync, unlinkSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
+import {lineSplitter, type StressorExitReason, type StressorProgress, StressorMessages, type StressorReady} from './messages.js'
 import {fillFileName, STRESSOR_TITLE} from './names.js'
 import {stressorArgv, type DiskParams, type StressorArgs, type StressorKind, type StressorMessage} from './protocol.js'
 
-export type StressorProgress = Extract<StressorMessage, {type: 'progress'}>
-export type StressorExitReason = Extract<StressorMessage, {type: 'exit'}>['reason']
+export type {StressorExitReason, StressorProgress, StressorReady} from './messages.js'
 
 export interface StressorExit {
   code: number | null
@@ -21,12 +21,6 @@ export interface StressorExit {
   forced?: boolean
   /** the stressor's error message, or why it could not be started */
   error?: string
-}
-
-export interface StressorReady {
-  pid: number
-  /** a sink's listening port */
-  port?: number
 }
 
 export interface StressorHandle {
@@ -75,52 +69,23 @@ export function spawnStressor(args: StressorArgs, opts: SpawnStressorOptions = {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: {...process.env, ...opts.env},
   })
-  const listeners = new Set<(message: StressorMessage) => void>()
-  let latest: StressorProgress | undefined
-  let exitReason: StressorExitReason | undefined
-  let lastError: string | undefined
+  const said = new StressorMessages()
   let stderrTail = ''
-  let wasReady = false
   let stopping = false
   let forced = false
 
-  let resolveReady!: (ready: StressorReady) => void
-  let rejectReady!: (error: Error) => void
-  const ready = new Promise<StressorReady>((resolve, reject) => {
-    resolveReady = resolve
-    rejectReady = reject
-  })
-  // a caller that only awaits `exited` must not crash on an unhandled rejection
-  ready.catch(() => undefined)
-
-  const handle = (message: StressorMessage) => {
-    switch (message.type) {
-      case 'ready':
-        wasReady = true
-        resolveReady({pid: message.pid, ...(message.port === undefined ? {} : {port: message.port})})
-        break
-      case 'progress': latest = message; break
-      case 'error': lastError = message.message; break
-      case 'exit': exitReason = message.reason; break
+  const lines = lineSplitter((line) => {
+    let message: StressorMessage
+    try {
+      message = JSON.parse(line) as StressorMessage
+    } catch {
+      return // not ours: a prefix command's chatter
     }
-    for (const listener of listeners) listener(message)
-  }
-
-  let pending = ''
+    said.handle(message)
+  })
   const stdoutDone = new Promise<void>((resolve) => {
     child.stdout.setEncoding('utf8')
-    child.stdout.on('data', (text: string) => {
-      pending += text
-      let newline: number
-      while ((newline = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, newline).trim()
-        pending = pending.slice(newline + 1)
-        if (!line) continue
-        try {
-          handle(JSON.parse(line) as StressorMessage)
-        } catch { /* not ours: a prefix command's chatter */ }
-      }
-    })
+    child.stdout.on('data', (text: string) => lines.push(text))
     child.stdout.on('close', resolve)
     child.stdout.on('error', () => resolve())
   })
@@ -148,20 +113,18 @@ export function spawnStressor(args: StressorArgs, opts: SpawnStressorOptions = {
       finished = true
       child.stdin.destroy()
       const exit: StressorExit = {code, signal}
-      if (exitReason) exit.reason = exitReason
+      if (said.exitReason) exit.reason = said.exitReason
       if (signal === 'SIGKILL' && !stopping) exit.killedBy = 'oom-or-sigkill'
       if (forced) exit.forced = true
-      const error = lastError ?? spawnError?.message
+      const error = said.lastError ?? spawnError?.message
       if (error !== undefined) exit.error = error
       // a disk stressor killed outright cannot delete its file; only if it made it (ready) is it ours to delete
-      if (signal === 'SIGKILL' && wasReady && args.kind === 'disk') {
+      if (signal === 'SIGKILL' && said.wasReady && args.kind === 'disk') {
         try {
           unlinkSync(fillFileName((args.params as DiskParams).dir, args.runId))
         } catch { /* not there */ }
       }
-      if (!wasReady) {
-        rejectReady(new Error(`stressor ${args.kind} ended before it was ready (${describeExit(exit)})${stderrTail ? `: ${stderrTail.trim()}` : ''}`))
-      }
+      said.neverReady(new Error(`stressor ${args.kind} ended before it was ready (${describeExit(exit)})${stderrTail ? `: ${stderrTail.trim()}` : ''}`))
       resolve(exit)
     }
   })
@@ -172,13 +135,10 @@ export function spawnStressor(args: StressorArgs, opts: SpawnStressorOptions = {
   return {
     args,
     pid: child.pid,
-    ready,
+    ready: said.ready,
     exited,
-    latest: () => latest,
-    onMessage(listener) {
-      listeners.add(listener)
-      return () => listeners.delete(listener)
-    },
+    latest: () => said.latest,
+    onMessage: (listener) => said.onMessage(listener),
     stderr: () => stderrTail,
     async stop() {
       if (ended || child.pid === undefined) return exited

@@ -4,7 +4,8 @@
 import {Writable} from 'node:stream'
 
 import type {StressorArgs, StressorMessage} from '../../stressors/protocol.js'
-import type {StressorExit, StressorHandle, StressorProgress, StressorReady} from '../../stressors/spawn.js'
+import {lineSplitter, StressorMessages} from '../../stressors/messages.js'
+import type {StressorExit, StressorHandle, StressorProgress} from '../../stressors/spawn.js'
 import {type Cluster, describeApiError, type Pod, statusOf} from './client.js'
 
 export interface RemoteContainer {
@@ -38,25 +39,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export function remoteStressor(options: RemoteOptions): StressorHandle {
   const {cluster, args} = options
-  const listeners = new Set<(message: StressorMessage) => void>()
-  let latest: StressorProgress | undefined
+  const said = new StressorMessages()
   let frozen: StressorProgress | undefined
-  let lastError: string | undefined
-  let exitReason: Extract<StressorMessage, {type: 'exit'}>['reason'] | undefined
   let helperExit: StressorExit | undefined
   let tail = ''
   let stopping = false
-  let wasReady = false
   let where: RemoteContainer | undefined
   let logAbort: AbortController | undefined
-
-  let resolveReady!: (ready: StressorReady) => void
-  let rejectReady!: (error: Error) => void
-  const ready = new Promise<StressorReady>((resolve, reject) => {
-    resolveReady = resolve
-    rejectReady = reject
-  })
-  ready.catch(() => undefined)
 
   const handleLine = (line: string) => {
     tail = (tail + line + '\n').slice(-8192)
@@ -66,19 +55,12 @@ export function remoteStressor(options: RemoteOptions): StressorHandle {
     } catch {
       return
     }
-    switch (message.type) {
-      case 'helper':
-        if (message.exit) helperExit = message.exit
-        return
-      case 'ready':
-        wasReady = true
-        resolveReady({pid: message.pid, ...(message.port === undefined ? {} : {port: message.port})})
-        break
-      case 'progress': latest = message; break
-      case 'error': lastError = message.message; break
-      case 'exit': exitReason = message.reason; break
+    // the helper's own lines (the cgroup it joined, how its stressor ended) are not the stressor's
+    if (message.type === 'helper') {
+      if (message.exit) helperExit = message.exit
+      return
     }
-    for (const listener of listeners) listener(message)
+    said.handle(message)
   }
 
   const read = async (w: RemoteContainer): Promise<Pod | undefined> => {
@@ -132,17 +114,11 @@ export function remoteStressor(options: RemoteOptions): StressorHandle {
   }
 
   const follow = async (w: RemoteContainer): Promise<void> => {
-    let pending = ''
+    const lines = lineSplitter(handleLine)
     const ended = new Promise<void>((resolve) => {
       const sink = new Writable({
         write(chunk: Buffer, _enc, done) {
-          pending += chunk.toString()
-          let newline: number
-          while ((newline = pending.indexOf('\n')) >= 0) {
-            const line = pending.slice(0, newline).trim()
-            pending = pending.slice(newline + 1)
-            if (line) handleLine(line)
-          }
+          lines.push(chunk.toString())
           done()
         },
       })
@@ -151,41 +127,38 @@ export function remoteStressor(options: RemoteOptions): StressorHandle {
       sink.on('error', () => resolve())
       const log = new cluster.k8s.Log(cluster.kc)
       log.log(w.namespace, w.pod, w.container, sink, {follow: true}).then((abort) => { logAbort = abort }, (error) => {
-        lastError ??= `following the log of ${w.container}: ${describeApiError(error)}`
+        said.lastError ??= `following the log of ${w.container}: ${describeApiError(error)}`
         resolve()
       })
     })
     await ended
-    if (pending.trim()) handleLine(pending.trim())
+    lines.flush()
   }
 
   const exited: Promise<StressorExit> = run().catch((error: unknown): StressorExit => ({code: null, signal: null, error: describeApiError(error)})).then((exit) => {
     const out: StressorExit = {...exit}
-    if (exitReason && !out.reason) out.reason = exitReason
+    if (said.exitReason && !out.reason) out.reason = said.exitReason
     if (out.signal === 'SIGKILL' && !stopping) out.killedBy = 'oom-or-sigkill'
-    if (!out.error && lastError) out.error = lastError
+    if (!out.error && said.lastError) out.error = said.lastError
     if (out.error === undefined) delete out.error
     logAbort?.abort()
-    if (!wasReady) rejectReady(new Error(`stressor ${args.kind} ended before it was ready (${out.error ?? `exit ${out.code ?? out.signal}`})${tail ? `: ${tail.trim().split('\n').slice(-3).join(' | ')}` : ''}`))
+    said.neverReady(new Error(`stressor ${args.kind} ended before it was ready (${out.error ?? `exit ${out.code ?? out.signal}`})${tail ? `: ${tail.trim().split('\n').slice(-3).join(' | ')}` : ''}`))
     return out
   })
 
   return {
     args,
     pid: undefined,
-    ready,
+    ready: said.ready,
     exited,
     // after stop(), the figures at the moment of stopping: an ephemeral stressor burns on until its deadline, and
     // what it does then is not part of the dose the inject phase measured
-    latest: () => frozen ?? latest,
-    onMessage(listener) {
-      listeners.add(listener)
-      return () => listeners.delete(listener)
-    },
+    latest: () => frozen ?? said.latest,
+    onMessage: (listener) => said.onMessage(listener),
     stderr: () => tail,
     async stop() {
       stopping = true
-      frozen ??= latest
+      frozen ??= said.latest
       if (where && options.remove) await options.remove(where)
       // an ephemeral container cannot be removed: its stressor is asked to stop (exec), else it ends at its
       // deadline, moments after the inject phase
