@@ -56,6 +56,11 @@ export function matrixPlan(options: MatrixOptions, order: MatrixSlot[], expectat
  */
 export async function fixDose(experiment: Experiment): Promise<string | undefined> {
   const fault = experiment.fault
+  // on pods each level's limits are the cluster's, unknown until that level's pods are chosen: say what that means
+  if (experiment.platform === 'kubernetes') {
+    const relative = fault.type === 'cpu-hog' ? fault.cores === undefined : fault.type === 'memory-leak' ? 'fraction' in fault.limit : fault.type === 'disk-fill' && 'fraction' in fault.size
+    return relative ? `dose: ${fault.type} is relative to each level's own container limits, so each level gets a different dose; give an absolute one (cores:, a size) to compare the levels under one dose` : undefined
+  }
   if (fault.type !== 'cpu-hog' || fault.cores !== undefined) return undefined
   const {createPlatform} = await import('../platforms/platform.js')
   const {cpuDose} = await import('../faults/cpu-hog.js')

@@ -22,6 +22,15 @@ describe('the matrix\'s CPU dose', () => {
     expect(await fixDose(shortened('experiments/memory-leak.yaml', {}))).toBeUndefined()
   })
 
+  it('on pods, says when a limit-relative dose differs between levels, and is silent for an absolute one', async () => {
+    const cpu = shortened('experiments/kubernetes/cpu-hog.yaml', {})
+    expect(await fixDose(cpu)).toMatch(/^dose: cpu-hog is relative to each level's own container limits, so each level gets a different dose/)
+    expect(cpu.fault).not.toHaveProperty('cores')
+    expect(await fixDose(shortened('experiments/kubernetes/memory-leak.yaml', {}))).toMatch(/^dose: memory-leak is relative/)
+    expect(await fixDose(shortened('experiments/kubernetes/isolation-matrix.yaml', {}))).toBeUndefined()
+    expect(await fixDose(shortened('experiments/kubernetes/disk-fill.yaml', {}))).toMatch(/^dose: disk-fill is relative/)
+  })
+
   it('refuses more cores than the target may use', async () => {
     const experiment = shortened('experiments/cpu-hog.yaml', {})
     const platform = await createPlatform({experiment, runId: 'test'})
