@@ -54,6 +54,8 @@ export interface FakeKubeOptions {
   nodeName?: string
   /** serve metrics.k8s.io PodMetrics (as metrics-server would); default true */
   metricsApi?: boolean
+  /** a bearer token every request must carry (a service account's); without it: 401, as the apiserver answers */
+  token?: string
 }
 
 interface RunningContainer {
@@ -441,6 +443,7 @@ export class FakeKubeApi {
     const record: RequestRecord = {method: req.method ?? 'GET', path: url.pathname, verb: '', group: '', resource: '', status: 200}
     this.requests.push(record)
     res.on('finish', () => { record.status = res.statusCode })
+    if (this.options.token !== undefined && req.headers.authorization !== `Bearer ${this.options.token}`) return this.status(res, 401, 'Unauthorized', 'Unauthorized')
     // /api/v1/... (core) or /apis/GROUP/VERSION/...
     let rest: string[]
     if (parts[0] === 'api' && parts[1] === 'v1') rest = parts.slice(2)

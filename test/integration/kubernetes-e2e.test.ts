@@ -3,7 +3,7 @@
 // container's cgroup and the dose is measured there. What this does not prove: anything about a real apiserver,
 // kubelet, container runtime or image (docs/kubernetes.md says which paths ran only against the fake).
 import {execFile, spawn, spawnSync} from 'node:child_process'
-import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {createServer, type AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -448,6 +448,48 @@ describe('kubernetes platform: refusals before anything starts', () => {
     expect(planned.code, planned.out).toBe(0)
     expect(planned.out).toContain('inside the target pod\'s network namespace (its loopback')
     expect(fake.listPods().filter((p) => p.metadata.labels?.['chaos.run'])).toEqual([])
+  })
+
+  it('inside a pod: with no kubeconfig, the service account\'s token and CA (in-cluster config) reach the API server', async () => {
+    const secured = new FakeKubeApi({token: 'sa-token-7f3a'})
+    await secured.start()
+    try {
+      secured.addNamespace('shop')
+      secured.addPodsBulk([
+        workloadPod({name: 'worker-0', namespace: 'shop', port: 1, cpu: '500m', labels: {app: 'worker', 'chaos.allowed': 'true'}}),
+        workloadPod({name: 'api-0', namespace: 'shop', port: 2, cpu: '500m', labels: {app: 'api', tier: 'web'}}),
+      ])
+      const sa = join(dir, 'serviceaccount')
+      mkdirSync(sa, {recursive: true})
+      writeFileSync(join(sa, 'ca.crt'), Buffer.from(JSON.parse(secured.kubeconfig()).clusters[0].cluster['certificate-authority-data'], 'base64'))
+      writeFileSync(join(sa, 'namespace'), 'chaos')
+      const file = write('incluster.yaml', experiment('helper-pod'))
+      // the service account's files where a pod has them, in a mount namespace of the run's own (a tmpfs over /run)
+      const inPod = (token: string) => {
+        writeFileSync(join(sa, 'token'), token)
+        const env: Record<string, string | undefined> = {...process.env, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: new URL(secured.url).port, HOME: dir, SA: sa, CHAOS_STATE_DIR: join(dir, 'state')}
+        delete env.KUBECONFIG
+        delete env.CHAOS_KUBE_CONTEXT
+        const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
+          'mount -t tmpfs chaos-test-sa /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount && cp "$SA"/* /run/secrets/kubernetes.io/serviceaccount/ && exec "$0" "$@"',
+          process.execPath, BIN, 'run', file, '--dry-run'], {env})
+        let out = ''
+        child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+        child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+        return new Promise<{code: number | null, out: string}>((resolve) => child.on('close', (code) => resolve({code, out})))
+      }
+      const ok = await inPod('sa-token-7f3a')
+      expect(ok.code, ok.out).toBe(0)
+      expect(ok.out).toContain('kubernetes: in-cluster service account (/var/run/secrets/kubernetes.io/serviceaccount)')
+      expect(ok.out).toContain('shop/worker-0')
+      const wrong = await inPod('someone-else')
+      expect(wrong.code, wrong.out).toBe(4)
+      expect(wrong.out).toContain('refused the credentials (401 Unauthorized)')
+      // this machine's /run was never touched
+      expect(existsSync('/run/secrets/kubernetes.io/serviceaccount/token')).toBe(false)
+    } finally {
+      await secured.stop()
+    }
   })
 
   it('no kubeconfig: exit 4', async () => {
