@@ -348,7 +348,10 @@ hypothesis:
   it('a neighbour pod that stops being Ready during the injection is a breach of unready', async () => {
     const file = write('unready.yaml', experiment('helper-pod').replace('  - {signal: restarts, max: 0}', '  - {signal: restarts, max: 0}\n  - {signal: unready, neighbor: api, max: 0}'))
     const journalFile = join(dir, 'unready.json')
-    const running = run(file, ['--output', journalFile])
+    // and a cluster without metrics-server: asked once per workflow, not every interval
+    fake.options.metricsApi = false
+    fake.requests.length = 0
+    const running = run(file, ['--output', journalFile]).finally(() => { fake.options.metricsApi = true })
     // once the helper's stressor is ready the injection is on: the api pod's readiness probe "fails" for a second
     let flipped = false
     for (let i = 0; i < 400 && !flipped; i++) {
@@ -368,6 +371,8 @@ hypothesis:
     expect(unready, JSON.stringify(journal.neighbors[0].signals)).toMatchObject({verdict: 'breach', fault: 1})
     expect(journal.verdict).toBe('breach')
     expect(result.code, result.out).toBe(1)
+    const metricsCalls = fake.requests.filter((r) => r.group === 'metrics.k8s.io')
+    expect(metricsCalls.map((r) => r.status)).toEqual([404, 404])
     recordRequests()
   })
 

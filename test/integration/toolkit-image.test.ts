@@ -15,6 +15,7 @@ import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {engineProblem} from '../../src/platforms/docker/engine.js'
+import {docker, type DockerResult} from '../helpers/docker-cli.js'
 
 const execFileAsync = promisify(execFile)
 const skip = (await engineProblem()) !== undefined && !process.env.CHAOS_REQUIRE_DOCKER
@@ -25,19 +26,7 @@ const OURS = ['--label', `chaos.run=${tag}`, '--network', 'none']
 const MiB8 = 8 * 1024 * 1024
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-interface Result {code: number, stdout: string, stderr: string}
-
-/** `docker ARGS`, resolving with its exit code (not throwing on a non-zero one); a timeout is a failure. */
-async function docker(args: string[], timeoutMs = 30_000): Promise<Result> {
-  try {
-    const {stdout, stderr} = await execFileAsync('docker', args, {encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20})
-    return {code: 0, stdout, stderr}
-  } catch (error) {
-    const e = error as {code?: unknown, stdout?: string, stderr?: string}
-    if (typeof e.code !== 'number') throw new Error(`docker ${args.join(' ')}: ${(error as Error).message}`)
-    return {code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
-  }
-}
+type Result = DockerResult
 
 type Line = {type: string, [key: string]: unknown}
 

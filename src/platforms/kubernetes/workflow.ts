@@ -4,7 +4,7 @@
 import type {NeighborSpec, TargetSpec} from '../../experiment/schema.js'
 import type {ResourceSample} from '../../metrics/types.js'
 import {type Allowance, type WorkflowHandle} from '../platform.js'
-import type {Cluster, Pod} from './client.js'
+import {type Cluster, type Pod, statusOf} from './client.js'
 import {formatCpu, parseQuantity} from './quantity.js'
 
 export interface ChosenContainer {
@@ -145,6 +145,8 @@ export class KubeWorkflow implements WorkflowHandle {
     const metrics = new cluster.k8s.Metrics(cluster.kc)
     const names = new Set(this.pods.map((p) => p.metadata!.name!))
     const containers = new Set(this.containers.map((c) => c.name))
+    /** metrics-server absent (404) or forbidden (403): asking again each interval would only repeat the refusal */
+    let given = false
     const poll = async () => {
       try {
         const list = await metrics.getPodMetrics(selector.namespace)
@@ -165,10 +167,13 @@ export class KubeWorkflow implements WorkflowHandle {
         this.metricsProblem = undefined
       } catch (error) {
         this.metricsProblem = (error as Error).message
+        const code = (error as {statusCode?: number, code?: number}).statusCode ?? statusOf(error)?.code
+        if (code === 403 || code === 404) given = true
       }
     }
     await poll()
     const loop = () => {
+      if (given) return
       this.poller = setTimeout(() => void poll().finally(() => { if (!this.stopped) loop() }), intervalMs)
     }
     loop()
