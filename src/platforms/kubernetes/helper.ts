@@ -10,9 +10,9 @@
 // that cgroup (nsenter, which needs hostPID), and a disk fill writes into the target container's own filesystem
 // through /proc/PID/root of one of its processes.
 //
-// In an ephemeral container (targetContainerName shares the target container's PID namespace) it needs no cgroup
-// search: the pod's network namespace is its own already, and PID 1 of the shared namespace is the target's first
-// process, whose root is the target's filesystem.
+// In an ephemeral container it needs no cgroup search: the pod's network namespace is its own already, and a fill's
+// path is in a volume of the target's that the ephemeral container mounts at the same place. Without a container id,
+// --target-root goes through PID 1 (in a container of its own, the helper itself).
 import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
