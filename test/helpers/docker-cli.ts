@@ -18,3 +18,20 @@ export async function docker(args: string[], timeoutMs = 30_000): Promise<Docker
     return {code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? ''}
   }
 }
+
+/** Ids of the containers labelled chaos.run=TAG, running or not. */
+export async function labelledContainers(tag: string): Promise<string[]> {
+  return (await docker(['ps', '-aq', '--filter', `label=chaos.run=${tag}`])).stdout.split('\n').filter(Boolean)
+}
+
+/** Removes a test's labelled containers and returns any still there after 10 s (a --rm one may be on its way out). */
+export async function removeLabelledContainers(tag: string): Promise<string[]> {
+  const ids = await labelledContainers(tag)
+  if (ids.length > 0) await docker(['rm', '-f', ...ids])
+  let left = await labelledContainers(tag)
+  for (let i = 0; i < 50 && left.length > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    left = await labelledContainers(tag)
+  }
+  return left
+}

@@ -25,7 +25,7 @@ import {engineProblem} from '../../src/platforms/docker/engine.js'
 import {manifests} from '../../src/platforms/kubernetes/manifests.js'
 import {describePermission} from '../../src/platforms/kubernetes/rbac.js'
 import {FakeKubeApi, parseCpu, parseQuantity, workloadPod, type RequestRecord} from '../helpers/fake-kube-api.js'
-import {docker, type DockerResult} from '../helpers/docker-cli.js'
+import {docker, type DockerResult, removeLabelledContainers} from '../helpers/docker-cli.js'
 
 const execFileAsync = promisify(execFile)
 const skip = (await engineProblem()) !== undefined && !process.env.CHAOS_REQUIRE_DOCKER
@@ -40,9 +40,6 @@ type Json = any
 
 type Result = DockerResult
 
-async function ourContainers(): Promise<string[]> {
-  return (await docker(['ps', '-aq', '--filter', `label=chaos.run=${tag}`])).stdout.split('\n').filter(Boolean)
-}
 
 /** A port nothing listens on now. */
 async function freePort(): Promise<number> {
@@ -191,14 +188,7 @@ describe.skipIf(skip)('the Job of `chaos k8s manifests` runs the toolkit image i
 
   afterAll(async () => {
     await fake?.stop()
-    const ids = await ourContainers()
-    if (ids.length > 0) await docker(['rm', '-f', ...ids])
-    // a --rm container may still be on its way out
-    let left = await ourContainers()
-    for (let i = 0; i < 50 && left.length > 0; i++) {
-      await sleep(200)
-      left = await ourContainers()
-    }
+    const left = await removeLabelledContainers(tag)
     if (dir) rmSync(dir, {recursive: true, force: true})
     expect(left, `containers labelled chaos.run=${tag} left behind`).toEqual([])
     expect(dir === undefined || !existsSync(dir)).toBe(true)

@@ -15,7 +15,7 @@ import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {engineProblem} from '../../src/platforms/docker/engine.js'
-import {docker, type DockerResult} from '../helpers/docker-cli.js'
+import {docker, type DockerResult, removeLabelledContainers} from '../helpers/docker-cli.js'
 
 const execFileAsync = promisify(execFile)
 const skip = (await engineProblem()) !== undefined && !process.env.CHAOS_REQUIRE_DOCKER
@@ -64,9 +64,6 @@ async function status(id: string): Promise<string> {
   return (await docker(['inspect', '--format', '{{.State.Status}}', id])).stdout.trim()
 }
 
-async function ourContainers(): Promise<string[]> {
-  return (await docker(['ps', '-aq', '--filter', `label=chaos.run=${tag}`])).stdout.split('\n').filter(Boolean)
-}
 
 describe.skipIf(skip)('the toolkit image runs the kubernetes helper', () => {
   beforeAll(async () => {
@@ -75,14 +72,7 @@ describe.skipIf(skip)('the toolkit image runs the kubernetes helper', () => {
   }, 120_000)
 
   afterAll(async () => {
-    const ids = await ourContainers()
-    if (ids.length > 0) await docker(['rm', '-f', ...ids])
-    // a --rm container may still be on its way out
-    let left = await ourContainers()
-    for (let i = 0; i < 50 && left.length > 0; i++) {
-      await sleep(200)
-      left = await ourContainers()
-    }
+    const left = await removeLabelledContainers(tag)
     expect(left, `containers labelled chaos.run=${tag} left behind`).toEqual([])
   }, 30_000)
 
