@@ -35,7 +35,7 @@ export const cpuHog: FaultDriver<CpuHogSpec> = {
   async start(spec, ctx) {
     const dose = cpuDose(spec, ctx.platform)
     const params: CpuParams = {workers: dose.workers, loadPerWorker: dose.loadPerWorker}
-    const stressor = ctx.platform.launchStressor({kind: 'cpu', params, deadline: ctx.deadline, where: 'target'})
+    const stressor = ctx.launchStressor({kind: 'cpu', params, deadline: ctx.deadline, where: 'target'})
     await stressor.ready
     const startedAt = Date.now()
     return {

@@ -107,7 +107,7 @@ export const diskFill: FaultDriver<DiskFillSpec> = {
   async start(spec, ctx) {
     const fill = planFill(spec, ctx.experiment, ctx.platform, false)
     const params: DiskParams = {dir: fill.dir, bytes: fill.bytes, rate: spec.rate, mode: spec.mode, ...(fill.remote ? {keepFree: ctx.experiment.safety.diskFloor} : {})}
-    const stressor = ctx.platform.launchStressor({kind: 'disk', params, deadline: ctx.deadline, where: 'target'})
+    const stressor = ctx.launchStressor({kind: 'disk', params, deadline: ctx.deadline, where: 'target'})
     await stressor.ready
     // how full the filesystem got, read while the fill holds its space (the file goes when the stressor stops);
     // a remote filesystem is not visible from here: the stressor's own "full" says it

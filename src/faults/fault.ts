@@ -2,7 +2,8 @@
 // checks its guardrails before anything starts, and proves afterwards whether its dose landed.
 import type {Experiment, FaultSpec} from '../experiment/schema.js'
 import type {ResourceSample} from '../metrics/types.js'
-import type {Platform} from '../platforms/platform.js'
+import type {Platform, StressorPlacement} from '../platforms/platform.js'
+import type {StressorHandle} from '../stressors/spawn.js'
 import type {Efficacy} from '../verdict/types.js'
 
 export interface FaultContext {
@@ -12,6 +13,11 @@ export interface FaultContext {
   /** epoch ms after which every stressor dies by itself: the end of the inject phase plus a short grace */
   deadline: number
   log: (line: string) => void
+  /**
+   * Starts a stressor where the platform puts it, and records its life (ready, ended, how) in the journal's
+   * injection events, timed from the start of the inject phase: how a dose fell short is then on record.
+   */
+  launchStressor: (placement: StressorPlacement) => StressorHandle
 }
 
 /** What the runner measured of the target around the inject phase. */

@@ -7,6 +7,9 @@ import type {MemoryParams} from '../stressors/protocol.js'
 import type {StressorHandle} from '../stressors/spawn.js'
 import {type ActiveFault, type FaultDriver, efficacyOf} from './fault.js'
 
+/** the share of its memory limit at which a target counts as pressed against it */
+const AT_LIMIT = 0.95
+
 type MemoryLeakSpec = Extract<import('../experiment/schema.js').FaultSpec, {type: 'memory-leak'}>
 
 function leakLimit(spec: MemoryLeakSpec, memoryLimit: number | undefined, targetName: string): number {
@@ -29,12 +32,14 @@ export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
   async start(spec, ctx) {
     const limit = leakLimit(spec, ctx.platform.target.allowance().memoryLimit, ctx.experiment.target.name)
     const params: MemoryParams = {rate: spec.rate, limit, hold: spec.hold}
-    const stressor: StressorHandle = ctx.platform.launchStressor({kind: 'memory', params, deadline: ctx.deadline, where: 'target'})
+    const stressor: StressorHandle = ctx.launchStressor({kind: 'memory', params, deadline: ctx.deadline, where: 'target'})
     await stressor.ready
     let stoppedByUs = false
     let killedByKernel = false
     void stressor.exited.then((exit) => {
-      killedByKernel = !stoppedByUs && exit.signal === 'SIGKILL'
+      // the handle knows whether the SIGKILL was its own (stop() escalating); a remote one learns how the stressor
+      // ended from its helper, possibly after the inject phase asked it to stop
+      killedByKernel = exit.killedBy === 'oom-or-sigkill' || (!stoppedByUs && exit.signal === 'SIGKILL')
     })
     return {
       progress: () => `leaked ${formatBytes(stressor.latest()?.bytes ?? 0)}`,
@@ -54,6 +59,12 @@ export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
           // the box's limit is as far as a leak can go in it: that is the dose that could land
           const reachable = Math.min(asked, ctx.platform.target.allowance().memoryLimit ?? asked)
           return efficacyOf(reachable, achieved, 'bytes', `the leak reached ${formatBytes(leaked)} and was OOM-killed by the limit of ${ctx.platform.target.boundary}`, 0.9, true)
+        }
+        const memoryLimit = ctx.platform.target.allowance().memoryLimit
+        if (memoryLimit !== undefined && window.peakMemoryBytes !== undefined && window.peakMemoryBytes >= AT_LIMIT * memoryLimit && asked > memoryLimit) {
+          // pressed against the limit, the kernel reclaims (and may stall the leak) before it OOM-kills: the leak
+          // went as far as the boundary lets it, which is the dose that could land
+          return efficacyOf(Math.min(asked, memoryLimit), Math.max(achieved, window.peakMemoryBytes), 'bytes', `the leak took the target to ${formatBytes(window.peakMemoryBytes)} of its ${formatBytes(memoryLimit)} limit and was held there, not OOM-killed within the window`, 0.9, true)
         }
         return efficacyOf(asked, achieved, 'bytes', `the target's memory grew by ${formatBytes(achieved)} of ${formatBytes(asked)} asked`)
       },

@@ -52,7 +52,7 @@ export const networkFlood: FaultDriver<NetworkFloodSpec> = {
     let port: number
     if (spec.destination === 'sink') {
       const sinkParams: SinkParams = {host: endpoint.sinkHost, port: 0, protocol: spec.protocol}
-      sink = ctx.platform.launchStressor({kind: 'sink', params: sinkParams, deadline: ctx.deadline, where: 'sink'})
+      sink = ctx.launchStressor({kind: 'sink', params: sinkParams, deadline: ctx.deadline, where: 'sink'})
       const ready = await sink.ready
       host = endpoint.sinkHost
       port = ready.port!
@@ -60,7 +60,7 @@ export const networkFlood: FaultDriver<NetworkFloodSpec> = {
       ({host, port} = spec.destination)
     }
     const params: FloodParams = {host, port, protocol: spec.protocol, rate: spec.rate, connections: spec.connections}
-    const flood = ctx.platform.launchStressor({kind: 'flood', params, deadline: ctx.deadline, where: 'target'})
+    const flood = ctx.launchStressor({kind: 'flood', params, deadline: ctx.deadline, where: 'target'})
     await flood.ready
     const startedAt = Date.now()
     const delivered = () => sink?.latest()?.bytes ?? flood.latest()?.bytes ?? 0

@@ -105,7 +105,14 @@ function doseBlock(journal: Journal): string {
     + `<rect class="meter-track" x="0" y="2" width="${width}" height="10" rx="3"/><rect class="meter-fill ${e.landed ? 'ok' : 'missed'}" x="0" y="2" width="${filled.toFixed(1)}" height="10" rx="3"/>`
     + `<line class="meter-mark" x1="${mark.toFixed(1)}" x2="${mark.toFixed(1)}" y1="0" y2="14"/></svg>`
   return `<div class="dose ${e.landed ? 'dose-landed' : 'dose-missed'}"><strong>Dose ${e.landed ? 'landed' : 'did not land'}:</strong> ${meter} `
-    + `<span class="num">${h(`${doseAmount(e.achieved, e.unit)} of ${doseAmount(e.asked, e.unit)} (${Math.round(e.ratio * 100)}%)`)}</span><br><span class="muted">${h(e.note)}</span></div>`
+    + `<span class="num">${h(`${doseAmount(e.achieved, e.unit)} of ${doseAmount(e.asked, e.unit)} (${Math.round(e.ratio * 100)}%)`)}</span><br><span class="muted">${h(e.note)}</span>${stressorEvents(journal)}</div>`
+}
+
+/** When each stressor was ready and how it ended; open when the dose fell short. */
+function stressorEvents(journal: Journal): string {
+  const events = journal.injection.events ?? []
+  if (events.length === 0) return ''
+  return `<details class="events"${journal.injection.efficacy?.landed ? '' : ' open'}><summary>stressors</summary><ul>${events.map((event) => `<li class="num">${h(event)}</li>`).join('')}</ul></details>`
 }
 
 function round(x: number): string {

@@ -58,6 +58,8 @@ function journalHeading(journal: Journal, failOn: FailOn): string {
 
 function journalBody(journal: Journal): string[] {
   const out = [escapeMarkdown(journal.reason), '', `**Dose:** ${escapeMarkdown(doseSummary(journal))}`, '']
+  const events = journal.injection.efficacy?.landed === false ? journal.injection.events ?? [] : []
+  if (events.length > 0) out.push(...events.map((event) => `- ${escapeMarkdown(event)}`), '')
   const rows = verdictRows(journal)
   if (rows.length > 0) out.push(...table(['neighbour', 'signal', 'baseline', 'fault', 'change', '95% CI', 'p', 'threshold', 'verdict'], rows), '')
   if (!journal.rollback.complete) out.push(`**Rollback incomplete:** ${escapeMarkdown(journal.rollback.leftovers.join(', '))}`, '')

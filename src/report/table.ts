@@ -56,6 +56,8 @@ export function renderVerdict(journal: Journal): string {
   // an unbounded fault asks only for a floor; a percentage of it says nothing
   const share = e && e.ratio <= 2 ? ` (${Math.round(e.ratio * 100)}% of the ${e.unit} asked)` : ''
   out.push(`dose: ${e ? `${e.landed ? 'landed' : 'DID NOT LAND'}${share}: ${e.note}` : 'not injected'}`)
+  // how a short dose came about: when each stressor was ready and how it ended
+  if (e && !e.landed) for (const event of journal.injection.events ?? []) out.push(`  ${event}`)
   if (journal.target.unexpectedExits > 0) out.push(`target ${journal.target.name}: ${journal.target.lastExit}`)
   out.push(`rollback: ${journal.rollback.complete ? `complete in ${journal.rollback.durationMs}ms` : `INCOMPLETE, left: ${journal.rollback.leftovers.join(', ')}`}`)
   out.push(`verdict: ${journal.verdict.toUpperCase()} (expected ${journal.expect}) — ${journal.reason}`)

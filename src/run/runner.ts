@@ -17,6 +17,7 @@ import type {Efficacy, SignalVerdict} from '../verdict/types.js'
 import {ExitCode} from './exit-codes.js'
 import {abortState, firedCondition} from './abort.js'
 import {embeddedSourceLost, WorkflowObserver} from './observe.js'
+import {recordingLauncher} from './stressor-events.js'
 import {extractSignal, hypothesesFor, openMeasurementSource, type Extracted, type Window} from './signals.js'
 import {serveRegistry} from '../metrics/own-metrics.js'
 import {VERSION} from './version.js'
@@ -146,6 +147,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       const from = Date.now()
       fault = await driver.start(experiment.fault, {
         experiment, platform, runId, log,
+        launchStressor: recordingLauncher(platform, from, (line) => journal.injection.events.push(line)),
         deadline: from + experiment.phases.inject + DEADLINE_GRACE_MS,
       })
       // the dose is measured from the moment the stressors are working, not from when they were asked for

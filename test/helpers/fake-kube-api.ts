@@ -365,7 +365,15 @@ export class FakeKubeApi {
     child.stdout!.on('data', onData)
     child.stderr!.on('data', onData)
     const startedAt = now()
-    child.on('exit', (code, signal) => {
+    // 'exit' can come before the last output is read: the kubelet's log has all of it, so the fake ends the
+    // container once its pipes are drained too (or a moment later, if a descendant keeps them open)
+    const drained = Promise.all([child.stdout!, child.stderr!].map((stream) => new Promise<void>((resolve) => {
+      if (stream.readableEnded || stream.destroyed) resolve()
+      stream.once('close', resolve)
+      stream.once('end', resolve)
+    })))
+    child.on('exit', async (code, signal) => {
+      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 1000).unref())])
       try {
         onExit(code, signal)
       } catch (error) {

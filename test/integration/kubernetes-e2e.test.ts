@@ -166,10 +166,13 @@ describe('kubernetes platform end to end (fake API server, local runtime)', () =
     const box = containerBox('worker-0', 'app')
     const journalFile = join(dir, 'leak-journal.json')
     const result = await run(file, ['--output', journalFile])
-    expect(result.code, result.out).toBe(0)
     const journal = JSON.parse(readFileSync(journalFile, 'utf8'))
+    const events = journal.injection.events.join('\n')
+    expect(result.code, `${result.out}\n${events}`).toBe(0)
     expect(journal.verdict).toBe('contained')
     expect(journal.injection.efficacy.landed, JSON.stringify(journal.injection.efficacy)).toBe(true)
+    // the helper told how its stressor ended: SIGKILLed, and not by the toolkit
+    expect(events).toMatch(/memory stressor ended .*killed by SIGKILL, oom-or-sigkill/)
     // the kernel stopped the leak at the container's own limit: its OOM kill is counted in that cgroup
     expect(journal.injection.efficacy.note, JSON.stringify(journal.injection.efficacy)).toMatch(/OOM-killed/)
     expect(readCgroupSample(box.paths()).oomKills).toBeGreaterThanOrEqual(1)

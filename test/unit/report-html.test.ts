@@ -60,6 +60,15 @@ describe('HTML rendering', () => {
     for (const tag of text.match(/<(svg|figure|section)\b[^>]*>/g) ?? []) expect(tag, tag).toMatch(/^<[a-z]+( [a-zA-Z-]+="[^"<]*")*>$/)
   })
 
+  it('the dose block lists the stressors\' lives, open when the dose fell short', () => {
+    const journal = fixtureJournal('cpu-hog-cgroup')
+    journal.injection.events = ['+0.40 s cpu stressor ready', '+4.01 s cpu stressor ended after the stop asked at +4.00 s: exit code 0, reason signal']
+    journal.injection.efficacy = {...journal.injection.efficacy!, landed: true}
+    expect(html([journal])).toContain('<details class="events"><summary>stressors</summary><ul><li class="num">+0.40 s cpu stressor ready</li>')
+    journal.injection.efficacy = {...journal.injection.efficacy!, landed: false}
+    expect(html([journal])).toContain('<details class="events" open><summary>stressors</summary>')
+  })
+
   it('a journal without timeline or phases (refused early, aborted) still renders', () => {
     const journal = fixtureJournal('cpu-hog-cgroup')
     journal.phases = {}

@@ -44,6 +44,15 @@ describe('Markdown rendering', () => {
     expect(markdown([journal], 'breach')).toMatch(/^### ⚠️/)
   })
 
+  it('a dose that fell short lists how each stressor ended; a landed one does not', () => {
+    const journal = fixtureJournal('cpu-hog-cgroup')
+    journal.injection.events = ['+0.40 s memory stressor ready', '+1.62 s memory stressor ended before it was asked to stop: killed by SIGKILL, oom-or-sigkill']
+    journal.injection.efficacy = {...journal.injection.efficacy!, landed: true}
+    expect(markdown([journal])).not.toContain('stressor ready')
+    journal.injection.efficacy = {...journal.injection.efficacy!, landed: false}
+    expect(markdown([journal])).toContain('- +1.62 s memory stressor ended before it was asked to stop: killed by SIGKILL, oom-or-sigkill\n')
+  })
+
   it('journal strings cannot break a table, inject HTML or add markup', () => {
     const text = markdown([hostileJournal()])
     expect(text).not.toMatch(/<script>/)
