@@ -114,8 +114,11 @@ describe('Prometheus as the measurement source', () => {
     expect(p99.prometheus.baselineCount).toBeGreaterThanOrEqual(250)
     expect(p99.prometheus.faultCount).toBeGreaterThanOrEqual(350)
     // and they agree with the probe's own view of the same run (the cross-check), within the buckets' 10% and the
-    // second by which a scrape can shift a window's edges: the p50 closely, the p99 (4 requests of 400) loosely
-    for (const [name, tolerance] of [['latency_p50', 0.1], ['latency_p99', 0.3]] as const) {
+    // second by which a scrape can shift a window's edges: the p50 closely, the p99 (the 4th-slowest of 400) loosely.
+    // Under the hog the tail comes in bursts, and a second more or less of the fault window (a sixth of its requests)
+    // moved it by 37% once in CI (14.4 ms against 10.5 ms); a misread histogram (a wrong unit, bucket or quantile)
+    // is off by far more than half.
+    for (const [name, tolerance] of [['latency_p50', 0.1], ['latency_p99', 0.5]] as const) {
       const s = signal(journal, name)
       expect(s.crossCheck, name).toBeDefined()
       console.log(`${name} through Prometheus ${s.baseline} -> ${s.fault}; the probe's own view ${s.crossCheck?.baseline} -> ${s.crossCheck?.fault}`)
