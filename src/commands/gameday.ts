@@ -14,6 +14,7 @@ import {renderMarkdown} from '../report/markdown.js'
 import {progressPrinter} from '../report/progress.js'
 import {renderTable, renderVerdict} from '../report/table.js'
 import {cleanup} from '../rollback/cleanup.js'
+import {handleInterrupts} from '../cli/interrupts.js'
 import {ExitCode} from '../run/exit-codes.js'
 import type {RunEvent} from '../run/runner.js'
 
@@ -77,33 +78,20 @@ HTML and Markdown, and a line in history.jsonl. Exit code: the worst suite run's
     process.stderr.write(`${plan.join('\n')}\n`)
     const historyDir = flags.history ?? (flags.schedule ? join('chaos-gameday', suite.name) : undefined)
 
-    const controller = new AbortController()
-    let interrupts = 0
     const running = new Set<string>()
-    const onSignal = (signal: NodeJS.Signals) => {
-      interrupts++
-      if (interrupts === 1) {
-        process.stderr.write(`\n${signal}: removing any fault, rolling back, and ending the game day (again to force)\n`)
-        controller.abort()
-        return
-      }
-      void Promise.all([...running].map((runId) => cleanup({runId, sweep: false}))).finally(() => process.exit(ExitCode.Aborted))
-    }
-
+    const interrupts = handleInterrupts('removing any fault, rolling back, and ending the game day', () => Promise.all([...running].map((runId) => cleanup({runId, sweep: false}))))
     let worst: number = ExitCode.Matched
     const runOnce = async (n: number) => {
       process.stderr.write(`\n=== game day ${suite.name}, suite run ${n} (${new Date().toISOString()})\n`)
-      const result = await runSuite({suite, failOn, signal: controller.signal, onEvent: this.printer(flags.quiet, running)})
+      const result = await runSuite({suite, failOn, signal: interrupts.signal, onEvent: this.printer(flags.quiet, running)})
       worst = worseExitCode(worst, result.exitCode)
       this.report(result, failOn, n, flags, historyDir)
     }
 
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
     try {
       if (flags.schedule) {
         await runOnSchedule({
-          pattern: flags.schedule, maxRuns: flags['max-runs'], signal: controller.signal, task: runOnce,
+          pattern: flags.schedule, maxRuns: flags['max-runs'], signal: interrupts.signal, task: runOnce,
           onWaiting: (next) => process.stderr.write(`next suite run: ${next ? next.toISOString() : 'none scheduled'}\n`),
           onSkipped: () => process.stderr.write('a scheduled run was skipped: the previous one is still going\n'),
         })
@@ -111,8 +99,7 @@ HTML and Markdown, and a line in history.jsonl. Exit code: the worst suite run's
         await runOnce(1)
       }
     } finally {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
+      interrupts.dispose()
     }
     if (worst !== 0) this.exit(worst)
   }

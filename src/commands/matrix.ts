@@ -16,6 +16,7 @@ import {renderJunit} from '../report/junit.js'
 import {renderMarkdown} from '../report/markdown.js'
 import {progressPrinter} from '../report/progress.js'
 import {cleanup} from '../rollback/cleanup.js'
+import {handleInterrupts} from '../cli/interrupts.js'
 import {ExitCode} from '../run/exit-codes.js'
 import {runExperiment} from '../run/runner.js'
 
@@ -87,18 +88,7 @@ Under --fail-on mismatch (default) the experiment's own target level must show i
     const failOn = flags['fail-on'] as FailOn
     const seed = flags.seed ?? randomBytes(4).toString('hex')
 
-    const controller = new AbortController()
-    let interrupts = 0
     let currentRunId: string | undefined
-    const onSignal = (signal: NodeJS.Signals) => {
-      interrupts++
-      if (interrupts === 1) {
-        process.stderr.write(`\n${signal}: removing the fault, rolling back, and starting no more runs (again to force)\n`)
-        controller.abort()
-        return
-      }
-      void cleanup({runId: currentRunId, sweep: false}).finally(() => process.exit(ExitCode.Aborted))
-    }
     const printRun = flags.quiet ? undefined : progressPrinter()
     const onEvent = (event: MatrixEvent) => {
       if (event.type === 'plan') process.stderr.write(`${event.lines.join('\n')}\n`)
@@ -132,14 +122,12 @@ Under --fail-on mismatch (default) the experiment's own target level must show i
       return
     }
 
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
+    const interrupts = handleInterrupts('removing the fault, rolling back, and starting no more runs', () => cleanup({runId: currentRunId, sweep: false}))
     let result
     try {
-      result = await runMatrix({experiment, file: args.file, levels, repeat: flags.repeat, seed, failOn, expectations, signal: controller.signal, onEvent})
+      result = await runMatrix({experiment, file: args.file, levels, repeat: flags.repeat, seed, failOn, expectations, signal: interrupts.signal, onEvent})
     } finally {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
+      interrupts.dispose()
     }
 
     const report: MatrixReport = {kind: 'matrix', matrix: result}

@@ -15,6 +15,7 @@ import {renderJunit} from '../report/junit.js'
 import {renderMarkdown} from '../report/markdown.js'
 import {progressPrinter} from '../report/progress.js'
 import {cleanup} from '../rollback/cleanup.js'
+import {handleInterrupts} from '../cli/interrupts.js'
 import {ExitCode} from '../run/exit-codes.js'
 import {newRunId, runExperiment} from '../run/runner.js'
 import type {Journal} from '../report/journal.js'
@@ -105,21 +106,8 @@ export default class Run extends Command {
       }
     }
 
-    const controller = new AbortController()
-    let interrupts = 0
     let currentRunId: string | undefined
-    const onSignal = (signal: NodeJS.Signals) => {
-      interrupts++
-      if (interrupts === 1) {
-        process.stderr.write(`\n${signal}: removing the fault and rolling back (again to force)\n`)
-        controller.abort()
-        return
-      }
-      process.stderr.write(`\n${signal} again: forcing exit after a best-effort cleanup\n`)
-      void cleanup({runId: currentRunId, sweep: false}).finally(() => process.exit(ExitCode.Aborted))
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
+    const interrupts = handleInterrupts('removing the fault and rolling back', () => cleanup({runId: currentRunId, sweep: false}))
 
     // loaded only when asked for: the CLI's start-up path stays light
     let ownMetrics: import('../metrics/own-metrics.js').OwnMetricsReporter | undefined
@@ -137,7 +125,7 @@ export default class Run extends Command {
     let exitCode: number = ExitCode.Matched
     try {
       for (const {file, experiment} of experiments) {
-        if (controller.signal.aborted) break
+        if (interrupts.signal.aborted) break
         currentRunId = newRunId()
         // a dry run prints its plan once, on stdout
         const progress = flags.quiet || flags['dry-run'] ? undefined : progressPrinter()
@@ -145,7 +133,7 @@ export default class Run extends Command {
         let journal: Journal
         try {
           journal = await runExperiment({
-            experiment, file, runId: currentRunId, dryRun: flags['dry-run'], signal: controller.signal,
+            experiment, file, runId: currentRunId, dryRun: flags['dry-run'], signal: interrupts.signal,
             levelOverride: flags.level,
             registry: runMetrics?.registry, metricsPort: runMetrics ? flags['metrics-port'] : undefined,
             onEvent: runMetrics ? (event) => {
@@ -169,8 +157,7 @@ export default class Run extends Command {
         exitCode = worse(exitCode, flags['dry-run'] ? journal.exitCode : journalExitCode(journal, flags['fail-on'] as FailOn))
       }
     } finally {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
+      interrupts.dispose()
       await ownMetrics?.close()
     }
     if (!flags['dry-run'] && journals.length > 0) {

@@ -340,40 +340,40 @@ class IssueExplainer {
   }
 
   private at(path: IssuePath, message: string, hint?: string, point: 'key' | 'value' = 'value'): ExplainedIssue {
-    return {offset: this.offsetOf(path, point), path, message, ...(hint ? {hint} : {})}
+    return {offset: offsetOfPath(this.doc, path, point), path, message, ...(hint ? {hint} : {})}
   }
+}
 
-  /**
-   * Where a path lives in the file. Values point at themselves, except block mappings and lists (and empty
-   * values), which point at the key that names them, the line a person reads as "this section". A path
-   * that goes through an alias points at the alias, since the anchored text is shared.
-   */
-  private offsetOf(path: IssuePath, point: 'key' | 'value'): number {
-    let node: unknown = this.doc.contents
-    let key: YamlNode | null = null
-    let alias: Alias | null = null
-    for (const segment of path) {
-      if (isAlias(node)) {
-        alias ??= node
-        node = node.resolve(this.doc)
-      }
-      if (isMap(node)) {
-        const pair = node.items.find((p) => keyText(p.key) === String(segment))
-        if (!pair) break
-        key = pair.key as YamlNode
-        node = pair.value
-      } else if (isSeq(node) && typeof segment === 'number' && segment < node.items.length) {
-        key = null
-        node = node.items[segment]
-      } else {
-        break
-      }
+/**
+ * Where a path lives in the file. Values point at themselves, except block mappings and lists (and empty
+ * values), which point at the key that names them, the line a person reads as "this section". A path
+ * that goes through an alias points at the alias, since the anchored text is shared.
+ */
+export function offsetOfPath(doc: Document.Parsed, path: IssuePath, point: 'key' | 'value'): number {
+  let node: unknown = doc.contents
+  let key: YamlNode | null = null
+  let alias: Alias | null = null
+  for (const segment of path) {
+    if (isAlias(node)) {
+      alias ??= node
+      node = node.resolve(doc)
     }
-    if (alias) return alias.range?.[0] ?? 0
-    if (key && (point === 'key' || isEmpty(node) || (isCollection(node) && !node.flow))) return key.range?.[0] ?? 0
-    if (isAlias(node) || isScalar(node) || isCollection(node)) return node.range?.[0] ?? key?.range?.[0] ?? 0
-    return key?.range?.[0] ?? 0
+    if (isMap(node)) {
+      const pair = node.items.find((p) => keyText(p.key) === String(segment))
+      if (!pair) break
+      key = pair.key as YamlNode
+      node = pair.value
+    } else if (isSeq(node) && typeof segment === 'number' && segment < node.items.length) {
+      key = null
+      node = node.items[segment]
+    } else {
+      break
+    }
   }
+  if (alias) return alias.range?.[0] ?? 0
+  if (key && (point === 'key' || isEmpty(node) || (isCollection(node) && !node.flow))) return key.range?.[0] ?? 0
+  if (isAlias(node) || isScalar(node) || isCollection(node)) return node.range?.[0] ?? key?.range?.[0] ?? 0
+  return key?.range?.[0] ?? 0
 }
 
 function keyText(key: unknown): string | undefined {

@@ -6,11 +6,11 @@ import {existsSync, statSync} from 'node:fs'
 import {readFile, stat} from 'node:fs/promises'
 import {dirname, relative, resolve} from 'node:path'
 
-import {isMap, isScalar, isSeq, LineCounter, parseAllDocuments} from 'yaml'
-import type {Document, Node as YamlNode} from 'yaml'
+import {LineCounter, parseAllDocuments} from 'yaml'
+import type {Document} from 'yaml'
 import {z} from 'zod'
 
-import {describePath, describeValue, ExperimentError, loadExperiment, MAX_ALIASES, MAX_FILE_BYTES, nearest, type ExperimentIssue, type IssuePath} from '../experiment/load.js'
+import {describePath, describeValue, ExperimentError, loadExperiment, MAX_ALIASES, MAX_FILE_BYTES, nearest, offsetOfPath, type ExperimentIssue, type IssuePath} from '../experiment/load.js'
 import type {Experiment} from '../experiment/schema.js'
 import {parseDuration} from '../experiment/units.js'
 import type {Level} from '../matrix/types.js'
@@ -127,7 +127,7 @@ export function parseSuiteText(text: string, file: string): ParsedSuite {
   } catch (error) {
     throw new ExperimentError([issueAt(0, [], `YAML aliases expand too much (${(error as Error).message})`)])
   }
-  const at = (path: IssuePath, message: string, hint?: string, point: 'key' | 'value' = 'value') => issueAt(offsetOf(doc, path, point), path, message, hint)
+  const at = (path: IssuePath, message: string, hint?: string, point: 'key' | 'value' = 'value') => issueAt(offsetOfPath(doc, path, point), path, message, hint)
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new ExperimentError([at([], `expected a mapping (apiVersion: chaos/v1, kind: GameDay, ...), got ${describeValue(data)}`)])
 
   const issues: ExperimentIssue[] = []
@@ -287,28 +287,6 @@ function valueAt(data: unknown, path: IssuePath): {found: boolean, value: unknow
     value = (value as Record<string | number, unknown>)[segment]
   }
   return {found: true, value}
-}
-
-/** A value's node (a block mapping or list: the key naming it; a key: the key itself). */
-function offsetOf(doc: Document.Parsed, path: IssuePath, point: 'key' | 'value'): number {
-  let node: unknown = doc.contents
-  let key: YamlNode | null = null
-  for (const segment of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(segment))
-      if (!pair) break
-      key = pair.key as YamlNode
-      node = pair.value
-    } else if (isSeq(node) && typeof segment === 'number' && segment < node.items.length) {
-      key = null
-      node = node.items[segment]
-    } else {
-      break
-    }
-  }
-  const own = (node as YamlNode | null)?.range?.[0]
-  if (key && (point === 'key' || own === undefined || ((isMap(node) || isSeq(node)) && !node.flow))) return key.range?.[0] ?? 0
-  return own ?? key?.range?.[0] ?? 0
 }
 
 function sortIssues(issues: ExperimentIssue[]): ExperimentIssue[] {

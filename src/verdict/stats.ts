@@ -663,22 +663,7 @@ export function bootstrapChangeCI(baseline: ArrayLike<number>, fault: ArrayLike<
   if (baselineValue === 0) return {change: null, interval: null, pRise: null, pFall: null}
   const resampleBaseline = resampledStatistic(baseline, statistic, rng)
   const resampleFault = resampledStatistic(fault, statistic, rng)
-  const replicates = new Float64Array(iterations)
-  let atOrBelowZero = 0
-  let atOrAboveZero = 0
-  for (let i = 0; i < iterations; i++) {
-    const change = relativeChange(resampleBaseline(), resampleFault())
-    replicates[i] = change
-    if (change <= 0) atOrBelowZero++
-    if (change >= 0) atOrAboveZero++
-  }
-  replicates.sort()
-  return {
-    change: faultValue / baselineValue - 1,
-    interval: percentileInterval(replicates, level),
-    pRise: (atOrBelowZero + 1) / (iterations + 1),
-    pFall: (atOrAboveZero + 1) / (iterations + 1),
-  }
+  return changeFromReplicates(baselineValue, faultValue, resampleBaseline, resampleFault, iterations, level)
 }
 
 /** Values grouped by block id, in block order; blocks with no value are absent. */
@@ -708,11 +693,17 @@ export function blockBootstrapChangeCI(baseline: number[][], fault: number[][], 
     }
     return computeStatistic(picked, statistic)
   }
+  return changeFromReplicates(baselineValue, faultValue, () => resample(baseline), () => resample(fault), iterations, level)
+}
+
+/** The change, its percentile interval and bootstrap p-values from `iterations` draws of each window's statistic. */
+function changeFromReplicates(baselineValue: number, faultValue: number, drawBaseline: () => number, drawFault: () => number, iterations: number, level: number): ChangeCI {
   const replicates = new Float64Array(iterations)
   let atOrBelowZero = 0
   let atOrAboveZero = 0
   for (let i = 0; i < iterations; i++) {
-    const change = relativeChange(resample(baseline), resample(fault))
+    // the baseline is drawn first: a seeded run's numbers stay what they were
+    const change = relativeChange(drawBaseline(), drawFault())
     replicates[i] = change
     if (change <= 0) atOrBelowZero++
     if (change >= 0) atOrAboveZero++

@@ -21,6 +21,26 @@ function experimentFile(): string {
   return file
 }
 
+/** `chaos run` of cpu-hog.yaml until its stressor burns; then `signals` are sent, `gapMs` apart. */
+async function interruptedRun(signals: NodeJS.Signals[], gapMs: number): Promise<{code: number | null, stderr: string, runId: string}> {
+  const child = spawn(process.execPath, ['bin/run.js', 'run', experimentFile(), '--baseline', '3s', '--inject', '30s', '--output', join(dir, 'interrupted.json')], {
+    env: {...process.env, CHAOS_STATE_DIR: stateDir}, stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  await new Promise<void>((resolve) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+      if (/burning \d/.test(stderr)) resolve()
+    })
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  for (const signal of signals) {
+    child.kill(signal)
+    await new Promise((r) => setTimeout(r, gapMs))
+  }
+  return {code: await exited, stderr, runId: /run ([0-9a-f]{8})/.exec(stderr)![1]}
+}
+
 function chaos(args: string[]): string {
   return execFileSync(process.execPath, ['bin/run.js', ...args], {encoding: 'utf8', env: {...process.env, CHAOS_STATE_DIR: stateDir}})
 }
@@ -56,6 +76,25 @@ describe('a run killed with SIGKILL', () => {
     expect(report.failed).toEqual([])
     expect(report.removed.some((r) => r.includes(`chaos-${runId}`))).toBe(true)
     expect(leftovers(runId)).toEqual([])
+    expect(chaos(['cleanup'])).toMatch(/nothing to clean up/)
+  })
+})
+
+describe('a run interrupted through the CLI', () => {
+  it('SIGINT once: the fault is removed, the rollback completes, exit 3', async () => {
+    const {code, stderr, runId} = await interruptedRun(['SIGINT'], 0)
+    expect(stderr).toContain('SIGINT: removing the fault and rolling back (again to force)')
+    expect(code).toBe(3)
+    const journal = JSON.parse(readFileSync(join(dir, 'interrupted.json'), 'utf8'))
+    expect(journal).toMatchObject({verdict: 'aborted', exitCode: 3, rollback: {complete: true}})
+    expect(await waitForNoLeftovers(runId, 1500)).toEqual([])
+  })
+
+  it('SIGTERM twice: forced out after a best-effort cleanup of the run, exit 3, nothing left', async () => {
+    const {code, stderr, runId} = await interruptedRun(['SIGTERM', 'SIGTERM'], 5)
+    expect(stderr).toContain('SIGTERM again: forcing exit after a best-effort cleanup')
+    expect(code).toBe(3)
+    expect(await waitForNoLeftovers(runId, 1500)).toEqual([])
     expect(chaos(['cleanup'])).toMatch(/nothing to clean up/)
   })
 })

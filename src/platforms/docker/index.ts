@@ -9,14 +9,15 @@ import {join} from 'node:path'
 
 import type Docker from 'dockerode'
 
-import type {Experiment, NeighborSpec, TargetSpec} from '../../experiment/schema.js'
+import type {NeighborSpec, TargetSpec} from '../../experiment/schema.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
 import {ledgerDir, processStartTime, type LedgerResource as Resource, type RunLedger} from '../../rollback/ledger.js'
 import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
 import {run, runOrThrow} from '../../util/exec.js'
 import {
-  type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement, type WorkflowHandle,
+  type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement,
 } from '../platform.js'
+import {PlatformWorkflows} from '../workflows.js'
 import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, detectCgroupLayout} from '../process/cgroupfs.js'
 import {allowanceOf, expandCpuset, onlineCpus, summedLimits} from '../process/cpus.js'
 import {mountTmpfs, unmount} from '../process/tmpfs.js'
@@ -42,10 +43,8 @@ function managed(spec: TargetSpec | NeighborSpec): boolean {
   return spec.container === undefined && spec.selector === undefined
 }
 
-export class DockerPlatform implements Platform {
+export class DockerPlatform extends PlatformWorkflows<DockerWorkflow> implements Platform {
   readonly name = 'docker'
-  private readonly experiment: Experiment
-  private readonly runId: string
   private readonly levelOverride?: DockerLevel
   private docker?: Docker
   private layout?: CgroupLayout
@@ -53,7 +52,6 @@ export class DockerPlatform implements Platform {
   private ledger?: RunLedger
   private readonly created: Resource[] = []
   private readonly volumeDirs = new Map<string, string>()
-  private workflows: DockerWorkflow[] = []
   private instrumentBox?: Cgroup
   private events?: NodeJS.ReadableStream
   private engineLost?: string
@@ -61,8 +59,7 @@ export class DockerPlatform implements Platform {
   private readonly networkName: string
 
   constructor(ctx: PlatformFactoryContext) {
-    this.experiment = ctx.experiment
-    this.runId = ctx.runId
+    super(ctx)
     // `chaos matrix` and `--level` speak the process platform's words: its cgroup is a container here
     const level = localLevel(ctx.levelOverride, 'docker')
     this.levelOverride = level === 'cgroup' ? 'container' : level
@@ -74,18 +71,6 @@ export class DockerPlatform implements Platform {
   }
 
   plannedTargetAllowance?: () => Allowance
-
-  get target(): WorkflowHandle {
-    return this.workflows[0]
-  }
-
-  get neighbors(): WorkflowHandle[] {
-    return this.workflows.slice(1)
-  }
-
-  private get specs(): (TargetSpec | NeighborSpec)[] {
-    return [this.experiment.target, ...this.experiment.neighbors]
-  }
 
   private levelOf(spec: TargetSpec | NeighborSpec): DockerLevel {
     const level = this.levelOverride ?? spec.isolation.level

@@ -7,15 +7,16 @@
 // restarts), or a short-lived privileged helper pod pinned to the target's node that joins the target container's
 // cgroup found through its containerID. Helper pods are labelled chaos.run=RUN and written to the run's ledger
 // before they are created.
-import type {Experiment, KubeSettingsSpec, NeighborSpec, TargetSpec} from '../../experiment/schema.js'
+import type {KubeSettingsSpec, NeighborSpec, TargetSpec} from '../../experiment/schema.js'
 import {KubeSettings} from '../../experiment/schema.js'
 import {formatBytes} from '../../experiment/units.js'
 import type {ClusterResource, RunLedger} from '../../rollback/ledger.js'
 import type {StressorHandle} from '../../stressors/spawn.js'
 import type {CpuParams, MemoryParams, StressorParams} from '../../stressors/protocol.js'
 import {
-  type FloodEndpoint, type Platform, type PlatformFactoryContext, PlanError, type RemoteFill, type StressorPlacement, type WorkflowHandle,
+  type FloodEndpoint, type Platform, type PlatformFactoryContext, PlanError, type RemoteFill, type StressorPlacement,
 } from '../platform.js'
+import {PlatformWorkflows} from '../workflows.js'
 import {type Cluster, connect, describeApiError, type Pod, statusOf, withTimeout} from './client.js'
 import {formatCpu, parseQuantity} from './quantity.js'
 import {describePermission, PERMISSIONS} from './rbac.js'
@@ -23,15 +24,12 @@ import {combineStressors, type RemoteContainer, remoteStressor} from './remote-s
 import {ALLOW_LABEL, choosePods, describePick, listPods, notRunning, RUN_LABEL} from './select.js'
 import {type ChosenContainer, KubeWorkflow} from './workflow.js'
 
-export class KubernetesPlatform implements Platform {
+export class KubernetesPlatform extends PlatformWorkflows<KubeWorkflow> implements Platform {
   readonly name = 'kubernetes'
   readonly targetKnownAtPlan = true
-  private readonly experiment: Experiment
-  private readonly runId: string
   private readonly settings: KubeSettingsSpec
   private cluster?: Cluster
   private ledger?: RunLedger
-  private workflows: KubeWorkflow[] = []
   private readonly helperPods: ClusterResource[] = []
   private readonly ephemeral: string[] = []
   /** the target container's volume a fill through an ephemeral container writes into */
@@ -44,8 +42,7 @@ export class KubernetesPlatform implements Platform {
   readonly level: string
 
   constructor(ctx: PlatformFactoryContext) {
-    this.experiment = ctx.experiment
-    this.runId = ctx.runId
+    super(ctx)
     this.settings = ctx.experiment.kubernetes ?? KubeSettings.parse({})
     this.seed = this.settings.seed ?? parseInt(ctx.runId.slice(0, 7), 16)
     this.level = this.settings.level
@@ -63,18 +60,6 @@ export class KubernetesPlatform implements Platform {
         if (override) n.pods = {...n.pods!, ...override}
       }
     }
-  }
-
-  get target(): WorkflowHandle {
-    return this.workflows[0]
-  }
-
-  get neighbors(): WorkflowHandle[] {
-    return this.workflows.slice(1)
-  }
-
-  private get specs(): (TargetSpec | NeighborSpec)[] {
-    return [this.experiment.target, ...this.experiment.neighbors]
   }
 
   async plan(): Promise<string[]> {

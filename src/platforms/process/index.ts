@@ -3,14 +3,14 @@
 import {accessSync, constants, existsSync, mkdirSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {Experiment, IsolationSpec, NeighborSpec, TargetSpec} from '../../experiment/schema.js'
+import type {IsolationSpec, NeighborSpec, TargetSpec} from '../../experiment/schema.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
 import {ledgerDir, type Resource, type RunLedger, processStartTime} from '../../rollback/ledger.js'
 import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
 import {
   type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement,
-  type WorkflowHandle,
 } from '../platform.js'
+import {PlatformWorkflows} from '../workflows.js'
 import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, cgroupOfProcess, detectCgroupLayout} from './cgroupfs.js'
 import {createNetns, deleteNetns, netnsPrefix, interfaceBytes, limitEgress, linkAddresses, linkNamespaces, type NetnsLink} from './netns.js'
 import {allowanceOf, expandCpuset, onlineCpus, summedLimits} from './cpus.js'
@@ -18,38 +18,22 @@ import {mountTmpfs, unmount} from './tmpfs.js'
 import {ProcessWorkflow} from './workflow.js'
 import {answeringUrl} from '../answering.js'
 
-export class ProcessPlatform implements Platform {
+export class ProcessPlatform extends PlatformWorkflows<ProcessWorkflow> implements Platform {
   readonly name = 'process'
-  private readonly experiment: Experiment
-  private readonly runId: string
   private readonly levelOverride?: IsolationSpec['level']
   private layout?: CgroupLayout
   private ledger?: RunLedger
   private readonly created: Resource[] = []
   private readonly volumeDirs = new Map<string, string>()
   private link?: NetnsLink
-  private workflows: ProcessWorkflow[] = []
   private instrumentBox?: Cgroup
   private canMakeBoxes = false
 
   constructor(ctx: PlatformFactoryContext) {
-    this.experiment = ctx.experiment
-    this.runId = ctx.runId
+    super(ctx)
     // `--level container` speaks the Docker platform's words: a box of its own is a cgroup here
     const level = localLevel(ctx.levelOverride, 'process')
     this.levelOverride = level === 'container' ? 'cgroup' : level
-  }
-
-  get target(): WorkflowHandle {
-    return this.workflows[0]
-  }
-
-  get neighbors(): WorkflowHandle[] {
-    return this.workflows.slice(1)
-  }
-
-  private get specs(): (TargetSpec | NeighborSpec)[] {
-    return [this.experiment.target, ...this.experiment.neighbors]
   }
 
   private levelOf(spec: TargetSpec | NeighborSpec): IsolationSpec['level'] {
