@@ -9,6 +9,8 @@ import {type ActiveFault, type FaultDriver, efficacyOf} from './fault.js'
 
 /** the share of its memory limit at which a target counts as pressed against it */
 const AT_LIMIT = 0.95
+/** how long a leak short of its dose must have stopped growing to count as held by its limit */
+const STALLED_MS = 1000
 
 type MemoryLeakSpec = Extract<import('../experiment/schema.js').FaultSpec, {type: 'memory-leak'}>
 
@@ -36,6 +38,15 @@ export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
     await stressor.ready
     let stoppedByUs = false
     let killedByKernel = false
+    // when the leak last grew: a leak pressed against its limit stalls in the kernel's reclaim and stops reporting
+    let grownTo = 0
+    let lastGrowthAt = Date.now()
+    stressor.onMessage((message) => {
+      if (message.type === 'progress' && (message.bytes ?? 0) > grownTo) {
+        grownTo = message.bytes!
+        lastGrowthAt = Date.now()
+      }
+    })
     void stressor.exited.then((exit) => {
       // the handle knows whether the SIGKILL was its own (stop() escalating); a remote one learns how the stressor
       // ended from its helper, possibly after the inject phase asked it to stop
@@ -61,9 +72,11 @@ export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
           return efficacyOf(reachable, achieved, 'bytes', `the leak reached ${formatBytes(leaked)} and was OOM-killed by the limit of ${ctx.platform.target.boundary}`, 0.9, true)
         }
         const memoryLimit = ctx.platform.target.allowance().memoryLimit
-        if (memoryLimit !== undefined && window.peakMemoryBytes !== undefined && window.peakMemoryBytes >= AT_LIMIT * memoryLimit && asked > memoryLimit) {
-          // pressed against the limit, the kernel reclaims (and may stall the leak) before it OOM-kills: the leak
-          // went as far as the boundary lets it, which is the dose that could land
+        const stalledMs = Math.min(window.endedAt, Date.now()) - lastGrowthAt
+        if (memoryLimit !== undefined && window.peakMemoryBytes !== undefined && window.peakMemoryBytes >= AT_LIMIT * memoryLimit && asked > memoryLimit && leaked > 0 && stalledMs >= STALLED_MS) {
+          // pressed against the limit, the kernel reclaims (and stalls the leak) before it OOM-kills: the leak went
+          // as far as the boundary lets it, which is the dose that could land. A box merely full of page cache
+          // does not count: there the leak goes on growing, evicting it.
           return efficacyOf(Math.min(asked, memoryLimit), Math.max(achieved, window.peakMemoryBytes), 'bytes', `the leak took the target to ${formatBytes(window.peakMemoryBytes)} of its ${formatBytes(memoryLimit)} limit and was held there, not OOM-killed within the window`, 0.9, true)
         }
         return efficacyOf(asked, achieved, 'bytes', `the target's memory grew by ${formatBytes(achieved)} of ${formatBytes(asked)} asked`)

@@ -7,6 +7,7 @@ import type {FaultContext, InjectWindow} from '../../src/faults/fault.js'
 import {memoryLeak} from '../../src/faults/memory-leak.js'
 import type {Platform, StressorPlacement} from '../../src/platforms/platform.js'
 import {recordingLauncher} from '../../src/run/stressor-events.js'
+import type {StressorMessage} from '../../src/stressors/protocol.js'
 import type {StressorExit, StressorHandle} from '../../src/stressors/spawn.js'
 import {fromYaml} from '../helpers/experiments.js'
 
@@ -30,6 +31,8 @@ function controlledStressor(leakedBytes: number, remote = false) {
   let end!: (exit: StressorExit) => void
   const exited = new Promise<StressorExit>((resolve) => { end = resolve })
   let over = false
+  const listeners: ((message: StressorMessage) => void)[] = []
+  const emit = (message: StressorMessage) => { for (const listener of listeners) listener(message) }
   const exit = (e: StressorExit) => {
     over = true
     end(e)
@@ -40,14 +43,17 @@ function controlledStressor(leakedBytes: number, remote = false) {
     ready: Promise.resolve({type: 'ready', pid: 1, t: 0}) as StressorHandle['ready'],
     exited,
     latest: () => ({type: 'progress', bytes: leakedBytes, t: 0}) as ReturnType<StressorHandle['latest']>,
-    onMessage: () => () => undefined,
+    onMessage: (listener) => {
+      listeners.push(listener)
+      return () => undefined
+    },
     stderr: () => '',
     async stop() {
       if (!over && !remote) exit({code: 0, signal: null, reason: 'signal'})
       return exited
     },
   }
-  return {handle, exit}
+  return {handle, exit, emit}
 }
 
 function context(handle: StressorHandle, events: string[] = []): FaultContext {
@@ -58,10 +64,15 @@ function context(handle: StressorHandle, events: string[] = []): FaultContext {
   return {experiment, platform, runId: 'r', deadline: Date.now() + 10_000, log: () => undefined, launchStressor: recordingLauncher(platform, Date.now(), (l) => events.push(l))}
 }
 
-const window = (peak: number | undefined): InjectWindow => ({
-  startedAt: 0, endedAt: 3600, ownBox: false,
-  before: {t: 0, memoryBytes: 40 * Mi}, after: {t: 3600, memoryBytes: 40 * Mi}, peakMemoryBytes: peak,
-})
+/** A 3.6 s inject window ending now. */
+const window = (peak: number | undefined): InjectWindow => {
+  const end = Date.now()
+  return {
+    startedAt: end - 3600, endedAt: end, ownBox: false,
+    before: {t: end - 3600, memoryBytes: 40 * Mi}, after: {t: end, memoryBytes: 40 * Mi}, peakMemoryBytes: peak,
+  }
+}
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe('memory-leak efficacy', () => {
   it('a kill the handle calls the OOM killer\'s lands, even when it is learned after the stop was asked', async () => {
@@ -87,9 +98,11 @@ describe('memory-leak efficacy', () => {
     expect(e.note).toBe('the target\'s memory grew by 100Mi of 461Mi asked')
   })
 
-  it('held at its limit without an OOM kill, the leak landed as far as the boundary allows', async () => {
-    const {handle} = controlledStressor(199 * Mi)
+  it('held at its limit without an OOM kill (stalled for a second), the leak landed as far as the boundary allows', async () => {
+    const {handle, emit} = controlledStressor(199 * Mi)
     const fault = await memoryLeak.start(experiment.fault as never, context(handle))
+    emit({type: 'progress', t: Date.now(), bytes: 199 * Mi})
+    await sleep(1100)
     await fault.stop()
     const held = fault.efficacy(window(250 * Mi))
     expect(held.landed, held.note).toBe(true)
@@ -98,6 +111,19 @@ describe('memory-leak efficacy', () => {
     // short of the limit, the same leak did not land
     const short = fault.efficacy(window(200 * Mi))
     expect(short.landed).toBe(false)
+  })
+
+  it('a box full at its limit while the leak still grows (page cache being evicted) is not a held leak', async () => {
+    const {handle, emit} = controlledStressor(120 * Mi)
+    const fault = await memoryLeak.start(experiment.fault as never, context(handle))
+    for (const bytes of [40, 80, 120]) {
+      emit({type: 'progress', t: Date.now(), bytes: bytes * Mi})
+      await sleep(300)
+    }
+    await fault.stop()
+    const e = fault.efficacy(window(250 * Mi))
+    expect(e.landed, e.note).toBe(false)
+    expect(e.note).toBe('the target\'s memory grew by 120Mi of 461Mi asked')
   })
 
   it('records the stressor\'s life in the injection events: ready, and whether it ended before the stop', async () => {
