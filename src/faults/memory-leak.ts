@@ -66,18 +66,18 @@ export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
         const boxGrowth = window.ownBox && window.peakMemoryBytes !== undefined && window.before.memoryBytes !== undefined
           ? window.peakMemoryBytes - window.before.memoryBytes : undefined
         const achieved = Math.max(leaked, boxGrowth ?? 0)
+        const memoryLimit = ctx.platform.target.allowance().memoryLimit
+        // the box's limit is as far as a leak can go in it: that is the dose that could land
+        const reachable = Math.min(asked, memoryLimit ?? asked)
         if (killedByKernel || oomInBox) {
-          // the box's limit is as far as a leak can go in it: that is the dose that could land
-          const reachable = Math.min(asked, ctx.platform.target.allowance().memoryLimit ?? asked)
           return efficacyOf(reachable, achieved, 'bytes', `the leak reached ${formatBytes(leaked)} and was OOM-killed by the limit of ${ctx.platform.target.boundary}`, 0.9, true)
         }
-        const memoryLimit = ctx.platform.target.allowance().memoryLimit
+        const peak = window.peakMemoryBytes
         const stalledMs = Math.min(window.endedAt, Date.now()) - lastGrowthAt
-        if (memoryLimit !== undefined && window.peakMemoryBytes !== undefined && window.peakMemoryBytes >= AT_LIMIT * memoryLimit && asked > memoryLimit && leaked > 0 && stalledMs >= STALLED_MS) {
-          // pressed against the limit, the kernel reclaims (and stalls the leak) before it OOM-kills: the leak went
-          // as far as the boundary lets it, which is the dose that could land. A box merely full of page cache
-          // does not count: there the leak goes on growing, evicting it.
-          return efficacyOf(Math.min(asked, memoryLimit), Math.max(achieved, window.peakMemoryBytes), 'bytes', `the leak took the target to ${formatBytes(window.peakMemoryBytes)} of its ${formatBytes(memoryLimit)} limit and was held there, not OOM-killed within the window`, 0.9, true)
+        if (memoryLimit !== undefined && peak !== undefined && peak >= AT_LIMIT * memoryLimit && asked > memoryLimit && leaked > 0 && stalledMs >= STALLED_MS) {
+          // pressed against the limit, the kernel reclaims (and stalls the leak) before it OOM-kills. A box merely
+          // full of page cache does not count: there the leak goes on growing, evicting it.
+          return efficacyOf(reachable, achieved, 'bytes', `the leak took the target to ${formatBytes(peak)} of its ${formatBytes(memoryLimit)} limit and was held there, not OOM-killed within the window`, 0.9, true)
         }
         return efficacyOf(asked, achieved, 'bytes', `the target's memory grew by ${formatBytes(achieved)} of ${formatBytes(asked)} asked`)
       },

@@ -7,7 +7,7 @@ export function recordingLauncher(platform: Platform, startedAt: number, record:
   const at = () => `+${((Date.now() - startedAt) / 1000).toFixed(2)} s`
   return (placement) => {
     const handle = platform.launchStressor(placement)
-    const name = `${placement.kind} stressor${placement.where === 'sink' ? ' (sink)' : ''}`
+    const name = `${placement.kind} stressor`
     let stopAskedAt: string | undefined
     handle.ready.then(() => record(`${at()} ${name} ready`), () => undefined)
     void handle.exited.then((exit) => {
