@@ -17,6 +17,7 @@ import {manifests} from '../../src/platforms/kubernetes/manifests.js'
 import {PERMISSIONS, describePermission} from '../../src/platforms/kubernetes/rbac.js'
 import {Cgroup, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
 import {FakeKubeApi, OWN_NETNS_ANNOTATION, workloadPod} from '../helpers/fake-kube-api.js'
+import {kubeExperiment} from '../helpers/kube-experiment.js'
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'run.js')
 const PORTS = {worker: 0, api: 0, flooder: 0}
@@ -36,25 +37,8 @@ let dir: string
 let kubeconfig: string
 const allRequests: {verb: string, resource: string, subresource?: string, group: string}[] = []
 
-function experiment(mechanism: 'helper-pod' | 'ephemeral-container', extra = '', fault = '{type: cpu-hog, load: 50%}', target = 'app=worker'): string {
-  return `apiVersion: chaos/v1
-kind: Experiment
-metadata: {name: k8s-e2e-${mechanism}}
-platform: kubernetes
-kubernetes: {mechanism: ${mechanism}, image: chaos-toolkit:test, seed: 7}
-target:
-  name: worker
-  pods: {namespace: shop, selector: "${target}", container: app}
-neighbors:
-  - name: api
-    pods: {namespace: shop, selector: "app=api,tier in (web)"}
-    probe: {http: {url: "http://127.0.0.1:${PORTS.api}/work", rate: 20}}
-fault: ${fault}
-phases: {warmup: 0s, baseline: 3s, inject: 4s, recover: 0s, interval: 500ms}
-hypothesis:
-  - {signal: error_rate, max: 5%}
-  - {signal: restarts, max: 0}
-${extra}`
+function experiment(mechanism: 'helper-pod' | 'ephemeral-container', extra = '', fault?: string, targetSelector?: string): string {
+  return kubeExperiment({name: `k8s-e2e-${mechanism}`, mechanism, image: 'chaos-toolkit:test', apiPort: PORTS.api, fault, targetSelector, extra})
 }
 
 /** The CLI as a child process; asynchronous, since the fake API server answers from this process's event loop. */

@@ -26,6 +26,7 @@ import {manifests} from '../../src/platforms/kubernetes/manifests.js'
 import {describePermission} from '../../src/platforms/kubernetes/rbac.js'
 import {FakeKubeApi, parseCpu, parseQuantity, workloadPod, type RequestRecord} from '../helpers/fake-kube-api.js'
 import {docker, type DockerResult, removeLabelledContainers} from '../helpers/docker-cli.js'
+import {kubeExperiment} from '../helpers/kube-experiment.js'
 
 const execFileAsync = promisify(execFile)
 const skip = (await engineProblem()) !== undefined && !process.env.CHAOS_REQUIRE_DOCKER
@@ -54,24 +55,7 @@ const PORTS = {worker: 0, api: 0}
 
 /** The shape of kubernetes-e2e.test.ts's experiment(): a 50% CPU hog through a helper pod. */
 function experiment(): string {
-  return `apiVersion: chaos/v1
-kind: Experiment
-metadata: {name: k8s-job-helper-pod}
-platform: kubernetes
-kubernetes: {mechanism: helper-pod, image: ${IMAGE}, seed: 7}
-target:
-  name: worker
-  pods: {namespace: shop, selector: "app=worker", container: app}
-neighbors:
-  - name: api
-    pods: {namespace: shop, selector: "app=api,tier in (web)"}
-    probe: {http: {url: "http://127.0.0.1:${PORTS.api}/work", rate: 20}}
-fault: {type: cpu-hog, load: 50%}
-phases: {warmup: 0s, baseline: 3s, inject: 4s, recover: 0s, interval: 500ms}
-hypothesis:
-  - {signal: error_rate, max: 5%}
-  - {signal: restarts, max: 0}
-`
+  return kubeExperiment({name: 'k8s-job-helper-pod', image: IMAGE, apiPort: PORTS.api})
 }
 
 type Rule = {apiGroups: string[], resources: string[], verbs: string[]}

@@ -23,6 +23,7 @@ import {FakeKubeApi, workloadPod} from '../helpers/fake-kube-api.js'
 import {CADVISOR_CONTENT_TYPE} from '../helpers/fake-kubelet-cadvisor.js'
 import {waitForNoLeftovers} from '../helpers/leftovers.js'
 import {freePort, instantQuery, startPrometheus, type TestServer} from '../helpers/prometheus-server.js'
+import {kubeExperiment} from '../helpers/kube-experiment.js'
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'run.js')
 const NODE = 'fake-node-1'
@@ -221,21 +222,11 @@ describe('cAdvisor metrics of the fake kubelet through a real Prometheus (platfo
 
   it('chaos run judges the api neighbour from Prometheus while a helper pod hogs the worker, whose throttling shows there', async () => {
     const file = join(dir, 'k8s-prometheus.yaml')
-    writeFileSync(file, `apiVersion: chaos/v1
-kind: Experiment
-metadata: {name: k8s-prometheus-cpu-hog}
-platform: kubernetes
-kubernetes: {mechanism: helper-pod, image: chaos-toolkit:test, seed: 7}
-target:
-  name: worker
-  pods: {namespace: shop, selector: "app=worker", container: app}
-neighbors:
-  - name: api
-    pods: {namespace: shop, selector: "app=api"}
-    probe: {http: {url: "http://127.0.0.1:${PORTS.api}/work", rate: 20}}
-fault: {type: cpu-hog, load: 100%}
-phases: {warmup: 0s, baseline: 4s, inject: 6s, recover: 0s, interval: 1s}
-metrics:
+    writeFileSync(file, kubeExperiment({
+      name: 'k8s-prometheus-cpu-hog', image: 'chaos-toolkit:test', apiPort: PORTS.api, apiSelector: 'app=api',
+      fault: '{type: cpu-hog, load: 100%}', phases: '{warmup: 0s, baseline: 4s, inject: 6s, recover: 0s, interval: 1s}',
+      hypothesis: ['{signal: cpu_throttled, neighbor: api, max: 10%}', '{signal: memory, neighbor: api, max_increase: 50%}'],
+      extra: `metrics:
   source: prometheus
   url: ${prometheus.url}
   scrapeInterval: 1s
@@ -243,10 +234,8 @@ metrics:
   latency: service
   neighbors:
     api: {containerSelector: '${API}'}
-hypothesis:
-  - {signal: cpu_throttled, neighbor: api, max: 10%}
-  - {signal: memory, neighbor: api, max_increase: 50%}
-`)
+`,
+    }))
     const output = join(dir, 'journal.json')
     const child = spawn(process.execPath, [BIN, 'run', file, '--quiet', '--output', output], {
       env: {...process.env, KUBECONFIG: kubeconfig, CHAOS_STATE_DIR: join(dir, 'state'), NO_COLOR: '1'},
