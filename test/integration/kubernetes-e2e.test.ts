@@ -4,7 +4,6 @@
 // kubelet, container runtime or image (docs/kubernetes.md says which paths ran only against the fake).
 import {execFile, spawn, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
-import {createServer, type AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -18,19 +17,12 @@ import {PERMISSIONS, describePermission} from '../../src/platforms/kubernetes/rb
 import {Cgroup, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
 import {FakeKubeApi, OWN_NETNS_ANNOTATION, workloadPod} from '../helpers/fake-kube-api.js'
 import {kubeExperiment} from '../helpers/kube-experiment.js'
+import {freePort} from '../helpers/prometheus-server.js'
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'run.js')
+// ports nothing listens on when the tests start: a leftover workload on a fixed port would answer for the pod's
 const PORTS = {worker: 0, api: 0, flooder: 0}
 const execFileAsync = promisify(execFile)
-
-/** A port nothing listens on now (a leftover workload on a fixed port would answer for the pod's). */
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const {port} = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 let fake: FakeKubeApi
 let dir: string

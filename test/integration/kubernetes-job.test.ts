@@ -14,7 +14,6 @@
 import {execFile} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {createServer, type AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -27,6 +26,7 @@ import {describePermission} from '../../src/platforms/kubernetes/rbac.js'
 import {FakeKubeApi, parseCpu, parseQuantity, workloadPod, type RequestRecord} from '../helpers/fake-kube-api.js'
 import {docker, type DockerResult, removeLabelledContainers} from '../helpers/docker-cli.js'
 import {kubeExperiment} from '../helpers/kube-experiment.js'
+import {freePort} from '../helpers/prometheus-server.js'
 
 const execFileAsync = promisify(execFile)
 const skip = (await engineProblem()) !== undefined && !process.env.CHAOS_REQUIRE_DOCKER
@@ -41,15 +41,6 @@ type Json = any
 
 type Result = DockerResult
 
-
-/** A port nothing listens on now. */
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const {port} = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 const PORTS = {worker: 0, api: 0}
 
