@@ -4,7 +4,7 @@
 // one-sided tests: each wrong verdict happens at most alpha of the time, the worst case being a true change equal
 // to the limit, where a rule on the point estimate errs about half the time.
 import {studentTCdf, studentTQuantile} from './sequential.js'
-import {normalCdf} from './stats.js'
+import {normalCdf, normalSf} from './stats.js'
 import type {Interval, Verdict} from './types.js'
 
 /** An estimate with its standard error; df = Infinity for a z statistic. */
@@ -30,6 +30,22 @@ export interface ThreeWay {
  * more agreeing exactly, e.g. a memory limit read as the same byte count every block) the point is the interval.
  */
 export const MIN_DF_FOR_EXACT = 4
+
+// A run asks for the same few (z, df) pairs again and again (one z per look, df growing by the blocks of a look),
+// and each quantile costs a root search: remember them.
+const criticalCache = new Map<string, number>()
+
+/** t_df(Phi(z)): the t quantile with the one-sided tail probability of the normal at z */
+export function criticalT(z: number, df: number): number {
+  const key = `${z}|${df}`
+  let critical = criticalCache.get(key)
+  if (critical === undefined) {
+    if (criticalCache.size >= 4096) criticalCache.clear()
+    critical = -studentTQuantile(normalSf(z), df)
+    criticalCache.set(key, critical)
+  }
+  return critical
+}
 
 /**
  * harm 'above': the harmful side is estimate > limit (an increase); 'below': estimate < limit (a fall, or a min bound).
@@ -61,7 +77,7 @@ export function threeWay(est: Estimate, limit: number, harm: 'above' | 'below', 
       pContained: within ? 0 : 1,
     }
   }
-  const critical = studentTQuantile(normalCdf(z), df)
+  const critical = criticalT(z, df)
   const low = estimate - critical * se
   const high = estimate + critical * se
   // t of the estimate against the limit, positive on the harmful side
