@@ -140,3 +140,49 @@ export function pairedDifference(on: number[], off: number[], totals?: {on: numb
 export function blockMean(values: number[]): BlockEstimate {
   return meanWithSe(values.filter(v => Number.isFinite(v)))
 }
+
+/**
+ * The relative change of a share between paired blocks, for a relative threshold on an error rate or on the share of
+ * slow requests: ln(sum eOn / sum nOn) - ln(sum eOff / sum nOff) over pairs where both blocks had requests, with a
+ * cluster-robust (CR1) se of the linearised log ratio over pairs, df = pairs - 1, never narrower than the binomial
+ * se sqrt((1 - p_on)/E_on + (1 - p_off)/E_off). A side with no events at all gets half an event on both sides
+ * (Haldane-Anscombe), so the ratio is finite and its se large: no verdict comes from zero counts. Unlike
+ * pairedLogRatio over per-block shares, blocks with no events are kept, so rare errors are not thrown away; unlike a
+ * one-sample share, bursts on either side cancel in expectation.
+ */
+export function pairedShareRatio(eventsOn: number[], totalsOn: number[], eventsOff: number[], totalsOff: number[]): BlockEstimate & {floored: boolean} {
+  const pairs = eventsOn.length
+  if (totalsOn.length !== pairs || eventsOff.length !== pairs || totalsOff.length !== pairs) throw new RangeError('one count of events and of requests per block of each pair')
+  const kept: number[] = []
+  for (let j = 0; j < pairs; j++) {
+    for (const [events, total] of [[eventsOn[j], totalsOn[j]], [eventsOff[j], totalsOff[j]]]) {
+      if (!(Number.isFinite(events) && Number.isFinite(total) && events >= 0 && total >= events)) throw new RangeError(`pair ${j}: events ${events} out of ${total} is not a share`)
+    }
+    if (totalsOn[j] > 0 && totalsOff[j] > 0) kept.push(j)
+  }
+  const n = kept.length
+  let on = 0
+  let off = 0
+  let requestsOn = 0
+  let requestsOff = 0
+  for (const j of kept) {
+    on += eventsOn[j]
+    off += eventsOff[j]
+    requestsOn += totalsOn[j]
+    requestsOff += totalsOff[j]
+  }
+  if (n === 0) return {estimate: Number.NaN, se: Infinity, df: 0, n, floored: false}
+  const correction = on === 0 || off === 0 ? 0.5 : 0
+  const eventsOnAll = on + correction
+  const eventsOffAll = off + correction
+  const estimate = Math.log(eventsOnAll / requestsOn) - Math.log(eventsOffAll / requestsOff)
+  const floor = Math.sqrt((1 - eventsOnAll / requestsOn) / eventsOnAll + (1 - eventsOffAll / requestsOff) / eventsOffAll)
+  if (n < 2) return {estimate, se: Infinity, df: 0, n, floored: false}
+  let squares = 0
+  for (const j of kept) {
+    const u = eventsOn[j] / eventsOnAll - totalsOn[j] / requestsOn - (eventsOff[j] / eventsOffAll - totalsOff[j] / requestsOff)
+    squares += u * u
+  }
+  const robust = Math.sqrt(n / (n - 1) * squares)
+  return {estimate, se: Math.max(robust, floor), df: n - 1, n, floored: floor > robust}
+}
