@@ -51,6 +51,8 @@ export default class Run extends Command {
     baseline: duration({description: 'override phases.baseline'}),
     inject: duration({description: 'override phases.inject'}),
     recover: duration({description: 'override phases.recover'}),
+    budget: duration({description: 'override verdict.budget: the most measuring time before an undecided run says inconclusive'}),
+    design: Flags.string({description: 'override verdict.design: interleaved fault-on/fault-off pairs, or one baseline and one fault window', options: ['interleaved', 'windows']}),
     level: Flags.string({description: 'run every workflow at this isolation level instead of its own: none, shared, cgroup (container: platform docker); platform kubernetes: a name of kubernetes.levels'}),
     'dry-run': Flags.boolean({description: 'print the plan and start nothing'}),
     json: Flags.boolean({description: 'print the journal as JSON on stdout (progress stays on stderr)'}),
@@ -84,6 +86,8 @@ export default class Run extends Command {
         if (flags.baseline !== undefined) experiment.phases.baseline = flags.baseline
         if (flags.inject !== undefined) experiment.phases.inject = flags.inject
         if (flags.recover !== undefined) experiment.phases.recover = flags.recover
+        if (flags.budget !== undefined) experiment.verdict.budget = flags.budget
+        if (flags.design !== undefined) experiment.verdict.design = flags.design as 'interleaved' | 'windows'
         if (flags.prometheus !== undefined) {
           try {
             experiment.metrics = withPrometheusUrl(experiment.metrics, flags.prometheus)

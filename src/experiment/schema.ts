@@ -244,11 +244,23 @@ export const HypothesisEntry = z.strictObject({
 })
 
 export const Phases = z.strictObject({
-  baseline: duration('phases.baseline', {min: 3000, max: 3_600_000}),
-  inject: duration('phases.inject', {min: 3000, max: 3_600_000}),
+  baseline: duration('phases.baseline', {min: 3000, max: 3_600_000}).default(10_000).describe('verdict.design windows: the one baseline window'),
+  inject: duration('phases.inject', {min: 3000, max: 3_600_000}).default(15_000).describe('verdict.design windows: the one fault window; interleaved: the longest a fault that ends itself (a leak killed by its limit) may take'),
   recover: duration('phases.recover', {min: 0, max: 3_600_000}).default(5000),
   interval: duration('phases.interval', {min: 100, max: 60_000}).default(1000),
   warmup: duration('phases.warmup', {min: 0, max: 600_000}).default(10_000).describe('settling time after the workflows are ready, not measured: start-up transients (JIT, first page-outs) are not a baseline'),
+})
+
+/** How the verdict is reached: the measuring design, its budget and its error rates (docs/experiment-format.md, Verdicts). */
+export const VerdictSettings = z.strictObject({
+  design: z.enum(['interleaved', 'windows']).optional().describe('interleaved (default): fault-on and fault-off blocks alternate in pairs in a seeded order, looked at after every few pairs until decided or the budget is spent; windows: one baseline window, then one fault window (default with metrics.source prometheus, whose scrapes lag blocks of seconds)'),
+  block: duration('verdict.block', {min: 1000, max: 600_000}).default(4000).describe('length of each fault-on and fault-off block; a fault-on block starts when the dose has landed'),
+  settle: duration('verdict.settle', {min: 0, max: 60_000}).default(1000).describe('after the fault is removed, not measured before the next block'),
+  budget: duration('verdict.budget', {min: 5000, max: 3_600_000}).default(150_000).describe('most measuring time: an undecided run stops here and says inconclusive'),
+  alpha: z.number().gt(0).max(0.25).default(0.05).describe('each wrong verdict (a breach at a change equal to the threshold, or containment there) at most this often'),
+  firstLook: z.number().int().min(2).max(1000).default(4).describe('pairs before the first look'),
+  lookEvery: z.number().int().min(1).max(1000).default(2).describe('pairs between looks'),
+  spending: z.enum(['pocock', 'obrien-fleming']).default('pocock').describe('how alpha is spent over the looks: pocock decides clear cases early, obrien-fleming keeps most of it for the last look'),
 })
 
 export const Safety = z.strictObject({
@@ -315,7 +327,8 @@ export const Experiment = z.strictObject({
   volumes: z.record(name, Volume).optional(),
   shared: Isolation.omit({level: true}).optional().describe('limits of the shared box; default: the sum of the limits of the workflows in it'),
   fault: Fault,
-  phases: Phases,
+  phases: Phases.prefault({}),
+  verdict: VerdictSettings.prefault({}),
   hypothesis: z.array(HypothesisEntry).min(1),
   expect: z.enum(['contained', 'breach']).default('contained'),
   safety: Safety.prefault({}),
@@ -458,6 +471,7 @@ export type FaultType = FaultSpec['type']
 export type HypothesisSpec = z.output<typeof HypothesisEntry>
 export type SignalName = (typeof BUILTIN_SIGNALS)[number]
 export type PhasesSpec = z.output<typeof Phases>
+export type VerdictSettingsSpec = z.output<typeof VerdictSettings>
 export type SafetySpec = z.output<typeof Safety>
 export type AbortConditionSpec = z.output<typeof AbortCondition>
 export type MetricsSpec = z.output<typeof MetricsSource>

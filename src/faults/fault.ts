@@ -37,6 +37,8 @@ export interface ActiveFault {
   progress(): string
   stop(): Promise<void>
   efficacy(window: InjectWindow): Efficacy
+  /** for a fault that ends itself (a leak killed by its limit): settles when it has; its block is that episode */
+  ended?: Promise<unknown>
 }
 
 export interface FaultDriver<T extends FaultSpec = FaultSpec> {

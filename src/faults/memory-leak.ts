@@ -53,6 +53,7 @@ export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
       killedByKernel = exit.killedBy === 'oom-or-sigkill' || (!stoppedByUs && exit.signal === 'SIGKILL')
     })
     return {
+      ended: stressor.exited,
       progress: () => `leaked ${formatBytes(stressor.latest()?.bytes ?? 0)}`,
       async stop() {
         stoppedByUs = true

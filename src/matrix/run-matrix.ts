@@ -4,6 +4,7 @@ import {exitCodeFor} from '../cli/errors.js'
 import type {Experiment} from '../experiment/schema.js'
 import {worseExitCode, type FailOn} from '../report/formats.js'
 import type {Journal} from '../report/journal.js'
+import {measuringMs} from '../run/design.js'
 import {ExitCode} from '../run/exit-codes.js'
 import {newRunId, runExperiment, type RunEvent, type RunOptions} from '../run/runner.js'
 import {aggregateLevels} from './aggregate.js'
@@ -40,10 +41,11 @@ export function defaultExpectations(experiment: Experiment, levels: readonly Lev
 
 export function matrixPlan(options: MatrixOptions, order: MatrixSlot[], expectations: Partial<Record<Level, 'contained' | 'breach'>>): string[] {
   const {experiment, levels, repeat, seed} = options
-  const perRunMs = 2000 + experiment.phases.warmup + experiment.phases.baseline + experiment.phases.inject + experiment.phases.recover
+  // an interleaved run stops when decided: its budget is the most it can take
+  const perRunMs = 2000 + experiment.phases.warmup + measuringMs(experiment)
   const expected = Object.entries(expectations).map(([level, verdict]) => `${level} ${verdict}`)
   return [
-    `matrix ${experiment.metadata.name}: ${levels.join(', ')} x ${repeat} repeat${repeat === 1 ? '' : 's'} = ${order.length} runs, at least ${Math.round(order.length * perRunMs / 1000)}s`,
+    `matrix ${experiment.metadata.name}: ${levels.join(', ')} x ${repeat} repeat${repeat === 1 ? '' : 's'} = ${order.length} runs, at most ${Math.round(order.length * perRunMs / 1000)}s`,
     `order (seed ${seed}): ${describeOrder(order)}`,
     `expect: ${expected.length > 0 ? expected.join(', ') : 'nothing (every level informs)'}; gate --fail-on ${options.failOn}`,
   ]

@@ -22,6 +22,19 @@ export interface TimelinePoint {
   memoryBytes?: number
 }
 
+export interface LookRecord {
+  look: number
+  /** usable pairs (interleaved) at this look */
+  pairs: number
+  /** the look's one-sided critical value; null for a look at observed facts only */
+  z: number | null
+  why: string
+  decision: 'breach' | 'contained' | 'undecided'
+  /** breach claims withdrawn by Holm's correction */
+  corrected: number
+  signals: {neighbor: string, signal: string, verdict: string, change: number | null}[]
+}
+
 export interface Journal {
   schemaVersion: 1
   runId: string
@@ -36,7 +49,24 @@ export interface Journal {
   exitCode: number
   plan: string[]
   phases: {baseline?: PhaseSpan, inject?: PhaseSpan, recover?: PhaseSpan}
-  injection: {fault: Experiment['fault'], efficacy: Efficacy | null, events: string[]}
+  /** origin: epoch ms when the fault was first asked for; the events are timed from it */
+  injection: {fault: Experiment['fault'], efficacy: Efficacy | null, events: string[], origin?: number}
+  /** how the verdict was reached: the blocks measured, every look at the data, and why the run stopped */
+  design?: {
+    kind: 'interleaved' | 'windows'
+    blockMs: number
+    settleMs: number
+    budgetMs: number
+    alpha: number
+    spending: string
+    maxPairs: number
+    plannedLooks: number[]
+    blocks: {arm: 'on' | 'off', pair: number, start: string, end: string, startupMs?: number, landed?: boolean}[]
+    looks: LookRecord[]
+    stoppedBecause: string
+    /** the probe's own lateness per neighbour */
+    instrument: {neighbor: string, meanSendLagMs: number, maxSendLagMs: number}[]
+  }
   target: {name: string, boundary: string, unexpectedExits: number, lastExit?: string}
   neighbors: {
     name: string

@@ -21,7 +21,7 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): (e
         say(['plan:', ...event.lines.map((l) => `  ${l}`)].join('\n'))
         break
       case 'phase':
-        say(`== ${event.phase}${event.durationMs ? ` (${Math.round(event.durationMs / 1000)}s)` : ''}`)
+        say(`== ${event.label ?? event.phase}${event.durationMs ? ` (${Math.round(event.durationMs / 1000)}s)` : ''}`)
         break
       case 'log':
         say(`   ${event.line}`)

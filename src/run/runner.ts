@@ -8,16 +8,17 @@ import type {Experiment, IsolationSpec} from '../experiment/schema.js'
 import {driverFor} from '../faults/index.js'
 import type {ActiveFault, InjectWindow} from '../faults/fault.js'
 import {createPlatform, PlanError, type Platform} from '../platforms/platform.js'
-import type {Journal, PhaseSpan, TimelinePoint} from '../report/journal.js'
+import type {Journal, LookRecord, PhaseSpan, TimelinePoint} from '../report/journal.js'
 import {RunLedger} from '../rollback/ledger.js'
 import {TargetLock, targetKey} from '../rollback/lock.js'
-import {judgeOverall, judgeSignal} from '../verdict/judge.js'
-import {seededRng} from '../verdict/stats.js'
-import type {Efficacy, SignalVerdict} from '../verdict/types.js'
+import {judgeOverall} from '../verdict/judge.js'
+import type {Efficacy} from '../verdict/types.js'
 import {ExitCode} from './exit-codes.js'
 import {abortState, firedCondition} from './abort.js'
 import {embeddedSourceLost, WorkflowObserver} from './observe.js'
 import {recordingLauncher} from './stressor-events.js'
+import {type Arm, type Design, describeDesign, measuringMs, planDesign} from './design.js'
+import {look, type BlockSet, type LookResult} from './judging.js'
 import {extractSignal, hypothesesFor, openMeasurementSource, type Extracted, type Window} from './signals.js'
 import {serveRegistry} from '../metrics/own-metrics.js'
 import {VERSION} from './version.js'
@@ -26,7 +27,7 @@ export type Phase = 'setup' | 'warmup' | 'baseline' | 'inject' | 'recover' | 'ro
 
 export type RunEvent =
   | {type: 'plan', lines: string[]}
-  | {type: 'phase', phase: Phase, durationMs?: number}
+  | {type: 'phase', phase: Phase, durationMs?: number, label?: string}
   | {type: 'tick', phase: Phase, elapsedMs: number, durationMs: number, dose?: string, neighbors: {name: string, p99?: number, errors: number, requests: number}[]}
   | {type: 'log', line: string}
 
@@ -46,8 +47,26 @@ export interface RunOptions {
   metricsPort?: number
 }
 
-/** Stressors outlive the inject phase by at most this much if the toolkit cannot stop them. */
+/** Stressors outlive their fault-on block by at most this much if the toolkit cannot stop them. */
 const DEADLINE_GRACE_MS = 3000
+/** What a stressor may take to start (a helper pod scheduled, an image pulled) before its block's clock runs. */
+const STARTUP_ALLOWANCE_MS = 10_000
+
+/** One measured block of the design. */
+interface MeasuredBlock {
+  arm: Arm
+  /** 0-based */
+  pair: number
+  from: number
+  to: number
+  /** fault-on: when the fault was asked for, how long its stressors took to work, whether its dose landed */
+  askedAt?: number
+  startupMs?: number
+  landed?: boolean
+  dose?: string
+  /** fault-on: when the settle after its removal ended */
+  settledAt?: number
+}
 
 export function newRunId(): string {
   return randomBytes(4).toString('hex')
@@ -69,9 +88,11 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   // where the target exists before setup (pods a selector chose), the fault is planned, and refused, now
   let faultLine = platform.targetKnownAtPlan ? driver.plan(experiment.fault, experiment, platform) : undefined
   if (faultLine) planLines.push(faultLine)
+  const design = planDesign(experiment, runId)
+  planLines.push(describeDesign(design))
   emit({type: 'plan', lines: planLines})
   journal.plan = planLines
-  const totalMs = experiment.phases.warmup + experiment.phases.baseline + experiment.phases.inject + experiment.phases.recover
+  const totalMs = experiment.phases.warmup + measuringMs(experiment)
   if (totalMs > experiment.safety.maxDuration) {
     throw new PlanError(`the phases add up to ${Math.round(totalMs / 1000)}s, above safety.maxDuration (${experiment.safety.maxDuration / 1000}s); raise safety.maxDuration if you mean it`)
   }
@@ -108,11 +129,18 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   }
   const observers: WorkflowObserver[] = []
   let fault: ActiveFault | undefined
-  let injectWindow: InjectWindow | undefined
-  const phases: {baseline?: Window, inject?: Window, recover?: Window} = {}
   const aborted = () => options.signal?.aborted === true || journal.abort !== undefined
   /** why the measurement source cannot be trusted (not answering, not measuring): no fault, or no more of it */
   let measurementLost: string | undefined
+  const blocks: MeasuredBlock[] = []
+  const looks: LookRecord[] = []
+  let lastLook: LookResult | undefined
+  let stoppedBecause = 'not started'
+  const efficacies: Efficacy[] = []
+  const extract = (neighbor: string, h: Experiment['hypothesis'][number], w: Window): Extracted => {
+    const observer = observers.find((o) => o.workflow.name === neighbor)!
+    return source ? source.extract(neighbor, h, w) : extractSignal(observer, h.signal, w, experiment.phases.interval)
+  }
 
   try {
     emit({type: 'phase', phase: 'setup'})
@@ -124,81 +152,162 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
     }
     for (const workflow of [platform.target, ...platform.neighbors]) observers.push(new WorkflowObserver(workflow, experiment.phases.interval, registry))
     for (const o of observers) o.start()
+    const neighbours = observers.slice(1)
     const tick = (phase: Phase) => (elapsedMs: number, durationMs: number) => {
       for (const o of observers) o.sample()
-      emit({type: 'tick', phase, elapsedMs, durationMs, dose: phase === 'inject' ? fault?.progress() : undefined, neighbors: liveFigures(observers.slice(1), experiment.phases.interval)})
+      emit({type: 'tick', phase, elapsedMs, durationMs, dose: phase === 'inject' ? fault?.progress() : undefined, neighbors: liveFigures(neighbours, experiment.phases.interval)})
     }
     const interval = experiment.phases.interval
 
     emit({type: 'phase', phase: 'warmup', durationMs: experiment.phases.warmup})
     await waitPhase(experiment.phases.warmup, interval, options.signal, tick('warmup'))
 
-    if (!aborted()) {
-      emit({type: 'phase', phase: 'baseline', durationMs: experiment.phases.baseline})
+    /** A fault-off block: the neighbours measured with nothing injected. */
+    const offBlock = async (pair: number, ms: number): Promise<MeasuredBlock | undefined> => {
+      emit({type: 'phase', phase: 'baseline', durationMs: ms, label: design.kind === 'interleaved' ? `pair ${pair + 1}: fault off` : undefined})
       const from = Date.now()
-      await waitPhase(experiment.phases.baseline, interval, options.signal, tick('baseline'))
-      phases.baseline = {from, to: Date.now()}
-      if (source && !aborted()) measurementLost = await source.checkBeforeInjecting(phases.baseline)
-      measurementLost ??= platform.lost?.()
+      await waitPhase(ms, interval, options.signal, tick('baseline'))
+      if (aborted()) return undefined
+      const block: MeasuredBlock = {arm: 'off', pair, from, to: Date.now()}
+      blocks.push(block)
+      return block
     }
 
-    if (!aborted() && !measurementLost) {
-      emit({type: 'phase', phase: 'inject', durationMs: experiment.phases.inject})
-      const from = Date.now()
+    /**
+     * A fault-on block: the fault is asked for, and the block starts when its stressors are working (the dose
+     * landing), not when it was asked; it lasts at least minMs and, for a fault that ends itself (a leak killed
+     * by its limit), until that episode ends, at most maxMs. Then the fault is removed.
+     */
+    const onBlock = async (pair: number, minMs: number, maxMs: number): Promise<MeasuredBlock | undefined> => {
+      emit({type: 'phase', phase: 'inject', durationMs: minMs, label: design.kind === 'interleaved' ? `pair ${pair + 1}: fault on` : undefined})
+      const askedAt = Date.now()
+      journal.injection.origin ??= askedAt
       fault = await driver.start(experiment.fault, {
         experiment, platform, runId, log,
-        launchStressor: recordingLauncher(platform, from, (line) => journal.injection.events.push(line)),
-        deadline: from + experiment.phases.inject + DEADLINE_GRACE_MS,
+        launchStressor: recordingLauncher(platform, journal.injection.origin, (line) => journal.injection.events.push(line)),
+        deadline: askedAt + STARTUP_ALLOWANCE_MS + maxMs + DEADLINE_GRACE_MS,
       })
+      const from = Date.now()
       // the dose is measured from the moment the stressors are working, not from when they were asked for
       const before = observers[0].sample()
       const abortInject = new AbortController()
       const injectSignal = options.signal ? AbortSignal.any([options.signal, abortInject.signal]) : abortInject.signal
-      const state = abortState(observers.slice(1))
+      const state = abortState(neighbours)
       const injectTick = tick('inject')
       const stopWatching = source?.watch(interval, (reason) => {
         measurementLost = reason
         log(`${reason}: removing the fault now`)
         abortInject.abort()
       })
-      await waitPhase(experiment.phases.inject - (Date.now() - from), interval, injectSignal, (elapsed, total) => {
+      const onTick = (elapsed: number, total: number) => {
         injectTick(elapsed, total)
-        const fired = firedCondition(experiment.safety.abort, observers.slice(1), state)
+        const fired = firedCondition(experiment.safety.abort, neighbours, state)
         if (fired) {
           journal.abort = {reason: fired}
           log(`${fired}: removing the fault now`)
           abortInject.abort()
         }
-        const lost = platform.lost?.() ?? (source ? undefined : embeddedSourceLost(observers.slice(1), interval))
+        const lost = platform.lost?.() ?? (source ? undefined : embeddedSourceLost(neighbours, interval))
         if (lost && !measurementLost) {
           measurementLost = lost
           log(`${lost}: removing the fault now`)
           abortInject.abort()
         }
-      })
+      }
+      await waitPhase(minMs, interval, injectSignal, onTick)
+      if (fault.ended && !injectSignal.aborted) {
+        // an episode: the block holds the whole of it, however long the leak takes to meet its limit
+        const abortEpisode = new AbortController()
+        void fault.ended.then(() => abortEpisode.abort())
+        await waitPhase(Math.max(0, maxMs - (Date.now() - from)), interval, AbortSignal.any([injectSignal, abortEpisode.signal]), onTick)
+      }
       stopWatching?.()
       const after = observers[0].sample()
+      const stopAt = Date.now()
       await fault.stop()
-      const to = Date.now()
-      phases.inject = {from, to}
-      const injected = observers[0].samplesBetween(from, to)
-      injectWindow = {
+      const active = fault
+      fault = undefined
+      const peak = observers[0].samplesBetween(from, stopAt).map((s) => s.memoryBytes ?? 0)
+      const window: InjectWindow = {
         startedAt: before.t, endedAt: after.t, before, after,
-        peakMemoryBytes: Math.max(...injected.map((s) => s.memoryBytes ?? 0)),
+        peakMemoryBytes: Math.max(0, ...peak),
         // the target's own cgroup holds only it: a process box, or a container the experiment created
         ownBox: ['cgroup', 'container'].includes(options.levelOverride ?? experiment.target.isolation.level) && (experiment.target.run !== undefined || experiment.target.image !== undefined),
       }
-      journal.injection.efficacy = fault.efficacy(injectWindow)
-      log(`dose: ${journal.injection.efficacy.note}`)
-      fault = undefined
+      const efficacy = active.efficacy(window)
+      efficacies.push(efficacy)
+      const block: MeasuredBlock = {arm: 'on', pair, from, to: stopAt, askedAt, startupMs: from - askedAt, landed: efficacy.landed, dose: efficacy.note}
+      blocks.push(block)
+      log(`dose (pair ${pair + 1}): ${efficacy.note}${block.startupMs! > 1000 ? ` (it took ${(block.startupMs! / 1000).toFixed(1)} s to start)` : ''}`)
+      // not measured while the neighbours recover from the removal
+      if (design.settleMs > 0 && !aborted()) await waitPhase(design.settleMs, interval, options.signal, tick('recover'))
+      block.settledAt = Date.now()
+      return block
     }
 
-    if (!aborted() && !measurementLost && experiment.phases.recover > 0) {
-      emit({type: 'phase', phase: 'recover', durationMs: experiment.phases.recover})
-      const from = Date.now()
-      await waitPhase(experiment.phases.recover, interval, options.signal, tick('recover'))
-      phases.recover = {from, to: Date.now()}
+    const stopped = () => aborted() || measurementLost !== undefined
+    const start = Date.now()
+    if (design.kind === 'windows') {
+      const off = await offBlock(0, experiment.phases.baseline)
+      if (off && source && !stopped()) measurementLost = await source.checkBeforeInjecting(off)
+      measurementLost ??= platform.lost?.()
+      if (off && !stopped()) await onBlock(0, experiment.phases.inject, experiment.phases.inject)
+      if (!stopped() && experiment.phases.recover > 0) {
+        emit({type: 'phase', phase: 'recover', durationMs: experiment.phases.recover})
+        const from = Date.now()
+        await waitPhase(experiment.phases.recover, interval, options.signal, tick('recover'))
+        journal.phases.recover = span({from, to: Date.now()})
+      }
+      if (!stopped()) {
+        lastLook = await lookAt(0, design.looks[0].z, 'the one fault window was measured')
+        stoppedBecause = lastLook.decision === 'undecided' ? 'the one fault window was measured; undecided' : `decided ${lastLook.decision}`
+      }
+    } else {
+      let usable = 0
+      let nextLook = 0
+      for (let pair = 0; pair < design.maxPairs && !stopped(); pair++) {
+        if (Date.now() - start + 2 * design.blockMs > design.budgetMs && usable > 0) {
+          stoppedBecause = 'budget spent'
+          break
+        }
+        let on: MeasuredBlock | undefined
+        let off: MeasuredBlock | undefined
+        for (const arm of design.order[pair]) {
+          if (stopped()) break
+          if (arm === 'on') on = await onBlock(pair, design.blockMs, Math.max(design.blockMs, experiment.phases.inject))
+          // the fault-off block as long as its fault-on partner, so both arms' statistics rest on as many requests
+          else off = await offBlock(pair, on ? on.to - on.from : design.blockMs)
+          if (pair === 0 && arm === 'off' && off && source && !stopped()) measurementLost = await source.checkBeforeInjecting(off)
+        }
+        if (stopped() || !on || !off) break
+        if (on.landed) usable++
+        // an observed fact (a neighbour restarted) decides at once; estimates wait for the planned looks
+        const planned = design.looks[nextLook]
+        if (planned && usable >= planned.pairs) {
+          lastLook = await lookAt(nextLook, planned.z, `after ${usable} usable pairs`)
+          nextLook++
+        } else if (usable > 0) {
+          const facts = await lookAt(-1, Number.POSITIVE_INFINITY, 'observed facts only')
+          if (facts.decision === 'breach') lastLook = facts
+        }
+        if (lastLook && lastLook.decision !== 'undecided') {
+          stoppedBecause = `decided ${lastLook.decision} after ${usable} usable pairs`
+          break
+        }
+        if (nextLook >= design.looks.length) {
+          stoppedBecause = 'every planned look was made'
+          break
+        }
+      }
+      if (stoppedBecause === 'not started') stoppedBecause = 'budget spent'
+      // the budget ran out between planned looks: one last look, at the stricter of the two boundaries around it
+      if (!stopped() && (lastLook === undefined || lastLook.decision === 'undecided') && usable >= 2 && looks.at(-1)?.pairs !== usable) {
+        const z = Math.max(design.looks[Math.max(0, nextLook - 1)].z, design.looks[Math.min(nextLook, design.looks.length - 1)].z)
+        lastLook = await lookAt(nextLook, z, `final, after ${usable} usable pairs`)
+      }
     }
+    if (aborted()) stoppedBecause = 'aborted'
+    else if (measurementLost) stoppedBecause = 'measurement lost'
   } finally {
     // Always: the fault first (it is what hurts), then the measurement, then everything the platform made.
     emit({type: 'phase', phase: 'rollback'})
@@ -216,29 +325,43 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
     journal.rollback = {complete: leftovers.length === 0, leftovers, durationMs: Date.now() - rollbackStart}
   }
 
-  emit({type: 'phase', phase: 'judge'})
-  const judged = phases.baseline && phases.inject && !measurementLost ? [phases.baseline, phases.inject] : undefined
-  try {
-    if (source && judged) await source.collect(judged)
-  } finally {
-    await endpoint?.close()
+  /** Judges every signal over the blocks so far, at one look's boundary, and records the look. */
+  async function lookAt(index: number, z: number, why: string): Promise<LookResult> {
+    const set = blockSet(design, blocks, experiment.phases.interval)
+    if (source) await source.collect([...set.on, ...set.off, ...set.episodes])
+    const neighbours = observers.slice(1).map((o) => ({name: o.workflow.name, hypotheses: hypothesesFor(o.workflow.name, experiment.hypothesis)}))
+    const result = look(neighbours, set, design.kind === 'interleaved', z, extract)
+    if (index >= 0) {
+      looks.push({
+        look: index + 1, pairs: design.kind === 'windows' ? 1 : set.on.length, z: Number.isFinite(z) ? z : null, why, decision: result.decision,
+        corrected: result.corrected,
+        signals: [...result.signals].flatMap(([n, v]) => v.map((s) => ({neighbor: n, signal: s.signal, verdict: s.verdict, change: s.change}))),
+      })
+    }
+    return result
   }
-  journal.phases = {baseline: span(phases.baseline), inject: span(phases.inject), recover: span(phases.recover)}
+
+  emit({type: 'phase', phase: 'judge'})
+  await endpoint?.close()
+  const on = blocks.filter((b) => b.arm === 'on')
+  const off = blocks.filter((b) => b.arm === 'off')
+  journal.phases = {
+    ...journal.phases,
+    baseline: off[0] && span(off[0]),
+    inject: on.length ? span({from: on[0].from, to: on.at(-1)!.to}) : undefined,
+  }
+  journal.injection.efficacy = pooledEfficacy(efficacies, design)
+  journal.design = {
+    kind: design.kind, blockMs: design.blockMs, settleMs: design.settleMs, budgetMs: design.budgetMs, alpha: design.alpha, spending: design.spending,
+    maxPairs: design.maxPairs, plannedLooks: design.looks.map((l) => l.pairs),
+    blocks: blocks.map((b) => ({arm: b.arm, pair: b.pair + 1, start: new Date(b.from).toISOString(), end: new Date(b.to).toISOString(), startupMs: b.startupMs, landed: b.landed})),
+    looks, stoppedBecause,
+    instrument: instrumentReport(observers.slice(1)),
+  }
   journal.target = {name: platform.target.name, boundary: platform.target.boundary, unexpectedExits: platform.target.unexpectedExits(), lastExit: platform.target.lastExit()}
   journal.neighbors = observers.slice(1).map((observer) => {
     const name = observer.workflow.name
-    const extract = (h: Experiment['hypothesis'][number], w: Window) => source ? source.extract(name, h, w) : extractSignal(observer, h.signal, w, experiment.phases.interval)
-    const signals = judged
-      ? hypothesesFor(name, experiment.hypothesis).map((h) => {
-        const verdict = judgeOne(name, extract, h, judged[0], judged[1], seededRng(`${runId}/${name}/${h.signal}`))
-        // the probe's view of the same run beside an external source's, where the probe can give the signal
-        if (source && h.promql === undefined && observer.probe) {
-          const own = judgeOne(name, (x, w) => extractSignal(observer, x.signal, w, experiment.phases.interval), h, judged[0], judged[1], seededRng(`${runId}/${name}/${h.signal}`))
-          if (own.test !== 'none') verdict.crossCheck = {source: 'embedded', baseline: own.baseline, fault: own.fault, verdict: own.verdict, reason: own.reason}
-        }
-        return verdict
-      })
-      : []
+    const signals = measurementLost || !lastLook ? [] : lastLook.signals.get(name) ?? []
     const stats = observer.probe?.stats()
     return {
       name,
@@ -250,26 +373,10 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       timeline: timeline(observer, experiment.phases.interval),
     }
   })
-  conclude(journal, experiment, aborted(), injectWindow === undefined, measurementLost)
+  const injected = on.length > 0
+  conclude(journal, experiment, aborted(), !injected, measurementLost)
   journal.endedAt = new Date().toISOString()
   return journal
-}
-
-function judgeOne(neighbor: string, extract: (h: Experiment['hypothesis'][number], w: Window) => Extracted, hypothesis: Experiment['hypothesis'][number], baseline: Window, inject: Window, rng: () => number): SignalVerdict {
-  const base = extract(hypothesis, baseline)
-  const during = extract(hypothesis, inject)
-  if ('unavailable' in base || 'unavailable' in during) {
-    return {
-      neighbor, signal: hypothesis.signal, statistic: 'mean', unit: 'count',
-      baseline: null, fault: null, baselineCount: 0, faultCount: 0, change: null, interval: null, test: 'none',
-      pValue: null, effectSize: null, threshold: describeThreshold(hypothesis), verdict: 'inconclusive',
-      reason: 'unavailable' in base ? base.unavailable : (during as {unavailable: string}).unavailable,
-    }
-  }
-  return judgeSignal({
-    neighbor, signal: hypothesis.signal, statistic: base.statistic, unit: base.unit,
-    baseline: base.samples, fault: during.samples, hypothesis,
-  }, {rng})
 }
 
 export function describeThreshold(h: Experiment['hypothesis'][number]): string {
@@ -395,4 +502,55 @@ function emptyJournal(options: RunOptions, runId: string, startedAt: Date, platf
     neighbors: [],
     rollback: {complete: true, leftovers: [], durationMs: 0},
   }
+}
+
+/** The blocks a look compares: interleaved, the pairs whose dose landed; windows, each window cut into blocks. */
+function blockSet(design: Design, blocks: MeasuredBlock[], intervalMs: number): BlockSet {
+  const on = blocks.filter((b) => b.arm === 'on')
+  if (design.kind === 'windows') {
+    const off = blocks.filter((b) => b.arm === 'off')
+    // blocks of two intervals at least: a tail quantile of one second's hundred requests is its second-largest value
+    const size = Math.max(2 * intervalMs, 2000)
+    return {
+      on: on.flatMap((b) => cut(b, size)), off: off.flatMap((b) => cut(b, size)),
+      episodes: on.map((b) => ({from: b.askedAt ?? b.from, to: b.settledAt ?? b.to})),
+    }
+  }
+  const set: BlockSet = {on: [], off: [], episodes: []}
+  for (const o of on) {
+    const partner = blocks.find((b) => b.arm === 'off' && b.pair === o.pair)
+    if (!partner || !o.landed) continue
+    set.on.push({from: o.from, to: o.to})
+    set.off.push({from: partner.from, to: partner.to})
+    set.episodes.push({from: o.askedAt ?? o.from, to: o.settledAt ?? o.to})
+  }
+  return set
+}
+
+function cut(window: Window, size: number): Window[] {
+  const n = Math.max(1, Math.floor((window.to - window.from) / size))
+  const step = (window.to - window.from) / n
+  return Array.from({length: n}, (_, i) => ({from: window.from + i * step, to: window.from + (i + 1) * step}))
+}
+
+/** Every fault-on block's dose, as one: landed when most blocks' did (the pairs whose dose fell short are not judged). */
+function pooledEfficacy(efficacies: Efficacy[], design: Design): Efficacy | null {
+  if (efficacies.length === 0) return null
+  if (design.kind === 'windows' || efficacies.length === 1) return efficacies[0]
+  const landed = efficacies.filter((e) => e.landed).length
+  const asked = efficacies.reduce((a, e) => a + e.asked, 0)
+  const achieved = efficacies.reduce((a, e) => a + e.achieved, 0)
+  const last = efficacies.filter((e) => e.landed).at(-1) ?? efficacies.at(-1)!
+  return {
+    landed: landed >= 2 && landed >= efficacies.length / 2, asked, achieved, unit: last.unit, ratio: asked > 0 ? achieved / asked : 0,
+    note: `landed in ${landed} of ${efficacies.length} fault blocks (${last.note})`,
+  }
+}
+
+/** The instrument's own lag, where the probe measures it: intervals it lagged in are kept out of the verdict. */
+function instrumentReport(neighbours: WorkflowObserver[]): {neighbor: string, meanSendLagMs: number, maxSendLagMs: number}[] {
+  return neighbours.flatMap((o) => {
+    const stats = o.probe?.stats()
+    return stats ? [{neighbor: o.workflow.name, meanSendLagMs: stats.meanSendLagMs, maxSendLagMs: stats.maxSendLagMs}] : []
+  })
 }

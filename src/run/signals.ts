@@ -25,10 +25,11 @@ export function extractSignal(observer: WorkflowObserver, signal: SignalName, wi
   const latency = LATENCY_QUANTILE[signal]
   if (latency) {
     if (observer.probe) {
-      const ok = observer.probe.records(window.from, window.to).filter((r) => r.ok)
-      // each request's interval: requests a second apart share less of the machine's passing state than neighbours
-      const blocks = ok.map((r) => Math.floor((r.t - window.from) / intervalMs))
-      return {samples: {kind: 'observations', values: ok.map((r) => r.latencySeconds), blocks}, statistic: latency.statistic, unit: 'seconds'}
+      const records = observer.probe.records(window.from, window.to)
+      // a failed or timed-out request is the slowest of all, not a missing one: it counts as taking the whole timeout
+      const timeout = observer.probe.timeoutMs / 1000
+      const blocks = records.map((r) => Math.floor((r.t - window.from) / intervalMs))
+      return {samples: {kind: 'observations', values: records.map((r) => (r.ok ? r.latencySeconds : Math.max(r.latencySeconds, timeout))), blocks}, statistic: latency.statistic, unit: 'seconds'}
     }
     if (observer.scraper) {
       // without a probe, the neighbour's own histogram: one quantile per scrape interval

@@ -1,0 +1,66 @@
+// The measuring design of a run, fixed in the plan before anything starts: which blocks, in which seeded order,
+// when the data are looked at, and at what boundary each look may decide.
+import {formatDuration} from '../experiment/units.js'
+import type {Experiment} from '../experiment/schema.js'
+import {groupSequentialBoundaries} from '../verdict/sequential.js'
+import {normalQuantile, seededRng} from '../verdict/stats.js'
+
+export type Arm = 'on' | 'off'
+
+export interface Design {
+  kind: 'interleaved' | 'windows'
+  blockMs: number
+  settleMs: number
+  budgetMs: number
+  alpha: number
+  spending: Experiment['verdict']['spending']
+  /** pairs planned at most (interleaved); 1 for windows */
+  maxPairs: number
+  /** the order of the arms in each pair: seeded by the run id, the first pair fault-off first */
+  order: Arm[][]
+  /** the looks: after this many usable pairs, at this one-sided critical value */
+  looks: {pairs: number, z: number}[]
+  /** why this design, when it is not the one the experiment asked for */
+  note?: string
+}
+
+/** What one pair is expected to take, for the budget: two blocks, a settle, and a stressor's start-up. */
+function pairMs(blockMs: number, settleMs: number): number {
+  return 2 * blockMs + settleMs + 500
+}
+
+/** The experiment's design: its own choice, else interleaved, but windows for a Prometheus source (its scrapes lag). */
+export function designKind(experiment: Experiment): Design['kind'] {
+  return experiment.verdict.design ?? (experiment.metrics.source === 'prometheus' ? 'windows' : 'interleaved')
+}
+
+/** The most a run can take beyond its warm-up: the windows, or the budget and one last episode. */
+export function measuringMs(experiment: Experiment): number {
+  const {phases, verdict} = experiment
+  return designKind(experiment) === 'windows' ? phases.baseline + phases.inject + phases.recover : verdict.budget + phases.inject
+}
+
+export function planDesign(experiment: Experiment, runId: string): Design {
+  const v = experiment.verdict
+  const kind = designKind(experiment)
+  const note = v.design === undefined && kind === 'windows' ? 'metrics.source prometheus: its scrapes lag blocks of a few seconds, so one baseline window and one fault window' : undefined
+  const base = {blockMs: v.block, settleMs: v.settle, budgetMs: v.budget, alpha: v.alpha, spending: v.spending, note}
+  if (kind === 'windows') {
+    return {...base, kind, maxPairs: 1, order: [['off', 'on']], looks: [{pairs: 1, z: normalQuantile(1 - v.alpha)}]}
+  }
+  const maxPairs = Math.max(v.firstLook, Math.floor(v.budget / pairMs(v.block, v.settle)))
+  const counts: number[] = []
+  for (let n = v.firstLook; n < maxPairs; n += v.lookEvery) counts.push(n)
+  counts.push(maxPairs)
+  const zs = groupSequentialBoundaries(counts.map((n) => n / maxPairs), v.alpha, v.spending)
+  const rng = seededRng(`${runId}/order`)
+  const order: Arm[][] = Array.from({length: maxPairs}, (_, i) => (i > 0 && rng() < 0.5 ? ['on', 'off'] : ['off', 'on']))
+  return {...base, kind, maxPairs, order, looks: counts.map((pairs, i) => ({pairs, z: zs[i]}))}
+}
+
+export function describeDesign(design: Design): string {
+  const alpha = `alpha ${design.alpha} per wrong verdict`
+  if (design.kind === 'windows') return `design: one baseline window, then one fault window, judged once (${alpha})${design.note ? `; ${design.note}` : ''}`
+  const looks = design.looks.map((l) => l.pairs).join(', ')
+  return `design: interleaved fault-on/fault-off blocks of ${formatDuration(design.blockMs)} in a seeded order, ${formatDuration(design.settleMs)} settle after each removal; looks after ${looks} pairs (${design.spending} spending, ${alpha}); budget ${formatDuration(design.budgetMs)}, then inconclusive`
+}
