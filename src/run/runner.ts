@@ -288,7 +288,8 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
           nextLook++
         } else if (usable > 0) {
           const facts = await lookAt(-1, Number.POSITIVE_INFINITY, 'observed facts only')
-          if (facts.decision === 'breach') lastLook = facts
+          // the fact decides; the other signals are reported as judged at the next planned look's boundary
+          if (facts.decision === 'breach') lastLook = await lookAt(nextLook, design.looks[Math.min(nextLook, design.looks.length - 1)].z, `an observed fact decided after ${usable} usable pairs`)
         }
         if (lastLook && lastLook.decision !== 'undecided') {
           stoppedBecause = `decided ${lastLook.decision} after ${usable} usable pairs`

@@ -171,7 +171,12 @@ function relative(input: BlockJudgeInput, direction: 'increase' | 'decrease', li
   const harm = direction === 'increase' ? 'above' : 'below'
   if (kind === 'proportion') {
     // a relative limit on a share: the change of the share against L times the fault-off share
-    const est = input.paired ? pairedDifference(on, off) : unpairedDifference(on, off)
+    const total = (b: WindowSamples) => (b.kind === 'proportion' ? b.total : 0)
+    // the pairs values() kept: both blocks held requests
+    const kept = input.on.map((b, i) => i).filter((i) => total(input.on[i]) > 0 && total(input.off[i]) > 0)
+    const est = input.paired
+      ? pairedDifference(on, off, {on: kept.map((i) => total(input.on[i])), off: kept.map((i) => total(input.off[i]))})
+      : unpairedDifference(on, off)
     if (before === 0) return fromZero(input, direction, est, fromTo)
     const bound = (direction === 'increase' ? 1 : -1) * limit * before
     const tw = threeWay(est, bound, harm, input.z)
@@ -283,7 +288,10 @@ function absolute(input: BlockJudgeInput, side: 'max' | 'min', rawBound: number)
     const totals = input.on.map((b) => (b.kind === 'proportion' ? b.total : 0))
     const total = totals.reduce((a, b) => a + b, 0)
     if (total === 0) return undecided(`no requests during the fault, so ${what} cannot be measured`)
-    const tw = threeWay(clusteredProportion(events, totals), bound, harm, input.z)
+    const share = clusteredProportion(events, totals)
+    // where the binomial floor is the wider (no block differs from the others: no errors at all, say), the
+    // interval is the binomial one, which needs no small-sample t correction for the number of blocks
+    const tw = threeWay(share.floored ? {...share, df: Number.POSITIVE_INFINITY} : share, bound, harm, input.z)
     const was = `${what} was ${formatValue(during, 'ratio')} (${events.reduce((a, b) => a + b, 0)}/${total}) during the fault (${formatLevel(tw.interval.level)} CI ${formatValue(Math.max(0, tw.interval.low), 'ratio')} … ${formatValue(tw.interval.high, 'ratio')}, blocks as clusters)`
     return absoluteCheck(tw, was, relation, allowed, 'clustered-proportion')
   }

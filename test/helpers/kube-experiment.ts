@@ -13,6 +13,8 @@ export interface KubeExperimentOptions {
   hypothesis?: string[]
   /** more top-level YAML (safety:, metrics:) */
   extra?: string
+  /** the verdict: section; default one baseline and one fault window (the phases') */
+  verdict?: string
 }
 
 export function kubeExperiment(o: KubeExperimentOptions): string {
@@ -31,6 +33,7 @@ neighbors:
     probe: {http: {url: "http://127.0.0.1:${o.apiPort}/work", rate: 20}}
 fault: ${o.fault ?? '{type: cpu-hog, load: 50%}'}
 phases: ${o.phases ?? '{warmup: 0s, baseline: 3s, inject: 4s, recover: 0s, interval: 500ms}'}
+verdict: ${o.verdict ?? '{design: windows}'}
 hypothesis:
 ${hypothesis.map((h) => `  - ${h}`).join('\n')}
 ${o.extra ?? ''}`
