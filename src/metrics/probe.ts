@@ -3,7 +3,8 @@
 // (no coordinated omission). Latency is measured from each request's scheduled send time, so any lateness of
 // the probe itself is charged to the measurement rather than hidden.
 import https from 'node:https'
-import {Histogram, type Registry} from 'prom-client'
+import {createRequire} from 'node:module'
+import type {Histogram, Registry} from 'prom-client'
 import {Http1Pool} from './http1.js'
 
 export const PROBE_HISTOGRAM_NAME = 'chaos_probe_request_duration_seconds'
@@ -49,6 +50,10 @@ export interface HttpProbeOptions {
   maxRecords?: number
   /** longest the scheduler sleeps (it wakes sooner when a request comes due or may time out). Default 1000 ms */
   maxTickMs?: number
+  /** each record as it completes; given, the probe keeps none itself (a remote probe's child streams them instead) */
+  onRecord?: (record: ProbeRecord) => void
+  /** each send, with how late it left relative to its schedule (the instrument's own lag) */
+  onSend?: (scheduledEpoch: number, lagMs: number) => void
 }
 
 export interface ProbeStats {
@@ -82,13 +87,14 @@ export class HttpProbe {
   readonly timeoutMs: number
   readonly method: 'GET' | 'POST' | 'HEAD'
   readonly neighbor: string
-  private readonly maxRecords: number
   private readonly maxTickMs: number
+  private readonly onRecord: ((record: ProbeRecord) => void) | undefined
+  private readonly onSend: ((scheduledEpoch: number, lagMs: number) => void) | undefined
   /** plain http: the toolkit's own lean HTTP/1.1 client; https: Node's */
   private readonly pool: Http1Pool | undefined
   private readonly agent: https.Agent | undefined
   private readonly histogram: Histogram<'neighbor' | 'outcome'> | undefined
-  private readonly kept: ProbeRecord[] = []
+  private readonly kept: RecordStore
   /** in scheduled order, which is also deadline order, so timeouts are found from the head */
   private pending: InFlightRequest[] = []
   private pendingHead = 0
@@ -98,21 +104,16 @@ export class HttpProbe {
   private startEpoch = 0
   private nextIndex = 0
   private inFlightCount = 0
-  private counts = {completed: 0, ok: 0, errors: 0, timeouts: 0, dropped: 0, lagSumMs: 0, lagMaxMs: 0}
+  private counts = {completed: 0, ok: 0, errors: 0, timeouts: 0, lagSumMs: 0, lagMaxMs: 0}
   private drained: (() => void) | undefined
   private stopping: Promise<void> | undefined
 
   constructor(options: HttpProbeOptions) {
-    this.url = new URL(options.url)
-    if (this.url.protocol !== 'http:' && this.url.protocol !== 'https:') throw new Error(`probe URL must be http(s), got ${options.url}`)
-    if (!(options.rate > 0)) throw new Error(`probe rate must be positive, got ${options.rate}`)
-    if (!(options.timeoutMs > 0)) throw new Error(`probe timeout must be positive, got ${options.timeoutMs}`)
-    this.rate = options.rate
-    this.timeoutMs = options.timeoutMs
-    this.method = options.method ?? 'GET'
-    this.neighbor = options.neighbor ?? this.url.host
-    this.maxRecords = options.maxRecords ?? 2_000_000
+    ;({url: this.url, rate: this.rate, timeoutMs: this.timeoutMs, method: this.method, neighbor: this.neighbor} = probeIdentity(options))
+    this.kept = new RecordStore(options.maxRecords)
     this.maxTickMs = options.maxTickMs ?? 1000
+    this.onRecord = options.onRecord
+    this.onSend = options.onSend
     // Every request lives at most timeoutMs, so rate × timeout sockets always suffice: a stalled neighbour
     // must not make the probe queue requests behind its own socket limit.
     const maxSockets = Math.ceil(this.rate * (this.timeoutMs / 1000) * 1.2) + 16
@@ -123,9 +124,7 @@ export class HttpProbe {
         method: this.method, maxIdle: maxSockets,
       })
     }
-    this.histogram = options.registry && probeHistogram(options.registry)
-    // every outcome's series exists from the start: a rate over a series born mid-window misses its first events
-    for (const outcome of ['ok', 'error', 'timeout'] as const) this.histogram?.zero({neighbor: this.neighbor, outcome})
+    this.histogram = options.registry && probeHistogram(options.registry, this.neighbor)
   }
 
   start(): void {
@@ -156,14 +155,14 @@ export class HttpProbe {
 
   /** Records of requests scheduled in [fromMs, toMs), in scheduled order. */
   records(fromMs = Number.NEGATIVE_INFINITY, toMs = Number.POSITIVE_INFINITY): ProbeRecord[] {
-    return this.kept.filter((r) => r.t >= fromMs && r.t < toMs).sort((a, b) => a.t - b.t)
+    return this.kept.between(fromMs, toMs)
   }
 
   stats(): ProbeStats {
-    const {completed, ok, errors, timeouts, dropped, lagSumMs, lagMaxMs} = this.counts
+    const {completed, ok, errors, timeouts, lagSumMs, lagMaxMs} = this.counts
     return {
       sent: this.nextIndex,
-      completed, ok, errors, timeouts, dropped,
+      completed, ok, errors, timeouts, dropped: this.kept.dropped,
       inFlight: this.inFlightCount,
       meanSendLagMs: this.nextIndex === 0 ? 0 : lagSumMs / this.nextIndex,
       maxSendLagMs: lagMaxMs,
@@ -199,6 +198,7 @@ export class HttpProbe {
     const lag = now - scheduledAt
     this.counts.lagSumMs += lag
     if (lag > this.counts.lagMaxMs) this.counts.lagMaxMs = lag
+    this.onSend?.(scheduledEpoch, lag)
     // The deadline counts from the scheduled send: a caller waiting on this request gives up then.
     const entry: InFlightRequest = {scheduledAt, scheduledEpoch, deadline: scheduledAt + this.timeoutMs, done: false}
     this.pending.push(entry)
@@ -246,19 +246,13 @@ export class HttpProbe {
     const record: ProbeRecord = {t: entry.scheduledEpoch, latencySeconds, ok: outcome.ok}
     if (outcome.status !== undefined) record.status = outcome.status
     if (outcome.error !== undefined) record.error = outcome.error
-    this.kept.push(record)
-    if (this.kept.length > this.maxRecords) {
-      // Drop a tenth at once so trimming stays cheap.
-      const excess = this.kept.length - this.maxRecords + Math.ceil(this.maxRecords / 10)
-      this.kept.splice(0, excess)
-      this.counts.dropped += excess
-    }
+    if (this.onRecord) this.onRecord(record)
+    else this.kept.push(record)
     this.counts.completed++
     if (outcome.ok) this.counts.ok++
     else this.counts.errors++
     if (timedOut) this.counts.timeouts++
-    const label: ProbeOutcome = outcome.ok ? 'ok' : timedOut ? 'timeout' : 'error'
-    this.histogram?.observe({neighbor: this.neighbor, outcome: label}, latencySeconds)
+    this.histogram?.observe({neighbor: this.neighbor, outcome: outcomeOf(record)}, latencySeconds)
     if (this.inFlightCount === 0 && this.drained) {
       const resolve = this.drained
       this.drained = undefined
@@ -267,11 +261,56 @@ export class HttpProbe {
   }
 }
 
-function probeHistogram(registry: Registry): Histogram<'neighbor' | 'outcome'> {
+/** A probe's records in memory, at most `max` of them (the oldest dropped first), cut by scheduled time. */
+export class RecordStore {
+  dropped = 0
+  private readonly kept: ProbeRecord[] = []
+
+  constructor(private readonly max = 2_000_000) {}
+
+  push(record: ProbeRecord): void {
+    this.kept.push(record)
+    if (this.kept.length > this.max) {
+      // Drop a tenth at once so trimming stays cheap.
+      const excess = this.kept.length - this.max + Math.ceil(this.max / 10)
+      this.kept.splice(0, excess)
+      this.dropped += excess
+    }
+  }
+
+  /** Records of requests scheduled in [fromMs, toMs), in scheduled order. */
+  between(fromMs: number, toMs: number): ProbeRecord[] {
+    return this.kept.filter((r) => r.t >= fromMs && r.t < toMs).sort((a, b) => a.t - b.t)
+  }
+}
+
+/** The histogram's `outcome` label of a record. */
+export function outcomeOf(record: ProbeRecord): ProbeOutcome {
+  return record.ok ? 'ok' : record.error === 'timeout' ? 'timeout' : 'error'
+}
+
+/** What every probe checks of its options and derives from them, in-process or remote. */
+export function probeIdentity(options: Pick<HttpProbeOptions, 'url' | 'rate' | 'timeoutMs' | 'method' | 'neighbor'>) {
+  const url = new URL(options.url)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`probe URL must be http(s), got ${options.url}`)
+  if (!(options.rate > 0)) throw new Error(`probe rate must be positive, got ${options.rate}`)
+  if (!(options.timeoutMs > 0)) throw new Error(`probe timeout must be positive, got ${options.timeoutMs}`)
+  return {url, rate: options.rate, timeoutMs: options.timeoutMs, method: options.method ?? 'GET', neighbor: options.neighbor ?? url.host}
+}
+
+/** The registry's probe histogram, with the neighbour's series of every outcome in it from the start. */
+export function probeHistogram(registry: Registry, neighbor: string): Histogram<'neighbor' | 'outcome'> {
   // Several probes (one per neighbour) share one histogram on a registry.
-  const existing = registry.getSingleMetric(PROBE_HISTOGRAM_NAME)
-  if (existing) return existing as Histogram<'neighbor' | 'outcome'>
-  return new Histogram({
+  const histogram = (registry.getSingleMetric(PROBE_HISTOGRAM_NAME) as Histogram<'neighbor' | 'outcome'> | undefined) ?? newProbeHistogram(registry)
+  // a rate over a series born mid-window misses its first events
+  for (const outcome of ['ok', 'error', 'timeout'] as const) histogram.zero({neighbor, outcome})
+  return histogram
+}
+
+function newProbeHistogram(registry: Registry): Histogram<'neighbor' | 'outcome'> {
+  // loaded only when a registry asks for it: the probe process (probe-main.ts) starts faster without prom-client
+  const {Histogram: PromHistogram} = createRequire(import.meta.url)('prom-client') as typeof import('prom-client')
+  return new PromHistogram({
     name: PROBE_HISTOGRAM_NAME,
     help: 'Latency of the chaos probe\'s requests, from the scheduled send to the end of the response',
     labelNames: ['neighbor', 'outcome'],

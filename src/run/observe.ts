@@ -3,7 +3,7 @@
 import type {Registry} from 'prom-client'
 
 import type {NeighborSpec} from '../experiment/schema.js'
-import {HttpProbe} from '../metrics/probe.js'
+import {RemoteProbe} from '../metrics/remote-probe.js'
 import {DEFAULT_LATENCY_HISTOGRAM, Scraper} from '../metrics/scrape.js'
 import type {ResourceSample} from '../metrics/types.js'
 import type {WorkflowHandle} from '../platforms/platform.js'
@@ -17,16 +17,17 @@ export interface TimedSample extends ResourceSample {
 }
 
 export class WorkflowObserver {
-  readonly probe?: HttpProbe
+  readonly probe?: RemoteProbe
   readonly scraper?: Scraper
   readonly samples: TimedSample[] = []
 
   constructor(readonly workflow: WorkflowHandle, intervalMs: number, registry?: Registry) {
     const spec = workflow.spec as NeighborSpec
     if (workflow.role === 'neighbor' && spec.probe) {
-      this.probe = new HttpProbe({
+      // in a process of its own: the run loop's stalls must not be charged to the neighbour (remote-probe.ts)
+      this.probe = new RemoteProbe({
         url: spec.probe.http.url, rate: spec.probe.http.rate, timeoutMs: spec.probe.http.timeout,
-        method: spec.probe.http.method, neighbor: workflow.name, registry,
+        method: spec.probe.http.method, neighbor: workflow.name, registry, intervalMs,
       })
     }
     if (workflow.role === 'neighbor' && spec.metrics) this.scraper = new Scraper({url: spec.metrics, intervalMs, families: SCRAPED_FAMILIES})

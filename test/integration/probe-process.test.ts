@@ -1,0 +1,186 @@
+// The probe in a process of its own (RemoteProbe, probe-main.ts): real child processes, a real HTTP server in a
+// process of its own on 127.0.0.1. The point is the contrast: an 800 ms stall of the toolkit's event loop is
+// charged to the neighbour by the in-process HttpProbe, and not by the remote one.
+import {spawn} from 'node:child_process'
+import {fileURLToPath} from 'node:url'
+import {afterEach, describe, expect, it} from 'vitest'
+import {HttpProbe} from '../../src/metrics/probe.js'
+import {RemoteProbe} from '../../src/metrics/remote-probe.js'
+import {serveInProcess, type ServerProcess} from '../helpers/http-server-process.js'
+import {alive, waitFor} from '../helpers/stressors.js'
+
+const servers: ServerProcess[] = []
+const probes: Array<HttpProbe | RemoteProbe> = []
+afterEach(async () => {
+  await Promise.all(probes.splice(0).map((p) => p.stop()))
+  await Promise.all(servers.splice(0).map((s) => s.close()))
+})
+
+async function server(): Promise<ServerProcess> {
+  const made = await serveInProcess()
+  servers.push(made)
+  return made
+}
+
+function track<P extends HttpProbe | RemoteProbe>(probe: P): P {
+  probes.push(probe)
+  return probe
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/** the toolkit's run loop busy (spawning a stressor, cgroup work): nothing else in this process runs meanwhile */
+function block(ms: number): void {
+  const end = Date.now() + ms
+  while (Date.now() < end) { /* busy */ }
+}
+const quantile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]
+}
+/** the most requests the server saw in any 100 ms slice of [from, to): about 10 at 100/s when the load is even */
+function busiestSlice(arrivals: number[], from: number, to: number): number {
+  const slices = new Array<number>(Math.ceil((to - from) / 100)).fill(0)
+  for (const t of arrivals) if (t >= from && t < to) slices[Math.floor((t - from) / 100)]++
+  return Math.max(...slices)
+}
+
+/** 100 req/s; the test's event loop blocked for 800 ms in the middle. */
+async function throughABlock(probe: HttpProbe | RemoteProbe, target: ServerProcess) {
+  probe.start()
+  await sleep(1000)
+  const blockFrom = Date.now()
+  block(800)
+  const blockTo = Date.now()
+  await sleep(1000)
+  await probe.stop()
+  const inBlock = probe.records(blockFrom, blockTo)
+  const arrivals = await target.arrivals()
+  return {
+    inBlock,
+    p50: quantile(inBlock.map((r) => r.latencySeconds), 0.5),
+    p99: quantile(inBlock.map((r) => r.latencySeconds), 0.99),
+    arrivedInBlock: arrivals.filter((t) => t >= blockFrom && t < blockTo).length,
+    busiest: busiestSlice(arrivals, blockFrom - 500, blockTo + 500),
+  }
+}
+
+describe('RemoteProbe', () => {
+  it('streams records during the run that match the in-process probe\'s', async () => {
+    const target = await server()
+    const remote = track(new RemoteProbe({url: target.url, rate: 100, timeoutMs: 1000, neighbor: 'api', intervalMs: 500}))
+    const local = track(new HttpProbe({url: target.url, rate: 100, timeoutMs: 1000, neighbor: 'api'}))
+    remote.start()
+    local.start()
+    await sleep(1200)
+    // mid-run: the batches (every ~100 ms) are here already, minus the child's start-up
+    const midway = remote.records().length
+    expect(midway).toBeGreaterThan(50)
+    await sleep(800)
+    await Promise.all([remote.stop(), local.stop()])
+
+    const a = remote.records()
+    const b = local.records()
+    const stats = remote.stats()
+    expect(stats.sent).toBe(a.length)
+    expect(stats).toMatchObject({completed: a.length, ok: a.length, errors: 0, timeouts: 0, inFlight: 0, dropped: 0})
+    expect(a.length).toBeGreaterThan(midway)
+    // the same shape and the same schedule: 10 ms apart, every request answered
+    expect(Object.keys(a[0]).sort()).toEqual(Object.keys(b[0]).sort())
+    for (let i = 1; i < a.length; i++) expect(a[i].t - a[i - 1].t).toBeCloseTo(10, 6)
+    expect(a.every((r) => r.ok && r.status === 200 && r.latencySeconds > 0)).toBe(true)
+    // the child starts up in a few hundred ms; from its first request on, the two send the same schedule
+    const sameSpan = b.filter((r) => r.t >= a[0].t && r.t <= a.at(-1)!.t)
+    expect(Math.abs(sameSpan.length - a.length)).toBeLessThanOrEqual(2)
+    const medianA = quantile(a.map((r) => r.latencySeconds), 0.5)
+    const medianB = quantile(b.map((r) => r.latencySeconds), 0.5)
+    expect(medianA).toBeLessThan(0.02)
+    expect(medianB).toBeLessThan(0.02)
+  })
+
+  it('does not charge an 800 ms stall of the toolkit\'s event loop to the neighbour, where the in-process probe does', async () => {
+    const target = await server()
+    const remote = await throughABlock(track(new RemoteProbe({url: target.url, rate: 100, timeoutMs: 2000, intervalMs: 500})), target)
+    const local = await throughABlock(track(new HttpProbe({url: target.url, rate: 100, timeoutMs: 2000})), target)
+    // both scheduled about 80 requests in the stall
+    for (const seen of [remote, local]) expect(seen.inBlock.length).toBeGreaterThanOrEqual(78)
+    // remote: the schedule went on in the child, so they reached the server during the stall, evenly ...
+    expect(remote.arrivedInBlock).toBeGreaterThanOrEqual(60)
+    expect(remote.busiest).toBeLessThanOrEqual(25)
+    // ... with the server's latency (about a millisecond), not the stall's
+    expect(remote.p50).toBeLessThan(0.02)
+    expect(remote.p99).toBeLessThan(0.1)
+    // in-process: nothing was sent during the stall, then all of it at once, each request charged its wait
+    expect(local.arrivedInBlock).toBeLessThanOrEqual(5)
+    expect(local.busiest).toBeGreaterThanOrEqual(60)
+    expect(local.p50).toBeGreaterThan(0.3)
+    expect(local.p99).toBeGreaterThan(0.7)
+  })
+
+  it('reports the instrument\'s own lag per interval, and flags a stalled instrument', async () => {
+    const target = await server()
+    const probe = track(new RemoteProbe({url: target.url, rate: 100, timeoutMs: 2000, intervalMs: 500}))
+    probe.start()
+    await sleep(1200)
+    // stall the probe process itself for 300 ms
+    const pid = probe.processId()!
+    const stalledAt = Date.now()
+    process.kill(pid, 'SIGSTOP')
+    await sleep(300)
+    process.kill(pid, 'SIGCONT')
+    await sleep(1200)
+    await probe.stop()
+
+    const intervals = probe.lag()
+    expect(intervals.length).toBeGreaterThanOrEqual(4)
+    for (const i of intervals) {
+      expect(i.to - i.from).toBe(500)
+      expect(i.from % 500).toBe(0)
+      expect(Number.isFinite(i.maxSendLagMs) && Number.isFinite(i.loopDelayP99Ms) && Number.isFinite(i.loopDelayMaxMs)).toBe(true)
+    }
+    const stalled = intervals.find((i) => i.from <= stalledAt && stalledAt < i.to)!
+    expect(stalled.lagged).toBe(true)
+    expect(stalled.maxSendLagMs).toBeGreaterThan(200)
+    expect(probe.laggedAt(stalledAt + 1)).toBe(true)
+    // the instrument is not lagged all the time: most intervals are clean
+    expect(intervals.filter((i) => !i.lagged).length).toBeGreaterThanOrEqual(intervals.length - 3)
+    expect(probe.laggedAt(Date.now() + 60_000)).toBe(false)
+  })
+
+  it('returns every record once stop() resolves, in-flight ones included', async () => {
+    const target = await server()
+    const probe = track(new RemoteProbe({url: `${target.url}?delay=300`, rate: 50, timeoutMs: 2000}))
+    probe.start()
+    await sleep(1000)
+    await probe.stop()
+    const stats = probe.stats()
+    expect(stats.sent).toBeGreaterThan(20)
+    // the last 300 ms of requests were still in flight when stop() was called
+    expect(probe.records().length).toBe(stats.sent)
+    expect(stats).toMatchObject({completed: stats.sent, ok: stats.sent, inFlight: 0})
+    expect(probe.records().every((r) => r.latencySeconds >= 0.3)).toBe(true)
+    // and the probe process is gone
+    expect(alive(probe.processId()!)).toBe(false)
+  })
+
+  it('ends its probe process when the toolkit is SIGKILLed', async () => {
+    const target = await server()
+    const entry = fileURLToPath(new URL('../../dist/metrics/remote-probe.js', import.meta.url))
+    const script = `import(${JSON.stringify(entry)}).then(({RemoteProbe}) => {
+      const probe = new RemoteProbe({url: ${JSON.stringify(target.url)}, rate: 50, timeoutMs: 1000})
+      probe.start()
+      setTimeout(() => process.stdout.write(probe.processId() + '\\n'), 300)
+    })`
+    const toolkit = spawn(process.execPath, ['-e', script], {stdio: ['ignore', 'pipe', 'inherit']})
+    const childPid = await new Promise<number>((resolve) => toolkit.stdout.setEncoding('utf8').once('data', (text: string) => resolve(Number(text.trim()))))
+    expect(alive(childPid)).toBe(true)
+    const arrivedBefore = (await target.arrivals()).length
+    await sleep(300)
+    expect((await target.arrivals()).length).toBeGreaterThan(arrivedBefore)
+    toolkit.kill('SIGKILL')
+    await waitFor('the probe process gone', () => !alive(childPid), 2000)
+    // and no more load reaches the neighbour
+    const arrivedAfter = (await target.arrivals()).length
+    await sleep(200)
+    expect((await target.arrivals()).length).toBe(arrivedAfter)
+  })
+})
