@@ -10,7 +10,7 @@ import {formatPercent, formatValue} from '../verdict/format.js'
 import type {SignalVerdict} from '../verdict/types.js'
 import {doseAmount, doseSummary, escapeHtml as h, journalExitCode, runDurationMs, type FailOn, type NotRun, type ReportDocument, type RunsReport} from './formats.js'
 import type {Journal, TimelinePoint} from './journal.js'
-import {verdictRows} from './table.js'
+import {VERDICT_COLUMNS, verdictRows} from './table.js'
 
 export function renderHtml(document: ReportDocument): string {
   if (document.kind === 'matrix') {
@@ -73,7 +73,7 @@ function journalSection(journal: Journal, failOn: FailOn, heading = journal.expe
   const rows = verdictRows(journal)
   const signals = journal.neighbors.flatMap((n) => n.signals)
   const table = rows.length === 0 ? '<p class="muted">No signal was judged.</p>'
-    : `<table class="grid verdicts"><thead><tr>${['neighbour', 'signal', 'baseline', 'fault', 'change', '95% CI', 'p', 'threshold', 'verdict'].map((c) => `<th>${c}</th>`).join('')}</tr></thead><tbody>${
+    : `<table class="grid verdicts"><thead><tr>${VERDICT_COLUMNS.map((c) => `<th>${c}</th>`).join('')}</tr></thead><tbody>${
       rows.map((r, i) => `<tr class="v-${h(signals[i].verdict)}">${r.slice(0, -1).map((c, j) => `<td${j >= 2 && j <= 6 ? ' class="num"' : ''}>${h(c)}</td>`).join('')}<td>${badge(signals[i].verdict)}</td></tr>`
         + `<tr class="reason"><td colspan="9">${h(signals[i].reason)}</td></tr>`).join('')}</tbody></table>`
   return `<section class="run v-${h(journal.verdict)}" id="run-${h(journal.runId)}">

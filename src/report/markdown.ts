@@ -6,7 +6,7 @@ import type {MatrixResult} from '../matrix/types.js'
 import {ExitCode} from '../run/exit-codes.js'
 import {doseSummary, escapeMarkdown, journalExitCode, type FailOn, type ReportDocument, type RunsReport} from './formats.js'
 import type {Journal, RunVerdict} from './journal.js'
-import {verdictRows} from './table.js'
+import {VERDICT_COLUMNS, verdictRows} from './table.js'
 
 export function renderMarkdown(document: ReportDocument): string {
   return `${(document.kind === 'matrix' ? matrixMarkdown(document.matrix) : runsMarkdown(document)).join('\n')}\n`
@@ -61,7 +61,7 @@ function journalBody(journal: Journal): string[] {
   const events = journal.injection.efficacy?.landed === false ? journal.injection.events ?? [] : []
   if (events.length > 0) out.push(...events.map((event) => `- ${escapeMarkdown(event)}`), '')
   const rows = verdictRows(journal)
-  if (rows.length > 0) out.push(...table(['neighbour', 'signal', 'baseline', 'fault', 'change', '95% CI', 'p', 'threshold', 'verdict'], rows), '')
+  if (rows.length > 0) out.push(...table(VERDICT_COLUMNS, rows), '')
   if (!journal.rollback.complete) out.push(`**Rollback incomplete:** ${escapeMarkdown(journal.rollback.leftovers.join(', '))}`, '')
   out.push(`<sub>run ${escapeMarkdown(journal.runId)}, ${escapeMarkdown(journal.startedAt)}, exit code ${journal.exitCode}</sub>`, '')
   return out

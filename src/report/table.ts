@@ -31,6 +31,10 @@ function pValue(p: number | null): string {
   return p < 0.001 ? '<0.001' : p.toFixed(3)
 }
 
+/** The verdict table's columns, for the text, Markdown and HTML reports alike. CI: the interval at the deciding
+ * look's level; p: the one-sided p-value of the breach claim (against the threshold, not against no change). */
+export const VERDICT_COLUMNS = ['neighbour', 'signal', 'baseline', 'fault', 'change', 'CI', 'p', 'threshold', 'verdict']
+
 export function verdictRows(journal: Journal): string[][] {
   return journal.neighbors.flatMap((n) => n.signals.map((s) => [
     n.name, s.signal, value(s.baseline, s.unit), value(s.fault, s.unit), signed(s.change), interval(s), pValue(s.pValue), s.threshold, s.verdict.toUpperCase(),
@@ -46,7 +50,7 @@ export function renderTable(header: string[], rows: string[][]): string {
 export function renderVerdict(journal: Journal): string {
   const out: string[] = []
   const rows = verdictRows(journal)
-  if (rows.length > 0) out.push(renderTable(['neighbour', 'signal', 'baseline', 'fault', 'change', '95% CI', 'p', 'threshold', 'verdict'], rows))
+  if (rows.length > 0) out.push(renderTable(VERDICT_COLUMNS, rows))
   for (const n of journal.neighbors) {
     for (const s of n.signals) if (s.verdict !== 'contained') out.push(`  ${n.name} ${s.signal}: ${s.reason}`)
     if (n.unexpectedExits > 0) out.push(`  ${n.name} ended ${n.unexpectedExits} time(s) during the run: ${n.lastExit}`)
@@ -58,9 +62,22 @@ export function renderVerdict(journal: Journal): string {
   out.push(`dose: ${e ? `${e.landed ? 'landed' : 'DID NOT LAND'}${share}: ${e.note}` : 'not injected'}`)
   // how a short dose came about: when each stressor was ready and how it ended
   if (e && !e.landed) for (const event of journal.injection.events ?? []) out.push(`  ${event}`)
+  if (journal.design) out.push(`measured: ${describeMeasuring(journal.design)}`)
   if (journal.target.unexpectedExits > 0) out.push(`target ${journal.target.name}: ${journal.target.lastExit}`)
   out.push(`rollback: ${journal.rollback.complete ? `complete in ${journal.rollback.durationMs}ms` : `INCOMPLETE, left: ${journal.rollback.leftovers.join(', ')}`}`)
   out.push(`verdict: ${journal.verdict.toUpperCase()} (expected ${journal.expect}) — ${journal.reason}`)
   out.push(`exit code ${journal.exitCode}`)
   return out.join('\n')
+}
+
+/** "6 interleaved pairs of 4s blocks in 58s, 2 looks; stopped: decided contained after 6 usable pairs" */
+export function describeMeasuring(design: NonNullable<Journal['design']>): string {
+  const on = design.blocks.filter((b) => b.arm === 'on')
+  const span = design.blocks.length ? (Date.parse(design.blocks.at(-1)!.end) - Date.parse(design.blocks[0].start)) / 1000 : 0
+  const startups = on.map((b) => b.startupMs ?? 0).sort((a, b) => a - b)
+  const startup = startups.length ? `; the fault took ${(startups[Math.floor(startups.length / 2)] / 1000).toFixed(1)} s (median) to start working` : ''
+  const what = design.kind === 'interleaved'
+    ? `${on.length} interleaved pair${on.length === 1 ? '' : 's'} of ${design.blockMs / 1000}s blocks in ${Math.round(span)}s`
+    : 'one baseline window and one fault window'
+  return `${what}, ${design.looks.length} look${design.looks.length === 1 ? '' : 's'}${startup}; stopped: ${design.stoppedBecause}`
 }

@@ -22,7 +22,7 @@ describe('Markdown rendering', () => {
     expect(text).toContain(`**Dose:** ${journal.injection.efficacy!.landed ? 'landed' : 'did not land'}`)
     const rows = tableRows(text)
     expect(rows).toHaveLength(2 + journal.neighbors[0].signals.length)
-    expect(rows[0].map((c) => c.trim())).toEqual(['neighbour', 'signal', 'baseline', 'fault', 'change', '95% CI', 'p', 'threshold', 'verdict'])
+    expect(rows[0].map((c) => c.trim())).toEqual(['neighbour', 'signal', 'baseline', 'fault', 'change', 'CI', 'p', 'threshold', 'verdict'])
     expect(text.split('\n').length).toBeLessThan(20)
   })
 
