@@ -203,8 +203,13 @@ function chartFigure(journal: Journal, neighbour: Neighbour, kind: ChartKind, se
   const add = (kindName: WindowKind, span?: {start: string, end: string}) => {
     if (span) windows.push({kind: kindName, from: Date.parse(span.start), to: Date.parse(span.end)})
   }
-  add('baseline', journal.phases.baseline)
-  add('fault', journal.phases.inject)
+  if (journal.design?.kind === 'interleaved') {
+    // every block of the design: the fault-on and fault-off blocks the verdict compared
+    for (const b of journal.design.blocks) add(b.arm === 'on' ? 'fault' : 'baseline', b)
+  } else {
+    add('baseline', journal.phases.baseline)
+    add('fault', journal.phases.inject)
+  }
   add('recovery', journal.phases.recover)
   const interval = timeline.length > 1 ? timeline[1].t - timeline[0].t : 1000
   const xFrom = Math.min(timeline[0].t - interval, ...windows.map((w) => w.from))
