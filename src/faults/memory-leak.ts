@@ -41,10 +41,14 @@ export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
     // when the leak last grew: a leak pressed against its limit stalls in the kernel's reclaim and stops reporting
     let grownTo = 0
     let lastGrowthAt = Date.now()
+    // the episode ends when the leak is killed, or has taken all it was asked for and holds it
+    let reachedLimit: () => void = () => undefined
+    const held = new Promise<void>((resolve) => (reachedLimit = resolve))
     stressor.onMessage((message) => {
       if (message.type === 'progress' && (message.bytes ?? 0) > grownTo) {
         grownTo = message.bytes!
         lastGrowthAt = Date.now()
+        if (grownTo >= limit) reachedLimit()
       }
     })
     void stressor.exited.then((exit) => {
@@ -53,7 +57,7 @@ export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
       killedByKernel = exit.killedBy === 'oom-or-sigkill' || (!stoppedByUs && exit.signal === 'SIGKILL')
     })
     return {
-      ended: stressor.exited,
+      ended: Promise.race([stressor.exited, held]),
       progress: () => `leaked ${formatBytes(stressor.latest()?.bytes ?? 0)}`,
       async stop() {
         stoppedByUs = true

@@ -266,7 +266,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       let usable = 0
       let nextLook = 0
       for (let pair = 0; pair < design.maxPairs && !stopped(); pair++) {
-        if (Date.now() - start + 2 * design.blockMs > design.budgetMs && usable > 0) {
+        if (Date.now() - start + 2 * design.blockMs > design.budgetMs) {
           stoppedBecause = 'budget spent'
           break
         }
@@ -281,6 +281,11 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
         }
         if (stopped() || !on || !off) break
         if (on.landed) usable++
+        else if (usable === 0 && pair >= 2) {
+          // three fault blocks and no dose: the boundary is not being tested, measuring on says nothing
+          stoppedBecause = 'the dose did not land in the first three fault blocks'
+          break
+        }
         // an observed fact (a neighbour restarted) decides at once; estimates wait for the planned looks
         const planned = design.looks[nextLook]
         if (planned && usable >= planned.pairs) {
