@@ -1,0 +1,105 @@
+// The measuring design fixed in the plan, and a look at the data: Holm over the breach claims.
+import {describe, expect, it} from 'vitest'
+
+import type {Experiment} from '../../src/experiment/schema.js'
+import {describeDesign, planDesign} from '../../src/run/design.js'
+import {look, type BlockSet} from '../../src/run/judging.js'
+import type {Window} from '../../src/run/signals.js'
+import {seededRng} from '../../src/verdict/stats.js'
+import {fromYaml} from '../helpers/experiments.js'
+
+const base = `apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: design}
+target: {name: worker, run: [sleep, "60"], isolation: {level: cgroup}}
+neighbors: [{name: api, run: [sleep, "60"], probe: {http: {url: "http://127.0.0.1:1/x", rate: 100}}}]
+fault: {type: cpu-hog, cores: 0.5}
+hypothesis: [{signal: latency_p99, max_increase: 50%}]
+`
+
+function experiment(extra = ''): Experiment {
+  return fromYaml(`${base}${extra}`)
+}
+
+describe('planDesign', () => {
+  it('plans looks from the first look to the budget, each with its boundary, and says so', () => {
+    const design = planDesign(experiment('verdict: {block: 4s, settle: 1s, budget: 2m, firstLook: 4, lookEvery: 2}\n'), 'abc')
+    expect(design.kind).toBe('interleaved')
+    // a pair takes two 4 s blocks, the settle and a start-up: 120 s hold 12 of them
+    expect(design.maxPairs).toBe(12)
+    expect(design.looks.map((l) => l.pairs)).toEqual([4, 6, 8, 10, 12])
+    for (const l of design.looks) expect(l.z).toBeGreaterThan(1.645)
+    expect(describeDesign(design)).toMatch(/looks after 4, 6, 8, 10, 12 pairs \(pocock spending, alpha 0\.05/)
+  })
+
+  it('obrien-fleming keeps alpha for the last look: strict early, near one look\'s 1.645 at the end', () => {
+    const design = planDesign(experiment('verdict: {spending: obrien-fleming, budget: 2m}\n'), 'abc')
+    const zs = design.looks.map((l) => l.z)
+    expect(zs[0]).toBeGreaterThan(3)
+    expect(zs.at(-1)!).toBeLessThan(2)
+    expect([...zs].sort((a, b) => b - a)).toEqual(zs)
+  })
+
+  it('orders the arms by the run id, the first pair fault-off first', () => {
+    const a = planDesign(experiment(), 'run-a')
+    const again = planDesign(experiment(), 'run-a')
+    const b = planDesign(experiment(), 'run-b')
+    expect(a.order).toEqual(again.order)
+    expect(a.order).not.toEqual(b.order)
+    expect(a.order[0]).toEqual(['off', 'on'])
+    const onFirst = a.order.filter((p) => p[0] === 'on').length
+    expect(onFirst).toBeGreaterThan(0)
+    expect(onFirst).toBeLessThan(a.order.length)
+  })
+
+  it('windows: one look at one look\'s boundary; the default with a Prometheus source, and the plan says why', () => {
+    const windows = planDesign(experiment('verdict: {design: windows}\n'), 'abc')
+    expect(windows.looks).toEqual([{pairs: 1, z: expect.closeTo(1.645, 3)}])
+    const prometheus = planDesign(experiment('metrics: {source: prometheus, url: "http://127.0.0.1:9090"}\n'), 'abc')
+    expect(prometheus.kind).toBe('windows')
+    expect(describeDesign(prometheus)).toMatch(/scrapes lag/)
+  })
+})
+
+describe('look', () => {
+  /** Windows whose index says which arm and pair they are; latencies drawn per window, the on-arm's scaled. */
+  function blocks(pairs: number): BlockSet {
+    const on: Window[] = []
+    const off: Window[] = []
+    for (let i = 0; i < pairs; i++) {
+      off.push({from: 2 * i * 1000, to: 2 * i * 1000 + 1000})
+      on.push({from: (2 * i + 1) * 1000, to: (2 * i + 1) * 1000 + 1000})
+    }
+    return {on, off, episodes: on}
+  }
+
+  function extractWith(changes: Record<string, number>) {
+    return (neighbor: string, _h: unknown, w: Window) => {
+      const rng = seededRng(`${neighbor}/${w.from}`)
+      const onArm = (w.from / 1000) % 2 === 1
+      const scale = (onArm ? 1 + (changes[neighbor] ?? 0) : 1) * Math.exp(0.25 * (rng() - 0.5))
+      return {samples: {kind: 'observations' as const, values: Array.from({length: 200}, () => 0.01 * scale * (1 + rng()))}, statistic: 'p99' as const, unit: 'seconds' as const}
+    }
+  }
+
+  const hypotheses = [{signal: 'latency_p99' as const, max_increase: 0.5}]
+
+  it('decides contained only when every signal of every neighbour is', () => {
+    const result = look([{name: 'a', hypotheses}, {name: 'b', hypotheses}], blocks(10), true, 2.2, extractWith({}))
+    expect(result.decision).toBe('contained')
+    expect(result.signals.get('a')![0].verdict).toBe('contained')
+  })
+
+  it('a clear breach stands Holm\'s correction and decides the look', () => {
+    const result = look([{name: 'a', hypotheses}, {name: 'b', hypotheses}], blocks(10), true, 2.2, extractWith({b: 2}))
+    expect(result.decision).toBe('breach')
+    expect(result.corrected).toBe(0)
+    expect(result.signals.get('b')![0].verdict).toBe('breach')
+  })
+
+  it('a signal a neighbour cannot give is inconclusive, and the look undecided', () => {
+    const result = look([{name: 'a', hypotheses}], blocks(6), true, 2.2, () => ({unavailable: 'no probe here'}))
+    expect(result.decision).toBe('undecided')
+    expect(result.signals.get('a')![0]).toMatchObject({verdict: 'inconclusive', reason: 'no probe here'})
+  })
+})
