@@ -98,10 +98,15 @@ function planRemoteFill(spec: DiskFillSpec, path: string, experiment: Experiment
 export const diskFill: FaultDriver<DiskFillSpec> = {
   type: 'disk-fill',
 
-  plan(spec, experiment, platform) {
+  // where and how much is decided by the file and this machine's filesystems (or, in a pod, the platform's plan)
+  guard(spec, experiment, platform) {
     const fill = planFill(spec, experiment, platform, true)
     const how = spec.mode === 'fallocate' ? 'at once (fallocate)' : spec.rate ? `at ${formatBytes(spec.rate)}/s` : 'as fast as the disk takes it'
-    return `disk-fill: ${formatBytes(fill.bytes)} into ${fill.remote ?? fill.dir} ${how}, charged to ${platform.target.boundary}`
+    return `disk-fill: ${formatBytes(fill.bytes)} into ${fill.remote ?? fill.dir} ${how}`
+  },
+
+  plan(spec, experiment, platform) {
+    return `${this.guard(spec, experiment, platform)}, charged to ${platform.target.boundary}`
   },
 
   async start(spec, ctx) {
