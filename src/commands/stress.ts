@@ -13,7 +13,13 @@ function strict(parse: (text: string) => number | undefined, what: string) {
 }
 
 const durationFlag = Flags.custom<number>({parse: strict(parseDuration, 'a duration such as 30s')})
-const percentFlag = Flags.custom<number>({parse: strict(parsePercent, 'a percentage such as 50%')})
+// stress-ng's users type --cpu-load 50: on the command line a bare number is a percentage (50 is 50%), said
+// right there in the flag's help, where in an experiment file it is refused as ambiguous
+function percentOrNumber(text: string): number | undefined {
+  const fraction = parsePercent(/^\s*-?[\d.]+\s*$/.test(text) ? `${text}%` : text)
+  return fraction !== undefined && fraction >= 0 && fraction <= 1 ? fraction : undefined
+}
+const percentFlag = Flags.custom<number>({parse: strict(percentOrNumber, 'a percentage from 0% to 100% such as 50% (or 50)')})
 const sizeFlag = Flags.custom<number>({parse: strict(parseBytes, 'a size such as 512Mi')})
 
 export default class Stress extends Command {
@@ -31,14 +37,14 @@ export default class Stress extends Command {
 
   static override flags = {
     duration: durationFlag({description: 'how long', default: 30_000}),
-    load: percentFlag({description: 'cpu: share of the allowance (--cpus, else the host)'}),
+    load: percentFlag({description: 'cpu: share of the allowance (--cpus, else the host), 50% or 50 as stress-ng writes it'}),
     cpus: Flags.string({description: 'cpu: the allowance in cores the load is relative to'}),
     workers: Flags.integer({description: 'cpu: busy threads', min: 1, max: 256}),
     rate: Flags.string({description: 'memory: growth such as 64Mi/s; flood: bit rate such as 1gbit'}),
     limit: sizeFlag({description: 'memory: where the leak stops'}),
     dir: Flags.string({description: 'disk: directory to fill'}),
     size: sizeFlag({description: 'disk: bytes to write'}),
-    'disk-floor': percentFlag({description: 'disk: free space always left', default: 0.1}),
+    'disk-floor': percentFlag({description: 'disk: free space always left, 10% or 10', default: 0.1}),
     host: Flags.string({description: 'flood: loopback destination', default: '127.0.0.1'}),
     port: Flags.integer({description: 'flood: destination port', min: 1, max: 65_535}),
     connections: Flags.integer({description: 'flood: connections', min: 1, max: 64, default: 1}),

@@ -37,11 +37,24 @@ const bytes = (what: string, {min = 1, max = TB} = {}) =>
     return n
   })
 
+/**
+ * A bare number where a percentage is asked is refused, not guessed: in a file kept and reviewed, 0.5 could be 50%
+ * or 0.5%, and 50 could be 50% or 50 bytes. The message says what was probably meant.
+ */
+function bareNumber(what: string, value: number, alternative = ''): string {
+  const asFraction = value > 0 && value <= 1 ? ` or ${+(value * 100).toFixed(4)}%` : ''
+  return `${what}: ${value} is a bare number: did you mean ${value}%${asFraction}${alternative}? A percentage is written with its % sign`
+}
+
 /** A fraction written as a percentage ("25%"); `max` bounds it (1 = 100%). */
 const percent = (what: string, {min = 0, max = 1} = {}) =>
   z.union([z.string(), z.number()]).transform((value, ctx) => {
-    const f = typeof value === 'number' ? value : parsePercent(value)
-    if (f === undefined || typeof value === 'number') {
+    if (typeof value === 'number') {
+      ctx.addIssue({code: 'custom', message: bareNumber(what, value)})
+      return z.NEVER
+    }
+    const f = parsePercent(value)
+    if (f === undefined) {
       ctx.addIssue({code: 'custom', message: `${what}: expected a percentage such as 25%, got ${JSON.stringify(value)}`})
       return z.NEVER
     }
@@ -62,6 +75,10 @@ const sizeOrPercent = (what: string) =>
         return z.NEVER
       }
       return {fraction: f}
+    }
+    if (typeof value === 'number' || /^\s*[\d.]+\s*$/.test(value)) {
+      ctx.addIssue({code: 'custom', message: bareNumber(what, Number(value), ` or ${value}Mi`)})
+      return z.NEVER
     }
     const n = parseBytes(value)
     if (n === undefined || n < 1 || n > TB) {
@@ -271,6 +288,7 @@ export const Safety = z.strictObject({
   allowPaths: z.array(z.string().startsWith('/')).default([]),
   allowHosts: z.array(z.string()).default([]).describe('flood destinations beyond loopback and the toolkit\'s own sink: addresses or CIDRs'),
   abort: z.array(z.lazy(() => AbortCondition)).default([]).describe('conditions checked every interval during injection; the first that holds removes the fault at once'),
+  allowSystem: z.boolean().default(false).describe('OVERRIDE: target the machine itself on platform process: PID 1, the root cgroup, the toolkit\'s own processes and cgroups, system services\' cgroups (system.slice, init.scope, user.slice and the like)'),
   allowUnlabelled: z.boolean().default(false).describe('OVERRIDE: target an existing container (platform docker) or pods (platform kubernetes) that carry no chaos.allowed=true label'),
 })
 
@@ -436,6 +454,7 @@ export const KubeSettings = z.strictObject({
   mechanism: z.enum(['ephemeral-container', 'helper-pod']).default('ephemeral-container').describe('ephemeral-container: the stressor runs in the target pod (no privileges; it stays in the pod spec until the pod restarts); helper-pod: a short-lived privileged pod on the target\'s node joins the target container\'s cgroup and network namespace'),
   image: z.string().min(1).max(255).default('chaos-toolkit:0.1.0').describe('the toolkit image the stressor runs from (docs/kubernetes.md builds it)'),
   seed: z.number().int().min(0).max(2 ** 31 - 1).optional().describe('seed of the random choice of pods; default: a fresh one, printed in the plan'),
+  allowSystem: z.boolean().default(false).describe('OVERRIDE: target the machine itself on platform process: PID 1, the root cgroup, the toolkit\'s own processes and cgroups, system services\' cgroups (system.slice, init.scope, user.slice and the like)'),
   allowUnlabelled: z.boolean().default(false).describe('OVERRIDE: target pods that neither carry chaos.allowed=true nor live in a namespace labelled so'),
   requestTimeout: duration('kubernetes.requestTimeout', {min: 100, max: 120_000}).default(10_000).describe('per request to the API server'),
   level: name.default('stated').describe('the name, in chaos matrix and reports, of the isolation level the workflows\' own pods: embody'),

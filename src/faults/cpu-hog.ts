@@ -27,6 +27,11 @@ export function cpuDose(spec: CpuHogSpec, platform: Platform, allowance: Allowan
 export const cpuHog: FaultDriver<CpuHogSpec> = {
   type: 'cpu-hog',
 
+  guard(spec) {
+    // nothing to refuse from the file alone: the dose is relative to the target's allowance, or checked against it
+    return `cpu-hog: ${spec.cores !== undefined ? `${spec.cores} cores` : `${Math.round(spec.load * 100)}% of the target's CPU allowance`}`
+  },
+
   plan(spec, _experiment, platform) {
     const dose = cpuDose(spec, platform)
     return `cpu-hog: ${dose.cores.toFixed(2)} cores = ${dose.source}, ${dose.workers} worker(s) at ${Math.round(dose.loadPerWorker * 100)}% each, charged to ${platform.target.boundary}`

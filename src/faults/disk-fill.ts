@@ -24,15 +24,21 @@ function filesystem(dir: string): {total: number, free: number} {
   return {total: stats.blocks * stats.bsize, free: stats.bavail * stats.bsize}
 }
 
+function capped(bytes: number, experiment: Experiment): number {
+  if (bytes > experiment.safety.maxDisk) {
+    throw new PlanError(`disk-fill of ${formatBytes(bytes)} is above safety.maxDisk (${formatBytes(experiment.safety.maxDisk)}); raise safety.maxDisk in the experiment if you mean it`)
+  }
+  return bytes
+}
+
 /** Resolves where and how much to write, refusing anything the experiment did not name and allow. */
 export function planFill(spec: DiskFillSpec, experiment: Experiment, platform: Platform, beforeSetup: boolean): FillPlan {
   if (platform.remoteFill && spec.path !== undefined) return planRemoteFill(spec, spec.path, experiment, platform)
-  if (spec.volume !== undefined) {
+  if (spec.volume !== undefined && beforeSetup) {
+    // the volume's size is in the file: so is the fill's, before the volume exists
     const size = experiment.volumes![spec.volume].size
-    if (beforeSetup) {
-      const bytes = 'bytes' in spec.size ? spec.size.bytes : Math.round(spec.size.fraction * size)
-      return {dir: `(volume ${spec.volume})`, bytes: Math.min(bytes, size), createdByExperiment: true}
-    }
+    const bytes = 'bytes' in spec.size ? spec.size.bytes : Math.round(spec.size.fraction * size)
+    return {dir: `(volume ${spec.volume})`, bytes: capped(Math.min(bytes, size), experiment), createdByExperiment: true}
   }
   const {dir, createdByExperiment} = platform.fillDirectory(spec.volume, spec.path)
   if (!createdByExperiment) {
@@ -65,10 +71,7 @@ export function planFill(spec: DiskFillSpec, experiment: Experiment, platform: P
   } else {
     bytes = Math.min(bytes, fs.total)
   }
-  if (bytes > experiment.safety.maxDisk) {
-    throw new PlanError(`disk-fill of ${formatBytes(bytes)} is above safety.maxDisk (${formatBytes(experiment.safety.maxDisk)}); raise safety.maxDisk in the experiment if you mean it`)
-  }
-  return {dir, bytes, createdByExperiment}
+  return {dir, bytes: capped(bytes, experiment), createdByExperiment}
 }
 
 /**
@@ -88,9 +91,7 @@ function planRemoteFill(spec: DiskFillSpec, path: string, experiment: Experiment
   if ('bytes' in spec.size) bytes = spec.size.bytes
   else if (remote.percentOf) bytes = Math.round(spec.size.fraction * remote.percentOf.bytes)
   else throw new PlanError(`disk-fill size ${Math.round(spec.size.fraction * 100)}%: a percentage is of the target container's limits.ephemeral-storage, which it does not set; give the size in bytes (e.g. 512Mi)`)
-  if (bytes > experiment.safety.maxDisk) {
-    throw new PlanError(`disk-fill of ${formatBytes(bytes)} is above safety.maxDisk (${formatBytes(experiment.safety.maxDisk)}); raise safety.maxDisk in the experiment if you mean it`)
-  }
+  capped(bytes, experiment)
   const share = 'fraction' in spec.size && remote.percentOf ? ` (${Math.round(spec.size.fraction * 100)}% of ${remote.percentOf.what}, ${formatBytes(remote.percentOf.bytes)})` : ''
   return {dir, bytes, createdByExperiment: false, remote: `${remote.where}${share}; the stressor refuses a fill that would leave less than ${Math.round(experiment.safety.diskFloor * 100)}% of that filesystem free`}
 }
@@ -98,10 +99,15 @@ function planRemoteFill(spec: DiskFillSpec, path: string, experiment: Experiment
 export const diskFill: FaultDriver<DiskFillSpec> = {
   type: 'disk-fill',
 
-  plan(spec, experiment, platform) {
+  // where and how much is decided by the file and this machine's filesystems (or, in a pod, the platform's plan)
+  guard(spec, experiment, platform) {
     const fill = planFill(spec, experiment, platform, true)
     const how = spec.mode === 'fallocate' ? 'at once (fallocate)' : spec.rate ? `at ${formatBytes(spec.rate)}/s` : 'as fast as the disk takes it'
-    return `disk-fill: ${formatBytes(fill.bytes)} into ${fill.remote ?? fill.dir} ${how}, charged to ${platform.target.boundary}`
+    return `disk-fill: ${formatBytes(fill.bytes)} into ${fill.remote ?? fill.dir} ${how}`
+  },
+
+  plan(spec, experiment, platform) {
+    return `${this.guard(spec, experiment, platform)}, charged to ${platform.target.boundary}`
   },
 
   async start(spec, ctx) {

@@ -2,7 +2,7 @@
 // checks its guardrails before anything starts, and proves afterwards whether its dose landed.
 import type {Experiment, FaultSpec} from '../experiment/schema.js'
 import type {ResourceSample} from '../metrics/types.js'
-import type {Platform, StressorPlacement} from '../platforms/platform.js'
+import {PlanError, type Platform, type StressorPlacement} from '../platforms/platform.js'
 import type {StressorHandle} from '../stressors/spawn.js'
 import type {Efficacy} from '../verdict/types.js'
 
@@ -43,7 +43,13 @@ export interface ActiveFault {
 
 export interface FaultDriver<T extends FaultSpec = FaultSpec> {
   readonly type: T['type']
-  /** One line for the plan. Throws PlanError for what the guardrails or the target's limits refuse. */
+  /**
+   * The guardrails the experiment file and this machine decide (destinations, paths, caps on a dose given in
+   * bytes), checked on every platform before anything is set up: needs platform.plan() only, never the target.
+   * Returns the fault's line as far as it is known then. Throws PlanError.
+   */
+  guard(spec: T, experiment: Experiment, platform: Platform): string
+  /** One line for the plan, once the target is known. Throws PlanError for what the guardrails or the target's limits refuse. */
   plan(spec: T, experiment: Experiment, platform: Platform): string
   start(spec: T, ctx: FaultContext): Promise<ActiveFault>
 }
@@ -51,4 +57,24 @@ export interface FaultDriver<T extends FaultSpec = FaultSpec> {
 export function efficacyOf(asked: number, achieved: number, unit: string, note: string, threshold = 0.9, forceLanded?: boolean): Efficacy {
   const ratio = asked > 0 ? achieved / asked : 0
   return {landed: forceLanded ?? ratio >= threshold, asked, achieved, unit, ratio, note}
+}
+
+/** What the fault's plan says before setup: its guardrails, on every platform; its whole plan where the target is known by then. */
+export function planFaultBeforeSetup(driver: FaultDriver, experiment: Experiment, platform: Platform): {line: string, complete: boolean} {
+  const guarded = driver.guard(experiment.fault, experiment, platform)
+  if (platform.targetKnownAtPlan) return {line: driver.plan(experiment.fault, experiment, platform), complete: true}
+  return {line: `${guarded} (guardrails checked; the dose against the target's boundary is planned once setup has made it)`, complete: false}
+}
+
+/**
+ * The rest of the fault's plan, right after setup: what needs the running target (its boundary, a dose relative to
+ * its limits). A refusal here says why it could not come earlier; the runner then tears down what setup made.
+ */
+export function planFaultAfterSetup(driver: FaultDriver, experiment: Experiment, platform: Platform): string {
+  try {
+    return driver.plan(experiment.fault, experiment, platform)
+  } catch (error) {
+    if (!(error instanceof PlanError)) throw error
+    throw new PlanError(`${error.message} (this needs the target's boundary, ${platform.target.boundary}, which exists only once setup has made it, so it could not be refused before; everything setup made is removed)`, error.exitCode)
+  }
 }

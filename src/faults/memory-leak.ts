@@ -20,14 +20,26 @@ function leakLimit(spec: MemoryLeakSpec, memoryLimit: number | undefined, target
   return Math.round(spec.limit.fraction * memoryLimit)
 }
 
+function capped(limit: number, experiment: import('../experiment/schema.js').Experiment): number {
+  if (limit > experiment.safety.maxMemory) {
+    throw new PlanError(`fault.limit ${formatBytes(limit)} is above safety.maxMemory (${formatBytes(experiment.safety.maxMemory)}); raise safety.maxMemory in the experiment if you mean it`)
+  }
+  return limit
+}
+
 export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
   type: 'memory-leak',
 
+  guard(spec, experiment) {
+    // a limit in bytes is capped from the file alone; a percentage waits for the target's memory limit
+    if ('bytes' in spec.limit) capped(spec.limit.bytes, experiment)
+    const upTo = 'bytes' in spec.limit ? formatBytes(spec.limit.bytes) : `${Math.round(spec.limit.fraction * 100)}% of the target's memory limit`
+    return `memory-leak: ${formatBytes(spec.rate)}/s up to ${upTo}${spec.hold ? ', held' : ''}`
+  },
+
   plan(spec, experiment, platform) {
-    const limit = leakLimit(spec, platform.target.allowance().memoryLimit, experiment.target.name)
-    if (limit > experiment.safety.maxMemory) {
-      throw new PlanError(`fault.limit ${formatBytes(limit)} is above safety.maxMemory (${formatBytes(experiment.safety.maxMemory)}); raise safety.maxMemory in the experiment if you mean it`)
-    }
+    this.guard(spec, experiment, platform)
+    const limit = capped(leakLimit(spec, platform.target.allowance().memoryLimit, experiment.target.name), experiment)
     return `memory-leak: ${formatBytes(spec.rate)}/s up to ${formatBytes(limit)}${spec.hold ? ', held' : ''}, charged to ${platform.target.boundary}`
   },
 

@@ -35,14 +35,18 @@ export function destinationAllowed(host: string, experiment: Experiment): boolea
 export const networkFlood: FaultDriver<NetworkFloodSpec> = {
   type: 'network-flood',
 
-  plan(spec, experiment, platform) {
+  guard(spec, experiment) {
     if (spec.destination !== 'sink' && !destinationAllowed(spec.destination.host, experiment)) {
       throw new PlanError(`network-flood destination ${spec.destination.host} is not allowed: floods go to loopback, the experiment's own sink, or addresses listed in safety.allowHosts (literal IPs or CIDRs)`)
     }
     const where = spec.destination === 'sink' ? 'the experiment\'s sink' : `${spec.destination.host}:${spec.destination.port}`
+    return `network-flood: ${spec.protocol} x${spec.connections} to ${where} at ${spec.rate ? formatBitRate(spec.rate) : 'full speed'}`
+  },
+
+  plan(spec, experiment, platform) {
     const network = experiment.target.isolation.network
     const route = platform.floodRoute?.() ?? (network ? `through the target's own link (tbf ${formatBitRate(network.rate)})` : 'on the host\'s loopback')
-    return `network-flood: ${spec.protocol} x${spec.connections} to ${where} at ${spec.rate ? formatBitRate(spec.rate) : 'full speed'}, ${route}, charged to ${platform.target.boundary}`
+    return `${this.guard(spec, experiment, platform)}, ${route}, charged to ${platform.target.boundary}`
   },
 
   async start(spec, ctx) {

@@ -6,7 +6,7 @@ import {Registry} from 'prom-client'
 
 import type {Experiment, IsolationSpec} from '../experiment/schema.js'
 import {driverFor} from '../faults/index.js'
-import type {ActiveFault, InjectWindow} from '../faults/fault.js'
+import {type ActiveFault, type InjectWindow, planFaultAfterSetup, planFaultBeforeSetup} from '../faults/fault.js'
 import {createPlatform, PlanError, type Platform} from '../platforms/platform.js'
 import type {Journal, LookRecord, PhaseSpan, TimelinePoint} from '../report/journal.js'
 import {RunLedger} from '../rollback/ledger.js'
@@ -85,9 +85,9 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   // Everything that can be refused is refused here, before anything exists.
   const source = await openMeasurementSource(experiment)
   const planLines = [`run ${runId}: ${experiment.metadata.name}`, ...(await platform.plan()), ...(source ? await source.plan() : [])]
-  // where the target exists before setup (pods a selector chose), the fault is planned, and refused, now
-  let faultLine = platform.targetKnownAtPlan ? driver.plan(experiment.fault, experiment, platform) : undefined
-  if (faultLine) planLines.push(faultLine)
+  // the fault's guardrails on every platform; where the target exists before setup (pods a selector chose), all of it
+  const faultPlan = planFaultBeforeSetup(driver, experiment, platform)
+  planLines.push(faultPlan.line)
   const design = planDesign(experiment, runId)
   planLines.push(describeDesign(design))
   emit({type: 'plan', lines: planLines})
@@ -97,7 +97,6 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
     throw new PlanError(`the phases add up to ${Math.round(totalMs / 1000)}s, above safety.maxDuration (${experiment.safety.maxDuration / 1000}s); raise safety.maxDuration if you mean it`)
   }
   if (options.dryRun) {
-    if (!faultLine) journal.plan.push(`fault ${experiment.fault.type} (planned after setup)`)
     journal.verdict = 'inconclusive'
     journal.reason = 'dry run: nothing was started'
     journal.exitCode = ExitCode.Matched
@@ -145,8 +144,8 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   try {
     emit({type: 'phase', phase: 'setup'})
     await platform.setup(ledger, log)
-    if (!faultLine) {
-      faultLine = driver.plan(experiment.fault, experiment, platform)
+    if (!faultPlan.complete) {
+      const faultLine = planFaultAfterSetup(driver, experiment, platform)
       journal.plan.push(faultLine)
       log(faultLine)
     }

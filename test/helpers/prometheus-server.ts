@@ -8,6 +8,8 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 
+import {requireTool} from './tools.js'
+
 export const DOCS_SCRAPE_CONFIG = 'docs/prometheus/prometheus.yml'
 
 export interface TestServer {
@@ -83,6 +85,13 @@ export async function startPushgateway(): Promise<TestServer> {
 }
 
 async function startServer(binary: string, args: (port: number) => string[], dir: string, attempts = 3): Promise<TestServer> {
+  // each binary is its own Debian package's: a missing one is named with its install, not a spawn ENOENT
+  try {
+    requireTool(binary, binary)
+  } catch (error) {
+    rmSync(dir, {recursive: true, force: true})
+    throw error
+  }
   for (let attempt = 1; ; attempt++) {
     const port = await freePort()
     const child = spawn(binary, args(port), {cwd: dir, stdio: ['ignore', 'ignore', 'pipe']})

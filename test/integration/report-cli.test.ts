@@ -12,6 +12,7 @@ import type {Journal} from '../../src/report/journal.js'
 import {ledgerDir} from '../../src/rollback/ledger.js'
 import {hostileJournal} from '../fixtures/journals/load.js'
 import {waitForNoLeftovers} from '../helpers/leftovers.js'
+import {requireTool} from '../helpers/tools.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const BIN = join(ROOT, 'bin', 'run.js')
@@ -31,6 +32,7 @@ function chaos(args: string[], timeout = 60_000): Promise<{code: number, stdout:
 
 /** xmllint's verdict: "FILE validates" on stderr and exit 0, else it throws with the reasons. */
 function validate(file: string): string {
+  requireTool('xmllint', 'libxml2-utils')
   try {
     execFileSync('xmllint', ['--schema', XSD, '--noout', file], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']})
     return 'valid'

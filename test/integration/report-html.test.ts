@@ -1,7 +1,7 @@
 // The HTML report in a real browser (headless Chromium through playwright-core): the charts render, with a path
 // per series and the phase windows shaded, nothing is fetched from anywhere, and a screenshot is kept in a temp
 // directory for a person to look at (CHAOS_KEEP_SCREENSHOTS=DIR copies them there).
-import {copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -11,6 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {renderHtml} from '../../src/report/html.js'
 import type {MatrixResult} from '../../src/matrix/types.js'
 import {fixtureJournal, JOURNAL_FIXTURES} from '../fixtures/journals/load.js'
+import {requireTool} from '../helpers/tools.js'
 import matrixFixture from '../fixtures/journals/matrix-cpu-hog.json' with {type: 'json'}
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -20,6 +21,7 @@ const dir = mkdtempSync(join(tmpdir(), 'chaos-report-html-'))
 let browser: Browser | undefined
 
 beforeAll(async () => {
+  requireTool(CHROMIUM, 'chromium')
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -48,7 +50,7 @@ async function open(name: string, html: string) {
   return {page, requests, screenshot, file}
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('the HTML report in Chromium', () => {
+describe('the HTML report in Chromium', () => {
   it('renders a chart per neighbour series, with the baseline, fault and recovery windows shaded', async () => {
     const journals = JOURNAL_FIXTURES.map(fixtureJournal)
     const {page, requests, screenshot, file} = await open('runs', renderHtml({kind: 'runs', title: 'fixtures', journals, failOn: 'mismatch'}))

@@ -7,9 +7,12 @@ import {afterAll, describe, expect, it} from 'vitest'
 
 import type {Experiment} from '../../src/experiment/schema.js'
 import {planFill} from '../../src/faults/disk-fill.js'
+import {planFaultAfterSetup, planFaultBeforeSetup} from '../../src/faults/fault.js'
 import {memoryLeak} from '../../src/faults/memory-leak.js'
 import {destinationAllowed, networkFlood} from '../../src/faults/network-flood.js'
 import {PlanError, type Platform} from '../../src/platforms/platform.js'
+import type {CgroupLayout} from '../../src/platforms/process/cgroupfs.js'
+import {attachedCgroupPath, systemCgroup, systemTarget, toolkitLineage} from '../../src/platforms/process/system-target.js'
 import {runExperiment} from '../../src/run/runner.js'
 import {fromYaml} from '../helpers/experiments.js'
 
@@ -99,5 +102,78 @@ describe('guardrails', () => {
   it('refuses phases longer than safety.maxDuration before creating anything', async () => {
     const e: Experiment = base('{type: cpu-hog, load: 50%}', 'safety: {maxDuration: 8s}')
     await expect(runExperiment({experiment: e, runId: 'guard001'})).rejects.toThrow(/above safety.maxDuration \(8s\); raise safety.maxDuration/)
+  })
+
+  it('checks a fault\'s guardrails before setup on a platform whose target exists only after it, and the rest right after', () => {
+    // a platform before setup: no target yet (reading it would throw)
+    const beforeSetup = {get target(): never {
+      throw new Error('the target does not exist before setup')
+    }, fillDirectory: (_v: string | undefined, path: string | undefined) => ({dir: path!, createdByExperiment: false})} as unknown as Platform
+    const flood = base('{type: network-flood, destination: {host: 8.8.8.8, port: 53}}')
+    expect(refusal(() => planFaultBeforeSetup(networkFlood, flood, beforeSetup)).message).toMatch(/8.8.8.8 is not allowed/)
+    const leak = base('{type: memory-leak, rate: 64Mi/s, limit: 100Gi}')
+    expect(refusal(() => planFaultBeforeSetup(memoryLeak, leak, beforeSetup)).message).toMatch(/100Gi is above safety.maxMemory/)
+    const relative = base('{type: memory-leak, rate: 64Mi/s, limit: 50%}', 'safety: {maxMemory: 64Mi}')
+    expect(planFaultBeforeSetup(memoryLeak, relative, beforeSetup)).toEqual({complete: false, line: expect.stringMatching(/^memory-leak: 64.0Mi\/s up to 50% of the target's memory limit, held \(guardrails checked; the dose .* once setup has made it\)$/)})
+    // after setup: 50% of 256Mi is above the 64Mi cap, which only the running target's limit could tell
+    const error = refusal(() => planFaultAfterSetup(memoryLeak, relative, platformWith()))
+    expect(error.message).toMatch(/^fault.limit 128Mi is above safety.maxMemory \(64.0Mi\).* \(this needs the target's boundary, cgroup \/chaos-x\/worker, which exists only once setup has made it, so it could not be refused before/)
+  })
+
+  it('a bare number where a percentage is asked is refused with what was meant', () => {
+    expect(() => base('{type: cpu-hog, load: 50}')).toThrow(/fault.load: 50 is a bare number: did you mean 50%\?/)
+    expect(() => base('{type: memory-leak, rate: 64Mi/s, limit: 0.5}')).toThrow(/fault.limit: 0.5 is a bare number: did you mean 0.5% or 50% or 0.5Mi\?/)
+    expect(() => base('{type: disk-fill, path: /tmp, size: "90"}')).toThrow(/fault.size: 90 is a bare number: did you mean 90% or 90Mi\?/)
+    expect(() => base('{type: cpu-hog, load: 50%}', 'safety: {diskFloor: 10}')).toThrow(/safety.diskFloor: 10 is a bare number: did you mean 10%\?/)
+  })
+})
+
+describe('a target that is the machine itself', () => {
+  const v1: CgroupLayout = {version: 1, root: '/sys/fs/cgroup', mounts: {memory: '/sys/fs/cgroup/memory'}}
+  const v2: CgroupLayout = {version: 2, root: '/sys/fs/cgroup'}
+
+  it('reads an attached cgroup the same way given under the mount or not, v1 and v2', () => {
+    expect(attachedCgroupPath('/sys/fs/cgroup/memory/system.slice/cron.service', v1)).toBe('system.slice/cron.service')
+    expect(attachedCgroupPath('/sys/fs/cgroup/memory', v1)).toBe('')
+    expect(attachedCgroupPath('/sys/fs/cgroup/', v1)).toBe('')
+    expect(attachedCgroupPath('/app/../', v1)).toBe('')
+    expect(attachedCgroupPath('/sys/fs/cgroup/app/worker', v2)).toBe('app/worker')
+    expect(attachedCgroupPath('/sys/fs/cgroup', v2)).toBe('')
+    expect(attachedCgroupPath('/app/worker/', v2)).toBe('app/worker')
+  })
+
+  it('names the root cgroup, systemd\'s units, the toolkit\'s boxes and its own cgroup and those above it', () => {
+    expect(systemCgroup('', undefined)).toMatch(/the root cgroup/)
+    for (const unit of ['system.slice', 'init.scope', 'user.slice', 'machine.slice', '-.slice']) expect(systemCgroup(`${unit}/x`, undefined)).toMatch(new RegExp(`the cgroup ${unit.replace('.', '\\.')} of the machine's own services`))
+    expect(systemCgroup('chaos-1a2b3c4d/worker', undefined)).toMatch(/a box the toolkit made/)
+    expect(systemCgroup('ci/runner', 'ci/runner')).toMatch(/the toolkit's own cgroup \(\/ci\/runner\)/)
+    expect(systemCgroup('ci', 'ci/runner')).toMatch(/the toolkit's own cgroup/)
+    expect(systemCgroup('app/worker', 'ci/runner')).toBeUndefined()
+    expect(systemCgroup('ci/runner-2', 'ci/runner')).toBeUndefined()
+  })
+
+  it('names PID 1, the toolkit and the processes that started it', () => {
+    expect(systemTarget({pid: 1}, undefined)).toBe('PID 1, the machine\'s init')
+    expect(systemTarget({pid: process.pid}, undefined)).toBe(`pid ${process.pid}, the toolkit itself`)
+    expect(toolkitLineage()[0]).toBe(process.pid)
+    expect(systemTarget({pid: process.ppid}, undefined)).toMatch(/a process that started the toolkit/)
+    expect(systemTarget({cgroup: '/system.slice'}, v2)).toMatch(/system\.slice/)
+  })
+
+  it('is refused in the plan, naming safety.allowSystem, and allowed with it', async () => {
+    const onInit = (safety: string) => fromYaml(`
+apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: init}
+target: {name: worker, pid: 1}
+neighbors: [{name: api, run: [sleep, "60"]}]
+fault: {type: memory-leak, rate: 1Mi/s, limit: 8Mi}
+phases: {baseline: 5s, inject: 5s}
+hypothesis: [{signal: error_rate, max: 1%}]
+${safety}
+`)
+    await expect(runExperiment({experiment: onInit(''), dryRun: true})).rejects.toThrow(/target worker is PID 1, the machine's init\. .*set safety\.allowSystem: true in the experiment if you mean it/)
+    const journal = await runExperiment({experiment: onInit('safety: {allowSystem: true}'), dryRun: true})
+    expect(journal.plan).toContain('target worker: attached (pid 1), isolation as found')
   })
 })

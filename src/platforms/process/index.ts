@@ -16,6 +16,7 @@ import {createNetns, deleteNetns, netnsPrefix, interfaceBytes, limitEgress, link
 import {allowanceOf, expandCpuset, onlineCpus, summedLimits} from './cpus.js'
 import {mountTmpfs, unmount} from './tmpfs.js'
 import {ProcessWorkflow} from './workflow.js'
+import {attachedCgroupPath, systemTarget} from './system-target.js'
 import {answeringUrl} from '../answering.js'
 
 export class ProcessPlatform extends PlatformWorkflows<ProcessWorkflow> implements Platform {
@@ -88,6 +89,11 @@ export class ProcessPlatform extends PlatformWorkflows<ProcessWorkflow> implemen
       const role = spec === this.experiment.target ? 'target' : 'neighbour'
       const level = this.levelOf(spec)
       if (spec.run === undefined) {
+        // by name first: a system cgroup is refused as that, whether or not this machine has it
+        const system = role === 'target' && !this.experiment.safety.allowSystem ? systemTarget(spec, this.layout) : undefined
+        if (system) {
+          throw new PlanError(`target ${spec.name} is ${system}. That is the machine itself, not a workflow with a boundary to test; set safety.allowSystem: true in the experiment if you mean it`)
+        }
         this.checkAttached(spec)
         lines.push(`${role} ${spec.name}: attached (${spec.pid !== undefined ? `pid ${spec.pid}` : spec.cgroup ?? spec.unit}), isolation as found`)
         continue
@@ -123,7 +129,7 @@ export class ProcessPlatform extends PlatformWorkflows<ProcessWorkflow> implemen
       throw new PlanError(`${spec.name}: limits apply only to workflows the experiment starts (run:); an attached workflow keeps the isolation it has`)
     }
     if (spec.pid !== undefined && processStartTime(spec.pid) === undefined) throw new PlanError(`${spec.name}: no process with pid ${spec.pid}`)
-    if (spec.cgroup !== undefined && this.layout && !new Cgroup(this.layout, spec.cgroup.replace(/^\/sys\/fs\/cgroup\/(\w+\/)?/, '').replace(/^\//, '')).exists()) {
+    if (spec.cgroup !== undefined && this.layout && !new Cgroup(this.layout, attachedCgroupPath(spec.cgroup, this.layout)).exists()) {
       throw new PlanError(`${spec.name}: cgroup ${spec.cgroup} does not exist`)
     }
     if (spec.unit !== undefined) throw new PlanError(`${spec.name}: attaching to a systemd unit needs systemd; this host has none running. Attach by pid or cgroup instead`, 4)
@@ -224,7 +230,7 @@ export class ProcessPlatform extends PlatformWorkflows<ProcessWorkflow> implemen
       const box = cgroupOfProcess(spec.pid, this.layout)
       return box && box.relativePath !== '' ? box : undefined
     }
-    if (spec.cgroup !== undefined) return new Cgroup(this.layout, spec.cgroup.replace(/^\/sys\/fs\/cgroup\/(\w+\/)?/, '').replace(/^\//, ''))
+    if (spec.cgroup !== undefined) return new Cgroup(this.layout, attachedCgroupPath(spec.cgroup, this.layout))
     return undefined
   }
 
