@@ -65,7 +65,7 @@ const UNSAFE: Unsafe[] = [
   {name: 'leak-100gi', fault: '{type: memory-leak, rate: 64Mi/s, limit: 100Gi}', refusal: /fault\.limit 100Gi is above safety\.maxMemory \(8\.0Gi\)/},
   {name: 'leak-above-own-cap', fault: '{type: memory-leak, rate: 64Mi/s, limit: 2Gi}', safety: 'maxMemory: 1Gi', refusal: /fault\.limit 2\.0Gi is above safety\.maxMemory \(1\.0Gi\)/},
   {name: 'fill-above-max-disk', volumes: 'volumes: {scratch: {size: 4Mi}}', fault: '{type: disk-fill, volume: scratch, size: 100%}', safety: 'maxDisk: 1Mi', refusal: /disk-fill of 4\.0Mi is above safety\.maxDisk \(1\.0Mi\)/},
-  {name: 'too-long', fault: SMALL_LEAK, phases: '{baseline: 20m, inject: 20m, recover: 0s, warmup: 0s}', refusal: /the phases add up to 2400s, above safety\.maxDuration \(1800s\)/},
+  {name: 'too-long', fault: SMALL_LEAK, phases: '{inject: 20m, warmup: 0s}\nverdict: {budget: 20m}', refusal: /the phases add up to 2400s, above safety\.maxDuration \(1800s\)/},
   // the machine itself
   {name: 'pid-1', target: 'pid: 1', fault: SMALL_LEAK, refusal: /target worker is PID 1, the machine's init\. .*safety\.allowSystem: true/},
   {name: 'root-cgroup', target: 'cgroup: /', fault: SMALL_LEAK, refusal: /target worker is the root cgroup: .*safety\.allowSystem: true/},
