@@ -191,6 +191,50 @@ export class LookPlan {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Several hypotheses over the same looks
+
+const planCache = new Map<string, LookPlan>()
+
+function cachedPlan(maxLooks: number, alpha: number, kind: SpendingKind): LookPlan {
+  const key = `${maxLooks}|${alpha}|${kind}`
+  let plan = planCache.get(key)
+  if (!plan) {
+    if (planCache.size >= 256) planCache.clear()
+    plan = new LookPlan(maxLooks, alpha, kind)
+    planCache.set(key, plan)
+  }
+  return plan
+}
+
+/**
+ * Holm's procedure for breach claims tested over the same looks (the graphical group-sequential approach of Maurer
+ * & Bretz 2013, with Holm's graph): each of m hypotheses starts with its own plan at alpha/m; when claims stand,
+ * the rest are tested again at this look with plans at alpha/(m - claims). A claim stands at look k when its
+ * one-sided p (threeWay's pBreach, which already carries the t) is at most the nominal level 1 - Phi(z_k) of the plan
+ * at its current alpha. standing[i] is true for a claim that already stood at an earlier look: it stays, and its
+ * share of alpha stays passed on. Returns which claims stand now. Hypotheses already shown contained simply never
+ * pass their alpha on (pass p = 1), which keeps the family-wise error at most alpha.
+ */
+export function sequentialHolm(pBreach: number[], look: number, maxLooks: number, alpha: number, kind: SpendingKind = 'obrien-fleming', standing: boolean[] = []): boolean[] {
+  const m = pBreach.length
+  const stands = pBreach.map((_, i) => standing[i] === true)
+  if (m === 0) return stands
+  for (;;) {
+    const claims = stands.filter(Boolean).length
+    if (claims === m) return stands
+    const nominal = normalSf(cachedPlan(maxLooks, alpha / (m - claims), kind).z(look))
+    let added = false
+    for (let i = 0; i < m; i++) {
+      if (!stands[i] && pBreach[i] <= nominal) {
+        stands[i] = true
+        added = true
+      }
+    }
+    if (!added) return stands
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Planning: how many pairs a hypothesis needs (for `chaos calibrate` and the dry run)
 
 /** The drift (mean of Z at the last look) at which the plan's looks cross with this probability: theta sqrt(I_max). */

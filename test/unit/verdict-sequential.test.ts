@@ -14,8 +14,9 @@ import {describe, expect, it} from 'vitest'
 
 import {
   crossingProbabilities, driftForPower, expectedFraction, groupSequentialBoundaries, incompleteBeta, LookPlan, pairsNeeded,
-  spent, studentTCdf, studentTQuantile,
+  sequentialHolm, spent, studentTCdf, studentTQuantile,
 } from '../../src/verdict/sequential.js'
+import {holm} from '../../src/verdict/three-way.js'
 import {normalCdf, seededRng, type Rng} from '../../src/verdict/stats.js'
 
 const fifths = [0.2, 0.4, 0.6, 0.8, 1]
@@ -143,6 +144,29 @@ describe('group-sequential boundaries', () => {
     expect(performance.now() - started).toBeLessThan(2000)
     for (let k = 1; k < 20; k++) expect(bounds[k]).toBeLessThan(bounds[k - 1])
     expect(bounds[19]).toBeGreaterThan(1.645)
+  })
+})
+
+describe('sequentialHolm', () => {
+  it('with one look is Holm', () => {
+    const rng = seededRng('verdict-sequential/holm')
+    for (let trial = 0; trial < 200; trial++) {
+      const pValues = Array.from({length: 1 + Math.floor(rng() * 5)}, () => rng() ** 3 * 0.2)
+      expect(sequentialHolm(pValues, 1, 1, 0.05)).toEqual(holm(pValues, 0.05))
+    }
+    expect(sequentialHolm([0.001, 0.02, 0.5], 1, 1, 0.05)).toEqual([true, true, false])
+  })
+
+  it('tests each claim at its share of the look\'s boundary, passes alpha on, and keeps what stood', () => {
+    // look 3 of 5, m = 2: the first claim clears the alpha/2 plan's boundary, the second only the alpha plan's
+    const half = normalCdf(-new LookPlan(5, 0.025).z(3))
+    const whole = normalCdf(-new LookPlan(5, 0.05).z(3))
+    const between = (half + whole) / 2
+    expect(sequentialHolm([half * 0.9, between], 3, 5, 0.05)).toEqual([true, true])
+    expect(sequentialHolm([between, between], 3, 5, 0.05)).toEqual([false, false])
+    // a claim that stood at an earlier look stays, and its alpha is passed on
+    expect(sequentialHolm([1, between], 3, 5, 0.05, 'obrien-fleming', [true, false])).toEqual([true, true])
+    expect(sequentialHolm([], 2, 5, 0.05)).toEqual([])
   })
 })
 
