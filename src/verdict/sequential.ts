@@ -114,7 +114,7 @@ export function groupSequentialBoundaries(fractions: number[], alpha: number, ki
       bound = target > 0 ? Math.min(-normalQuantile(target), MAX_BOUND) : MAX_BOUND
     } else {
       const previous: Continuation = state
-      // crossing() falls as the bound rises: bisect, then polish by the secant method
+      // crossing() falls as the bound rises: bisect to 1e-10
       const probability = (b: number) => crossing(previous, root, b, 0) - target
       let low = -2
       let high = MAX_BOUND
@@ -151,7 +151,14 @@ export function crossingProbabilities(fractions: number[], bounds: number[], dri
   return out
 }
 
-/** K equally spaced looks (fractions k/K); z(look) for look = 1..K; cached. */
+/**
+ * K equally spaced looks (fractions k/K); z(look) for look = 1..K; cached.
+ *
+ * The fractions are shares of the budget's information (pairs, or blocks). When a look comes with a different share
+ * than planned (blocks kept out because the instrument lagged), the spending approach stays valid with the real
+ * shares so far, provided they do not depend on the data: the z for that look is
+ * groupSequentialBoundaries(realFractionsSoFar, alpha, kind).at(-1), and the last look should be at share 1.
+ */
 export class LookPlan {
   readonly maxLooks: number
   readonly alpha: number
