@@ -1,7 +1,16 @@
 // Estimates over blocks. A block is a measuring interval of a few seconds; requests inside one share the machine's
 // passing state (a burst elsewhere slows them all), so the block, not the request, is the unit of evidence: every
 // estimate here has a standard error from the spread between blocks and degrees of freedom from their number.
-// The results feed threeWay() in three-way.ts.
+// The results feed threeWay() in three-way.ts:
+//   p99 (or any per-block statistic) rises at most L      pairedLogRatio (interleaved) or welchLogRatio (baseline
+//                                                          blocks vs fault blocks); limit ln(1 + L), harm 'above'
+//   ... falls at most D (throughput)                      the same; limit ln(1 - D), harm 'below'
+//   a per-block value stays under (over) a bound           blockMean; limit = the bound, harm 'above' ('below')
+//   an error rate / slow share rises at most L (relative)  pairedShareRatio; limit ln(1 + L), harm 'above'
+//   ... rises at most A (absolute, on - off)               pairedDifference with the totals; limit A, harm 'above'
+//   ... stays under a bound during the fault               clusteredProportion; limit = the bound, harm 'above'
+//                                                          (optimistic on its upper side when rare bursts own the
+//                                                          share: see test/unit/verdict-proportion-simulation.test.ts)
 import type {Estimate} from './three-way.js'
 
 export type BlockEstimate = Estimate & {n: number}

@@ -35,8 +35,8 @@ interface Continuation {
 const GRID_LOW = -8
 /** a boundary no statistic crosses in practice (P(Z > 12) ~ 2e-33): where the spending function spends ~nothing */
 const MAX_BOUND = 12
-/** grid step: Simpson's rule on Gaussian kernels this fine is accurate to about 1e-10 */
-const GRID_STEP = 0.02
+/** grid step: Simpson's rule this fine puts the boundaries within 2e-6 of a grid twice as fine, and alpha within 1e-11 */
+const GRID_STEP = 0.04
 
 function continuation(density: (z: number) => number, bound: number, root: number): Continuation {
   const low = Math.min(GRID_LOW, bound - 1)
@@ -114,7 +114,7 @@ export function groupSequentialBoundaries(fractions: number[], alpha: number, ki
       bound = target > 0 ? Math.min(-normalQuantile(target), MAX_BOUND) : MAX_BOUND
     } else {
       const previous: Continuation = state
-      // crossing() falls as the bound rises: bisect, then polish by the secant method
+      // crossing() falls as the bound rises: bisect to 1e-10
       const probability = (b: number) => crossing(previous, root, b, 0) - target
       let low = -2
       let high = MAX_BOUND
@@ -151,7 +151,14 @@ export function crossingProbabilities(fractions: number[], bounds: number[], dri
   return out
 }
 
-/** K equally spaced looks (fractions k/K); z(look) for look = 1..K; cached. */
+/**
+ * K equally spaced looks (fractions k/K); z(look) for look = 1..K; cached.
+ *
+ * The fractions are shares of the budget's information (pairs, or blocks). When a look comes with a different share
+ * than planned (blocks kept out because the instrument lagged), the spending approach stays valid with the real
+ * shares so far, provided they do not depend on the data: the z for that look is
+ * groupSequentialBoundaries(realFractionsSoFar, alpha, kind).at(-1), and the last look should be at share 1.
+ */
 export class LookPlan {
   readonly maxLooks: number
   readonly alpha: number
@@ -169,8 +176,13 @@ export class LookPlan {
   /** the one-sided critical z at this look (1-based) */
   z(look: number): number {
     if (!(Number.isInteger(look) && look >= 1 && look <= this.maxLooks)) throw new RangeError(`look must be 1..${this.maxLooks}, got ${look}`)
-    this.bounds ??= groupSequentialBoundaries(Array.from({length: this.maxLooks}, (_, k) => (k + 1) / this.maxLooks), this.alpha, this.kind)
+    this.bounds ??= groupSequentialBoundaries(this.fractions(), this.alpha, this.kind)
     return this.bounds[look - 1]
+  }
+
+  /** the information fractions of the looks: k/K */
+  fractions(): number[] {
+    return Array.from({length: this.maxLooks}, (_, k) => (k + 1) / this.maxLooks)
   }
 
   /** all K critical values */
@@ -183,6 +195,97 @@ export class LookPlan {
   spentBy(look: number): number {
     return spent(this.kind, this.alpha, look / this.maxLooks)
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Several hypotheses over the same looks
+
+const planCache = new Map<string, LookPlan>()
+
+function cachedPlan(maxLooks: number, alpha: number, kind: SpendingKind): LookPlan {
+  const key = `${maxLooks}|${alpha}|${kind}`
+  let plan = planCache.get(key)
+  if (!plan) {
+    if (planCache.size >= 256) planCache.clear()
+    plan = new LookPlan(maxLooks, alpha, kind)
+    planCache.set(key, plan)
+  }
+  return plan
+}
+
+/**
+ * Holm's procedure for breach claims tested over the same looks (the graphical group-sequential approach of Maurer
+ * & Bretz 2013, with Holm's graph): each of m hypotheses starts with its own plan at alpha/m; when claims stand,
+ * the rest are tested again at this look with plans at alpha/(m - claims). A claim stands at look k when its
+ * one-sided p (threeWay's pBreach, which already carries the t) is at most the nominal level 1 - Phi(z_k) of the plan
+ * at its current alpha. standing[i] is true for a claim that already stood at an earlier look: it stays, and its
+ * share of alpha stays passed on. Returns which claims stand now. Hypotheses already shown contained simply never
+ * pass their alpha on (pass p = 1), which keeps the family-wise error at most alpha.
+ */
+export function sequentialHolm(pBreach: number[], look: number, maxLooks: number, alpha: number, kind: SpendingKind = 'obrien-fleming', standing: boolean[] = []): boolean[] {
+  const m = pBreach.length
+  const stands = pBreach.map((_, i) => standing[i] === true)
+  if (m === 0) return stands
+  for (;;) {
+    const claims = stands.filter(Boolean).length
+    if (claims === m) return stands
+    const nominal = normalSf(cachedPlan(maxLooks, alpha / (m - claims), kind).z(look))
+    let added = false
+    for (let i = 0; i < m; i++) {
+      if (!stands[i] && pBreach[i] <= nominal) {
+        stands[i] = true
+        added = true
+      }
+    }
+    if (!added) return stands
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Planning: how many pairs a hypothesis needs (for `chaos calibrate` and the dry run)
+
+/** The drift (mean of Z at the last look) at which the plan's looks cross with this probability: theta sqrt(I_max). */
+export function driftForPower(plan: LookPlan, power: number): number {
+  if (!(power > plan.alpha && power < 1)) throw new RangeError(`power must lie between alpha (${plan.alpha}) and 1, got ${power}`)
+  const fractions = plan.fractions()
+  const bounds = plan.boundaries()
+  let low = 0
+  let high = 20
+  for (let i = 0; i < 60 && high - low > 1e-9; i++) {
+    const middle = (low + high) / 2
+    const crossed = crossingProbabilities(fractions, bounds, middle).reduce((s, p) => s + p, 0)
+    if (crossed < power) low = middle
+    else high = middle
+  }
+  return (low + high) / 2
+}
+
+/**
+ * Pairs (or blocks, for a one-sample estimate) the plan needs at most so that a true value `distance` beyond the
+ * limit is declared with this probability, when one pair's difference has standard deviation sd: (theta sd /
+ * distance)^2 by the normal approximation, which the t at a handful of pairs exceeds by a few pairs. With one look
+ * it is the fixed-sample size ((z_alpha + z_beta) sd / distance)^2.
+ */
+export function pairsNeeded(plan: LookPlan, sd: number, distance: number, power = 0.9): number {
+  if (!(sd > 0 && distance > 0)) throw new RangeError(`pairsNeeded needs sd > 0 and distance > 0, got ${sd} and ${distance}`)
+  return Math.ceil((driftForPower(plan, power) * sd / distance) ** 2)
+}
+
+/**
+ * The expected share of the budget measured before the run stops, when the truth lies `drift` (in units of the
+ * last look's standard error) beyond the limit on one side: sum of t_k P(first crossing at k), plus the whole budget
+ * when no look crosses. The other side's boundary is ignored, which is right when the truth is not near the limit.
+ */
+export function expectedFraction(plan: LookPlan, drift: number): number {
+  const fractions = plan.fractions()
+  const crossings = crossingProbabilities(fractions, plan.boundaries(), drift)
+  let expected = 0
+  let crossed = 0
+  for (let k = 0; k < fractions.length; k++) {
+    expected += fractions[k] * crossings[k]
+    crossed += crossings[k]
+  }
+  return expected + (1 - crossed)
 }
 
 // ---------------------------------------------------------------------------------------------------------

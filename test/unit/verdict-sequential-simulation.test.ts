@@ -27,7 +27,7 @@
 // pairs on average (50 s), and the budget is 96 s.
 import {describe, expect, it} from 'vitest'
 
-import {LookPlan} from '../../src/verdict/sequential.js'
+import {LookPlan, pairsNeeded} from '../../src/verdict/sequential.js'
 import {seededRng} from '../../src/verdict/stats.js'
 import {BUSY, mcError, QUIET, rates, runPaired, runUnpaired, type Noise, type Rates} from '../helpers/bursty-blocks.js'
 
@@ -113,5 +113,20 @@ describe('looking without correcting', () => {
     const naive = {maxLooks: 6, alpha: ALPHA, kind: 'obrien-fleming', z: () => 1.644_853_6} as unknown as LookPlan
     const r = cell(QUIET, 'paired', naive, 8, L)
     expect(r.breach).toBeGreaterThan(ALPHA + 3 * mcError(ALPHA, RUNS))
+  })
+})
+
+describe('the planned budget agrees with the simulation', () => {
+  it.each([QUIET, BUSY])('$name: pairsNeeded for 90% power at twice the threshold gives about 90% in simulation', noise => {
+    // sd of one pair's log ratio: two blocks, each with the lognormal spread and the burst's Bernoulli spread
+    const burstVariance = noise.burstShare * (1 - noise.burstShare) * Math.log(noise.burstFactor) ** 2
+    const sd = Math.sqrt(2 * (noise.sigma ** 2 + burstVariance))
+    const plan = new LookPlan(6, ALPHA)
+    const needed = pairsNeeded(plan, sd, Math.log(2) - Math.log(1.5))
+    const perLook = Math.ceil(needed / 6)
+    const power = cell(noise, 'paired', plan, perLook, 2 * L).breach
+    // measured: quiet needs 39 pairs (7 per look: power .896), busy 150 (25 per look: .887)
+    expect(power).toBeGreaterThan(0.85)
+    expect(power).toBeLessThan(0.95)
   })
 })

@@ -13,8 +13,10 @@
 import {describe, expect, it} from 'vitest'
 
 import {
-  crossingProbabilities, groupSequentialBoundaries, incompleteBeta, LookPlan, spent, studentTCdf, studentTQuantile,
+  crossingProbabilities, driftForPower, expectedFraction, groupSequentialBoundaries, incompleteBeta, LookPlan, pairsNeeded,
+  sequentialHolm, spent, studentTCdf, studentTQuantile,
 } from '../../src/verdict/sequential.js'
+import {holm} from '../../src/verdict/three-way.js'
 import {normalCdf, seededRng, type Rng} from '../../src/verdict/stats.js'
 
 const fifths = [0.2, 0.4, 0.6, 0.8, 1]
@@ -142,6 +144,59 @@ describe('group-sequential boundaries', () => {
     expect(performance.now() - started).toBeLessThan(2000)
     for (let k = 1; k < 20; k++) expect(bounds[k]).toBeLessThan(bounds[k - 1])
     expect(bounds[19]).toBeGreaterThan(1.645)
+  })
+})
+
+describe('sequentialHolm', () => {
+  it('with one look is Holm', () => {
+    const rng = seededRng('verdict-sequential/holm')
+    for (let trial = 0; trial < 200; trial++) {
+      const pValues = Array.from({length: 1 + Math.floor(rng() * 5)}, () => rng() ** 3 * 0.2)
+      expect(sequentialHolm(pValues, 1, 1, 0.05)).toEqual(holm(pValues, 0.05))
+    }
+    expect(sequentialHolm([0.001, 0.02, 0.5], 1, 1, 0.05)).toEqual([true, true, false])
+  })
+
+  it('tests each claim at its share of the look\'s boundary, passes alpha on, and keeps what stood', () => {
+    // look 3 of 5, m = 2: the first claim clears the alpha/2 plan's boundary, the second only the alpha plan's
+    const half = normalCdf(-new LookPlan(5, 0.025).z(3))
+    const whole = normalCdf(-new LookPlan(5, 0.05).z(3))
+    const between = (half + whole) / 2
+    expect(sequentialHolm([half * 0.9, between], 3, 5, 0.05)).toEqual([true, true])
+    expect(sequentialHolm([between, between], 3, 5, 0.05)).toEqual([false, false])
+    // a claim that stood at an earlier look stays, and its alpha is passed on
+    expect(sequentialHolm([1, between], 3, 5, 0.05, 'obrien-fleming', [true, false])).toEqual([true, true])
+    expect(sequentialHolm([], 2, 5, 0.05)).toEqual([])
+  })
+})
+
+describe('planning a budget', () => {
+  it('one look is the fixed-sample size ((z_alpha + z_beta) sd / distance)^2', () => {
+    expect(driftForPower(new LookPlan(1, 0.05), 0.9)).toBeCloseTo(1.644_853_6 + 1.281_551_6, 6)
+    expect(pairsNeeded(new LookPlan(1, 0.05), 1, 0.5, 0.9)).toBe(Math.ceil(((1.644_853_6 + 1.281_551_6) / 0.5) ** 2))
+  })
+
+  it("O'Brien-Fleming looks cost a few percent more at most, Pocock looks more", () => {
+    const fixed = driftForPower(new LookPlan(1, 0.05), 0.9) ** 2
+    const obrienFleming = driftForPower(new LookPlan(5, 0.05), 0.9) ** 2 / fixed
+    const pocock = driftForPower(new LookPlan(5, 0.05, 'pocock'), 0.9) ** 2 / fixed
+    // published inflation factors for 5 looks are about 1.03 (O'Brien-Fleming type) and 1.2 (Pocock type)
+    expect(obrienFleming).toBeGreaterThan(1.01)
+    expect(obrienFleming).toBeLessThan(1.05)
+    expect(pocock).toBeGreaterThan(1.1)
+    expect(pocock).toBeLessThan(1.3)
+  })
+
+  it('the expected share of the budget falls from nearly all of it to the first look as the truth moves away', () => {
+    const plan = new LookPlan(5, 0.05)
+    let last = expectedFraction(plan, 0)
+    expect(last).toBeGreaterThan(0.97)
+    for (const drift of [1, 2, 3, 4, 6]) {
+      const now = expectedFraction(plan, drift)
+      expect(now).toBeLessThan(last)
+      last = now
+    }
+    expect(expectedFraction(plan, 25)).toBeCloseTo(0.2, 4)
   })
 })
 
