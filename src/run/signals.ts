@@ -3,6 +3,7 @@ import type {Experiment, HypothesisSpec, SignalName} from '../experiment/schema.
 import {DEFAULT_LATENCY_HISTOGRAM, intervalCounterRates, intervalHistogramQuantiles} from '../metrics/scrape.js'
 import {PlanError} from '../platforms/platform.js'
 import type {SignalInput, WindowSamples} from '../verdict/types.js'
+import type {ProbeRecord} from '../metrics/probe.js'
 import type {TimedSample, WorkflowObserver} from './observe.js'
 
 export interface Window {
@@ -153,4 +154,27 @@ export async function openMeasurementSource(experiment: Experiment): Promise<Mea
     throw new PlanError(`hypothesis ${raw + 1} (${experiment.hypothesis[raw].signal}) gives promql:, which needs metrics: {source: prometheus, url: ...} or chaos run --prometheus URL`)
   }
   return undefined
+}
+
+/** A neighbour's probe records in a window, less those of intervals in which the instrument itself lagged. */
+export interface InstrumentFiltered {
+  records: ProbeRecord[]
+  /** intervals overlapping the window in which the probe process lagged (LAG_BOUND_MS), whose requests were left out */
+  laggedIntervals: number
+  droppedRequests: number
+}
+
+/**
+ * Leaves out the requests scheduled in an interval where the probe process sent late or ran its event loop late:
+ * their latency carries the instrument's delay, not only the neighbour's. For the verdict to use, with the counts
+ * for the journal. Caution: an instrument starved by the fault itself (a CPU hog that the boundary did not hold)
+ * lags exactly when the neighbour suffers, so a window that loses many intervals this way is not evidence of
+ * containment; the caller should say so rather than judge on what is left.
+ */
+export function withoutLaggedIntervals(observer: Pick<WorkflowObserver, 'probe'>, window: Window): InstrumentFiltered {
+  const probe = observer.probe
+  if (!probe) return {records: [], laggedIntervals: 0, droppedRequests: 0}
+  const all = probe.records(window.from, window.to)
+  const records = all.filter((r) => !probe.laggedAt(r.t))
+  return {records, laggedIntervals: probe.lag(window.from, window.to).filter((i) => i.lagged).length, droppedRequests: all.length - records.length}
 }

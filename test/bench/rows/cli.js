@@ -6,7 +6,7 @@
 // server (test/bench/metrics-server.js) serving a realistic prom-client payload, and 20 empty cgroup boxes.
 import {spawnSync} from 'node:child_process'
 import {join} from 'node:path'
-import {PORTS, now, procCpuSeconds, sleep, waitFor} from '../lib.js'
+import {PORTS, childPids, now, procCpuSeconds, sleep, waitFor} from '../lib.js'
 
 function timeRuns(command, args, runs, cwd) {
   spawnSync(command, args, {cwd, stdio: 'ignore'})
@@ -18,6 +18,11 @@ function timeRuns(command, args, runs, cwd) {
     if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}`)
   }
   return ms
+}
+
+/** CPU seconds of the watcher and its children: the probes run in a process of their own (src/metrics/remote-probe.ts) */
+function treeCpuSeconds(pid) {
+  return [pid, ...childPids(pid)].reduce((sum, p) => sum + (procCpuSeconds(p) ?? 0), 0)
 }
 
 async function watcherCpu(tracker, root, {neighbors, probeRate, warmupS, windowS}) {
@@ -37,10 +42,10 @@ async function watcherCpu(tracker, root, {neighbors, probeRate, warmupS, windowS
     }
     const watcher = tracker.child(process.execPath, [join(root, 'test/bench/watcher.js'), JSON.stringify(config)], {stdin: 'pipe'})
     await sleep(warmupS * 1000)
-    const c0 = procCpuSeconds(watcher.pid)
+    const c0 = treeCpuSeconds(watcher.pid)
     const t0 = now()
     await sleep(windowS * 1000)
-    const c1 = procCpuSeconds(watcher.pid)
+    const c1 = treeCpuSeconds(watcher.pid)
     const t1 = now()
     const done = await watcher.done
     const summary = JSON.parse(done.stdout.trim().split('\n').at(-1) || '{}')
