@@ -64,8 +64,9 @@ export interface Journal {
     blocks: {arm: 'on' | 'off', pair: number, start: string, end: string, startupMs?: number, landed?: boolean}[]
     looks: LookRecord[]
     stoppedBecause: string
-    /** the probe's own lateness per neighbour */
-    instrument: {neighbor: string, meanSendLagMs: number, maxSendLagMs: number}[]
+    /** the probe's own lateness per neighbour, and the intervals of the blocks in which it lagged beyond its bound
+     * (their requests were kept out of the verdict) */
+    instrument: {neighbor: string, meanSendLagMs: number, maxSendLagMs: number, laggedIntervals: number, droppedRequests: number}[]
   }
   target: {name: string, boundary: string, unexpectedExits: number, lastExit?: string}
   neighbors: {

@@ -19,7 +19,7 @@ import {embeddedSourceLost, WorkflowObserver} from './observe.js'
 import {recordingLauncher} from './stressor-events.js'
 import {type Arm, type Design, describeDesign, measuringMs, planDesign} from './design.js'
 import {look, type BlockSet, type LookResult} from './judging.js'
-import {extractSignal, hypothesesFor, openMeasurementSource, type Extracted, type Window} from './signals.js'
+import {extractSignal, hypothesesFor, openMeasurementSource, withoutLaggedIntervals, type Extracted, type Window} from './signals.js'
 import {serveRegistry} from '../metrics/own-metrics.js'
 import {VERSION} from './version.js'
 
@@ -361,7 +361,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
     maxPairs: design.maxPairs, plannedLooks: design.looks.map((l) => l.pairs),
     blocks: blocks.map((b) => ({arm: b.arm, pair: b.pair + 1, start: new Date(b.from).toISOString(), end: new Date(b.to).toISOString(), startupMs: b.startupMs, landed: b.landed})),
     looks, stoppedBecause,
-    instrument: instrumentReport(observers.slice(1)),
+    instrument: instrumentReport(observers.slice(1), blocks),
   }
   journal.target = {name: platform.target.name, boundary: platform.target.boundary, unexpectedExits: platform.target.unexpectedExits(), lastExit: platform.target.lastExit()}
   journal.neighbors = observers.slice(1).map((observer) => {
@@ -552,10 +552,18 @@ function pooledEfficacy(efficacies: Efficacy[], design: Design): Efficacy | null
   }
 }
 
-/** The instrument's own lag, where the probe measures it: intervals it lagged in are kept out of the verdict. */
-function instrumentReport(neighbours: WorkflowObserver[]): {neighbor: string, meanSendLagMs: number, maxSendLagMs: number}[] {
+/** The instrument's own lag, where the probe measures it: the intervals it lagged in were kept out of the verdict. */
+function instrumentReport(neighbours: WorkflowObserver[], blocks: MeasuredBlock[]): NonNullable<Journal['design']>['instrument'] {
   return neighbours.flatMap((o) => {
     const stats = o.probe?.stats()
-    return stats ? [{neighbor: o.workflow.name, meanSendLagMs: stats.meanSendLagMs, maxSendLagMs: stats.maxSendLagMs}] : []
+    if (!stats) return []
+    let laggedIntervals = 0
+    let droppedRequests = 0
+    for (const b of blocks) {
+      const filtered = withoutLaggedIntervals(o, b)
+      laggedIntervals += filtered.laggedIntervals
+      droppedRequests += filtered.droppedRequests
+    }
+    return [{neighbor: o.workflow.name, meanSendLagMs: stats.meanSendLagMs, maxSendLagMs: stats.maxSendLagMs, laggedIntervals, droppedRequests}]
   })
 }

@@ -26,7 +26,7 @@ export function extractSignal(observer: WorkflowObserver, signal: SignalName, wi
   const latency = LATENCY_QUANTILE[signal]
   if (latency) {
     if (observer.probe) {
-      const records = observer.probe.records(window.from, window.to)
+      const {records} = withoutLaggedIntervals(observer, window)
       // a failed or timed-out request is the slowest of all, not a missing one: it counts as taking the whole timeout
       const timeout = observer.probe.timeoutMs / 1000
       const blocks = records.map((r) => Math.floor((r.t - window.from) / intervalMs))
@@ -44,14 +44,14 @@ export function extractSignal(observer: WorkflowObserver, signal: SignalName, wi
   switch (signal) {
     case 'error_rate': {
       if (observer.probe) {
-        const records = observer.probe.records(window.from, window.to)
+        const {records} = withoutLaggedIntervals(observer, window)
         return {samples: {kind: 'proportion', events: records.filter((r) => !r.ok).length, total: records.length}, statistic: 'rate', unit: 'ratio'}
       }
       return {unavailable: 'error_rate needs a probe on this neighbour'}
     }
     case 'throughput': {
       if (observer.probe) {
-        const records = observer.probe.records(window.from, window.to).filter((r) => r.ok)
+        const records = withoutLaggedIntervals(observer, window).records.filter((r) => r.ok)
         return {samples: {kind: 'series', values: perInterval(records.map((r) => r.t), window, intervalMs)}, statistic: 'mean', unit: 'per_second'}
       }
       if (observer.scraper) {
