@@ -70,11 +70,14 @@ export class WorkflowObserver {
  * The embedded source is lost when a neighbour's /metrics endpoint has not answered for two intervals while the
  * neighbour itself still answers its probe (or has no probe to tell): the measurement failed, not the neighbour,
  * so the injection must stop and the run cannot be judged. A neighbour that stops answering entirely is harm,
- * and the probe's errors already show it.
+ * and the probe's errors already show it. The same when the probe's own process fails.
  */
-export function embeddedSourceLost(neighbors: WorkflowObserver[], intervalMs: number, now = Date.now()): string | undefined {
+export function embeddedSourceLost(neighbors: Pick<WorkflowObserver, 'probe' | 'scraper' | 'workflow'>[], intervalMs: number, now = Date.now()): string | undefined {
   const since = now - 2 * intervalMs
   for (const observer of neighbors) {
+    // the probe process died: its records stop, which must not read as a neighbour that stopped answering
+    const probeFailed = observer.probe?.failure()
+    if (probeFailed) return `the probe of ${observer.workflow.name} failed: ${probeFailed}`
     const {scraper, probe} = observer
     if (!scraper) continue
     const failures = scraper.failures().filter((f) => f.t >= since - intervalMs / 2)

@@ -1,18 +1,23 @@
 // The probe in a process of its own (RemoteProbe, probe-main.ts): real child processes, a real HTTP server in a
 // process of its own on 127.0.0.1. The point is the contrast: an 800 ms stall of the toolkit's event loop is
 // charged to the neighbour by the in-process HttpProbe, and not by the remote one.
-import {spawn} from 'node:child_process'
+import {type ChildProcess, spawn} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
 import {afterEach, describe, expect, it} from 'vitest'
 import {HttpProbe} from '../../src/metrics/probe.js'
 import {RemoteProbe} from '../../src/metrics/remote-probe.js'
+import {embeddedSourceLost} from '../../src/run/observe.js'
 import {withoutLaggedIntervals} from '../../src/run/signals.js'
+import type {WorkflowHandle} from '../../src/platforms/platform.js'
 import {serveInProcess, type ServerProcess} from '../helpers/http-server-process.js'
 import {alive, waitFor} from '../helpers/stressors.js'
 
 const servers: ServerProcess[] = []
 const probes: Array<HttpProbe | RemoteProbe> = []
+/** stand-ins for the toolkit, started by a test */
+const toolkits: ChildProcess[] = []
 afterEach(async () => {
+  for (const toolkit of toolkits.splice(0)) if (toolkit.exitCode === null && toolkit.signalCode === null) toolkit.kill('SIGKILL')
   await Promise.all(probes.splice(0).map((p) => p.stop()))
   await Promise.all(servers.splice(0).map((s) => s.close()))
 })
@@ -29,6 +34,13 @@ function track<P extends HttpProbe | RemoteProbe>(probe: P): P {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+async function waitForAsync(what: string, check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await sleep(50)
+  }
+}
 /** the toolkit's run loop busy (spawning a stressor, cgroup work): nothing else in this process runs meanwhile */
 function block(ms: number): void {
   const end = Date.now() + ms
@@ -48,7 +60,8 @@ function busiestSlice(arrivals: number[], from: number, to: number): number {
 /** 100 req/s; the test's event loop blocked for 800 ms in the middle. */
 async function throughABlock(probe: HttpProbe | RemoteProbe, target: ServerProcess) {
   probe.start()
-  await sleep(1000)
+  await waitFor('the first records', () => probe.records().length > 0, 5000)
+  await sleep(500)
   const blockFrom = Date.now()
   block(800)
   const blockTo = Date.now()
@@ -60,6 +73,8 @@ async function throughABlock(probe: HttpProbe | RemoteProbe, target: ServerProce
     inBlock,
     p50: quantile(inBlock.map((r) => r.latencySeconds), 0.5),
     p99: quantile(inBlock.map((r) => r.latencySeconds), 0.99),
+    /** share of them whose latency holds most of the wait from their schedule to the block's end */
+    charged: inBlock.filter((r) => r.latencySeconds * 1000 >= 0.8 * (blockTo - r.t)).length / inBlock.length,
     arrivedInBlock: arrivals.filter((t) => t >= blockFrom && t < blockTo).length,
     busiest: busiestSlice(arrivals, blockFrom - 500, blockTo + 500),
   }
@@ -107,14 +122,15 @@ describe('RemoteProbe', () => {
     // both scheduled about 80 requests in the stall
     for (const seen of [remote, local]) expect(seen.inBlock.length).toBeGreaterThanOrEqual(78)
     // remote: the schedule went on in the child, so they reached the server during the stall, evenly ...
-    expect(remote.arrivedInBlock).toBeGreaterThanOrEqual(60)
+    expect(remote.arrivedInBlock).toBeGreaterThanOrEqual(50)
     expect(remote.busiest).toBeLessThanOrEqual(25)
-    // ... with the server's latency (about a millisecond), not the stall's
-    expect(remote.p50).toBeLessThan(0.02)
-    expect(remote.p99).toBeLessThan(0.1)
+    // ... with the server's latency (about a millisecond on a quiet machine), not the stall's
+    expect(remote.charged).toBeLessThan(0.2)
+    expect(remote.p50).toBeLessThan(local.p50 / 2)
     // in-process: nothing was sent during the stall, then all of it at once, each request charged its wait
     expect(local.arrivedInBlock).toBeLessThanOrEqual(5)
-    expect(local.busiest).toBeGreaterThanOrEqual(60)
+    expect(local.busiest).toBeGreaterThanOrEqual(40)
+    expect(local.charged).toBeGreaterThan(0.9)
     expect(local.p50).toBeGreaterThan(0.3)
     expect(local.p99).toBeGreaterThan(0.7)
   })
@@ -123,7 +139,8 @@ describe('RemoteProbe', () => {
     const target = await server()
     const probe = track(new RemoteProbe({url: target.url, rate: 100, timeoutMs: 2000, intervalMs: 500}))
     probe.start()
-    await sleep(1200)
+    await waitFor('the first records', () => probe.records().length > 0, 5000)
+    await sleep(1000)
     // stall the probe process itself for 300 ms
     const pid = probe.processId()!
     const stalledAt = Date.now()
@@ -174,6 +191,22 @@ describe('RemoteProbe', () => {
     expect(alive(probe.processId()!)).toBe(false)
   })
 
+  it('says so when its probe process dies, and the run takes it as the measurement lost', async () => {
+    const target = await server()
+    const probe = track(new RemoteProbe({url: target.url, rate: 50, timeoutMs: 1000}))
+    const workflow = {name: 'api'} as WorkflowHandle
+    probe.start()
+    await waitFor('the first records', () => probe.records().length > 0, 5000)
+    expect(embeddedSourceLost([{probe, workflow}], 1000)).toBeUndefined()
+    process.kill(probe.processId()!, 'SIGKILL')
+    const failure = await waitFor('the failure noticed', () => probe.failure(), 2000)
+    expect(failure).toMatch(/probe process ended early \(SIGKILL\)/)
+    expect(embeddedSourceLost([{probe, workflow}], 1000)).toMatch(/^the probe of api failed: /)
+    // stop() still resolves, with what had arrived
+    await probe.stop()
+    expect(probe.records().length).toBeGreaterThan(0)
+  })
+
   it('ends its probe process when the toolkit is SIGKILLed', async () => {
     const target = await server()
     const entry = fileURLToPath(new URL('../../dist/metrics/remote-probe.js', import.meta.url))
@@ -183,13 +216,13 @@ describe('RemoteProbe', () => {
       setTimeout(() => process.stdout.write(probe.processId() + '\\n'), 300)
     })`
     const toolkit = spawn(process.execPath, ['-e', script], {stdio: ['ignore', 'pipe', 'inherit']})
+    toolkits.push(toolkit)
     const childPid = await new Promise<number>((resolve) => toolkit.stdout.setEncoding('utf8').once('data', (text: string) => resolve(Number(text.trim()))))
     expect(alive(childPid)).toBe(true)
     const arrivedBefore = (await target.arrivals()).length
-    await sleep(300)
-    expect((await target.arrivals()).length).toBeGreaterThan(arrivedBefore)
+    await waitForAsync('load from the probe process', async () => (await target.arrivals()).length > arrivedBefore + 5)
     toolkit.kill('SIGKILL')
-    await waitFor('the probe process gone', () => !alive(childPid), 2000)
+    await waitFor('the probe process gone', () => !alive(childPid), 5000)
     // and no more load reaches the neighbour
     const arrivedAfter = (await target.arrivals()).length
     await sleep(200)
