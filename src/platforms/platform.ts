@@ -4,8 +4,8 @@
 import type {Experiment, IsolationSpec, NeighborSpec, TargetSpec} from '../experiment/schema.js'
 import type {ResourceSample} from '../metrics/types.js'
 import type {RunLedger} from '../rollback/ledger.js'
-import type {StressorHandle} from '../stressors/spawn.js'
 import type {StressorKind, StressorParams} from '../stressors/protocol.js'
+import type {StressorHandle} from '../stressors/spawn.js'
 
 /** A refusal before anything starts. exitCode 2: the experiment asks for something invalid here; 4: this machine cannot make the boundary. */
 export class PlanError extends Error {
@@ -111,23 +111,4 @@ export function localLevel(override: string | undefined, platform: 'process' | '
     throw new PlanError(`level ${override}: platform ${platform} knows the levels none, shared and ${platform === 'docker' ? 'container' : 'cgroup'} (named levels are kubernetes.levels, for platform kubernetes)`)
   }
   return override as IsolationSpec['level']
-}
-
-export async function createPlatform(ctx: PlatformFactoryContext): Promise<Platform> {
-  switch (ctx.experiment.platform) {
-    case 'process': {
-      const {ProcessPlatform} = await import('./process/index.js')
-      return new ProcessPlatform(ctx)
-    }
-    case 'docker': {
-      // dockerode is loaded only here, when an experiment asks for platform docker
-      const {DockerPlatform} = await import('./docker/index.js')
-      return new DockerPlatform(ctx)
-    }
-    case 'kubernetes': {
-      // @kubernetes/client-node is loaded only here, when an experiment asks for platform kubernetes
-      const {KubernetesPlatform} = await import('./kubernetes/index.js')
-      return new KubernetesPlatform(ctx)
-    }
-  }
 }

@@ -7,7 +7,8 @@ import {Registry} from 'prom-client'
 import type {Experiment, IsolationSpec} from '../experiment/schema.js'
 import {driverFor} from '../faults/index.js'
 import type {ActiveFault, InjectWindow} from '../faults/fault.js'
-import {createPlatform, PlanError, type Platform} from '../platforms/platform.js'
+import {PlanError, type Platform} from '../platforms/platform.js'
+import {createPlatform} from '../platforms/registry.js'
 import type {Journal, PhaseSpan, TimelinePoint} from '../report/journal.js'
 import {RunLedger} from '../rollback/ledger.js'
 import {TargetLock, targetKey} from '../rollback/lock.js'
@@ -18,17 +19,12 @@ import {ExitCode} from './exit-codes.js'
 import {abortState, firedCondition} from './abort.js'
 import {embeddedSourceLost, WorkflowObserver} from './observe.js'
 import {recordingLauncher} from './stressor-events.js'
-import {extractSignal, hypothesesFor, openMeasurementSource, type Extracted, type Window} from './signals.js'
+import {extractSignal} from './signals.js'
+import {hypothesesFor, type Extracted, type Window} from '../metrics/source.js'
+import {openMeasurementSource} from '../metrics/source-registry.js'
 import {serveRegistry} from '../metrics/own-metrics.js'
+import type {Phase, RunEvent} from './events.js'
 import {VERSION} from './version.js'
-
-export type Phase = 'setup' | 'warmup' | 'baseline' | 'inject' | 'recover' | 'rollback' | 'judge'
-
-export type RunEvent =
-  | {type: 'plan', lines: string[]}
-  | {type: 'phase', phase: Phase, durationMs?: number}
-  | {type: 'tick', phase: Phase, elapsedMs: number, durationMs: number, dose?: string, neighbors: {name: string, p99?: number, errors: number, requests: number}[]}
-  | {type: 'log', line: string}
 
 export interface RunOptions {
   experiment: Experiment

@@ -4,8 +4,9 @@ import {describe, expect, it} from 'vitest'
 
 import {cpuDose} from '../../src/faults/cpu-hog.js'
 import {fixDose} from '../../src/matrix/run-matrix.js'
-import {createPlatform, PlanError} from '../../src/platforms/platform.js'
+import {PlanError} from '../../src/platforms/platform.js'
 import {onlineCpus} from '../../src/platforms/process/cpus.js'
+import {createPlatform} from '../../src/platforms/registry.js'
 import {shortened} from '../helpers/experiments.js'
 
 describe('the matrix\'s CPU dose', () => {
