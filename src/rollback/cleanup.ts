@@ -3,10 +3,10 @@
 import {readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {detectCgroupLayout, hierarchyRoots} from '../host/cgroupfs.js'
+import {listNetns} from '../host/netns.js'
+import {mountsBySource} from '../host/tmpfs.js'
 import {connectEngine, engineProblem, listLabelled} from '../platforms/docker/engine.js'
-import {detectCgroupLayout, hierarchyRoots} from '../platforms/process/cgroupfs.js'
-import {listNetns} from '../platforms/process/netns.js'
-import {mountsBySource} from '../platforms/process/tmpfs.js'
 import {type LedgerRecord, type AnyLedgerResource as Resource, ownerAlive, processStartTime, readLedgers, readLiveMarkers, removeLiveMarker, stateDir} from './ledger.js'
 import {describeResource, resourceExists, undo} from './undo.js'
 

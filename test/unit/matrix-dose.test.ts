@@ -3,9 +3,9 @@
 import {describe, expect, it} from 'vitest'
 
 import {cpuDose} from '../../src/faults/cpu-hog.js'
+import {onlineCpus} from '../../src/host/cpus.js'
 import {fixDose} from '../../src/matrix/run-matrix.js'
 import {PlanError} from '../../src/platforms/platform.js'
-import {onlineCpus} from '../../src/platforms/process/cpus.js'
 import {createPlatform} from '../../src/platforms/registry.js'
 import {shortened} from '../helpers/experiments.js'
 

@@ -11,22 +11,22 @@ import type Docker from 'dockerode'
 
 import type {NeighborSpec, TargetSpec} from '../../experiment/schema.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
+import {run, runOrThrow} from '../../host/exec.js'
 import {ledgerDir, processStartTime, type LedgerResource as Resource, type RunLedger} from '../../rollback/ledger.js'
 import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
-import {run, runOrThrow} from '../../util/exec.js'
 import {
   type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement,
 } from '../platform.js'
+import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, detectCgroupLayout} from '../../host/cgroupfs.js'
+import {allowanceOf, expandCpuset, onlineCpus, summedLimits} from '../../host/cpus.js'
+import {mountTmpfs, unmount} from '../../host/tmpfs.js'
 import {PlatformWorkflows} from '../workflows.js'
-import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, detectCgroupLayout} from '../process/cgroupfs.js'
-import {allowanceOf, expandCpuset, onlineCpus, summedLimits} from '../process/cpus.js'
-import {mountTmpfs, unmount} from '../process/tmpfs.js'
 import {containerCgroup} from './cgroups.js'
 import {
   connectEngine, describeError, engineAddress, engineProblem, removeContainer, removeNetwork, RUN_LABEL, statusOf, WORKFLOW_LABEL,
 } from './engine.js'
-import {type DockerLevel, DockerWorkflow} from './workflow.js'
 import {answeringUrl} from '../answering.js'
+import {type DockerLevel, DockerWorkflow} from './workflow.js'
 
 /** Where `${volumes.NAME}` and `${run.dir}` are inside a managed container. */
 const CONTAINER_VOLUMES = '/chaos/volumes'

@@ -10,13 +10,13 @@ import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
 import {
   type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement,
 } from '../platform.js'
-import {PlatformWorkflows} from '../workflows.js'
-import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, cgroupOfProcess, detectCgroupLayout} from './cgroupfs.js'
-import {createNetns, deleteNetns, netnsPrefix, interfaceBytes, limitEgress, linkAddresses, linkNamespaces, type NetnsLink} from './netns.js'
-import {allowanceOf, expandCpuset, onlineCpus, summedLimits} from './cpus.js'
-import {mountTmpfs, unmount} from './tmpfs.js'
-import {ProcessWorkflow} from './workflow.js'
+import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, cgroupOfProcess, detectCgroupLayout} from '../../host/cgroupfs.js'
+import {allowanceOf, expandCpuset, onlineCpus, summedLimits} from '../../host/cpus.js'
+import {createNetns, deleteNetns, netnsPrefix, interfaceBytes, limitEgress, linkAddresses, linkNamespaces, type NetnsLink} from '../../host/netns.js'
+import {mountTmpfs, unmount} from '../../host/tmpfs.js'
 import {answeringUrl} from '../answering.js'
+import {PlatformWorkflows} from '../workflows.js'
+import {ProcessWorkflow} from './workflow.js'
 
 export class ProcessPlatform extends PlatformWorkflows<ProcessWorkflow> implements Platform {
   readonly name = 'process'
