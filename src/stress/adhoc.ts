@@ -8,11 +8,12 @@ import {Cgroup, cgroupOfProcess, detectCgroupLayout} from '../host/cgroupfs.js'
 import {allowanceOf, onlineCpus} from '../host/cpus.js'
 import {PlanError} from '../platforms/platform.js'
 import {newRunId} from '../run/runner.js'
-import type {StressorKind, StressorParams} from '../stressors/protocol.js'
+import type {AdhocKind} from '../stressors/kinds.js'
+import type {StressorParams} from '../stressors/protocol.js'
 import {spawnStressor, type StressorExit} from '../stressors/spawn.js'
 
 export interface AdhocOptions {
-  kind: 'cpu' | 'memory' | 'disk' | 'flood'
+  kind: AdhocKind
   durationMs: number
   /** cpu: share of the allowance (0..1); allowance = the cgroup's quota when given, else the host */
   load?: number
@@ -78,7 +79,7 @@ export async function runAdhoc(o: AdhocOptions, signal: AbortSignal, report: (li
     cgroups = box.dirs()
   }
   const runId = newRunId()
-  const handle = spawnStressor({kind: o.kind as StressorKind, runId, deadline: Date.now() + o.durationMs, parent: process.pid, cgroups, params})
+  const handle = spawnStressor({kind: o.kind, runId, deadline: Date.now() + o.durationMs, parent: process.pid, cgroups, params})
   await handle.ready
   report(`${describe}, for ${Math.round(o.durationMs / 1000)}s (run ${runId})`)
   const ticker = setInterval(() => {
