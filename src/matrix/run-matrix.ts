@@ -69,7 +69,7 @@ export async function fixDose(experiment: Experiment): Promise<string | undefine
   const own = await createPlatform({experiment, runId: 'matrixplan'})
   const allowance = own.plannedTargetAllowance?.()
   if (allowance === undefined) return undefined
-  const dose = cpuDose(fault, own, allowance)
+  const dose = cpuDose(fault, allowance)
   fault.cores = Number(dose.cores.toFixed(3))
   return `dose: cpu-hog fixed at ${fault.cores} cores for every level (${dose.source} at the experiment's own isolation)`
 }
