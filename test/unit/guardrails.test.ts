@@ -12,6 +12,7 @@ import {destinationAllowed, networkFlood} from '../../src/faults/network-flood.j
 import {PlanError, type Platform} from '../../src/platforms/platform.js'
 import {runExperiment} from '../../src/run/runner.js'
 import {fromYaml} from '../helpers/experiments.js'
+import {fakePlatform} from '../helpers/fake-platform.js'
 
 const base = (fault: string, safety = '') => fromYaml(`
 apiVersion: chaos/v1
@@ -34,12 +35,12 @@ const tempDir = () => {
   return dir
 }
 
-/** A narrow platform double: only what the fault plans read. */
+/** What the fault plans read of a platform: the target's boundary and allowance, and the fill directory. */
 function platformWith(dir?: string): Platform {
-  return {
+  return fakePlatform({
     target: {boundary: 'cgroup /chaos-x/worker', allowance: () => ({cpus: 1, cpuSource: 'host', memoryLimit: 256 * 1024 ** 2})},
     fillDirectory: (_v: string | undefined, path: string | undefined) => ({dir: dir ?? path!, createdByExperiment: false}),
-  } as unknown as Platform
+  })
 }
 
 function refusal(action: () => unknown): PlanError {
