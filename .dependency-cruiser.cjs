@@ -41,7 +41,7 @@ module.exports = {
       comment: 'The Linux host layer and the stressors serve faults and platforms; they use neither (nor anything above them).',
       severity: 'error',
       from: {path: folders('host', 'stressors')},
-      to: {path: folders('faults', 'platforms', 'run', 'matrix', 'gameday', 'report', 'stress', 'rollback', 'cli', 'verdict', 'workload')},
+      to: {path: folders('faults', 'platforms', 'metrics', 'run', 'matrix', 'gameday', 'report', 'stress', 'rollback', 'cli', 'verdict', 'workload')},
     },
     {
       name: 'experiment-depends-on-nothing',

@@ -5,7 +5,13 @@
 import {existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statfsSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {CgroupPaths} from '../metrics/types.js'
+/**
+ * Where a workflow's resource accounting lives: one directory per cgroup v1 hierarchy (controllers may share a
+ * directory when co-mounted, e.g. cpu,cpuacct), or the single cgroup v2 directory.
+ */
+export type CgroupPaths =
+  | {version: 1, cpu?: string, cpuacct?: string, memory?: string, blkio?: string, pids?: string, cpuset?: string}
+  | {version: 2, dir: string}
 
 export const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'cpuset', 'pids', 'blkio'] as const
 export type V1Controller = (typeof V1_CONTROLLERS)[number]
