@@ -4,12 +4,13 @@ import {join} from 'node:path'
 import {Args, Command, Flags} from '@oclif/core'
 
 import type {MatrixResult} from '../matrix/types.js'
-import {FAIL_ON, REPORT_FORMATS, writeReport, type FailOn, type ReportDocument} from '../report/formats.js'
+import {REPORT_FORMATS, writeReport, type ReportDocument} from '../report/formats.js'
 import {renderHtml} from '../report/html.js'
 import type {Journal} from '../report/journal.js'
 import {renderJunit} from '../report/junit.js'
 import {renderMarkdown} from '../report/markdown.js'
 import {ExitCode} from '../run/exit-codes.js'
+import {FAIL_ON, type FailOn} from '../run/gate.js'
 
 const RENDERERS = {junit: renderJunit, html: renderHtml, markdown: renderMarkdown}
 

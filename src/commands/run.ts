@@ -6,19 +6,20 @@ import {exitCodeFor} from '../cli/errors.js'
 import {handleInterrupts} from '../cli/interrupts.js'
 import {loadExperiment} from '../experiment/load.js'
 import {KubeSettings} from '../experiment/schema.js'
+import {parseDuration} from '../experiment/units.js'
 import {withPrometheusUrl} from '../metrics/prometheus/config.js'
 import {PlanError} from '../platforms/platform.js'
-import {parseDuration} from '../experiment/units.js'
-import {renderVerdict} from '../report/table.js'
-import {FAIL_ON, journalExitCode, writeReport, type FailOn, type RunsReport} from '../report/formats.js'
+import {writeReport, type RunsReport} from '../report/formats.js'
 import {renderHtml} from '../report/html.js'
+import type {Journal} from '../report/journal.js'
 import {renderJunit} from '../report/junit.js'
 import {renderMarkdown} from '../report/markdown.js'
 import {progressPrinter} from '../report/progress.js'
+import {renderVerdict} from '../report/table.js'
 import {cleanup} from '../rollback/cleanup.js'
 import {ExitCode} from '../run/exit-codes.js'
+import {FAIL_ON, journalExitCode, worseExitCode, type FailOn} from '../run/gate.js'
 import {newRunId, runExperiment} from '../run/runner.js'
-import type {Journal} from '../report/journal.js'
 
 const duration = Flags.custom<number>({
   parse: async (input) => {
@@ -27,9 +28,6 @@ const duration = Flags.custom<number>({
     return ms
   },
 })
-
-/** When several experiments run, the most serious outcome decides the exit code. */
-const SERIOUSNESS = [ExitCode.Matched, ExitCode.Inconclusive, ExitCode.Mismatched, ExitCode.Invalid, ExitCode.Aborted, ExitCode.RollbackIncomplete] as number[]
 
 export default class Run extends Command {
   static override summary = 'Run experiments: baseline, inject one fault into the target, measure the neighbours, judge'
@@ -148,7 +146,7 @@ export default class Run extends Command {
         } catch (error) {
           const {code, message} = exitCodeFor(error)
           process.stderr.write(`${file}: ${message}\n`)
-          exitCode = worse(exitCode, code)
+          exitCode = worseExitCode(exitCode, code)
           if (runMetrics) await ownMetrics!.end(runMetrics, {exitCode: code})
           continue
         }
@@ -158,7 +156,7 @@ export default class Run extends Command {
         if (flags['dry-run']) process.stdout.write(`${journal.plan.join('\n')}\nnothing was started (dry run)\n`)
         else if (!flags.json) process.stdout.write(`\n${experiment.metadata.name}\n${renderVerdict(journal)}\n`)
         // a dry run's journal only says whether the plan was accepted
-        exitCode = worse(exitCode, flags['dry-run'] ? journal.exitCode : journalExitCode(journal, flags['fail-on'] as FailOn))
+        exitCode = worseExitCode(exitCode, flags['dry-run'] ? journal.exitCode : journalExitCode(journal, flags['fail-on'] as FailOn))
       }
     } finally {
       interrupts.dispose()
@@ -173,10 +171,6 @@ export default class Run extends Command {
     if (flags.json) process.stdout.write(`${JSON.stringify(journals.length === 1 ? journals[0] : journals, null, 2)}\n`)
     if (exitCode !== 0) this.exit(exitCode)
   }
-}
-
-function worse(a: number, b: number): number {
-  return SERIOUSNESS.indexOf(b) > SERIOUSNESS.indexOf(a) ? b : a
 }
 
 function suffixed(file: string, name: string): string {

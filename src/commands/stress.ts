@@ -3,6 +3,7 @@ import {Args, Command, Flags} from '@oclif/core'
 import {exitCodeFor} from '../cli/errors.js'
 import {parseBitRate, parseByteRate, parseBytes, parseDuration, parsePercent} from '../experiment/units.js'
 import {runAdhoc} from '../stress/adhoc.js'
+import {ADHOC_KINDS, type AdhocKind} from '../stressors/kinds.js'
 
 function strict(parse: (text: string) => number | undefined, what: string) {
   return async (input: string): Promise<number> => {
@@ -33,7 +34,7 @@ export default class Stress extends Command {
     '<%= config.bin %> stress flood --port 5201 --rate 1gbit',
   ]
 
-  static override args = {fault: Args.string({description: 'what to stress', required: true, options: ['cpu', 'memory', 'disk', 'flood']})}
+  static override args = {fault: Args.string({description: 'what to stress', required: true, options: [...ADHOC_KINDS]})}
 
   static override flags = {
     duration: durationFlag({description: 'how long', default: 30_000}),
@@ -54,7 +55,7 @@ export default class Stress extends Command {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Stress)
-    const kind = args.fault as 'cpu' | 'memory' | 'disk' | 'flood'
+    const kind = args.fault as AdhocKind
     const controller = new AbortController()
     const stop = () => controller.abort()
     process.once('SIGINT', stop)

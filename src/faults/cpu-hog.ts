@@ -2,13 +2,18 @@
 // host): 50% in a 0.5-CPU box is a quarter of a core, never half the host. Or an absolute number of cores, which
 // chaos matrix uses so that every isolation level gets the same dose.
 import {PlanError} from '../platforms/platform.js'
-import type {Allowance, Platform} from '../platforms/platform.js'
+import type {Allowance} from '../platforms/platform.js'
 import type {CpuParams} from '../stressors/protocol.js'
 import {type ActiveFault, type FaultDriver, efficacyOf} from './fault.js'
 
 type CpuHogSpec = Extract<import('../experiment/schema.js').FaultSpec, {type: 'cpu-hog'}>
 
-export function cpuDose(spec: CpuHogSpec, platform: Platform, allowance: Allowance = platform.target.allowance()): {cores: number, workers: number, loadPerWorker: number, source: string} {
+/**
+ * The CPU dose against an allowance: cores (given, or load × the allowance) on workers each below one core. The one
+ * place it is computed: chaos run (the target's allowance), chaos matrix (the planned one) and chaos stress (--cpus,
+ * else the host) all ask here.
+ */
+export function cpuDose(spec: Pick<CpuHogSpec, 'cores' | 'load' | 'workers'>, allowance: Allowance): {cores: number, workers: number, loadPerWorker: number, source: string} {
   if (spec.cores !== undefined && spec.cores > allowance.cpus + 1e-9) {
     throw new PlanError(`cpu-hog: cores ${spec.cores} is above the target's allowance of ${allowance.cpus} CPU (${allowance.cpuSource}); a dose it cannot take could not be proven to land`)
   }
@@ -33,12 +38,12 @@ export const cpuHog: FaultDriver<CpuHogSpec> = {
   },
 
   plan(spec, _experiment, platform) {
-    const dose = cpuDose(spec, platform)
+    const dose = cpuDose(spec, platform.target.allowance())
     return `cpu-hog: ${dose.cores.toFixed(2)} cores = ${dose.source}, ${dose.workers} worker(s) at ${Math.round(dose.loadPerWorker * 100)}% each, charged to ${platform.target.boundary}`
   },
 
   async start(spec, ctx) {
-    const dose = cpuDose(spec, ctx.platform)
+    const dose = cpuDose(spec, ctx.platform.target.allowance())
     const params: CpuParams = {workers: dose.workers, loadPerWorker: dose.loadPerWorker}
     const stressor = ctx.launchStressor({kind: 'cpu', params, deadline: ctx.deadline, where: 'target'})
     await stressor.ready

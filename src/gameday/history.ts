@@ -3,8 +3,8 @@
 import {appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {FailOn} from '../report/formats.js'
 import type {RunVerdict} from '../report/journal.js'
+import type {FailOn} from '../run/gate.js'
 import type {SuiteRunResult} from './run-suite.js'
 
 export const HISTORY_FILE = 'history.jsonl'

@@ -2,10 +2,12 @@
 // (with stopOnBreach) nothing more after an experiment breached when it was expected to contain the fault.
 // No oclif here; the command prints the events and writes the reports and the history.
 import {exitCodeFor} from '../cli/errors.js'
-import {journalExitCode, worseExitCode, type FailOn, type NotRun, type RunsReport} from '../report/formats.js'
+import type {NotRun, RunsReport} from '../report/formats.js'
 import type {Journal, RunVerdict} from '../report/journal.js'
+import type {RunEvent} from '../run/events.js'
 import {ExitCode} from '../run/exit-codes.js'
-import {newRunId, runExperiment, type RunEvent, type RunOptions} from '../run/runner.js'
+import {journalExitCode, worseExitCode, type FailOn} from '../run/gate.js'
+import {newRunId, runExperiment, type RunOptions} from '../run/runner.js'
 import type {Suite, SuiteItem} from './suite.js'
 
 export type SuiteEvent =

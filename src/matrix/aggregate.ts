@@ -7,8 +7,9 @@
 // - the change is shown as the median over the repeats, their range, and a pooled estimate: a random-effects
 //   (DerSimonian-Laird) mean of the log-ratios for relative thresholds, whose interval widens when the repeats
 //   disagree; the pooled proportion with its Wilson interval for rates; the total for counts.
-import {gateExitCode, isRelativeThreshold, type FailOn} from '../report/formats.js'
+import {isRelativeThreshold} from '../report/formats.js'
 import type {Journal, RunVerdict} from '../report/journal.js'
+import {gateExitCode, type FailOn} from '../run/gate.js'
 import {median, twoSidedZ, wilsonInterval} from '../verdict/stats.js'
 import type {SignalVerdict, Verdict} from '../verdict/types.js'
 import type {Level, LevelAggregate, MatrixRun, PooledEstimate, SignalAggregate, VerdictCounts} from './types.js'

@@ -2,11 +2,12 @@
 // aggregates the journals per level. No oclif here: the command only prints events and the result.
 import {exitCodeFor} from '../cli/errors.js'
 import type {Experiment} from '../experiment/schema.js'
-import {worseExitCode, type FailOn} from '../report/formats.js'
 import type {Journal} from '../report/journal.js'
 import {measuringMs} from '../run/design.js'
+import type {RunEvent} from '../run/events.js'
 import {ExitCode} from '../run/exit-codes.js'
-import {newRunId, runExperiment, type RunEvent, type RunOptions} from '../run/runner.js'
+import {worseExitCode, type FailOn} from '../run/gate.js'
+import {newRunId, runExperiment, type RunOptions} from '../run/runner.js'
 import {aggregateLevels} from './aggregate.js'
 import {describeOrder, interleavedOrder} from './order.js'
 import type {Level, MatrixResult, MatrixRun, MatrixSlot} from './types.js'
@@ -64,13 +65,13 @@ export async function fixDose(experiment: Experiment): Promise<string | undefine
     return relative ? `dose: ${fault.type} is relative to each level's own container limits, so each level gets a different dose; give an absolute one (cores:, a size) to compare the levels under one dose` : undefined
   }
   if (fault.type !== 'cpu-hog' || fault.cores !== undefined) return undefined
-  const {createPlatform} = await import('../platforms/platform.js')
+  const {createPlatform} = await import('../platforms/registry.js')
   const {cpuDose} = await import('../faults/cpu-hog.js')
   // planning only: a platform creates nothing before setup()
   const own = await createPlatform({experiment, runId: 'matrixplan'})
   const allowance = own.plannedTargetAllowance?.()
   if (allowance === undefined) return undefined
-  const dose = cpuDose(fault, own, allowance)
+  const dose = cpuDose(fault, allowance)
   fault.cores = Number(dose.cores.toFixed(3))
   return `dose: cpu-hog fixed at ${fault.cores} cores for every level (${dose.source} at the experiment's own isolation)`
 }

@@ -1,8 +1,8 @@
 // The isolation matrix's result: the same experiment at several isolation levels, each repeated, run in a
 // shuffled interleaved order, then aggregated per level. `chaos matrix --json` prints it; reports render it.
 import type {IsolationSpec, SignalName} from '../experiment/schema.js'
-import type {FailOn} from '../report/formats.js'
 import type {Journal, RunVerdict} from '../report/journal.js'
+import type {FailOn} from '../run/gate.js'
 import type {Interval, SignalVerdict, Verdict} from '../verdict/types.js'
 
 /** An isolation level: one of the local platforms' (none, shared, cgroup, container) or a name of kubernetes.levels. */

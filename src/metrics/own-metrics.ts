@@ -8,7 +8,7 @@ import type {AddressInfo} from 'node:net'
 import {Counter, Gauge, Registry} from 'prom-client'
 
 import type {Journal} from '../report/journal.js'
-import type {Phase, RunEvent} from '../run/runner.js'
+import type {Phase, RunEvent} from '../run/events.js'
 import type {SignalVerdict} from '../verdict/types.js'
 import {pushToGateway} from './pushgateway.js'
 

@@ -1,12 +1,7 @@
 // Types shared by the metrics layer and its consumers (platforms, the run loop, the verdict engine).
 
-/**
- * Where a workflow's resource accounting lives: one directory per cgroup v1 hierarchy (controllers may share a
- * directory when co-mounted, e.g. cpu,cpuacct), or the single cgroup v2 directory.
- */
-export type CgroupPaths =
-  | {version: 1, cpu?: string, cpuacct?: string, memory?: string, blkio?: string, pids?: string, cpuset?: string}
-  | {version: 2, dir: string}
+// where a workflow's resource accounting lives is the host layer's word (host/cgroupfs.ts)
+export type {CgroupPaths} from '../host/cgroupfs.js'
 
 /** One reading of a workflow's resource counters. Fields the source does not offer are undefined. */
 export interface ResourceSample {

@@ -2,27 +2,20 @@
 // creating anything), sets up the workflows in their isolation, launches stressors charged to the target's own
 // boundary, samples each workflow's resources, and tears everything down.
 import type {Experiment, IsolationSpec, NeighborSpec, TargetSpec} from '../experiment/schema.js'
+import type {Allowance} from '../host/cpus.js'
 import type {ResourceSample} from '../metrics/types.js'
 import type {RunLedger} from '../rollback/ledger.js'
-import type {StressorHandle} from '../stressors/spawn.js'
 import type {StressorKind, StressorParams} from '../stressors/protocol.js'
+import type {StressorHandle} from '../stressors/spawn.js'
+
+// what a workflow may use, worked out from its box's limits on the host (host/cpus.ts); part of every platform's answer
+export type {Allowance}
 
 /** A refusal before anything starts. exitCode 2: the experiment asks for something invalid here; 4: this machine cannot make the boundary. */
 export class PlanError extends Error {
   constructor(message: string, readonly exitCode: 2 | 4 = 2) {
     super(message)
   }
-}
-
-export interface Allowance {
-  /** cores the workflow may use: its quota, else its cpuset's size, else the host's cores (Infinity: unknown, no limit) */
-  cpus: number
-  /** where the allowance comes from, for the plan; unlimited: a pod without a CPU limit, on a node not known here */
-  cpuSource: 'quota' | 'cpuset' | 'host' | 'unlimited'
-  /** for unlimited: why, for a refusal of a limit-relative dose */
-  unlimitedWhy?: string
-  /** memory limit of its box, if any */
-  memoryLimit?: number
 }
 
 export interface WorkflowHandle {
@@ -111,23 +104,4 @@ export function localLevel(override: string | undefined, platform: 'process' | '
     throw new PlanError(`level ${override}: platform ${platform} knows the levels none, shared and ${platform === 'docker' ? 'container' : 'cgroup'} (named levels are kubernetes.levels, for platform kubernetes)`)
   }
   return override as IsolationSpec['level']
-}
-
-export async function createPlatform(ctx: PlatformFactoryContext): Promise<Platform> {
-  switch (ctx.experiment.platform) {
-    case 'process': {
-      const {ProcessPlatform} = await import('./process/index.js')
-      return new ProcessPlatform(ctx)
-    }
-    case 'docker': {
-      // dockerode is loaded only here, when an experiment asks for platform docker
-      const {DockerPlatform} = await import('./docker/index.js')
-      return new DockerPlatform(ctx)
-    }
-    case 'kubernetes': {
-      // @kubernetes/client-node is loaded only here, when an experiment asks for platform kubernetes
-      const {KubernetesPlatform} = await import('./kubernetes/index.js')
-      return new KubernetesPlatform(ctx)
-    }
-  }
 }

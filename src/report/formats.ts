@@ -1,13 +1,13 @@
-// What the report renderers (JUnit, HTML, Markdown) share: escaping, the one-line dose, the CI gate that turns
-// outcomes into an exit code (so the exit code, the JUnit failures and the summaries always agree), and writing
-// the report files a command was asked for.
+// What the report renderers (JUnit, HTML, Markdown) share: escaping, the one-line dose, and writing the report
+// files a command was asked for. The CI gate they all show is run/gate.ts, so the exit code, the JUnit failures and
+// the summaries always agree.
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {dirname} from 'node:path'
 
 import {formatBitRate, formatBytes} from '../experiment/units.js'
-import {ExitCode} from '../run/exit-codes.js'
 import type {MatrixResult} from '../matrix/types.js'
-import type {Journal, RunVerdict} from './journal.js'
+import type {FailOn} from '../run/gate.js'
+import type {Journal} from './journal.js'
 
 // ---------------------------------------------------------------------------------------------------------
 // Escaping: journals carry user strings (names, URLs, process exit messages), so every one is escaped.
@@ -61,63 +61,6 @@ export function phaseMs(journal: Journal, phase: keyof Journal['phases']): numbe
 /** Relative thresholds come with an interval of the change; absolute ones with an interval of the fault value. */
 export function isRelativeThreshold(threshold: string): boolean {
   return /increase|decrease|rise|fall/.test(threshold)
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// The CI gate: `--fail-on breach|inconclusive|mismatch`
-
-export const FAIL_ON = ['mismatch', 'breach', 'inconclusive'] as const
-export type FailOn = (typeof FAIL_ON)[number]
-
-/** What the gate looks at: a run's (or a matrix level's) verdict, what was expected of it, and its cleanup. */
-export interface Outcome {
-  verdict: RunVerdict
-  /** undefined: nothing is expected (a matrix level the experiment was not written for) */
-  expect?: 'contained' | 'breach'
-  rollbackComplete: boolean
-}
-
-/**
- * The exit code of one outcome under a gate. Whatever the gate: rollback incomplete 5, aborted 3.
- * - mismatch (default, the run's own behaviour): 0 when the verdict is the expected one, 4 inconclusive, else 1;
- * - breach: 1 on any breach, whatever was expected; inconclusive and contained pass (0);
- * - inconclusive: 1 on a breach, 4 when inconclusive; only a proven containment passes.
- */
-export function gateExitCode(outcome: Outcome, failOn: FailOn): number {
-  if (!outcome.rollbackComplete) return ExitCode.RollbackIncomplete
-  if (outcome.verdict === 'aborted') return ExitCode.Aborted
-  switch (failOn) {
-    case 'mismatch':
-      if (outcome.expect === undefined) return ExitCode.Matched
-      if (outcome.verdict === 'inconclusive') return ExitCode.Inconclusive
-      return outcome.verdict === outcome.expect ? ExitCode.Matched : ExitCode.Mismatched
-    case 'breach':
-      return outcome.verdict === 'breach' ? ExitCode.Mismatched : ExitCode.Matched
-    case 'inconclusive':
-      return outcome.verdict === 'breach' ? ExitCode.Mismatched : outcome.verdict === 'inconclusive' ? ExitCode.Inconclusive : ExitCode.Matched
-  }
-}
-
-export function journalOutcome(journal: Journal): Outcome {
-  return {verdict: journal.verdict, expect: journal.expect, rollbackComplete: journal.rollback.complete}
-}
-
-export function journalExitCode(journal: Journal, failOn: FailOn): number {
-  return gateExitCode(journalOutcome(journal), failOn)
-}
-
-/** Does the gate fail on a single signal's verdict? (JUnit marks such a testcase as a failure.) */
-export function signalFails(verdict: 'contained' | 'breach' | 'inconclusive', expect: 'contained' | 'breach' | undefined, failOn: FailOn): boolean {
-  if (verdict === 'contained') return false
-  if (verdict === 'inconclusive') return failOn === 'inconclusive'
-  return failOn !== 'mismatch' || expect === 'contained'
-}
-
-/** When several outcomes are gated together, the most serious decides. */
-const SERIOUSNESS: number[] = [ExitCode.Matched, ExitCode.Inconclusive, ExitCode.Mismatched, ExitCode.Invalid, ExitCode.Aborted, ExitCode.RollbackIncomplete]
-
-export function worseExitCode(a: number, b: number): number {
-  return SERIOUSNESS.indexOf(b) > SERIOUSNESS.indexOf(a) ? b : a
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -6,9 +6,10 @@
 import {describeCounts} from '../matrix/aggregate.js'
 import {formatMeasure, MATRIX_HEADER, matrixRows} from '../matrix/table.js'
 import type {MatrixResult, MatrixRun, SignalAggregate} from '../matrix/types.js'
+import {journalExitCode, type FailOn} from '../run/gate.js'
 import {formatPercent, formatValue} from '../verdict/format.js'
 import type {SignalVerdict} from '../verdict/types.js'
-import {doseAmount, doseSummary, escapeHtml as h, journalExitCode, runDurationMs, type FailOn, type NotRun, type ReportDocument, type RunsReport} from './formats.js'
+import {doseAmount, doseSummary, escapeHtml as h, runDurationMs, type NotRun, type ReportDocument, type RunsReport} from './formats.js'
 import type {Journal, TimelinePoint} from './journal.js'
 import {VERDICT_COLUMNS, verdictRows} from './table.js'
 

@@ -12,11 +12,9 @@ import {describeCounts} from '../matrix/aggregate.js'
 import {formatMeasure} from '../matrix/table.js'
 import type {LevelAggregate, MatrixResult, SignalAggregate} from '../matrix/types.js'
 import {ExitCode} from '../run/exit-codes.js'
+import {gateExitCode, journalExitCode, signalFails, type FailOn} from '../run/gate.js'
 import {formatP} from '../verdict/format.js'
-import {
-  doseSummary, escapeXml, gateExitCode, journalExitCode, phaseMs, runDurationMs, seconds, signalFails,
-  type FailOn, type NotRun, type ReportDocument, type RunsReport,
-} from './formats.js'
+import {doseSummary, escapeXml, phaseMs, runDurationMs, seconds, type NotRun, type ReportDocument, type RunsReport} from './formats.js'
 import type {Journal} from './journal.js'
 
 type Attributes = Record<string, string | number | undefined>

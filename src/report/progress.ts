@@ -1,5 +1,5 @@
 // Live progress on stderr: one rewritten status line on a terminal, plain timestamped lines otherwise (CI logs).
-import type {RunEvent} from '../run/runner.js'
+import type {RunEvent} from '../run/events.js'
 
 export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): (event: RunEvent) => void {
   const tty = stream.isTTY === true

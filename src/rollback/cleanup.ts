@@ -3,10 +3,11 @@
 import {readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {detectCgroupLayout, hierarchyRoots} from '../host/cgroupfs.js'
+import {listNetns} from '../host/netns.js'
+import {mountsBySource} from '../host/tmpfs.js'
 import {connectEngine, engineProblem, listLabelled} from '../platforms/docker/engine.js'
-import {detectCgroupLayout, hierarchyRoots} from '../platforms/process/cgroupfs.js'
-import {listNetns} from '../platforms/process/netns.js'
-import {mountsBySource} from '../platforms/process/tmpfs.js'
+import {STRESSOR_PROCESS} from '../stressors/kinds.js'
 import {type LedgerRecord, type AnyLedgerResource as Resource, ownerAlive, processStartTime, readLedgers, readLiveMarkers, removeLiveMarker, stateDir} from './ledger.js'
 import {describeResource, resourceExists, undo} from './undo.js'
 
@@ -139,8 +140,8 @@ export async function findStrays(liveRunIds: Set<string>, liveResources: Resourc
     } catch {
       continue
     }
-    const match = /(?:chaos-stressor \S+|stressors\/main\.js \S+) --run (\S+)/.exec(cmdline)
-    if (match && !liveRunIds.has(match[1]) && !listed.has(`process:${entry}`) && Number(entry) !== process.pid) {
+    const match = STRESSOR_PROCESS.exec(cmdline)
+    if (match && !liveRunIds.has(match[2]) && !listed.has(`process:${entry}`) && Number(entry) !== process.pid) {
       const pid = Number(entry)
       strays.push({kind: 'process', pid, startTime: processStartTime(pid) ?? 0, title: cmdline.trim().slice(0, 80)})
     }

@@ -1,10 +1,10 @@
 // Undoing one ledger entry. Every undo is idempotent: undoing what is already gone succeeds.
 import {existsSync, readFileSync, rmSync} from 'node:fs'
 
+import {Cgroup, detectCgroupLayout} from '../host/cgroupfs.js'
+import {deleteNetns} from '../host/netns.js'
+import {unmount} from '../host/tmpfs.js'
 import {connectEngine, containerExists, engineProblem, networkExists, removeContainer, removeNetwork} from '../platforms/docker/engine.js'
-import {Cgroup, detectCgroupLayout} from '../platforms/process/cgroupfs.js'
-import {deleteNetns} from '../platforms/process/netns.js'
-import {unmount} from '../platforms/process/tmpfs.js'
 import {processStartTime, type AnyLedgerResource as Resource} from './ledger.js'
 
 export function describeResource(r: Resource): string {

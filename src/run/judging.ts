@@ -5,7 +5,7 @@ import {judgeBlocks, type BlockVerdict} from '../verdict/judge-blocks.js'
 import {normalSf} from '../verdict/stats.js'
 import {holm} from '../verdict/three-way.js'
 import type {SignalVerdict, WindowSamples} from '../verdict/types.js'
-import type {Extracted, Window} from './signals.js'
+import type {Extracted, Window} from '../metrics/source.js'
 
 /**
  * The blocks a look compares. Interleaved: on[i] and off[i] are one pair whose fault-on block's dose landed.

@@ -7,7 +7,8 @@ import {Registry} from 'prom-client'
 import type {Experiment, IsolationSpec} from '../experiment/schema.js'
 import {driverFor} from '../faults/index.js'
 import {type ActiveFault, type InjectWindow, planFaultAfterSetup, planFaultBeforeSetup} from '../faults/fault.js'
-import {createPlatform, PlanError, type Platform} from '../platforms/platform.js'
+import {PlanError, type Platform} from '../platforms/platform.js'
+import {createPlatform} from '../platforms/registry.js'
 import type {Journal, LookRecord, PhaseSpan, TimelinePoint} from '../report/journal.js'
 import {RunLedger} from '../rollback/ledger.js'
 import {TargetLock, targetKey} from '../rollback/lock.js'
@@ -19,17 +20,12 @@ import {embeddedSourceLost, WorkflowObserver} from './observe.js'
 import {recordingLauncher} from './stressor-events.js'
 import {type Arm, type Design, describeDesign, measuringMs, planDesign} from './design.js'
 import {look, type BlockSet, type LookResult} from './judging.js'
-import {extractSignal, hypothesesFor, openMeasurementSource, withoutLaggedIntervals, type Extracted, type Window} from './signals.js'
+import {extractSignal, withoutLaggedIntervals} from './signals.js'
+import {hypothesesFor, type Extracted, type Window} from '../metrics/source.js'
+import {openMeasurementSource} from '../metrics/source-registry.js'
 import {serveRegistry} from '../metrics/own-metrics.js'
+import type {Phase, RunEvent} from './events.js'
 import {VERSION} from './version.js'
-
-export type Phase = 'setup' | 'warmup' | 'baseline' | 'inject' | 'recover' | 'rollback' | 'judge'
-
-export type RunEvent =
-  | {type: 'plan', lines: string[]}
-  | {type: 'phase', phase: Phase, durationMs?: number, label?: string}
-  | {type: 'tick', phase: Phase, elapsedMs: number, durationMs: number, dose?: string, neighbors: {name: string, p99?: number, errors: number, requests: number}[]}
-  | {type: 'log', line: string}
 
 export interface RunOptions {
   experiment: Experiment

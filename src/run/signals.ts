@@ -1,15 +1,10 @@
 // Cutting each neighbour signal out of what was observed, for one window: the samples the verdict compares.
-import type {Experiment, HypothesisSpec, SignalName} from '../experiment/schema.js'
+import type {SignalName} from '../experiment/schema.js'
 import {DEFAULT_LATENCY_HISTOGRAM, intervalCounterRates, intervalHistogramQuantiles} from '../metrics/scrape.js'
-import {PlanError} from '../platforms/platform.js'
-import type {SignalInput, WindowSamples} from '../verdict/types.js'
+import type {Extracted, Window} from '../metrics/source.js'
 import type {ProbeRecord} from '../metrics/probe.js'
+import type {SignalInput} from '../verdict/types.js'
 import type {TimedSample, WorkflowObserver} from './observe.js'
-
-export interface Window {
-  from: number
-  to: number
-}
 
 const LATENCY_QUANTILE: Partial<Record<SignalName, {statistic: SignalInput['statistic'], q?: number}>> = {
   latency_p50: {statistic: 'p50', q: 0.5},
@@ -18,9 +13,6 @@ const LATENCY_QUANTILE: Partial<Record<SignalName, {statistic: SignalInput['stat
   latency_p99: {statistic: 'p99', q: 0.99},
   latency_mean: {statistic: 'mean'},
 }
-
-/** The signal's samples in one window, or a reason why this neighbour cannot give it. */
-export type Extracted = {samples: WindowSamples, statistic: SignalInput['statistic'], unit: SignalInput['unit']} | {unavailable: string}
 
 export function extractSignal(observer: WorkflowObserver, signal: SignalName, window: Window, intervalMs: number): Extracted {
   const latency = LATENCY_QUANTILE[signal]
@@ -120,40 +112,6 @@ function perInterval(times: number[], window: Window, intervalMs: number): numbe
     if (i >= 0 && i < buckets) counts[i]++
   }
   return counts.map((c) => c / (intervalMs / 1000))
-}
-
-/** The hypothesis entries that apply to a neighbour. */
-export function hypothesesFor(neighbor: string, hypothesis: HypothesisSpec[]): HypothesisSpec[] {
-  return hypothesis.filter((h) => h.neighbor === undefined || h.neighbor === neighbor)
-}
-
-/**
- * Where the neighbours' signals come from when it is not the toolkit's own probe, scrape and cgroup readings
- * (metrics.source: prometheus). The embedded source needs none of this: without one, the runner reads the observers.
- */
-export interface MeasurementSource {
-  /** Checks what can be checked before anything starts (reachable, every query accepted); the plan's lines. Throws PlanError. */
-  plan(): Promise<string[]>
-  /** Before injecting: every query answers one series over the baseline. Why not, or undefined. */
-  checkBeforeInjecting(baseline: Window): Promise<string | undefined>
-  /** During injection: calls onLost (once) when the source stops answering; returns what stops the watch. */
-  watch(intervalMs: number, onLost: (reason: string) => void): () => void
-  /** After the run: fetches every window's series, so that extract() can cut them without waiting. */
-  collect(windows: Window[]): Promise<void>
-  extract(neighbor: string, hypothesis: HypothesisSpec, window: Window): Extracted
-}
-
-/** The experiment's measurement source, or undefined for the embedded one. Loaded only when asked for. */
-export async function openMeasurementSource(experiment: Experiment): Promise<MeasurementSource | undefined> {
-  if (experiment.metrics.source === 'prometheus') {
-    const {PrometheusSource} = await import('../metrics/prometheus/source.js')
-    return PrometheusSource.open(experiment, experiment.metrics)
-  }
-  const raw = experiment.hypothesis.findIndex((h) => h.promql !== undefined)
-  if (raw >= 0) {
-    throw new PlanError(`hypothesis ${raw + 1} (${experiment.hypothesis[raw].signal}) gives promql:, which needs metrics: {source: prometheus, url: ...} or chaos run --prometheus URL`)
-  }
-  return undefined
 }
 
 /** A neighbour's probe records in a window, less those of intervals in which the instrument itself lagged. */

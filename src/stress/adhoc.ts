@@ -4,15 +4,17 @@ import {realpathSync, statfsSync} from 'node:fs'
 import {isIP} from 'node:net'
 
 import {formatBitRate, formatBytes} from '../experiment/units.js'
+import {cpuDose} from '../faults/cpu-hog.js'
+import {Cgroup, cgroupOfProcess, detectCgroupLayout} from '../host/cgroupfs.js'
+import {allowanceOf} from '../host/cpus.js'
 import {PlanError} from '../platforms/platform.js'
-import {Cgroup, cgroupOfProcess, detectCgroupLayout} from '../platforms/process/cgroupfs.js'
-import {allowanceOf, onlineCpus} from '../platforms/process/cpus.js'
 import {newRunId} from '../run/runner.js'
-import type {StressorKind, StressorParams} from '../stressors/protocol.js'
+import type {AdhocKind} from '../stressors/kinds.js'
+import type {StressorParams} from '../stressors/protocol.js'
 import {spawnStressor, type StressorExit} from '../stressors/spawn.js'
 
 export interface AdhocOptions {
-  kind: 'cpu' | 'memory' | 'disk' | 'flood'
+  kind: AdhocKind
   durationMs: number
   /** cpu: share of the allowance (0..1); allowance = the cgroup's quota when given, else the host */
   load?: number
@@ -38,11 +40,9 @@ export interface AdhocOptions {
 export function planAdhoc(o: AdhocOptions): {params: StressorParams, describe: string} {
   switch (o.kind) {
     case 'cpu': {
-      const allowance = o.cpus !== undefined ? allowanceOf({cpus: o.cpus}) : {cpus: onlineCpus().length}
-      const cores = allowance.cpus * (o.load ?? 1)
-      const workers = o.workers ?? Math.max(1, Math.ceil(cores - 1e-9))
-      if (cores / workers > 1) throw new PlanError(`${cores.toFixed(2)} cores need at least ${Math.ceil(cores)} workers`)
-      return {params: {workers, loadPerWorker: cores / workers}, describe: `cpu: ${cores.toFixed(2)} cores on ${workers} worker(s)`}
+      // the allowance: --cpus, else the host's cores
+      const dose = cpuDose({load: o.load ?? 1, workers: o.workers}, allowanceOf(o.cpus === undefined ? undefined : {cpus: o.cpus}))
+      return {params: {workers: dose.workers, loadPerWorker: dose.loadPerWorker}, describe: `cpu: ${dose.cores.toFixed(2)} cores on ${dose.workers} worker(s)`}
     }
     case 'memory': {
       const limit = o.limit ?? 256 * 1024 ** 2
@@ -78,7 +78,7 @@ export async function runAdhoc(o: AdhocOptions, signal: AbortSignal, report: (li
     cgroups = box.dirs()
   }
   const runId = newRunId()
-  const handle = spawnStressor({kind: o.kind as StressorKind, runId, deadline: Date.now() + o.durationMs, parent: process.pid, cgroups, params})
+  const handle = spawnStressor({kind: o.kind, runId, deadline: Date.now() + o.durationMs, parent: process.pid, cgroups, params})
   await handle.ready
   report(`${describe}, for ${Math.round(o.durationMs / 1000)}s (run ${runId})`)
   const ticker = setInterval(() => {

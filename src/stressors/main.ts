@@ -6,8 +6,8 @@ import {closeSync, constants, openSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 import {parseStressorArgv, UsageError} from './args.js'
 import {armDeadman} from './deadman.js'
-import {stressorTitle} from './names.js'
-import type {CpuParams, DiskParams, FloodParams, MemoryParams, SinkParams, StressorArgs} from './protocol.js'
+import {STRESSOR_KINDS, stressorTitle} from './kinds.js'
+import type {StressorArgs, StressorKind, StressorParamsByKind} from './protocol.js'
 import {emit, errorMessage, type ExitReason, type RunningStressor, type StressorContext} from './runtime.js'
 
 const PROGRESS_MS = 200
@@ -63,15 +63,10 @@ function joinCgroup(dir: string): void {
   }
 }
 
-async function startKind(args: StressorArgs, ctx: StressorContext): Promise<RunningStressor> {
-  // imported only now, after joining the cgroups, so that their memory is charged there too
-  switch (args.kind) {
-    case 'memory': return (await import('./memory.js')).startMemory(args.params as MemoryParams, ctx)
-    case 'cpu': return (await import('./cpu.js')).startCpu(args.params as CpuParams, ctx)
-    case 'disk': return (await import('./disk.js')).startDisk(args.params as DiskParams, ctx)
-    case 'flood': return (await import('./flood.js')).startFlood(args.params as FloodParams)
-    case 'sink': return (await import('./sink.js')).startSink(args.params as SinkParams)
-  }
+/** The kind's work, from the table; its module is imported only now, after joining the cgroups, so that its memory is charged there too. */
+function startKind<K extends StressorKind>(kind: K, params: StressorParamsByKind[K], ctx: StressorContext): Promise<RunningStressor> {
+  const entry = STRESSOR_KINDS[kind] as {start(params: StressorParamsByKind[K], ctx: StressorContext): Promise<RunningStressor>}
+  return entry.start(params, ctx)
 }
 
 async function main(): Promise<void> {
@@ -96,7 +91,7 @@ async function main(): Promise<void> {
   }
   let stressor: RunningStressor
   try {
-    stressor = await startKind(args, ctx)
+    stressor = await startKind(args.kind, args.params, ctx)
   } catch (error) {
     return shutdown('error', EXIT_FAILURE, errorMessage(error))
   }

@@ -3,8 +3,6 @@
 // network namespace. It reports on stdout as JSON lines and dies by itself: at its deadline, when the toolkit
 // that started it is gone (even after SIGKILL), or when its stdin closes.
 
-export type StressorKind = 'memory' | 'cpu' | 'disk' | 'flood' | 'sink'
-
 export interface MemoryParams {
   /** bytes per second the leak grows */
   rate: number
@@ -52,7 +50,17 @@ export interface SinkParams {
   protocol: 'tcp' | 'udp'
 }
 
-export type StressorParams = MemoryParams | CpuParams | DiskParams | FloodParams | SinkParams
+/** Each kind's parameters. The kinds themselves, with how each is read and run, are the table in kinds.ts. */
+export interface StressorParamsByKind {
+  cpu: CpuParams
+  memory: MemoryParams
+  disk: DiskParams
+  flood: FloodParams
+  sink: SinkParams
+}
+
+export type StressorKind = keyof StressorParamsByKind
+export type StressorParams = StressorParamsByKind[StressorKind]
 
 export interface StressorArgs {
   kind: StressorKind

@@ -19,7 +19,7 @@ import type {AddressInfo} from 'node:net'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {Cgroup, type CgroupLayout, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
+import {Cgroup, type CgroupLayout, detectCgroupLayout} from '../../src/host/cgroupfs.js'
 import {readCgroupSample} from '../../src/metrics/resources.js'
 import {closeExecSessions, handleExecUpgrade} from './fake-kube-exec.js'
 import {serveKubeletProxy} from './fake-kubelet-cadvisor.js'

@@ -24,8 +24,8 @@ import type {ServerResponse} from 'node:http'
 import {existsSync, readFileSync, statSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
+import {Cgroup, detectCgroupLayout} from '../../src/host/cgroupfs.js'
 import {clockTicks, parseKeyValueLines, readCgroupSample} from '../../src/metrics/resources.js'
-import {Cgroup, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Json = any

@@ -2,6 +2,8 @@
 import {execFileSync} from 'node:child_process'
 import {existsSync, readdirSync, readFileSync} from 'node:fs'
 
+import {STRESSOR_PROCESS} from '../../src/stressors/kinds.js'
+
 export function leftovers(runId?: string): string[] {
   const found: string[] = []
   const mine = (name: string) => name.startsWith('chaos-') && !name.startsWith('chaos-test') && (runId === undefined || name.includes(runId))
@@ -25,7 +27,7 @@ export function leftovers(runId?: string): string[] {
     } catch {
       continue
     }
-    if (/chaos-stressor|stressors\/main\.js/.test(cmdline) && (runId === undefined || cmdline.includes(runId))) found.push(`process ${pid} ${cmdline.slice(0, 80)}`)
+    if (STRESSOR_PROCESS.test(cmdline) && (runId === undefined || cmdline.includes(runId))) found.push(`process ${pid} ${cmdline.slice(0, 80)}`)
   }
   return found
 }

@@ -6,7 +6,7 @@ import {join} from 'node:path'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {Cgroup, cgroupOfProcess, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
+import {Cgroup, cgroupOfProcess, detectCgroupLayout} from '../../src/host/cgroupfs.js'
 
 const layout = detectCgroupLayout()
 const runs = layout.version === 1

@@ -7,9 +7,9 @@ import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {Cgroup, detectCgroupLayout, hierarchyRoots} from '../../src/platforms/process/cgroupfs.js'
-import {liveRunsDir, processStartTime, RunLedger} from '../../src/rollback/ledger.js'
+import {Cgroup, detectCgroupLayout, hierarchyRoots} from '../../src/host/cgroupfs.js'
 import {cleanup} from '../../src/rollback/cleanup.js'
+import {liveRunsDir, processStartTime, RunLedger} from '../../src/rollback/ledger.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'chaos-cleanup-live-'))
 const previousStateDir = process.env.CHAOS_STATE_DIR

@@ -10,10 +10,10 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {Cgroup, detectCgroupLayout} from '../../src/host/cgroupfs.js'
 import {type Cluster, connect} from '../../src/platforms/kubernetes/client.js'
 import {ExecError, execInContainer} from '../../src/platforms/kubernetes/exec.js'
 import {findHelpers} from '../../src/platforms/kubernetes/helper-stop.js'
-import {Cgroup, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
 import {FakeKubeApi} from '../helpers/fake-kube-api.js'
 
 /* eslint-disable @typescript-eslint/no-explicit-any */

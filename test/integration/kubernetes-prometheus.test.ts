@@ -14,16 +14,16 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {Cgroup, detectCgroupLayout} from '../../src/host/cgroupfs.js'
+import {parsePrometheusText} from '../../src/metrics/prom-text.js'
 import {PrometheusClient} from '../../src/metrics/prometheus/client.js'
 import {parseKeyValueLines, readCgroupSample} from '../../src/metrics/resources.js'
-import {parsePrometheusText} from '../../src/metrics/prom-text.js'
 import type {Journal} from '../../src/report/journal.js'
-import {Cgroup, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
 import {FakeKubeApi, workloadPod} from '../helpers/fake-kube-api.js'
 import {CADVISOR_CONTENT_TYPE} from '../helpers/fake-kubelet-cadvisor.js'
+import {kubeExperiment} from '../helpers/kube-experiment.js'
 import {waitForNoLeftovers} from '../helpers/leftovers.js'
 import {freePort, instantQuery, startPrometheus, type TestServer} from '../helpers/prometheus-server.js'
-import {kubeExperiment} from '../helpers/kube-experiment.js'
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'run.js')
 const NODE = 'fake-node-1'

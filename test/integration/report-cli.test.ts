@@ -7,9 +7,9 @@ import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {journalExitCode} from '../../src/report/formats.js'
 import type {Journal} from '../../src/report/journal.js'
 import {ledgerDir} from '../../src/rollback/ledger.js'
+import {journalExitCode} from '../../src/run/gate.js'
 import {hostileJournal} from '../fixtures/journals/load.js'
 import {waitForNoLeftovers} from '../helpers/leftovers.js'
 import {requireTool} from '../helpers/tools.js'

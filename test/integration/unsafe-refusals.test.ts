@@ -19,7 +19,7 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {PlanError} from '../../src/platforms/platform.js'
-import {cgroupOfProcess, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
+import {cgroupOfProcess, detectCgroupLayout} from '../../src/host/cgroupfs.js'
 import {runExperiment} from '../../src/run/runner.js'
 import {fromYaml} from '../helpers/experiments.js'
 

@@ -6,7 +6,7 @@ import {join} from 'node:path'
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {Cgroup, cgroupOfProcess, detectCgroupLayout} from '../../src/platforms/process/cgroupfs.js'
+import {Cgroup, cgroupOfProcess, detectCgroupLayout} from '../../src/host/cgroupfs.js'
 import {readCgroupSample} from '../../src/metrics/resources.js'
 
 let root: string

@@ -4,9 +4,9 @@
 import {describe, expect, it} from 'vitest'
 
 import {parseExperiment} from '../../src/experiment/load.js'
+import type {CgroupLayout} from '../../src/host/cgroupfs.js'
 import {parseProcCgroup} from '../../src/platforms/docker/cgroups.js'
 import {engineAddress, engineProblem} from '../../src/platforms/docker/engine.js'
-import type {CgroupLayout} from '../../src/platforms/process/cgroupfs.js'
 
 const v1: CgroupLayout = {
   version: 1, root: '/sys/fs/cgroup',

@@ -11,10 +11,11 @@ import {planFaultAfterSetup, planFaultBeforeSetup} from '../../src/faults/fault.
 import {memoryLeak} from '../../src/faults/memory-leak.js'
 import {destinationAllowed, networkFlood} from '../../src/faults/network-flood.js'
 import {PlanError, type Platform} from '../../src/platforms/platform.js'
-import type {CgroupLayout} from '../../src/platforms/process/cgroupfs.js'
+import type {CgroupLayout} from '../../src/host/cgroupfs.js'
 import {attachedCgroupPath, systemCgroup, systemTarget, toolkitLineage} from '../../src/platforms/process/system-target.js'
 import {runExperiment} from '../../src/run/runner.js'
 import {fromYaml} from '../helpers/experiments.js'
+import {fakePlatform} from '../helpers/fake-platform.js'
 
 const base = (fault: string, safety = '') => fromYaml(`
 apiVersion: chaos/v1
@@ -37,12 +38,12 @@ const tempDir = () => {
   return dir
 }
 
-/** A narrow platform double: only what the fault plans read. */
+/** What the fault plans read of a platform: the target's boundary and allowance, and the fill directory. */
 function platformWith(dir?: string): Platform {
-  return {
+  return fakePlatform({
     target: {boundary: 'cgroup /chaos-x/worker', allowance: () => ({cpus: 1, cpuSource: 'host', memoryLimit: 256 * 1024 ** 2})},
     fillDirectory: (_v: string | undefined, path: string | undefined) => ({dir: dir ?? path!, createdByExperiment: false}),
-  } as unknown as Platform
+  })
 }
 
 function refusal(action: () => unknown): PlanError {

@@ -3,9 +3,10 @@
 import {describe, expect, it} from 'vitest'
 
 import {cpuDose} from '../../src/faults/cpu-hog.js'
+import {onlineCpus} from '../../src/host/cpus.js'
 import {fixDose} from '../../src/matrix/run-matrix.js'
-import {createPlatform, PlanError} from '../../src/platforms/platform.js'
-import {onlineCpus} from '../../src/platforms/process/cpus.js'
+import {PlanError} from '../../src/platforms/platform.js'
+import {createPlatform} from '../../src/platforms/registry.js'
 import {shortened} from '../helpers/experiments.js'
 
 describe('the matrix\'s CPU dose', () => {
@@ -16,7 +17,7 @@ describe('the matrix\'s CPU dose', () => {
     // under none the allowance is the host, and the dose stays one core
     const none = await createPlatform({experiment, runId: 'test', levelOverride: 'none'})
     const host = {cpus: onlineCpus().length, cpuSource: 'host' as const}
-    expect(cpuDose(experiment.fault as never, none, host)).toMatchObject({cores: 1, workers: 1, loadPerWorker: 1})
+    expect(cpuDose(experiment.fault as never, host)).toMatchObject({cores: 1, workers: 1, loadPerWorker: 1})
     // a dose already in cores is left alone, as is any other fault
     expect(await fixDose(experiment)).toBeUndefined()
     expect(await fixDose(shortened('experiments/memory-leak.yaml', {}))).toBeUndefined()
@@ -32,11 +33,9 @@ describe('the matrix\'s CPU dose', () => {
   })
 
   it('refuses more cores than the target may use', async () => {
-    const experiment = shortened('experiments/cpu-hog.yaml', {})
-    const platform = await createPlatform({experiment, runId: 'test'})
     const refusal = (() => {
       try {
-        return cpuDose({type: 'cpu-hog', load: 1, cores: 1.5}, platform, {cpus: 1, cpuSource: 'cpuset'})
+        return cpuDose({load: 1, cores: 1.5}, {cpus: 1, cpuSource: 'cpuset'})
       } catch (error) {
         return error
       }

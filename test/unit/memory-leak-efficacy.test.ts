@@ -5,11 +5,12 @@ import {describe, expect, it} from 'vitest'
 
 import type {FaultContext, InjectWindow} from '../../src/faults/fault.js'
 import {memoryLeak} from '../../src/faults/memory-leak.js'
-import type {Platform, StressorPlacement} from '../../src/platforms/platform.js'
+import type {StressorPlacement} from '../../src/platforms/platform.js'
 import {recordingLauncher} from '../../src/run/stressor-events.js'
 import type {StressorMessage} from '../../src/stressors/protocol.js'
 import type {StressorExit, StressorHandle} from '../../src/stressors/spawn.js'
 import {fromYaml} from '../helpers/experiments.js'
+import {fakePlatform} from '../helpers/fake-platform.js'
 
 const Mi = 1024 ** 2
 const experiment = fromYaml(`
@@ -57,10 +58,10 @@ function controlledStressor(leakedBytes: number, remote = false) {
 }
 
 function context(handle: StressorHandle, events: string[] = []): FaultContext {
-  const platform = {
-    target: {boundary: 'the worker container', allowance: () => ({cpus: 1, cpuSource: 'limit', memoryLimit: 256 * Mi})},
+  const platform = fakePlatform({
+    target: {boundary: 'the worker container', allowance: () => ({cpus: 1, cpuSource: 'quota', memoryLimit: 256 * Mi})},
     launchStressor: (_p: StressorPlacement) => handle,
-  } as unknown as Platform
+  })
   return {experiment, platform, runId: 'r', deadline: Date.now() + 10_000, log: () => undefined, launchStressor: recordingLauncher(platform, Date.now(), (l) => events.push(l))}
 }
 

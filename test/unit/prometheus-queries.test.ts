@@ -5,8 +5,8 @@ import {describe, expect, it} from 'vitest'
 import {BUILTIN_SIGNALS, PrometheusMetrics, type HypothesisSpec} from '../../src/experiment/schema.js'
 import {withPrometheusUrl} from '../../src/metrics/prometheus/config.js'
 import {expandPlaceholders, promDuration, rateWindowMs, selectorsFor, signalQuery, withoutContainer} from '../../src/metrics/prometheus/queries.js'
+import {openMeasurementSource} from '../../src/metrics/source-registry.js'
 import {PlanError} from '../../src/platforms/platform.js'
-import {openMeasurementSource} from '../../src/run/signals.js'
 import {fromYaml} from '../helpers/experiments.js'
 
 const config = (neighbors: Record<string, {selector?: string, containerSelector?: string}> = {}) =>

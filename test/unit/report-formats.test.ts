@@ -2,9 +2,10 @@
 // with the run's own exit code under the default and say what it says under the others.
 import {describe, expect, it} from 'vitest'
 
-import {escapeHtml, escapeMarkdown, escapeXml, gateExitCode, journalExitCode, signalFails, worseExitCode} from '../../src/report/formats.js'
+import {escapeHtml, escapeMarkdown, escapeXml} from '../../src/report/formats.js'
 import type {Journal} from '../../src/report/journal.js'
 import {ExitCode} from '../../src/run/exit-codes.js'
+import {gateExitCode, journalExitCode, signalFails, worseExitCode} from '../../src/run/gate.js'
 import {fixtureJournal, JOURNAL_FIXTURES} from '../fixtures/journals/load.js'
 
 describe('escaping', () => {

@@ -3,9 +3,9 @@
 // (The XSD validation itself runs with xmllint in test/integration/report-cli.test.ts.)
 import {describe, expect, it} from 'vitest'
 
-import {journalExitCode, type FailOn} from '../../src/report/formats.js'
 import type {Journal} from '../../src/report/journal.js'
 import {renderJunit} from '../../src/report/junit.js'
+import {journalExitCode, type FailOn} from '../../src/run/gate.js'
 import {fixtureJournal, hostileJournal, JOURNAL_FIXTURES} from '../fixtures/journals/load.js'
 
 const GATES: FailOn[] = ['mismatch', 'breach', 'inconclusive']

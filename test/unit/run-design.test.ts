@@ -4,7 +4,7 @@ import {describe, expect, it} from 'vitest'
 import type {Experiment} from '../../src/experiment/schema.js'
 import {describeDesign, planDesign} from '../../src/run/design.js'
 import {look, type BlockSet} from '../../src/run/judging.js'
-import type {Window} from '../../src/run/signals.js'
+import type {Window} from '../../src/metrics/source.js'
 import {seededRng} from '../../src/verdict/stats.js'
 import {fromYaml} from '../helpers/experiments.js'
 

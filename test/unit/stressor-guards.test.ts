@@ -1,7 +1,8 @@
 import {describe, expect, it} from 'vitest'
 import {deadmanVerdict} from '../../src/stressors/deadman.js'
 import {floodRefusal} from '../../src/stressors/flood.js'
-import {fillFileName, STRESSOR_TITLE, stressorTitle} from '../../src/stressors/names.js'
+import {STRESSOR_TITLE, stressorTitle} from '../../src/stressors/kinds.js'
+import {fillFileName} from '../../src/stressors/names.js'
 
 describe('deadmanVerdict', () => {
   const limits = {deadline: 10_000, initialPpid: 77}

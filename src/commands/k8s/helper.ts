@@ -1,5 +1,6 @@
 import {Command, Flags} from '@oclif/core'
 
+import {STRESSOR_KIND_NAMES} from '../../stressors/kinds.js'
 import type {StressorKind, StressorParams} from '../../stressors/protocol.js'
 
 export default class K8sHelper extends Command {
@@ -9,7 +10,7 @@ export default class K8sHelper extends Command {
 
   static override flags = {
     run: Flags.string({required: true, description: 'run id'}),
-    kind: Flags.string({required: true, options: ['cpu', 'memory', 'disk', 'flood', 'sink'], description: 'stressor kind'}),
+    kind: Flags.string({required: true, options: [...STRESSOR_KIND_NAMES], description: 'stressor kind'}),
     params: Flags.string({required: true, description: 'stressor parameters as JSON'}),
     deadline: Flags.integer({required: true, description: 'epoch ms after which the stressor ends by itself'}),
     'container-id': Flags.string({description: 'join the cgroup of this container (containerd://ID)'}),

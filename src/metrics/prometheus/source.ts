@@ -7,8 +7,8 @@ import {readFileSync} from 'node:fs'
 
 import type {Experiment, HypothesisSpec, PrometheusMetricsSpec} from '../../experiment/schema.js'
 import {PlanError} from '../../platforms/platform.js'
-import type {Extracted, MeasurementSource, Window} from '../../run/signals.js'
-import {hypothesesFor} from '../../run/signals.js'
+import type {Extracted, MeasurementSource, Window} from '../source.js'
+import {hypothesesFor} from '../source.js'
 import {credentialsFromEnv, PrometheusClient, PrometheusError, type SeriesSample} from './client.js'
 import {isPerNeighbor, promDuration, rateWindowMs, selectorsFor, signalQuery, type NeighborSelectors, type SignalQuery} from './queries.js'
 

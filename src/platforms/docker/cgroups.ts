@@ -4,8 +4,8 @@
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import type {CgroupLayout, V1Controller} from '../../host/cgroupfs.js'
 import type {CgroupPaths} from '../../metrics/types.js'
-import type {CgroupLayout, V1Controller} from '../process/cgroupfs.js'
 
 export interface ContainerCgroup {
   /** the directories a process must join to be charged to the container: one per v1 hierarchy, or the v2 one */

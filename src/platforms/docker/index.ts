@@ -4,29 +4,24 @@
 // by name or id and keep what they have. Faults are charged to the target container itself: the toolkit's
 // stressor joins the container's cgroups (and, for floods, its network namespace through nsenter). Every
 // container and network is labelled chaos.run=RUN and written to the run's ledger before it is created.
-import {existsSync, mkdirSync, rmSync} from 'node:fs'
-import {join} from 'node:path'
-
 import type Docker from 'dockerode'
 
 import type {NeighborSpec, TargetSpec} from '../../experiment/schema.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
-import {ledgerDir, processStartTime, type LedgerResource as Resource, type RunLedger} from '../../rollback/ledger.js'
+import {Cgroup, CgroupUnavailableError, detectCgroupLayout} from '../../host/cgroupfs.js'
+import {allowanceOf, expandCpuset, onlineCpus} from '../../host/cpus.js'
+import {run, runOrThrow} from '../../host/exec.js'
+import type {LedgerResource as Resource, RunLedger} from '../../rollback/ledger.js'
+import {undo} from '../../rollback/undo.js'
 import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
-import {run, runOrThrow} from '../../util/exec.js'
-import {
-  type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement,
-} from '../platform.js'
-import {PlatformWorkflows} from '../workflows.js'
-import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, detectCgroupLayout} from '../process/cgroupfs.js'
-import {allowanceOf, expandCpuset, onlineCpus, summedLimits} from '../process/cpus.js'
-import {mountTmpfs, unmount} from '../process/tmpfs.js'
+import {answeringUrl} from '../answering.js'
+import {describeLimits, LocalPlatform} from '../local.js'
+import {type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement} from '../platform.js'
 import {containerCgroup} from './cgroups.js'
 import {
   connectEngine, describeError, engineAddress, engineProblem, removeContainer, removeNetwork, RUN_LABEL, statusOf, WORKFLOW_LABEL,
 } from './engine.js'
 import {type DockerLevel, DockerWorkflow} from './workflow.js'
-import {answeringUrl} from '../answering.js'
 
 /** Where `${volumes.NAME}` and `${run.dir}` are inside a managed container. */
 const CONTAINER_VOLUMES = '/chaos/volumes'
@@ -43,16 +38,11 @@ function managed(spec: TargetSpec | NeighborSpec): boolean {
   return spec.container === undefined && spec.selector === undefined
 }
 
-export class DockerPlatform extends PlatformWorkflows<DockerWorkflow> implements Platform {
+export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Platform {
   readonly name = 'docker'
   private readonly levelOverride?: DockerLevel
   private docker?: Docker
-  private layout?: CgroupLayout
   private canMakeBoxes = false
-  private ledger?: RunLedger
-  private readonly created: Resource[] = []
-  private readonly volumeDirs = new Map<string, string>()
-  private instrumentBox?: Cgroup
   private events?: NodeJS.ReadableStream
   private engineLost?: string
   private tornDown = false
@@ -72,32 +62,18 @@ export class DockerPlatform extends PlatformWorkflows<DockerWorkflow> implements
 
   plannedTargetAllowance?: () => Allowance
 
-  private levelOf(spec: TargetSpec | NeighborSpec): DockerLevel {
+  protected levelOf(spec: TargetSpec | NeighborSpec): DockerLevel {
     const level = this.levelOverride ?? spec.isolation.level
     return level === 'cgroup' ? 'container' : level
-  }
-
-  private get runDir(): string {
-    return join(ledgerDir(), this.runId)
   }
 
   private get sharedPath(): string {
     return `chaos-${this.runId}/shared`
   }
 
-  /** The shared box's limits: as the experiment states them, or the sum of its members' limits (like a pod's). */
-  private sharedLimits(): CgroupLimits {
-    if (this.experiment.shared) return {...this.experiment.shared}
-    return summedLimits(this.specs.filter((s) => managed(s) && this.levelOf(s) === 'shared').map((s) => s.isolation))
-  }
-
-  /** The limits a managed container gets (level container: its own; shared: the box's; none: none). */
-  private limitsOf(spec: TargetSpec | NeighborSpec): CgroupLimits | undefined {
-    const level = this.levelOf(spec)
-    if (level === 'none') return undefined
-    if (level === 'shared') return this.sharedLimits()
-    const {memory, cpus, cpuset, pids, ioWeight} = spec.isolation
-    return {memory, cpus, cpuset, pids, ioWeight}
+  /** only containers the experiment creates join the shared box (an attached one keeps what it has) */
+  protected override inSharedBox(spec: TargetSpec | NeighborSpec): boolean {
+    return managed(spec) && super.inSharedBox(spec)
   }
 
   async plan(): Promise<string[]> {
@@ -227,29 +203,11 @@ export class DockerPlatform extends PlatformWorkflows<DockerWorkflow> implements
     return Object.keys(this.experiment.volumes ?? {}).filter((name) => text.includes(`\${volumes.${name}}`))
   }
 
-  private track(resource: Resource): void {
-    this.ledger!.add(resource)
-    this.created.push(resource)
-  }
-
-  private untrack(resource: Resource): void {
-    this.ledger?.remove(resource)
-    const index = this.created.indexOf(resource)
-    if (index >= 0) this.created.splice(index, 1)
-  }
-
   async setup(ledger: RunLedger, log: (line: string) => void): Promise<void> {
     this.ledger = ledger
     const docker = this.docker ?? (this.docker = await connectEngine())
     const layout = this.layout ?? (this.layout = detectCgroupLayout())
-    mkdirSync(this.runDir, {recursive: true})
-    this.track({kind: 'dir', path: this.runDir})
-    for (const [name, volume] of Object.entries(this.experiment.volumes ?? {})) {
-      const dir = join(this.runDir, 'volumes', name)
-      this.track({kind: 'mount', path: dir})
-      await mountTmpfs(dir, volume.size, `chaos-${this.runId}-${name}`)
-      this.volumeDirs.set(name, dir)
-    }
+    await this.makeRunDirAndVolumes()
     // the run's own cgroup: the instrument's box, and the shared parent of level shared
     const parent = new Cgroup(layout, `chaos-${this.runId}`)
     this.track({kind: 'cgroup', version: layout.version, root: layout.root, path: parent.relativePath})
@@ -429,27 +387,6 @@ export class DockerPlatform extends PlatformWorkflows<DockerWorkflow> implements
     throw new PlanError(`${w.name} did not answer at ${url} within ${timeout / 1000}s (is the port published with ports:, and does the server listen on 0.0.0.0 inside?): ${await logsTail(docker, w.id!)}`, 4)
   }
 
-  /**
-   * The toolkit is the measuring instrument: its probe's lateness would be charged to the neighbours' latency.
-   * It gets a box of its own with a high CPU weight, as on the process platform.
-   */
-  private protectInstrument(layout: CgroupLayout): void {
-    const box = new Cgroup(layout, `chaos-${this.runId}/toolkit`)
-    box.create()
-    box.applyLimits({cpuWeight: 1000})
-    box.addProcess(process.pid)
-    this.instrumentBox = box
-  }
-
-  fillDirectory(volume: string | undefined, path: string | undefined): {dir: string, createdByExperiment: boolean} {
-    if (volume !== undefined) {
-      const dir = this.volumeDirs.get(volume)
-      if (!dir) throw new PlanError(`no volume named ${volume}`)
-      return {dir, createdByExperiment: true}
-    }
-    return {dir: path!, createdByExperiment: false}
-  }
-
   flood(): FloodEndpoint {
     const target = this.workflows[0]
     if (!target.netnsPath || !target.gateway) return {sinkHost: '127.0.0.1', inNamespace: false}
@@ -478,11 +415,7 @@ export class DockerPlatform extends PlatformWorkflows<DockerWorkflow> implements
         env: netns ? {CHAOS_FLOOD_ALLOW_NETNS: '1'} : undefined,
       },
     )
-    void handle.ready.then(({pid}) => {
-      const resource: Resource = {kind: 'process', pid, startTime: processStartTime(pid) ?? 0, title: `chaos-stressor ${placement.kind}`}
-      this.track(resource)
-      void handle.exited.then(() => this.untrack(resource))
-    }, () => undefined)
+    this.trackStressor(handle, placement.kind)
     return handle
   }
 
@@ -501,40 +434,14 @@ export class DockerPlatform extends PlatformWorkflows<DockerWorkflow> implements
     if (this.engineLost && this.created.some((r) => r.kind === 'container' || r.kind === 'network')) {
       for (let waited = 0; waited < ENGINE_RETURN_MS && (await engineProblem(1000)); waited += 500) await sleep(500)
     }
-    const left: string[] = []
-    for (const resource of [...this.created].reverse()) {
-      let gone = false
-      try {
-        gone = await this.removeResource(resource)
-      } catch {
-        gone = false
+    return this.removeCreated(async (resource) => {
+      switch (resource.kind) {
+        // through the engine this run already holds; the rest of what it made is undone as rollback undoes it
+        case 'container': return removeContainer(this.docker!, resource.name)
+        case 'network': return removeNetwork(this.docker!, resource.name)
+        default: return undo(resource)
       }
-      if (gone) this.untrack(resource)
-      else left.push(describe(resource))
-    }
-    return left
-  }
-
-  private async removeResource(resource: Resource): Promise<boolean> {
-    switch (resource.kind) {
-      case 'container': return removeContainer(this.docker!, resource.name)
-      case 'network': return removeNetwork(this.docker!, resource.name)
-      case 'process': {
-        if (processStartTime(resource.pid) !== resource.startTime) return true
-        try {
-          process.kill(resource.pid, 'SIGKILL')
-        } catch { /* gone */ }
-        for (let i = 0; i < 40 && processStartTime(resource.pid) === resource.startTime; i++) await sleep(25)
-        return processStartTime(resource.pid) !== resource.startTime
-      }
-      case 'cgroup': return (await new Cgroup(this.layout!, resource.path).remove()).length === 0
-      case 'mount': return unmount(resource.path)
-      case 'dir':
-      case 'file':
-        rmSync(resource.path, {recursive: true, force: true})
-        return !existsSync(resource.path)
-      case 'netns': return true
-    }
+    })
   }
 }
 
@@ -574,25 +481,4 @@ async function logsTail(docker: Docker, id: string): Promise<string> {
   }
 }
 
-/** The first of a managed workflow's URLs that already answers, if any. */
-function describe(r: Resource): string {
-  switch (r.kind) {
-    case 'container': return `container ${r.name}`
-    case 'network': return `network ${r.name}`
-    case 'netns': return `network namespace ${r.name}`
-    case 'process': return `process ${r.pid}`
-    default: return `${r.kind} ${r.path}`
-  }
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-function describeLimits(limits: CgroupLimits): string {
-  const parts = [
-    limits.memory !== undefined ? `memory ${formatBytes(limits.memory)}` : '',
-    limits.cpus !== undefined ? `cpus ${limits.cpus}` : '',
-    limits.cpuset !== undefined ? `cpuset ${limits.cpuset}` : '',
-    limits.pids !== undefined ? `pids ${limits.pids}` : '',
-  ].filter(Boolean)
-  return parts.length ? `, ${parts.join(', ')}` : ', no limits'
-}

@@ -2,11 +2,11 @@
 // attached to by name or id. Its accounting is read from the container's own cgroup files, as on the process
 // platform; its exits come from the engine's event stream.
 import type {NeighborSpec, TargetSpec} from '../../experiment/schema.js'
+import type {CgroupLimits} from '../../host/cgroupfs.js'
+import {allowanceOf} from '../../host/cpus.js'
 import {readCgroupSample} from '../../metrics/resources.js'
 import type {CgroupPaths, ResourceSample} from '../../metrics/types.js'
 import type {Allowance, WorkflowHandle} from '../platform.js'
-import type {CgroupLimits} from '../process/cgroupfs.js'
-import {allowanceOf} from '../process/cpus.js'
 import type {ContainerCgroup} from './cgroups.js'
 
 export type DockerLevel = 'none' | 'shared' | 'container'

@@ -16,9 +16,9 @@
 import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {detectCgroupLayout} from '../process/cgroupfs.js'
-import {spawnStressor} from '../../stressors/spawn.js'
+import {detectCgroupLayout} from '../../host/cgroupfs.js'
 import type {StressorKind, StressorParams} from '../../stressors/protocol.js'
+import {spawnStressor} from '../../stressors/spawn.js'
 
 export interface HelperOptions {
   runId: string

@@ -1,33 +1,25 @@
 // The process platform: workflows are local processes, their isolation is a cgroup box (or none), the target's
 // network is a namespace of its own, and experiment volumes are sized tmpfs mounts.
-import {accessSync, constants, existsSync, mkdirSync, rmSync} from 'node:fs'
-import {join} from 'node:path'
+import {accessSync, constants} from 'node:fs'
 
 import type {IsolationSpec, NeighborSpec, TargetSpec} from '../../experiment/schema.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
-import {ledgerDir, type Resource, type RunLedger, processStartTime} from '../../rollback/ledger.js'
+import {Cgroup, CgroupUnavailableError, cgroupOfProcess, detectCgroupLayout} from '../../host/cgroupfs.js'
+import {allowanceOf, expandCpuset, onlineCpus} from '../../host/cpus.js'
+import {createNetns, netnsPrefix, interfaceBytes, limitEgress, linkAddresses, linkNamespaces, type NetnsLink} from '../../host/netns.js'
+import {processStartTime, type RunLedger} from '../../rollback/ledger.js'
+import {undo} from '../../rollback/undo.js'
 import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
-import {
-  type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement,
-} from '../platform.js'
-import {PlatformWorkflows} from '../workflows.js'
-import {Cgroup, type CgroupLayout, type CgroupLimits, CgroupUnavailableError, cgroupOfProcess, detectCgroupLayout} from './cgroupfs.js'
-import {createNetns, deleteNetns, netnsPrefix, interfaceBytes, limitEgress, linkAddresses, linkNamespaces, type NetnsLink} from './netns.js'
-import {allowanceOf, expandCpuset, onlineCpus, summedLimits} from './cpus.js'
-import {mountTmpfs, unmount} from './tmpfs.js'
-import {ProcessWorkflow} from './workflow.js'
 import {attachedCgroupPath, systemTarget} from './system-target.js'
 import {answeringUrl} from '../answering.js'
+import {describeLimits, LocalPlatform} from '../local.js'
+import {type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement} from '../platform.js'
+import {ProcessWorkflow} from './workflow.js'
 
-export class ProcessPlatform extends PlatformWorkflows<ProcessWorkflow> implements Platform {
+export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements Platform {
   readonly name = 'process'
   private readonly levelOverride?: IsolationSpec['level']
-  private layout?: CgroupLayout
-  private ledger?: RunLedger
-  private readonly created: Resource[] = []
-  private readonly volumeDirs = new Map<string, string>()
   private link?: NetnsLink
-  private instrumentBox?: Cgroup
   private canMakeBoxes = false
 
   constructor(ctx: PlatformFactoryContext) {
@@ -37,30 +29,12 @@ export class ProcessPlatform extends PlatformWorkflows<ProcessWorkflow> implemen
     this.levelOverride = level === 'container' ? 'cgroup' : level
   }
 
-  private levelOf(spec: TargetSpec | NeighborSpec): IsolationSpec['level'] {
+  protected levelOf(spec: TargetSpec | NeighborSpec): IsolationSpec['level'] {
     return this.levelOverride ?? spec.isolation.level
-  }
-
-  private get runDir(): string {
-    return join(ledgerDir(), this.runId)
-  }
-
-  /** The shared box's limits: as the experiment states them, or the sum of its members' limits (like a pod's). */
-  private sharedLimits(): CgroupLimits {
-    if (this.experiment.shared) return {...this.experiment.shared}
-    return summedLimits(this.specs.filter((s) => this.levelOf(s) === 'shared').map((s) => s.isolation))
   }
 
   plannedTargetAllowance(): Allowance {
     return allowanceOf(this.limitsOf(this.experiment.target))
-  }
-
-  private limitsOf(spec: TargetSpec | NeighborSpec): CgroupLimits | undefined {
-    const level = this.levelOf(spec)
-    if (level === 'none') return undefined
-    if (level === 'shared') return this.sharedLimits()
-    const {memory, cpus, cpuset, pids, ioWeight} = spec.isolation
-    return {memory, cpus, cpuset, pids, ioWeight}
   }
 
   async plan(): Promise<string[]> {
@@ -135,21 +109,9 @@ export class ProcessPlatform extends PlatformWorkflows<ProcessWorkflow> implemen
     if (spec.unit !== undefined) throw new PlanError(`${spec.name}: attaching to a systemd unit needs systemd; this host has none running. Attach by pid or cgroup instead`, 4)
   }
 
-  private track(resource: Resource): void {
-    this.ledger!.add(resource)
-    this.created.push(resource)
-  }
-
   async setup(ledger: RunLedger, log: (line: string) => void): Promise<void> {
     this.ledger = ledger
-    mkdirSync(this.runDir, {recursive: true})
-    this.track({kind: 'dir', path: this.runDir})
-    for (const [name, volume] of Object.entries(this.experiment.volumes ?? {})) {
-      const dir = join(this.runDir, 'volumes', name)
-      this.track({kind: 'mount', path: dir})
-      await mountTmpfs(dir, volume.size, `chaos-${this.runId}-${name}`)
-      this.volumeDirs.set(name, dir)
-    }
+    await this.makeRunDirAndVolumes()
     const network = this.experiment.target.isolation.network
     if (network && this.experiment.target.run) {
       const addresses = linkAddresses(parseInt(this.runId.slice(0, 4), 16))
@@ -207,18 +169,6 @@ export class ProcessPlatform extends PlatformWorkflows<ProcessWorkflow> implemen
     for (const w of this.workflows) log(`${w.role} ${w.name} ready (${w.boundary})`)
   }
 
-  /**
-   * The toolkit is the measuring instrument: its probe's lateness would be charged to the neighbours' latency.
-   * It gets a box of its own with a high CPU weight, so a hog it injected cannot make the instrument the victim.
-   */
-  private protectInstrument(layout: CgroupLayout): void {
-    const box = new Cgroup(layout, `chaos-${this.runId}/toolkit`)
-    box.create()
-    box.applyLimits({cpuWeight: 1000})
-    box.addProcess(process.pid)
-    this.instrumentBox = box
-  }
-
   /** Where a process with no box goes: the root, never the instrument's own box it would inherit. */
   private unboxedDirs(): string[] {
     return this.instrumentBox && this.layout ? Cgroup.rootDirs(this.layout) : []
@@ -232,15 +182,6 @@ export class ProcessPlatform extends PlatformWorkflows<ProcessWorkflow> implemen
     }
     if (spec.cgroup !== undefined) return new Cgroup(this.layout, attachedCgroupPath(spec.cgroup, this.layout))
     return undefined
-  }
-
-  fillDirectory(volume: string | undefined, path: string | undefined): {dir: string, createdByExperiment: boolean} {
-    if (volume !== undefined) {
-      const dir = this.volumeDirs.get(volume)
-      if (!dir) throw new PlanError(`no volume named ${volume}`)
-      return {dir, createdByExperiment: true}
-    }
-    return {dir: path!, createdByExperiment: false}
   }
 
   flood(): FloodEndpoint {
@@ -265,19 +206,8 @@ export class ProcessPlatform extends PlatformWorkflows<ProcessWorkflow> implemen
       },
       {command: ns ? netnsPrefix(ns) : undefined, env: ns ? {CHAOS_FLOOD_ALLOW_NETNS: '1'} : undefined},
     )
-    void handle.ready.then(({pid}) => {
-      // a record for cleanup in case the dead-man's switch is ever not enough
-      const resource: Resource = {kind: 'process', pid, startTime: processStartTime(pid) ?? 0, title: `chaos-stressor ${placement.kind}`}
-      this.track(resource)
-      void handle.exited.then(() => this.untrack(resource))
-    }, () => undefined)
+    this.trackStressor(handle, placement.kind)
     return handle
-  }
-
-  private untrack(resource: Resource): void {
-    this.ledger?.remove(resource)
-    const index = this.created.indexOf(resource)
-    if (index >= 0) this.created.splice(index, 1)
   }
 
   async teardown(): Promise<string[]> {
@@ -286,50 +216,7 @@ export class ProcessPlatform extends PlatformWorkflows<ProcessWorkflow> implemen
       Cgroup.moveToRoot(this.layout, process.pid)
       this.instrumentBox = undefined
     }
-    const left: string[] = []
-    for (const resource of [...this.created].reverse()) {
-      const gone = await this.removeResource(resource)
-      if (gone) this.untrack(resource)
-      else left.push(describe(resource))
-    }
-    return left
+    // every resource of this platform is one rollback knows how to undo
+    return this.removeCreated(undo)
   }
-
-  private async removeResource(resource: Resource): Promise<boolean> {
-    switch (resource.kind) {
-      case 'process': {
-        if (processStartTime(resource.pid) !== resource.startTime) return true
-        try {
-          process.kill(resource.pid, 'SIGKILL')
-        } catch { /* gone */ }
-        for (let i = 0; i < 40 && processStartTime(resource.pid) === resource.startTime; i++) await sleep(25)
-        return processStartTime(resource.pid) !== resource.startTime
-      }
-      case 'cgroup': return (await new Cgroup(this.layout!, resource.path).remove()).length === 0
-      case 'netns': return deleteNetns(resource.name)
-      case 'mount': return unmount(resource.path)
-      case 'dir':
-      case 'file':
-        rmSync(resource.path, {recursive: true, force: true})
-        return !existsSync(resource.path)
-    }
-  }
-}
-
-/** The first of a managed workflow's URLs that already answers, if any. */
-function describe(r: Resource): string {
-  return r.kind === 'netns' ? `network namespace ${r.name}` : r.kind === 'process' ? `process ${r.pid}` : `${r.kind} ${r.path}`
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-
-function describeLimits(limits: CgroupLimits): string {
-  const parts = [
-    limits.memory !== undefined ? `memory ${formatBytes(limits.memory)}` : '',
-    limits.cpus !== undefined ? `cpus ${limits.cpus}` : '',
-    limits.cpuset !== undefined ? `cpuset ${limits.cpuset}` : '',
-    limits.pids !== undefined ? `pids ${limits.pids}` : '',
-  ].filter(Boolean)
-  return parts.length ? `, ${parts.join(', ')}` : ', no limits'
 }

@@ -4,7 +4,7 @@
 import {readFileSync} from 'node:fs'
 import {posix} from 'node:path'
 
-import {type CgroupLayout, cgroupOfProcess} from './cgroupfs.js'
+import {type CgroupLayout, cgroupOfProcess} from '../../host/cgroupfs.js'
 
 /** systemd's top-level units: the machine's services (system.slice), its init (init.scope), its users (user.slice), VMs and the like */
 const SYSTEM_UNIT = /^(-|[\w.@-]+)\.(slice|scope)$/

@@ -4,12 +4,12 @@ import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import type {IsolationSpec, NeighborSpec, TargetSpec} from '../../experiment/schema.js'
+import type {Cgroup, CgroupLimits} from '../../host/cgroupfs.js'
+import {allowanceOf} from '../../host/cpus.js'
+import {netnsPrefix} from '../../host/netns.js'
 import {readCgroupSample, readProcessSample} from '../../metrics/resources.js'
 import type {ResourceSample} from '../../metrics/types.js'
 import {type Allowance, PlanError, type WorkflowHandle} from '../platform.js'
-import type {Cgroup, CgroupLimits} from './cgroupfs.js'
-import {allowanceOf} from './cpus.js'
-import {netnsPrefix} from './netns.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'run.js')
 

@@ -1,7 +1,7 @@
-// Network namespaces for the process platform: the target gets a namespace of its own, linked by a veth pair
-// to a second namespace that holds the experiment's sink. Flood traffic then only ever travels between two
+// Network namespaces on this host (made by the process platform, removed by rollback): the target gets a
+// namespace of its own, linked by a veth pair to a second namespace that holds the experiment's sink. Flood traffic then only ever travels between two
 // namespaces the experiment created, and a tbf qdisc on the target's end is its egress limit.
-import {run, runOrThrow} from '../../util/exec.js'
+import {run, runOrThrow} from './exec.js'
 
 export interface NetnsLink {
   /** the target's namespace and interface */

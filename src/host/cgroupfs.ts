@@ -1,10 +1,17 @@
-// cgroup boxes for the process platform, on cgroup v1 (one hierarchy per controller, as on this project's CI
-// machine) and cgroup v2 (one unified tree, as on most current distributions). The root is a parameter so the
-// v2 path can be exercised against a fake cgroupfs tree in tests.
+// cgroup boxes on this Linux host, for every platform that makes them here (process, Docker's shared boxes, the
+// Kubernetes node helper), rollback and chaos stress: cgroup v1 (one hierarchy per controller, as on this
+// project's CI machine) and cgroup v2 (one unified tree, as on most current distributions). The root is a
+// parameter so the v2 path can be exercised against a fake cgroupfs tree in tests.
 import {existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statfsSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {CgroupPaths} from '../../metrics/types.js'
+/**
+ * Where a workflow's resource accounting lives: one directory per cgroup v1 hierarchy (controllers may share a
+ * directory when co-mounted, e.g. cpu,cpuacct), or the single cgroup v2 directory.
+ */
+export type CgroupPaths =
+  | {version: 1, cpu?: string, cpuacct?: string, memory?: string, blkio?: string, pids?: string, cpuset?: string}
+  | {version: 2, dir: string}
 
 export const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'cpuset', 'pids', 'blkio'] as const
 export type V1Controller = (typeof V1_CONTROLLERS)[number]

@@ -2,9 +2,20 @@
 import {readFileSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
 
-import type {Allowance} from '../platform.js'
-import type {IsolationSpec} from '../../experiment/schema.js'
+import type {IsolationSpec} from '../experiment/schema.js'
 import type {CgroupLimits} from './cgroupfs.js'
+
+/** What a workflow may use: the basis of a limit-relative dose. Every platform's workflows answer with one. */
+export interface Allowance {
+  /** cores the workflow may use: its quota, else its cpuset's size, else the host's cores (Infinity: unknown, no limit) */
+  cpus: number
+  /** where the allowance comes from, for the plan; unlimited: a pod without a CPU limit, on a node not known here */
+  cpuSource: 'quota' | 'cpuset' | 'host' | 'unlimited'
+  /** for unlimited: why, for a refusal of a limit-relative dose */
+  unlimitedWhy?: string
+  /** memory limit of its box, if any */
+  memoryLimit?: number
+}
 
 export function onlineCpus(): number[] {
   try {

@@ -1,9 +1,9 @@
-// Experiment volumes on the process platform: a sized tmpfs per volume, so a disk fill has a filesystem of
-// its own to fill and the host's disks are never touched. The mount source names the run, so a sweep can
-// find it after a crash.
+// Experiment volumes on this host (the process and Docker platforms'): a sized tmpfs per volume, so a disk fill
+// has a filesystem of its own to fill and the host's disks are never touched. The mount source names the run, so
+// a sweep can find it after a crash.
 import {existsSync, mkdirSync, readFileSync, rmdirSync} from 'node:fs'
 
-import {run, runOrThrow} from '../../util/exec.js'
+import {run, runOrThrow} from './exec.js'
 
 export async function mountTmpfs(dir: string, bytes: number, source: string): Promise<void> {
   mkdirSync(dir, {recursive: true})

@@ -1,0 +1,144 @@
+// What the two platforms that run on this machine (process, docker) hold alike: the resources they created, kept
+// in the run's ledger before each exists and removed newest first; the run directory and the experiment's tmpfs
+// volumes; the measuring instrument's own cgroup box; a workflow's limits at its level; the fill directory.
+import {mkdirSync} from 'node:fs'
+import {join} from 'node:path'
+
+import type {NeighborSpec, TargetSpec} from '../experiment/schema.js'
+import {formatBytes} from '../experiment/units.js'
+import {Cgroup, type CgroupLayout, type CgroupLimits} from '../host/cgroupfs.js'
+import {summedLimits} from '../host/cpus.js'
+import {mountTmpfs} from '../host/tmpfs.js'
+import {ledgerDir, processStartTime, type LedgerResource, type RunLedger} from '../rollback/ledger.js'
+import type {StressorKind} from '../stressors/protocol.js'
+import type {StressorHandle} from '../stressors/spawn.js'
+import {PlanError, type WorkflowHandle} from './platform.js'
+import {PlatformWorkflows} from './workflows.js'
+
+export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWorkflows<W> {
+  protected layout?: CgroupLayout
+  protected ledger?: RunLedger
+  /** what this run created, oldest first; teardown removes it newest first */
+  protected readonly created: LedgerResource[] = []
+  protected readonly volumeDirs = new Map<string, string>()
+  protected instrumentBox?: Cgroup
+
+  /** the isolation level a workflow gets (the experiment's, or chaos matrix's override), in the platform's words */
+  protected abstract levelOf(spec: TargetSpec | NeighborSpec): string
+
+  /** whether a workflow is a member of the shared box */
+  protected inSharedBox(spec: TargetSpec | NeighborSpec): boolean {
+    return this.levelOf(spec) === 'shared'
+  }
+
+  protected get runDir(): string {
+    return join(ledgerDir(), this.runId)
+  }
+
+  /** The shared box's limits: as the experiment states them, or the sum of its members' limits (like a pod's). */
+  protected sharedLimits(): CgroupLimits {
+    if (this.experiment.shared) return {...this.experiment.shared}
+    return summedLimits(this.specs.filter((s) => this.inSharedBox(s)).map((s) => s.isolation))
+  }
+
+  /** The limits a workflow's box gets: its own at its own level, the shared box's at level shared, none at none. */
+  protected limitsOf(spec: TargetSpec | NeighborSpec): CgroupLimits | undefined {
+    const level = this.levelOf(spec)
+    if (level === 'none') return undefined
+    if (level === 'shared') return this.sharedLimits()
+    const {memory, cpus, cpuset, pids, ioWeight} = spec.isolation
+    return {memory, cpus, cpuset, pids, ioWeight}
+  }
+
+  protected track(resource: LedgerResource): void {
+    this.ledger!.add(resource)
+    this.created.push(resource)
+  }
+
+  protected untrack(resource: LedgerResource): void {
+    this.ledger?.remove(resource)
+    const index = this.created.indexOf(resource)
+    if (index >= 0) this.created.splice(index, 1)
+  }
+
+  /** The run's directory and a sized tmpfs for each of the experiment's volumes, each in the ledger first. */
+  protected async makeRunDirAndVolumes(): Promise<void> {
+    mkdirSync(this.runDir, {recursive: true})
+    this.track({kind: 'dir', path: this.runDir})
+    for (const [name, volume] of Object.entries(this.experiment.volumes ?? {})) {
+      const dir = join(this.runDir, 'volumes', name)
+      this.track({kind: 'mount', path: dir})
+      await mountTmpfs(dir, volume.size, `chaos-${this.runId}-${name}`)
+      this.volumeDirs.set(name, dir)
+    }
+  }
+
+  /**
+   * The toolkit is the measuring instrument: its probe's lateness would be charged to the neighbours' latency.
+   * It gets a box of its own with a high CPU weight, so a hog it injected cannot make the instrument the victim.
+   */
+  protected protectInstrument(layout: CgroupLayout): void {
+    const box = new Cgroup(layout, `chaos-${this.runId}/toolkit`)
+    box.create()
+    box.applyLimits({cpuWeight: 1000})
+    box.addProcess(process.pid)
+    this.instrumentBox = box
+  }
+
+  /** A stressor's process goes in the ledger once it is ready, and out when it ends. */
+  protected trackStressor(handle: StressorHandle, kind: StressorKind): void {
+    void handle.ready.then(({pid}) => {
+      // a record for cleanup in case the dead-man's switch is ever not enough
+      const resource: LedgerResource = {kind: 'process', pid, startTime: processStartTime(pid) ?? 0, title: `chaos-stressor ${kind}`}
+      this.track(resource)
+      void handle.exited.then(() => this.untrack(resource))
+    }, () => undefined)
+  }
+
+  /** Removes what the run created, newest first; returns what could not be removed. */
+  protected async removeCreated(remove: (resource: LedgerResource) => Promise<boolean>): Promise<string[]> {
+    const left: string[] = []
+    for (const resource of [...this.created].reverse()) {
+      let gone = false
+      try {
+        gone = await remove(resource)
+      } catch {
+        gone = false
+      }
+      if (gone) this.untrack(resource)
+      else left.push(describeLeft(resource))
+    }
+    return left
+  }
+
+  fillDirectory(volume: string | undefined, path: string | undefined): {dir: string, createdByExperiment: boolean} {
+    if (volume !== undefined) {
+      const dir = this.volumeDirs.get(volume)
+      if (!dir) throw new PlanError(`no volume named ${volume}`)
+      return {dir, createdByExperiment: true}
+    }
+    return {dir: path!, createdByExperiment: false}
+  }
+}
+
+/** A resource teardown could not remove, for the journal. */
+function describeLeft(r: LedgerResource): string {
+  switch (r.kind) {
+    case 'container': return `container ${r.name}`
+    case 'network': return `network ${r.name}`
+    case 'netns': return `network namespace ${r.name}`
+    case 'process': return `process ${r.pid}`
+    default: return `${r.kind} ${r.path}`
+  }
+}
+
+/** A box's limits for the plan: ", memory 256Mi, cpus 0.5", or ", no limits". */
+export function describeLimits(limits: CgroupLimits): string {
+  const parts = [
+    limits.memory !== undefined ? `memory ${formatBytes(limits.memory)}` : '',
+    limits.cpus !== undefined ? `cpus ${limits.cpus}` : '',
+    limits.cpuset !== undefined ? `cpuset ${limits.cpuset}` : '',
+    limits.pids !== undefined ? `pids ${limits.pids}` : '',
+  ].filter(Boolean)
+  return parts.length ? `, ${parts.join(', ')}` : ', no limits'
+}
