@@ -15,7 +15,7 @@ function observer(scrapeFailures: number[], scrapeOk: number[], probe?: {t: numb
       failures: () => scrapeFailures.map((t) => ({t, error: 'ECONNREFUSED'})),
       snapshots: (from: number, to: number) => scrapeOk.filter((t) => t >= from && t <= to).map((t) => ({t})),
     },
-    probe: probe && {records: (from: number, to: number) => probe.filter((r) => r.t >= from && r.t <= to)},
+    probe: probe && {records: (from: number, to: number) => probe.filter((r) => r.t >= from && r.t <= to), failure: () => undefined},
   } as unknown as WorkflowObserver
 }
 
