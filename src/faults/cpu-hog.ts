@@ -27,6 +27,9 @@ export function cpuDose(spec: CpuHogSpec, platform: Platform, allowance: Allowan
 export const cpuHog: FaultDriver<CpuHogSpec> = {
   type: 'cpu-hog',
 
+  // a hundredth of a core in one worker: the duty-cycle controller holds it, and the box's accounting sees it
+  nullDose: (spec) => ({type: spec.type, load: spec.load, cores: 0.01, workers: 1}),
+
   plan(spec, _experiment, platform) {
     const dose = cpuDose(spec, platform)
     return `cpu-hog: ${dose.cores.toFixed(2)} cores = ${dose.source}, ${dose.workers} worker(s) at ${Math.round(dose.loadPerWorker * 100)}% each, charged to ${platform.target.boundary}`

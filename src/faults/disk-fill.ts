@@ -98,6 +98,9 @@ function planRemoteFill(spec: DiskFillSpec, path: string, experiment: Experiment
 export const diskFill: FaultDriver<DiskFillSpec> = {
   type: 'disk-fill',
 
+  // 1 MiB into the same place, written at once
+  nullDose: ({rate: _rate, ...spec}) => ({...spec, size: {bytes: 1024 ** 2}}),
+
   plan(spec, experiment, platform) {
     const fill = planFill(spec, experiment, platform, true)
     const how = spec.mode === 'fallocate' ? 'at once (fallocate)' : spec.rate ? `at ${formatBytes(spec.rate)}/s` : 'as fast as the disk takes it'
