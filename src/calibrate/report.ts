@@ -45,14 +45,14 @@ export interface SignalNoise {
   signal: string
   /** pooled over the runs, weighted by their degrees of freedom (pairs - 1) */
   sd: number
-  /** the mean distance from no change to the threshold, on the same scale */
+  /** the mean distance from no change to the threshold, on the same scale (0 or less: never contained at no change) */
   margin: number
   runs: number
 }
 
 /** Pools one signal's noise over runs: sd by degrees of freedom, the margin as the mean. */
 export function poolNoise(samples: NoiseSample[]): {sd: number, margin: number, runs: number} | undefined {
-  const usable = samples.filter((s) => s.pairs >= 2 && Number.isFinite(s.sd) && s.margin > 0)
+  const usable = samples.filter((s) => s.pairs >= 2 && Number.isFinite(s.sd) && Number.isFinite(s.margin))
   if (usable.length === 0) return undefined
   const df = usable.reduce((a, s) => a + s.pairs - 1, 0)
   const sd = Math.sqrt(usable.reduce((a, s) => a + (s.pairs - 1) * s.sd ** 2, 0) / df)
@@ -83,7 +83,7 @@ export function pairsNeeded(noise: {sd: number, margin: number}, looks: {pairs: 
 }
 
 export interface Expectation {
-  /** the signal that needs the most pairs */
+  /** the signal that needs the most pairs (or that no number of pairs shows contained: then no median) */
   limiting?: {neighbor: string, signal: string}
   median?: Need & {seconds: number}
   ninety?: Need & {seconds: number}
@@ -92,10 +92,11 @@ export interface Expectation {
 /** Every signal must be shown contained: the run needs what its noisiest signal needs. */
 export function expectDecision(noise: SignalNoise[], looks: {pairs: number, z: number}[], secondsPerPair: number): Expectation {
   const at = (assurance: number) => {
-    let worst: {need: Need, signal: SignalNoise} | undefined
+    let worst: {need?: Need, signal: SignalNoise} | undefined
     for (const signal of noise) {
       const need = pairsNeeded(signal, looks, assurance)
-      if (need && (!worst || need.pairs > worst.need.pairs)) worst = {need, signal}
+      if (!need) return {need: undefined, signal}
+      if (!worst || need.pairs > worst.need!.pairs) worst = {need, signal}
     }
     return worst
   }

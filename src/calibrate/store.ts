@@ -63,7 +63,7 @@ export function expectedDecision(calibration: Calibration, experiment: Experimen
 }
 
 export function describeNeed(need: Expectation, budgetMs: number): string {
-  if (!need.median) return 'not within 10,000 pairs at this noise: the hypotheses cannot be shown contained here'
+  if (!need.median) return `no number of pairs up to 10,000 shows every hypothesis contained at no change here${need.limiting ? ` (${need.limiting.neighbor} ${need.limiting.signal}: too noisy, or beyond its bound without the fault)` : ''}`
   const one = (n: NonNullable<Expectation['median']>) => `${n.pairs} pairs, ${Math.round(n.seconds)} s of measuring${n.withinPlan ? '' : ` (beyond the budget of ${formatDuration(budgetMs)})`}`
   const limiting = need.limiting ? `; limited by ${need.limiting.neighbor} ${need.limiting.signal}` : ''
   return `contained at no change after ${one(need.median)} in the median run${need.ninety ? `, ${one(need.ninety)} in 9 runs of 10` : ''}${limiting}`

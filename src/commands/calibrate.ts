@@ -1,3 +1,6 @@
+import {mkdirSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
 import {Args, Command, Flags} from '@oclif/core'
 
 import {exitCodeFor} from '../cli/errors.js'
@@ -29,6 +32,7 @@ Exit codes: 0 calibrated; 2 invalid experiment or usage; 3 interrupted; 4 a run 
     quota: Flags.string({description: 'the spike-in\'s CPU quota on the neighbour, in cores', default: '0.1'}),
     neighbor: Flags.string({description: 'the neighbour the spike-in slows (default: the first with a probe)'}),
     output: Flags.string({char: 'o', description: 'write the calibration here instead of the state directory'}),
+    journals: Flags.string({description: 'also write every run\'s journal into this directory (RUNID.json)'}),
     json: Flags.boolean({description: 'print the calibration as JSON on stdout'}),
     verbose: Flags.boolean({char: 'v', description: 'live progress of every run'}),
   }
@@ -68,9 +72,13 @@ Exit codes: 0 calibrated; 2 invalid experiment or usage; 3 interrupted; 4 a run 
     }
     const {calibration, journals} = result
     const written = writeCalibration(calibration, flags.output)
+    const all = [...journals.aa, ...journals.spike]
+    if (flags.journals) {
+      mkdirSync(flags.journals, {recursive: true})
+      for (const journal of all) writeFileSync(join(flags.journals, `${journal.runId}.json`), `${JSON.stringify(journal, null, 2)}\n`)
+    }
     if (flags.json) process.stdout.write(`${JSON.stringify(calibration, null, 2)}\n`)
     else process.stdout.write(`\n${renderCalibration(calibration)}\ncalibration written to ${written}\n`)
-    const all = [...journals.aa, ...journals.spike]
     if (all.some((j) => !j.rollback.complete)) this.exit(ExitCode.RollbackIncomplete)
     if (interrupts.signal.aborted) this.exit(ExitCode.Aborted)
   }

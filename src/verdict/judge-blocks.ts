@@ -32,8 +32,9 @@ export interface BlockJudgeInput {
 
 /**
  * The noise behind an estimate, on the scale its threshold is judged on: sd is the spread of one pair's (or one
- * block's) contribution (se × √blocks), margin the distance from "no change" to the threshold. chaos calibrate
- * turns them into the pairs a run needs to show containment at no change.
+ * block's) contribution (se × √blocks), margin the distance from "no change" to the threshold on its harmless side
+ * (0 or less: the fault-off blocks are already beyond an absolute bound). chaos calibrate turns them into the pairs
+ * a run needs to show containment at no change.
  */
 export interface Noise {
   sd: number
@@ -76,7 +77,8 @@ export function judgeBlocks(input: BlockJudgeInput): BlockVerdict {
   const chosen = deciding ?? {...checks[0], reason: checks.map((c) => c.reason).join('; ')}
   const breachPs = checks.map((c) => c.pBreach).filter((p): p is number => p !== null)
   // the check that needs the most blocks to decide is the signal's noise
-  const noisiest = checks.map((c) => c.noise).filter((n): n is Noise => n !== undefined).sort((a, b) => (b.sd / b.margin) - (a.sd / a.margin))[0]
+  const hardness = (n: Noise) => (n.margin > 0 ? n.sd / n.margin : Infinity)
+  const noisiest = checks.map((c) => c.noise).filter((n): n is Noise => n !== undefined).sort((a, b) => hardness(b) - hardness(a))[0]
   return {
     ...summary, verdict: chosen.verdict, reason: chosen.reason, change: chosen.change, interval: chosen.interval, test: chosen.test,
     pValue: chosen.pBreach, pBreach: chosen.verdict === 'breach' ? chosen.pBreach : breachPs.length ? Math.min(...breachPs) : null,
@@ -86,7 +88,7 @@ export function judgeBlocks(input: BlockJudgeInput): BlockVerdict {
 
 function noiseOf(est: Estimate, blocks: number, margin: number): Noise | undefined {
   const sd = est.se * Math.sqrt(blocks)
-  return Number.isFinite(sd) && Number.isFinite(margin) && margin > 0 ? {sd, margin, blocks} : undefined
+  return Number.isFinite(sd) && Number.isFinite(margin) ? {sd, margin, blocks} : undefined
 }
 
 function undecided(reason: string): Check {
@@ -309,7 +311,7 @@ function absolute(input: BlockJudgeInput, side: 'max' | 'min', rawBound: number)
     const tw = threeWay(est, bound, harm, input.z)
     const offShare = pooled(input.off, input.statistic).value
     const was = `${what} was ${formatValue(during, 'ratio')} (${events.reduce((a, b) => a + b, 0)}/${total}) during the fault (${formatLevel(tw.interval.level)} CI ${formatValue(Math.max(0, tw.interval.low), 'ratio')} … ${formatValue(tw.interval.high, 'ratio')}, blocks as clusters)`
-    return {...absoluteCheck(tw, was, relation, allowed, 'clustered-proportion'), noise: offShare === null ? undefined : noiseOf(est, est.n, Math.abs(bound - offShare))}
+    return {...absoluteCheck(tw, was, relation, allowed, 'clustered-proportion'), noise: offShare === null ? undefined : noiseOf(est, est.n, side === 'max' ? bound - offShare : offShare - bound)}
   }
   const on = input.on.map((b) => blockValue(b, input.statistic)).filter((v): v is number => v !== undefined)
   if (on.length < 2) return undecided(`too few fault blocks for ${what}: ${on.length}, need at least 2`)
@@ -321,7 +323,8 @@ function absolute(input: BlockJudgeInput, side: 'max' | 'min', rawBound: number)
   const off = input.off.map((b) => blockValue(b, input.statistic)).filter((v): v is number => v !== undefined && (!logs || v > 0))
   const interval = logs ? {low: Math.exp(tw.interval.low), high: Math.exp(tw.interval.high), level: tw.interval.level} : tw.interval
   const was = `${what} was ${formatValue(during, unit)} during the fault (${formatLevel(interval.level)} CI of the blocks' ${logs ? 'geometric ' : ''}mean ${formatValue(interval.low, unit)} … ${formatValue(interval.high, unit)})`
-  const noise = off.length > 0 ? noiseOf(est, est.n, Math.abs(scale(bound) - mean(off.map(scale)))) : undefined
+  const offMean = mean(off.map(scale))
+  const noise = off.length > 0 ? noiseOf(est, est.n, side === 'max' ? scale(bound) - offMean : offMean - scale(bound)) : undefined
   return {...absoluteCheck({...tw, interval}, was, relation, allowed, logs ? 'block-log-mean-t' : 'block-mean-t'), noise}
 }
 
