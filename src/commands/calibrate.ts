@@ -40,6 +40,10 @@ Exit codes: 0 calibrated; 2 invalid experiment or usage; 3 interrupted; 4 a run 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Calibrate)
     const quota = Number(flags.quota)
+    if (!Number.isFinite(quota)) {
+      process.stderr.write(`--quota: expected a number of cores such as 0.2, got ${JSON.stringify(flags.quota)}\n`)
+      return this.exit(ExitCode.Invalid)
+    }
     let experiment
     try {
       experiment = await loadExperiment(args.file)
