@@ -96,7 +96,7 @@ export function renderCalibration(c: Calibration): string {
     for (const n of aa.noise) out.push(`  ${`${n.neighbor} ${n.signal}`.padEnd(width)}  sd ${n.sd.toFixed(3)}  margin ${n.margin.toFixed(3)}  sd/margin ${(n.sd / n.margin).toFixed(2)}  (${n.runs} run${n.runs === 1 ? '' : 's'})`)
   }
   for (const cov of aa.coverage) out.push(`coverage: ${cov.neighbor} ${cov.signal}: the final interval held no change in ${cov.covered} of ${cov.of} A/A runs (levels ${[...new Set(cov.levels.map((l) => formatPercent(l)))].join(', ')})`)
-  out.push(`needs: ${describeNeed(c.needs, c.design.budgetMs)}`)
+  out.push(`needs: ${aa.secondsPerPair === null ? 'unknown: no A/A run measured a pair' : describeNeed(c.needs, c.design.budgetMs)}`)
   if (c.spike) {
     out.push(`spike-in: neighbour ${c.spike.neighbor} held to ${c.spike.quota} CPU (asked quota) in each fault-on block; ${c.spike.breaches} of ${c.spike.runs.length} runs breached`)
     for (const r of c.spike.runs) {

@@ -163,3 +163,32 @@ describe('the A/A summary', () => {
     expect(summary.coverage).toEqual([{neighbor: 'api', signal: 'latency_p95', covered: 3, of: 4, levels: [0.95, 0.95, 0.95, 0.95]}])
   })
 })
+
+describe('the expected time to a decision in chaos run --dry-run', () => {
+  it('uses the run\'s own looks, and the calibrated time per pair with its blocks and settle replaced by the run\'s', async () => {
+    const {expectedDecision} = await import('../../src/calibrate/store.js')
+    const {fromYaml} = await import('../helpers/experiments.js')
+    const {planDesign} = await import('../../src/run/design.js')
+    const experiment = fromYaml(`apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: x}
+platform: process
+target: {name: worker, run: [sleep, '60']}
+neighbors: [{name: api, run: [sleep, '60'], probe: {http: {url: 'http://127.0.0.1:1/', rate: 10}}}]
+fault: {type: cpu-hog}
+verdict: {block: 2s, settle: 1s, budget: 60s}
+hypothesis: [{signal: latency_p95, max_increase: 25%}]
+expect: contained
+`)
+    const noise = [{neighbor: 'api', signal: 'latency_p95', sd: 0.3, margin: Math.log(1.25), runs: 5}]
+    // calibrated with 4 s blocks and a 1 s settle: 10.5 s a pair is 1.5 s of overhead; this run's pair is 2+2+1+1.5 s
+    const calibration = {
+      createdAt: '2026-12-02T10:00:00.000Z', machine: {hostname: 'ci', cpus: 2, loadAverage: [0]},
+      design: {blockMs: 4000, settleMs: 1000}, aa: {runs: 5, falseBreach: {count: 0}, secondsPerPair: 10.5, noise},
+    } as unknown as import('../../src/calibrate/store.js').Calibration
+    const lines = expectedDecision(calibration, experiment)
+    const need = expectDecision(noise, planDesign(experiment, 'calibration').looks, 6.5)
+    expect(lines[0]).toContain(`expected time to a decision (calibrated 2026-12-02 10:00 on ci, 5 A/A runs, 0 false breach(es)): contained at no change after ${need.median!.pairs} pairs, ${Math.round(need.median!.seconds)} s of measuring`)
+    expect(lines[1]).toMatch(/calibrated with blocks of 4s, this run uses 2s/)
+  })
+})
