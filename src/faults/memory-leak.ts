@@ -23,8 +23,9 @@ function leakLimit(spec: MemoryLeakSpec, memoryLimit: number | undefined, target
 export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
   type: 'memory-leak',
 
-  // 2 MiB at 1 MiB/s, held as the experiment holds it: the leak's own progress shows it landed
-  nullDose: (spec) => ({...spec, rate: 1024 ** 2, limit: {bytes: 2 * 1024 ** 2}}),
+  // 2 MiB at 1 MiB/s, then given back: the episode ends by itself after 2 s, as a leak killed by its limit does, so
+  // its fault-on blocks last verdict.block (a held one would stretch each to phases.inject); its progress shows it landed
+  nullDose: (spec) => ({...spec, rate: 1024 ** 2, limit: {bytes: 2 * 1024 ** 2}, hold: false}),
 
   plan(spec, experiment, platform) {
     const limit = leakLimit(spec, platform.target.allowance().memoryLimit, experiment.target.name)
