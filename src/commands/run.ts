@@ -5,7 +5,7 @@ import {Args, Command, Flags} from '@oclif/core'
 import {exitCodeFor} from '../cli/errors.js'
 import {handleInterrupts} from '../cli/interrupts.js'
 import {loadExperiment} from '../experiment/load.js'
-import {KubeSettings} from '../experiment/schema.js'
+import {type Experiment, KubeSettings} from '../experiment/schema.js'
 import {parseDuration} from '../experiment/units.js'
 import {withPrometheusUrl} from '../metrics/prometheus/config.js'
 import {PlanError} from '../platforms/platform.js'
@@ -153,7 +153,7 @@ export default class Run extends Command {
         if (runMetrics) await ownMetrics!.end(runMetrics, {journal})
         journals.push(journal)
         if (flags.output) writeFileSync(experiments.length > 1 ? suffixed(flags.output, experiment.metadata.name) : flags.output, `${JSON.stringify(journal, null, 2)}\n`)
-        if (flags['dry-run']) process.stdout.write(`${journal.plan.join('\n')}\nnothing was started (dry run)\n`)
+        if (flags['dry-run']) process.stdout.write(`${[...journal.plan, ...(await calibratedExpectation(experiment))].join('\n')}\nnothing was started (dry run)\n`)
         else if (!flags.json) process.stdout.write(`\n${experiment.metadata.name}\n${renderVerdict(journal)}\n`)
         // a dry run's journal only says whether the plan was accepted
         exitCode = worseExitCode(exitCode, flags['dry-run'] ? journal.exitCode : journalExitCode(journal, flags['fail-on'] as FailOn))
@@ -171,6 +171,13 @@ export default class Run extends Command {
     if (flags.json) process.stdout.write(`${JSON.stringify(journals.length === 1 ? journals[0] : journals, null, 2)}\n`)
     if (exitCode !== 0) this.exit(exitCode)
   }
+}
+
+/** With a calibration of this experiment at hand (chaos calibrate), the expected time to a decision. */
+async function calibratedExpectation(experiment: Experiment): Promise<string[]> {
+  const {expectedDecision, readCalibration} = await import('../calibrate/store.js')
+  const calibration = readCalibration(experiment.metadata.name)
+  return calibration ? expectedDecision(calibration, experiment) : []
 }
 
 function suffixed(file: string, name: string): string {

@@ -36,6 +36,8 @@ export const cpuHog: FaultDriver<CpuHogSpec> = {
     // nothing to refuse from the file alone: the dose is relative to the target's allowance, or checked against it
     return `cpu-hog: ${spec.cores !== undefined ? `${spec.cores} cores` : `${Math.round(spec.load * 100)}% of the target's CPU allowance`}`
   },
+  // a hundredth of a core in one worker: the duty-cycle controller holds it, and the box's accounting sees it
+  nullDose: (spec) => ({type: spec.type, load: spec.load, cores: 0.01, workers: 1}),
 
   plan(spec, _experiment, platform) {
     const dose = cpuDose(spec, platform.target.allowance())

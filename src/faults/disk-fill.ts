@@ -99,6 +99,9 @@ function planRemoteFill(spec: DiskFillSpec, path: string, experiment: Experiment
 export const diskFill: FaultDriver<DiskFillSpec> = {
   type: 'disk-fill',
 
+  // 1 MiB into the same place, written at once
+  nullDose: ({rate: _rate, ...spec}) => ({...spec, size: {bytes: 1024 ** 2}}),
+
   // where and how much is decided by the file and this machine's filesystems (or, in a pod, the platform's plan)
   guard(spec, experiment, platform) {
     const fill = planFill(spec, experiment, platform, true)

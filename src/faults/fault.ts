@@ -52,6 +52,11 @@ export interface FaultDriver<T extends FaultSpec = FaultSpec> {
   /** One line for the plan, once the target is known. Throws PlanError for what the guardrails or the target's limits refuse. */
   plan(spec: T, experiment: Experiment, platform: Platform): string
   start(spec: T, ctx: FaultContext): Promise<ActiveFault>
+  /**
+   * The same fault at a dose too small to matter, through the same stressors' start and stop (chaos calibrate's
+   * A/A runs): small, but still large enough for the fault's own efficacy rule to see it land.
+   */
+  nullDose(spec: T): T
 }
 
 export function efficacyOf(asked: number, achieved: number, unit: string, note: string, threshold = 0.9, forceLanded?: boolean): Efficacy {

@@ -36,6 +36,9 @@ export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
     const upTo = 'bytes' in spec.limit ? formatBytes(spec.limit.bytes) : `${Math.round(spec.limit.fraction * 100)}% of the target's memory limit`
     return `memory-leak: ${formatBytes(spec.rate)}/s up to ${upTo}${spec.hold ? ', held' : ''}`
   },
+  // 2 MiB at 1 MiB/s, then given back: the episode ends by itself after 2 s, as a leak killed by its limit does, so
+  // its fault-on blocks last verdict.block (a held one would stretch each to phases.inject); its progress shows it landed
+  nullDose: (spec) => ({...spec, rate: 1024 ** 2, limit: {bytes: 2 * 1024 ** 2}, hold: false}),
 
   plan(spec, experiment, platform) {
     this.guard(spec, experiment, platform)

@@ -12,6 +12,13 @@ import {type ActiveFault, type FaultDriver, efficacyOf} from './fault.js'
 
 type NetworkFloodSpec = Extract<import('../experiment/schema.js').FaultSpec, {type: 'network-flood'}>
 
+/**
+ * The null dose's rate: the smallest at which the paced flood still sends its smallest chunk (1 KiB) every 10 ms.
+ * The schema's floor (8 kbit/s) would send one chunk a second, so a block of a second or two delivers 0 or 2 chunks
+ * and the dose would land or not by luck.
+ */
+export const NULL_FLOOD_BITS_PER_SECOND = 1024 * 8 * 100
+
 /** A flood that delivers less than this was not a flood: the dose did not land. */
 const MIN_UNBOUNDED_BITS_PER_SECOND = 50e6
 
@@ -34,6 +41,8 @@ export function destinationAllowed(host: string, experiment: Experiment): boolea
 
 export const networkFlood: FaultDriver<NetworkFloodSpec> = {
   type: 'network-flood',
+
+  nullDose: (spec) => ({...spec, rate: NULL_FLOOD_BITS_PER_SECOND, connections: 1}),
 
   guard(spec, experiment) {
     if (spec.destination !== 'sink' && !destinationAllowed(spec.destination.host, experiment)) {

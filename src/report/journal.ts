@@ -32,7 +32,11 @@ export interface LookRecord {
   decision: 'breach' | 'contained' | 'undecided'
   /** breach claims withdrawn by Holm's correction */
   corrected: number
-  signals: {neighbor: string, signal: string, verdict: string, change: number | null}[]
+  /**
+   * noise: the spread of one pair's contribution (sd) and the distance from no change to the threshold (margin),
+   * on the scale the signal is judged on (log ratio, share, log of a bound), where it is estimated
+   */
+  signals: {neighbor: string, signal: string, verdict: string, change: number | null, noise?: {sd: number, margin: number}}[]
 }
 
 export interface Journal {

@@ -1,7 +1,7 @@
 // A look at the data: every neighbour's every signal judged over the blocks measured so far, breach claims
 // corrected across signals and neighbours (Holm), and whether the run is decided.
 import type {Experiment, HypothesisSpec, SignalName} from '../experiment/schema.js'
-import {judgeBlocks, type BlockVerdict} from '../verdict/judge-blocks.js'
+import {judgeBlocks, type BlockVerdict, type Noise} from '../verdict/judge-blocks.js'
 import {normalSf} from '../verdict/stats.js'
 import {holm} from '../verdict/three-way.js'
 import type {SignalVerdict, WindowSamples} from '../verdict/types.js'
@@ -28,6 +28,8 @@ export interface LookResult {
   decision: 'breach' | 'contained' | 'undecided'
   /** Holm's note, when a breach claim did not survive the correction */
   corrected: number
+  /** per neighbour, each signal's noise in the order of its signals (null for an observed fact) */
+  noise: Map<string, (Noise | null)[]>
 }
 
 export function look(neighbors: {name: string, hypotheses: HypothesisSpec[]}[], blocks: BlockSet, paired: boolean, z: number, extract: Extract): LookResult {
@@ -50,8 +52,9 @@ export function look(neighbors: {name: string, hypotheses: HypothesisSpec[]}[], 
   })
   const breach = all.some((s) => s.verdict === 'breach')
   const contained = all.length > 0 && all.every((s) => s.verdict === 'contained')
-  const plain = new Map([...signals].map(([n, v]) => [n, v.map(({pBreach: _p, ...rest}) => rest as SignalVerdict)]))
-  return {signals: plain, decision: breach ? 'breach' : contained ? 'contained' : 'undecided', corrected}
+  const plain = new Map([...signals].map(([n, v]) => [n, v.map(({pBreach: _p, noise: _n, ...rest}) => rest as SignalVerdict)]))
+  const noise = new Map([...signals].map(([n, v]) => [n, v.map((s) => s.noise)]))
+  return {signals: plain, decision: breach ? 'breach' : contained ? 'contained' : 'undecided', corrected, noise}
 }
 
 function judgeOne(neighbor: string, h: HypothesisSpec, blocks: BlockSet, paired: boolean, z: number, extract: Extract): BlockVerdict {
@@ -73,7 +76,7 @@ function judgeOne(neighbor: string, h: HypothesisSpec, blocks: BlockSet, paired:
     return {
       neighbor, signal: h.signal, statistic: 'mean', unit: 'count', baseline: null, fault: null, baselineCount: 0, faultCount: 0,
       change: null, interval: null, test: 'none', pValue: null, effectSize: null, threshold: '', verdict: 'inconclusive',
-      reason: unavailable, pBreach: null,
+      reason: unavailable, pBreach: null, noise: null,
     }
   }
   return judgeBlocks({neighbor, signal: h.signal, statistic: meta?.statistic ?? 'mean', unit: meta?.unit ?? 'count', hypothesis: h, on, off, paired, z})

@@ -6,7 +6,7 @@ import {Registry} from 'prom-client'
 
 import type {Experiment, IsolationSpec} from '../experiment/schema.js'
 import {driverFor} from '../faults/index.js'
-import {type ActiveFault, type InjectWindow, planFaultAfterSetup, planFaultBeforeSetup} from '../faults/fault.js'
+import {type ActiveFault, type FaultContext, type InjectWindow, planFaultAfterSetup, planFaultBeforeSetup} from '../faults/fault.js'
 import {PlanError, type Platform} from '../platforms/platform.js'
 import {createPlatform} from '../platforms/registry.js'
 import type {Journal, LookRecord, PhaseSpan, TimelinePoint} from '../report/journal.js'
@@ -41,6 +41,11 @@ export interface RunOptions {
   registry?: Registry
   /** the port the caller already serves `registry` on, if any: it replaces metrics.toolkit.port */
   metricsPort?: number
+  /**
+   * chaos calibrate only: what each fault-on block starts instead of the experiment's fault (a known slowdown of a
+   * neighbour), with its line for the plan. Everything else about the run is the same.
+   */
+  injector?: {plan: string, start: (ctx: FaultContext) => Promise<ActiveFault>}
 }
 
 /** Stressors outlive their fault-on block by at most this much if the toolkit cannot stop them. */
@@ -76,6 +81,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   const startedAt = new Date()
   const platform = await createPlatform({experiment, runId, levelOverride: options.levelOverride})
   const driver = driverFor(experiment.fault)
+  const startFault = options.injector?.start ?? ((ctx: FaultContext) => driver.start(experiment.fault, ctx))
   const journal = emptyJournal(options, runId, startedAt, platform)
 
   // Everything that can be refused is refused here, before anything exists.
@@ -84,6 +90,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   // the fault's guardrails on every platform; where the target exists before setup (pods a selector chose), all of it
   const faultPlan = planFaultBeforeSetup(driver, experiment, platform)
   planLines.push(faultPlan.line)
+  if (options.injector) planLines.push(options.injector.plan)
   const design = planDesign(experiment, runId)
   planLines.push(describeDesign(design))
   emit({type: 'plan', lines: planLines})
@@ -177,7 +184,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       emit({type: 'phase', phase: 'inject', durationMs: minMs, label: design.kind === 'interleaved' ? `pair ${pair + 1}: fault on` : undefined})
       const askedAt = Date.now()
       journal.injection.origin ??= askedAt
-      fault = await driver.start(experiment.fault, {
+      fault = await startFault({
         experiment, platform, runId, log,
         launchStressor: recordingLauncher(platform, journal.injection.origin, (line) => journal.injection.events.push(line)),
         deadline: askedAt + STARTUP_ALLOWANCE_MS + maxMs + DEADLINE_GRACE_MS,
@@ -336,7 +343,10 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       looks.push({
         look: index + 1, pairs: design.kind === 'windows' ? 1 : set.on.length, z: Number.isFinite(z) ? z : null, why, decision: result.decision,
         corrected: result.corrected,
-        signals: [...result.signals].flatMap(([n, v]) => v.map((s) => ({neighbor: n, signal: s.signal, verdict: s.verdict, change: s.change}))),
+        signals: [...result.signals].flatMap(([n, v]) => v.map((s, i) => {
+          const noise = result.noise.get(n)?.[i]
+          return {neighbor: n, signal: s.signal, verdict: s.verdict, change: s.change, ...(noise ? {noise: {sd: noise.sd, margin: noise.margin}} : {})}
+        })),
       })
     }
     return result

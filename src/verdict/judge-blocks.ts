@@ -30,8 +30,20 @@ export interface BlockJudgeInput {
   z: number
 }
 
-/** A signal's verdict, with the one-sided p-value of its breach claim (null for an observed fact). */
-export type BlockVerdict = SignalVerdict & {pBreach: number | null}
+/**
+ * The noise behind an estimate, on the scale its threshold is judged on: sd is the spread of one pair's (or one
+ * block's) contribution (se × √blocks), margin the distance from "no change" to the threshold on its harmless side
+ * (0 or less: the fault-off blocks are already beyond an absolute bound). chaos calibrate turns them into the pairs
+ * a run needs to show containment at no change.
+ */
+export interface Noise {
+  sd: number
+  margin: number
+  blocks: number
+}
+
+/** A signal's verdict, with the one-sided p-value of its breach claim (null for an observed fact) and its noise. */
+export type BlockVerdict = SignalVerdict & {pBreach: number | null, noise: Noise | null}
 
 interface Check {
   verdict: Verdict
@@ -40,6 +52,7 @@ interface Check {
   interval: Interval | null
   test: string
   pBreach: number | null
+  noise?: Noise
 }
 
 export function judgeBlocks(input: BlockJudgeInput): BlockVerdict {
@@ -63,10 +76,19 @@ export function judgeBlocks(input: BlockJudgeInput): BlockVerdict {
   const deciding = checks.find((c) => c.verdict === 'breach') ?? checks.find((c) => c.verdict === 'inconclusive')
   const chosen = deciding ?? {...checks[0], reason: checks.map((c) => c.reason).join('; ')}
   const breachPs = checks.map((c) => c.pBreach).filter((p): p is number => p !== null)
+  // the check that needs the most blocks to decide is the signal's noise
+  const hardness = (n: Noise) => (n.margin > 0 ? n.sd / n.margin : Infinity)
+  const noisiest = checks.map((c) => c.noise).filter((n): n is Noise => n !== undefined).sort((a, b) => hardness(b) - hardness(a))[0]
   return {
     ...summary, verdict: chosen.verdict, reason: chosen.reason, change: chosen.change, interval: chosen.interval, test: chosen.test,
     pValue: chosen.pBreach, pBreach: chosen.verdict === 'breach' ? chosen.pBreach : breachPs.length ? Math.min(...breachPs) : null,
+    noise: noisiest ?? null,
   }
+}
+
+function noiseOf(est: Estimate, blocks: number, margin: number): Noise | undefined {
+  const sd = est.se * Math.sqrt(blocks)
+  return Number.isFinite(sd) && Number.isFinite(margin) ? {sd, margin, blocks} : undefined
 }
 
 function undecided(reason: string): Check {
@@ -181,19 +203,21 @@ function relative(input: BlockJudgeInput, direction: 'increase' | 'decrease', li
     const bound = (direction === 'increase' ? 1 : -1) * limit * before
     const tw = threeWay(est, bound, harm, input.z)
     const change = during / before - 1
-    return decided(input, tw, direction, limit, change, relativeInterval(tw.interval, before), fromTo, input.paired ? 'paired-difference-t' : 'welch-difference')
+    return {...decided(input, tw, direction, limit, change, relativeInterval(tw.interval, before), fromTo, input.paired ? 'paired-difference-t' : 'welch-difference'), noise: noiseOf(est, on.length, Math.abs(bound))}
   }
   const positive = on.every((v) => v > 0) && off.every((v) => v > 0)
   if (!positive) {
     // zeros (a rate that stopped, a throttling count at rest): the ratio of the arms' means by the delta method
     if (mean(off) === 0) return fromZero(input, direction, input.paired ? pairedDifference(on, off) : unpairedDifference(on, off), fromTo)
     const est = ratioOfMeans(on, off, input.paired)
-    const tw = threeWay(est, Math.log(direction === 'increase' ? 1 + limit : 1 - limit), harm, input.z)
-    return decided(input, tw, direction, limit, Math.exp(est.estimate) - 1, expInterval(tw.interval), fromTo, input.paired ? 'paired-ratio-of-means-t' : 'welch-ratio-of-means')
+    const logLimit = Math.log(direction === 'increase' ? 1 + limit : 1 - limit)
+    const tw = threeWay(est, logLimit, harm, input.z)
+    return {...decided(input, tw, direction, limit, Math.exp(est.estimate) - 1, expInterval(tw.interval), fromTo, input.paired ? 'paired-ratio-of-means-t' : 'welch-ratio-of-means'), noise: noiseOf(est, on.length, Math.abs(logLimit))}
   }
   const est = input.paired ? pairedLogRatio(on, off) : welchLogRatio(on, off)
-  const tw = threeWay(est, Math.log(direction === 'increase' ? 1 + limit : 1 - limit), harm, input.z)
-  return decided(input, tw, direction, limit, Math.exp(est.estimate) - 1, expInterval(tw.interval), fromTo, input.paired ? 'paired-log-ratio-t' : 'welch-log-ratio')
+  const logLimit = Math.log(direction === 'increase' ? 1 + limit : 1 - limit)
+  const tw = threeWay(est, logLimit, harm, input.z)
+  return {...decided(input, tw, direction, limit, Math.exp(est.estimate) - 1, expInterval(tw.interval), fromTo, input.paired ? 'paired-log-ratio-t' : 'welch-log-ratio'), noise: noiseOf(est, on.length, Math.abs(logLimit))}
 }
 
 function movedWord(direction: 'increase' | 'decrease', change: number): string {
@@ -288,22 +312,27 @@ function absolute(input: BlockJudgeInput, side: 'max' | 'min', rawBound: number)
     const totals = input.on.map((b) => (b.kind === 'proportion' ? b.total : 0))
     const total = totals.reduce((a, b) => a + b, 0)
     if (total === 0) return undecided(`no requests during the fault, so ${what} cannot be measured`)
-    const share = clusteredProportion(events, totals)
+    const est = clusteredProportion(events, totals)
     // where the binomial floor is the wider (no block differs from the others: no errors at all, say), the
     // interval is the binomial one, which needs no small-sample t correction for the number of blocks
-    const tw = threeWay(share.floored ? {...share, df: Number.POSITIVE_INFINITY} : share, bound, harm, input.z)
+    const tw = threeWay(est.floored ? {...est, df: Number.POSITIVE_INFINITY} : est, bound, harm, input.z)
+    const offShare = pooled(input.off, input.statistic).value
     const was = `${what} was ${formatValue(during, 'ratio')} (${events.reduce((a, b) => a + b, 0)}/${total}) during the fault (${formatLevel(tw.interval.level)} CI ${formatValue(Math.max(0, tw.interval.low), 'ratio')} … ${formatValue(tw.interval.high, 'ratio')}, blocks as clusters)`
-    return absoluteCheck(tw, was, relation, allowed, 'clustered-proportion')
+    return {...absoluteCheck(tw, was, relation, allowed, 'clustered-proportion'), noise: offShare === null ? undefined : noiseOf(est, est.n, side === 'max' ? bound - offShare : offShare - bound)}
   }
   const on = input.on.map((b) => blockValue(b, input.statistic)).filter((v): v is number => v !== undefined)
   if (on.length < 2) return undecided(`too few fault blocks for ${what}: ${on.length}, need at least 2`)
   // latencies are judged on logs (their blocks' spread is multiplicative); other values as they are
   const logs = input.on[0].kind === 'observations' && on.every((v) => v > 0) && bound > 0
-  const est = blockMean(logs ? on.map(Math.log) : on)
-  const tw = threeWay(est, logs ? Math.log(bound) : bound, harm, input.z)
+  const scale = (v: number) => (logs ? Math.log(v) : v)
+  const est = blockMean(on.map(scale))
+  const tw = threeWay(est, scale(bound), harm, input.z)
+  const off = input.off.map((b) => blockValue(b, input.statistic)).filter((v): v is number => v !== undefined && (!logs || v > 0))
   const interval = logs ? {low: Math.exp(tw.interval.low), high: Math.exp(tw.interval.high), level: tw.interval.level} : tw.interval
   const was = `${what} was ${formatValue(during, unit)} during the fault (${formatLevel(interval.level)} CI of the blocks' ${logs ? 'geometric ' : ''}mean ${formatValue(interval.low, unit)} … ${formatValue(interval.high, unit)})`
-  return absoluteCheck({...tw, interval}, was, relation, allowed, logs ? 'block-log-mean-t' : 'block-mean-t')
+  const offMean = mean(off.map(scale))
+  const noise = off.length > 0 ? noiseOf(est, est.n, side === 'max' ? scale(bound) - offMean : offMean - scale(bound)) : undefined
+  return {...absoluteCheck({...tw, interval}, was, relation, allowed, logs ? 'block-log-mean-t' : 'block-mean-t'), noise}
 }
 
 function absoluteCheck(tw: ThreeWay, was: string, relation: string, allowed: string, test: string): Check {

@@ -1,0 +1,118 @@
+// chaos calibrate: the experiment's own workflows through the real runner, first with its fault at a dose too
+// small to matter (A/A: what the verdict says when nothing should change), then with a known slowdown applied to
+// a neighbour itself (spike-in: what the run sees of a change that is there). Runs without oclif.
+import {cpus, hostname, loadavg} from 'node:os'
+
+import type {Experiment} from '../experiment/schema.js'
+import {formatBytes} from '../experiment/units.js'
+import {driverFor} from '../faults/index.js'
+import type {Journal} from '../report/journal.js'
+import {planDesign} from '../run/design.js'
+import type {RunEvent} from '../run/events.js'
+import {newRunId, runExperiment} from '../run/runner.js'
+import {formatPercent} from '../verdict/format.js'
+import {expectDecision, spikeRun, summariseAa} from './report.js'
+import {planSpike, spikeInjector} from './spike.js'
+import {type Calibration, describeNeed} from './store.js'
+
+export interface CalibrateOptions {
+  experiment: Experiment
+  file?: string
+  /** A/A runs */
+  runs: number
+  /** spike-in runs (0: none) */
+  spikes: number
+  /** the spike-in's CPU quota on the neighbour, in cores */
+  quota: number
+  /** the neighbour to slow (default: the first with a probe) */
+  neighbor?: string
+  signal?: AbortSignal
+  /** one line per finished run */
+  onLine?: (line: string) => void
+  /** each run's events, and its id before it starts (for Ctrl-C clean-up) */
+  onEvent?: (event: RunEvent) => void
+  onRunId?: (runId: string) => void
+}
+
+export interface CalibrationResult {
+  calibration: Calibration
+  journals: {aa: Journal[], spike: Journal[]}
+}
+
+export async function calibrate(options: CalibrateOptions): Promise<CalibrationResult> {
+  const {experiment} = options
+  const line = options.onLine ?? (() => undefined)
+  // everything refusable is refused before the first run starts
+  const spike = options.spikes > 0 ? planSpike(experiment, options.quota, options.neighbor) : undefined
+  const nullDose = driverFor(experiment.fault).nullDose(experiment.fault)
+  const aaExperiment: Experiment = {...experiment, fault: nullDose}
+  const design = planDesign(experiment, 'calibration')
+
+  const run = async (label: string, what: Omit<Parameters<typeof runExperiment>[0], 'runId'>) => {
+    const runId = newRunId()
+    options.onRunId?.(runId)
+    const journal = await runExperiment({...what, runId, file: options.file, signal: options.signal, onEvent: options.onEvent})
+    line(`${label} ${runId}: ${journal.verdict} (${journal.design?.stoppedBecause ?? journal.reason})${journal.injection.efficacy && !journal.injection.efficacy.landed ? `; dose did not land: ${journal.injection.efficacy.note}` : ''}`)
+    return journal
+  }
+
+  const aa: Journal[] = []
+  for (let i = 0; i < options.runs && !options.signal?.aborted; i++) aa.push(await run(`A/A ${i + 1}/${options.runs}`, {experiment: aaExperiment}))
+  const spikes: Journal[] = []
+  if (spike) {
+    const injector = spikeInjector(spike)
+    for (let i = 0; i < options.spikes && !options.signal?.aborted; i++) spikes.push(await run(`spike-in ${i + 1}/${options.spikes}`, {experiment, injector}))
+  }
+
+  const summary = summariseAa(aa)
+  const calibration: Calibration = {
+    schemaVersion: 1,
+    experiment: {name: experiment.metadata.name, file: options.file},
+    createdAt: new Date().toISOString(),
+    machine: {hostname: hostname(), cpus: cpus().length, loadAverage: loadavg().map((l) => Math.round(l * 100) / 100)},
+    design: {blockMs: design.blockMs, settleMs: design.settleMs, budgetMs: design.budgetMs, alpha: design.alpha, spending: design.spending, looks: design.looks},
+    nullDose,
+    aa: {...summary, runIds: aa.map((j) => j.runId)},
+    needs: summary.secondsPerPair === null ? {} : expectDecision(summary.noise, design.looks, summary.secondsPerPair),
+    spike: spike ? {neighbor: spike.neighbor, quota: spike.cores, breaches: spikes.filter((j) => j.verdict === 'breach').length, runs: spikes.map((j) => spikeRun(j, spike.neighbor))} : null,
+  }
+  return {calibration, journals: {aa, spike: spikes}}
+}
+
+/** The calibration as a person reads it. */
+export function renderCalibration(c: Calibration): string {
+  const out: string[] = []
+  const aa = c.aa
+  out.push(`calibration of ${c.experiment.name} on ${c.machine.hostname} (${c.machine.cpus} CPUs, load ${c.machine.loadAverage.join(' ')})`)
+  out.push(`null dose: ${describeDose(c.nullDose)}`)
+  out.push(`A/A runs: ${aa.runs}: ${aa.verdicts.contained} contained, ${aa.verdicts.breach} breach, ${aa.verdicts.inconclusive} inconclusive${aa.verdicts.aborted ? `, ${aa.verdicts.aborted} aborted` : ''}`)
+  if (aa.doseNotLanded.count > 0) out.push(`  the null dose did not land in ${aa.doseNotLanded.count} of them (so those are inconclusive by design): ${[...new Set(aa.doseNotLanded.notes)].join('; ')}`)
+  const fb = aa.falseBreach
+  out.push(`false breaches: ${fb.count} of ${fb.of} (95% CI ${formatPercent(fb.interval.low)} … ${formatPercent(fb.interval.high)}, Clopper-Pearson)`)
+  out.push(`pairs to a decision: ${aa.decisionPairs.median === null ? 'no A/A run was decided' : `median ${aa.decisionPairs.median} (${aa.decisionPairs.values.join(', ')})`}`)
+  if (aa.secondsPerPair !== null) out.push(`one pair took ${aa.secondsPerPair.toFixed(1)} s here (two blocks of ${c.design.blockMs / 1000} s, a settle of ${c.design.settleMs / 1000} s, starting and stopping the stressors)`)
+  if (aa.noise.length > 0) {
+    out.push('noise between blocks (sd of one pair on the scale the signal is judged on; margin = distance from no change to the threshold):')
+    const width = Math.max(...aa.noise.map((n) => `${n.neighbor} ${n.signal}`.length))
+    for (const n of aa.noise) out.push(`  ${`${n.neighbor} ${n.signal}`.padEnd(width)}  sd ${n.sd.toFixed(3)}  margin ${n.margin.toFixed(3)}  sd/margin ${(n.sd / n.margin).toFixed(2)}  (${n.runs} run${n.runs === 1 ? '' : 's'})`)
+  }
+  for (const cov of aa.coverage) out.push(`coverage: ${cov.neighbor} ${cov.signal}: the final interval held no change in ${cov.covered} of ${cov.of} A/A runs (levels ${[...new Set(cov.levels.map((l) => formatPercent(l)))].join(', ')})`)
+  out.push(`needs: ${aa.secondsPerPair === null ? 'unknown: no A/A run measured a pair' : describeNeed(c.needs, c.design.budgetMs)}`)
+  if (c.spike) {
+    out.push(`spike-in: neighbour ${c.spike.neighbor} held to ${c.spike.quota} CPU (asked quota) in each fault-on block; ${c.spike.breaches} of ${c.spike.runs.length} runs breached`)
+    for (const r of c.spike.runs) {
+      const signals = r.signals.map((s) => `${s.signal} ${s.change === null ? '-' : formatPercent(s.change, true)}${s.interval ? ` [${formatPercent(s.interval.level)} CI ${formatPercent(s.interval.low, true)} … ${formatPercent(s.interval.high, true)}]` : ''} ${s.verdict}`)
+      out.push(`  run ${r.runId}: ${r.verdict}; realised at quota ${c.spike.quota} CPU: ${signals.join('; ') || 'no signals judged'}`)
+    }
+  }
+  return out.join('\n')
+}
+
+function describeDose(fault: Calibration['nullDose']): string {
+  switch (fault.type) {
+    case 'cpu-hog': return `cpu-hog ${fault.cores} cores in ${fault.workers} worker`
+    case 'memory-leak': return `memory-leak ${formatBytes(fault.rate)}/s up to ${'bytes' in fault.limit ? formatBytes(fault.limit.bytes) : formatPercent(fault.limit.fraction)}`
+    case 'disk-fill': return `disk-fill ${'bytes' in fault.size ? formatBytes(fault.size.bytes) : formatPercent(fault.size.fraction)}`
+    case 'network-flood': return `network-flood ${fault.rate === undefined ? 'unbounded' : `${Math.round(fault.rate / 1000)} kbit/s`} over ${fault.connections} connection(s)`
+  }
+}

@@ -1,0 +1,134 @@
+// `chaos calibrate` end to end, as a user runs it (dist/ must be built): a short cpu-hog experiment, one A/A run at
+// the null dose and one spike-in holding the API's own box to a CPU quota, through the real runner, real cgroups and
+// real processes. The printout and the JSON agree with the runs' own journals; chaos run --dry-run then reads the
+// calibration; nothing is left behind.
+import {execFile} from 'node:child_process'
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {clopperPearson, noiseSamples, poolNoise} from '../../src/calibrate/report.js'
+import type {Calibration} from '../../src/calibrate/store.js'
+import type {Journal} from '../../src/report/journal.js'
+import {waitForNoLeftovers} from '../helpers/leftovers.js'
+import {freePort} from '../helpers/prometheus-server.js'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+const BIN = join(ROOT, 'bin', 'run.js')
+const dir = mkdtempSync(join(tmpdir(), 'chaos-calibrate-it-'))
+const state = join(dir, 'state')
+afterAll(() => rmSync(dir, {recursive: true, force: true}))
+
+function chaos(args: string[], timeout = 110_000): Promise<{code: number, stdout: string, stderr: string}> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], {cwd: ROOT, timeout, killSignal: 'SIGINT', env: {...process.env, NO_COLOR: '1', CHAOS_STATE_DIR: state}}, (error, stdout, stderr) => {
+      resolve({code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr})
+    })
+  })
+}
+
+async function experimentFile(name: string, neighbourLevel = 'cgroup'): Promise<string> {
+  const [worker, api] = [await freePort(), await freePort()]
+  const file = join(dir, `${name}.yaml`)
+  writeFileSync(file, `apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: ${name}}
+platform: process
+target:
+  name: worker
+  run: [chaos, workload, --port, "${worker}", --data-dir, "\${run.dir}/worker"]
+  isolation: {level: cgroup, memory: 256Mi}
+neighbors:
+  - name: api
+    run: [chaos, workload, --port, "${api}", --data-dir, "\${run.dir}/api"]
+    isolation: {level: ${neighbourLevel}, memory: 256Mi}
+    probe: {http: {url: "http://127.0.0.1:${api}/work", rate: 100}}
+fault: {type: cpu-hog, load: 50%}
+phases: {warmup: 1s}
+verdict: {block: 1s, settle: 500ms, budget: 8s, firstLook: 2, lookEvery: 1}
+hypothesis:
+  - {signal: error_rate, max: 1%}
+  - {signal: latency_p95, max_increase: 50%}
+expect: contained
+`)
+  return file
+}
+
+describe('chaos calibrate', () => {
+  let file: string
+  beforeAll(async () => {
+    file = await experimentFile('calibrate-it')
+  })
+
+  it('refuses a spike-in it cannot make, or a quota that is not one, with exit 2 and starts nothing', async () => {
+    const shared = await experimentFile('calibrate-it-shared', 'shared')
+    const refused = await chaos(['calibrate', shared, '--runs', '1'])
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain('refused: calibrate: the spike-in needs neighbour api in a box of its own that the run creates')
+    const quota = await chaos(['calibrate', file, '--quota', 'lots'])
+    expect(quota.code).toBe(2)
+    expect(quota.stderr).toContain('--quota: expected a number of cores such as 0.2, got "lots"')
+    const none = await chaos(['calibrate', file, '--quota', '0'])
+    expect(none.code).toBe(2)
+    expect(none.stderr).toContain('refused: calibrate: --quota 0 is not a number of cores between 0 and 64')
+    expect(existsSync(join(state, 'runs'))).toBe(false)
+  })
+
+  it('runs an A/A run and a spike-in, prints and writes the calibration, and chaos run --dry-run reads it', async () => {
+    const journalsDir = join(dir, 'journals')
+    const result = await chaos(['calibrate', file, '--runs', '1', '--spikes', '1', '--quota', '0.1', '--journals', journalsDir])
+    expect(result.code, result.stderr).toBe(0)
+    const written = join(state, 'calibration', 'calibrate-it.json')
+    expect(result.stdout).toContain(`calibration written to ${written}`)
+    const calibration = JSON.parse(readFileSync(written, 'utf8')) as Calibration
+    const journal = (id: string) => JSON.parse(readFileSync(join(journalsDir, `${id}.json`), 'utf8')) as Journal
+
+    // the A/A run: the experiment's own fault at its null dose, through the real runner
+    expect(calibration.nullDose).toEqual({type: 'cpu-hog', load: 0.5, cores: 0.01, workers: 1})
+    expect(calibration.aa.runIds).toHaveLength(1)
+    const aa = journal(calibration.aa.runIds[0])
+    expect(aa.injection.fault).toEqual(calibration.nullDose)
+    expect(aa.injection.efficacy?.note).toMatch(/of 0\.01 cores asked/)
+    expect(aa.design?.blocks.filter((b) => b.arm === 'on').length).toBeGreaterThanOrEqual(2)
+    expect(calibration.aa.verdicts[aa.verdict]).toBe(1)
+    const breaches = aa.verdict === 'breach' ? 1 : 0
+    expect(calibration.aa.falseBreach).toEqual({count: breaches, of: 1, interval: clopperPearson(breaches, 1), level: 0.95})
+    expect(result.stdout).toContain(`false breaches: ${breaches} of 1 (95% CI`)
+    expect(result.stdout).toContain(`A/A runs: 1: ${calibration.aa.verdicts.contained} contained, ${calibration.aa.verdicts.breach} breach, ${calibration.aa.verdicts.inconclusive} inconclusive`)
+
+    // the noise is the A/A journal's last look's, and the pairs needed follow from it
+    const samples = noiseSamples(aa)
+    expect(samples.size).toBeGreaterThan(0)
+    for (const noise of calibration.aa.noise) {
+      const pooled = poolNoise([samples.get(`${noise.neighbor}/${noise.signal}`)!])!
+      expect(noise.sd).toBeCloseTo(pooled.sd, 12)
+      expect(noise.margin).toBeCloseTo(pooled.margin, 12)
+      expect(result.stdout).toMatch(new RegExp(`^  ${noise.neighbor} ${noise.signal} +sd ${noise.sd.toFixed(3)}  margin ${noise.margin.toFixed(3)}`, 'm'))
+    }
+    expect(calibration.aa.secondsPerPair).toBeGreaterThan(2)
+    expect(result.stdout).toMatch(/^needs: (contained at no change after \d+ pairs, \d+ s of measuring|no number of pairs)/m)
+    if (calibration.needs.median) expect(calibration.needs.median.seconds).toBeCloseTo(calibration.needs.median.pairs * calibration.aa.secondsPerPair!, 6)
+
+    // the spike-in: the API's own box held to 0.1 CPU in each fault-on block, the experiment's fault not started
+    expect(calibration.spike).toMatchObject({neighbor: 'api', quota: 0.1})
+    const spike = journal(calibration.spike!.runs[0].runId)
+    expect(spike.plan.join('\n')).toContain('spike-in: each fault-on block holds neighbour api to 0.1 CPU')
+    expect(spike.injection.efficacy?.note).toMatch(/neighbour api held to 0\.10 CPU \(10000\/100000 us\)/)
+    expect(spike.injection.events.join('\n')).not.toMatch(/cpu/)
+    const p95 = spike.neighbors[0].signals.find((s) => s.signal === 'latency_p95')!
+    expect(calibration.spike!.runs[0].signals.find((s) => s.signal === 'latency_p95')?.change).toBe(p95.change)
+    expect(result.stdout).toMatch(new RegExp(`^  run ${spike.runId}: ${spike.verdict}; realised at quota 0\\.1 CPU: .*latency_p95 `, 'm'))
+
+    // every run cleaned up after itself
+    for (const id of [...calibration.aa.runIds, spike.runId]) {
+      expect(await waitForNoLeftovers(id, 2000)).toEqual([])
+      expect(existsSync(join(state, 'runs', `${id}.json`))).toBe(false)
+    }
+
+    const dry = await chaos(['run', file, '--dry-run'])
+    expect(dry.code).toBe(0)
+    expect(dry.stdout).toMatch(/^expected time to a decision \(calibrated .* 1 A\/A runs, \d false breach\(es\)\): /m)
+  })
+})

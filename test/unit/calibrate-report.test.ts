@@ -1,0 +1,194 @@
+// The arithmetic of chaos calibrate: the exact interval of the false-breach share, the noise each look records and
+// its pooling over runs, the pairs a design needs to show containment at no change, and the summary of A/A journals.
+import {describe, expect, it} from 'vitest'
+
+import {betaQuantile, clopperPearson, decisionPairs, expectDecision, pairsNeeded, poolNoise, secondsPerPair, summariseAa} from '../../src/calibrate/report.js'
+import type {Journal, LookRecord} from '../../src/report/journal.js'
+import {judgeBlocks} from '../../src/verdict/judge-blocks.js'
+import {criticalT} from '../../src/verdict/three-way.js'
+
+describe('Clopper-Pearson', () => {
+  it('0 of n: from 0 to 1 - (alpha/2)^(1/n), the closed form', () => {
+    for (const n of [2, 5, 20, 40]) {
+      const ci = clopperPearson(0, n)
+      expect(ci.low).toBe(0)
+      expect(ci.high).toBeCloseTo(1 - 0.025 ** (1 / n), 9)
+    }
+    // the figure the issue's "at most 5%" is held to: 0 of 20 still allows 16.8%
+    expect(clopperPearson(0, 20).high).toBeCloseTo(0.1684, 4)
+  })
+
+  it('n of n mirrors 0 of n, and published values for 1 of 20 and 5 of 10', () => {
+    expect(clopperPearson(20, 20).low).toBeCloseTo(1 - clopperPearson(0, 20).high, 9)
+    const one = clopperPearson(1, 20)
+    expect(one.low).toBeCloseTo(0.00127, 5)
+    expect(one.high).toBeCloseTo(0.2487, 4)
+    const half = clopperPearson(5, 10)
+    expect(half.low).toBeCloseTo(0.1871, 4)
+    expect(half.high).toBeCloseTo(0.8129, 4)
+  })
+
+  it('a beta quantile inverts the incomplete beta; bad counts are refused', () => {
+    // Beta(1, b) has the closed form 1 - (1 - p)^(1/b)
+    expect(betaQuantile(0.3, 1, 4)).toBeCloseTo(1 - 0.7 ** 0.25, 9)
+    expect(() => clopperPearson(3, 2)).toThrow(RangeError)
+    expect(() => clopperPearson(0, 0)).toThrow(RangeError)
+  })
+})
+
+describe('noise', () => {
+  it('a look records the sd of one pair\'s log ratio and the margin ln(1 + L)', () => {
+    const ratios = [0.1, -0.2, 0.3, 0, 0.05, -0.1]
+    const verdict = judgeBlocks({
+      neighbor: 'api', signal: 'latency_p95', statistic: 'mean', unit: 'seconds', hypothesis: {signal: 'latency_p95', max_increase: 0.5},
+      on: ratios.map((r) => ({kind: 'series', values: [Math.exp(r)]})), off: ratios.map(() => ({kind: 'series', values: [1]})), paired: true, z: 1.645,
+    })
+    const m = ratios.reduce((a, b) => a + b, 0) / ratios.length
+    const sd = Math.sqrt(ratios.reduce((a, r) => a + (r - m) ** 2, 0) / (ratios.length - 1))
+    expect(verdict.noise!.sd).toBeCloseTo(sd, 12)
+    expect(verdict.noise!.margin).toBeCloseTo(Math.log(1.5), 12)
+    expect(verdict.noise!.blocks).toBe(6)
+  })
+
+  it('an absolute bound\'s margin is on its harmless side: negative when the fault-off blocks are already beyond it', () => {
+    const share = (events: number) => Array.from({length: 3}, () => ({kind: 'proportion' as const, events, total: 100}))
+    const judge = (offEvents: number) => judgeBlocks({
+      neighbor: 'api', signal: 'error_rate', statistic: 'mean', unit: 'ratio', hypothesis: {signal: 'error_rate', max: 0.01},
+      on: share(0), off: share(offEvents), paired: true, z: 1.645,
+    }).noise!
+    expect(judge(50).margin).toBeCloseTo(0.01 - 0.5, 12)
+    expect(judge(0).margin).toBeCloseTo(0.01, 12)
+  })
+
+  it('pools runs by their degrees of freedom, the margin as a mean; runs of fewer than two pairs add nothing', () => {
+    const pooled = poolNoise([{sd: 1, margin: 0.4, pairs: 3}, {sd: 2, margin: 0.2, pairs: 5}, {sd: 9, margin: 0.3, pairs: 1}])!
+    expect(pooled.sd).toBeCloseTo(Math.sqrt((2 * 1 + 4 * 4) / 6), 12)
+    expect(pooled.margin).toBeCloseTo(0.3, 12)
+    expect(pooled.runs).toBe(2)
+    expect(poolNoise([{sd: 1, margin: 0.4, pairs: 1}])).toBeUndefined()
+  })
+})
+
+describe('pairs needed for contained at no change', () => {
+  const looks = [{pairs: 4, z: 2.4}, {pairs: 6, z: 2.3}, {pairs: 8, z: 2.2}, {pairs: 10, z: 2.1}]
+  const upper = (sd: number, n: number, z: number, q = 0) => (criticalT(z, n - 1) + q) * sd / Math.sqrt(n)
+
+  it('the first planned look whose upper end at no change falls below the margin', () => {
+    const noise = {sd: 0.35, margin: Math.log(1.5)}
+    const need = pairsNeeded(noise, looks)!
+    expect(need.withinPlan).toBe(true)
+    const index = looks.findIndex((l) => l.pairs === need.pairs)
+    expect(upper(noise.sd, need.pairs, looks[index].z)).toBeLessThan(noise.margin)
+    for (const earlier of looks.slice(0, index)) expect(upper(noise.sd, earlier.pairs, earlier.z)).toBeGreaterThanOrEqual(noise.margin)
+    expect(index).toBeGreaterThan(0)
+  })
+
+  it('90% assurance needs at least as many pairs as the median run; quiet signals decide at the first look', () => {
+    const noise = {sd: 0.35, margin: Math.log(1.5)}
+    expect(pairsNeeded(noise, looks, 0.9)!.pairs).toBeGreaterThanOrEqual(pairsNeeded(noise, looks)!.pairs)
+    expect(pairsNeeded({sd: 0.01, margin: 0.4}, looks)).toEqual({pairs: 4, withinPlan: true})
+  })
+
+  it('beyond the plan: the last boundary kept, pair by pair, flagged as beyond the budget', () => {
+    const noise = {sd: 1.2, margin: Math.log(1.25)}
+    const need = pairsNeeded(noise, looks)!
+    expect(need.withinPlan).toBe(false)
+    expect(upper(noise.sd, need.pairs, 2.1)).toBeLessThan(noise.margin)
+    expect(upper(noise.sd, need.pairs - 1, 2.1)).toBeGreaterThanOrEqual(noise.margin)
+    expect(pairsNeeded({sd: 1, margin: 0}, looks)).toBeUndefined()
+  })
+
+  it('a run needs what its noisiest signal needs, in pairs and in this machine\'s seconds per pair', () => {
+    const signals = [
+      {neighbor: 'api', signal: 'latency_p95', sd: 0.35, margin: Math.log(1.25), runs: 3},
+      {neighbor: 'api', signal: 'error_rate', sd: 0.001, margin: 0.01, runs: 3},
+    ]
+    const need = expectDecision(signals, looks, 9.5)
+    expect(need.limiting).toEqual({neighbor: 'api', signal: 'latency_p95'})
+    expect(need.median!.pairs).toBe(pairsNeeded(signals[0], looks)!.pairs)
+    expect(need.median!.seconds).toBeCloseTo(need.median!.pairs * 9.5, 9)
+  })
+
+  it('a signal already beyond its absolute bound without the fault (margin <= 0) can never be shown contained', () => {
+    const need = expectDecision([
+      {neighbor: 'api', signal: 'latency_p95', sd: 0.35, margin: Math.log(1.25), runs: 3},
+      {neighbor: 'api', signal: 'error_rate', sd: 0.01, margin: -0.2, runs: 3},
+    ], looks, 9.5)
+    expect(need.median).toBeUndefined()
+    expect(need.limiting).toEqual({neighbor: 'api', signal: 'error_rate'})
+  })
+})
+
+function journal(verdict: Journal['verdict'], looks: LookRecord[], landed = true, pairs = 4): Journal {
+  const t0 = Date.parse('2026-12-02T10:00:00Z')
+  const blocks = Array.from({length: pairs * 2}, (_, i) => ({
+    arm: (i % 2 ? 'on' : 'off') as 'on' | 'off', pair: Math.floor(i / 2) + 1,
+    start: new Date(t0 + i * 5000).toISOString(), end: new Date(t0 + i * 5000 + 4000).toISOString(),
+  }))
+  return {
+    verdict, runId: `r${Math.random()}`, injection: {fault: {type: 'cpu-hog'}, efficacy: {landed, asked: 1, achieved: landed ? 1 : 0, unit: 'cpu-seconds', ratio: landed ? 1 : 0, note: landed ? 'ok' : 'burned nothing'}, events: []},
+    design: {kind: 'interleaved', blockMs: 4000, settleMs: 1000, budgetMs: 60_000, alpha: 0.05, spending: 'pocock', maxPairs: 10, plannedLooks: [4, 6], blocks, looks, stoppedBecause: ''},
+    neighbors: [{name: 'api', signals: [{signal: 'latency_p95', test: 'paired-log-ratio-t', change: 0.1, interval: {low: verdict === 'breach' ? 0.6 : -0.1, high: verdict === 'breach' ? 0.9 : 0.2, level: 0.95}}]}],
+  } as unknown as Journal
+}
+
+function lookAt(pairs: number, decision: LookRecord['decision'], sd: number): LookRecord {
+  return {look: 1, pairs, z: 2.2, why: '', decision, corrected: 0, signals: [{neighbor: 'api', signal: 'latency_p95', verdict: 'x', change: 0, noise: {sd, margin: 0.22}}]}
+}
+
+describe('the A/A summary', () => {
+  const journals = [
+    journal('contained', [lookAt(4, 'undecided', 0.3), lookAt(6, 'contained', 0.2)], true, 6),
+    journal('breach', [lookAt(4, 'breach', 0.4)]),
+    journal('inconclusive', [lookAt(4, 'undecided', 0.3)], false),
+    journal('contained', [lookAt(4, 'contained', 0.1)]),
+  ]
+  const summary = summariseAa(journals)
+
+  it('counts verdicts, false breaches with their exact interval, and the runs whose null dose did not land', () => {
+    expect(summary.verdicts).toEqual({contained: 2, breach: 1, inconclusive: 1, aborted: 0})
+    expect(summary.falseBreach.count).toBe(1)
+    expect(summary.falseBreach.of).toBe(4)
+    expect(summary.falseBreach.interval).toEqual(clopperPearson(1, 4))
+    expect(summary.doseNotLanded).toEqual({count: 1, notes: ['burned nothing']})
+  })
+
+  it('the pairs a decision took, the seconds a pair took, the last look\'s noise pooled, and the coverage of no change', () => {
+    expect(journals.map(decisionPairs)).toEqual([6, 4, undefined, 4])
+    expect(summary.decisionPairs).toEqual({median: 4, values: [6, 4, 4]})
+    // eight blocks 5 s apart, the last 4 s long: 39 s over 4 pairs
+    expect(secondsPerPair(journals[1])).toBeCloseTo(39 / 4, 9)
+    expect(summary.noise).toHaveLength(1)
+    expect(summary.noise[0].sd).toBeCloseTo(poolNoise([{sd: 0.2, margin: 0.22, pairs: 6}, {sd: 0.4, margin: 0.22, pairs: 4}, {sd: 0.3, margin: 0.22, pairs: 4}, {sd: 0.1, margin: 0.22, pairs: 4}])!.sd, 12)
+    expect(summary.coverage).toEqual([{neighbor: 'api', signal: 'latency_p95', covered: 3, of: 4, levels: [0.95, 0.95, 0.95, 0.95]}])
+  })
+})
+
+describe('the expected time to a decision in chaos run --dry-run', () => {
+  it('uses the run\'s own looks, and the calibrated time per pair with its blocks and settle replaced by the run\'s', async () => {
+    const {expectedDecision} = await import('../../src/calibrate/store.js')
+    const {fromYaml} = await import('../helpers/experiments.js')
+    const {planDesign} = await import('../../src/run/design.js')
+    const experiment = fromYaml(`apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: x}
+platform: process
+target: {name: worker, run: [sleep, '60']}
+neighbors: [{name: api, run: [sleep, '60'], probe: {http: {url: 'http://127.0.0.1:1/', rate: 10}}}]
+fault: {type: cpu-hog}
+verdict: {block: 2s, settle: 1s, budget: 60s}
+hypothesis: [{signal: latency_p95, max_increase: 25%}]
+expect: contained
+`)
+    const noise = [{neighbor: 'api', signal: 'latency_p95', sd: 0.3, margin: Math.log(1.25), runs: 5}]
+    // calibrated with 4 s blocks and a 1 s settle: 10.5 s a pair is 1.5 s of overhead; this run's pair is 2+2+1+1.5 s
+    const calibration = {
+      createdAt: '2026-12-02T10:00:00.000Z', machine: {hostname: 'ci', cpus: 2, loadAverage: [0]},
+      design: {blockMs: 4000, settleMs: 1000}, aa: {runs: 5, falseBreach: {count: 0}, secondsPerPair: 10.5, noise},
+    } as unknown as import('../../src/calibrate/store.js').Calibration
+    const lines = expectedDecision(calibration, experiment)
+    const need = expectDecision(noise, planDesign(experiment, 'calibration').looks, 6.5)
+    expect(lines[0]).toContain(`expected time to a decision (calibrated 2026-12-02 10:00 on ci, 5 A/A runs, 0 false breach(es)): contained at no change after ${need.median!.pairs} pairs, ${Math.round(need.median!.seconds)} s of measuring`)
+    expect(lines[1]).toMatch(/calibrated with blocks of 4s, this run uses 2s/)
+  })
+})
