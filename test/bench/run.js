@@ -113,14 +113,16 @@ function resultCell(line) {
   const peer = Array.isArray(line.peer) ? summarize(line.peer) : undefined
   if (!ours) return 'no data'
   const {met, text} = line.check(ours, peer)
+  // null: the point meets the goal, but the measurement is too small to show it
+  if (met === null) return `not shown: ${text}`
   return met ? `met${text ? ` (${text})` : ''}` : `**MISSED** ${text}`
 }
 
 function table(results) {
   const out = ['| # | measure | chaos: min / **median** / max | peer: min / **median** / max | ratio | goal | result |', '|---|---|---|---|---|---|---|']
-  for (const {row, lines, error} of results) {
+  for (const {row, id, lines, error} of results) {
     if (error) {
-      out.push(`| ${row.n} | ${row.title} | error: ${error.replaceAll('|', '\\|').replaceAll('\n', ' ')} | - | - | ${row.goal} | **ERROR** |`)
+      out.push(`| ${id ?? row.n} | ${row.title} | error: ${error.replaceAll('|', '\\|').replaceAll('\n', ' ')} | - | - | ${row.goal} | **ERROR** |`)
       continue
     }
     for (const line of lines) {
@@ -178,12 +180,13 @@ async function main() {
         const result = await run(ctx)
         const notes = result.notes ?? []
         if (attempt > 1) notes.push(`run a second time after the first attempt failed: ${results.pop().error}`)
-        results.push({row, lines: result.lines, notes})
+        // a row run in a variant (row 8 under load) reports under an id of its own, e.g. "8 loaded"
+        results.push({row, id: result.id, lines: result.lines, notes})
         break
       } catch (error) {
         console.error(`   row ${row.n} failed${attempt === 1 ? ' (will retry once)' : ''}: ${error.stack ?? error}`)
         if (attempt > 1) results.pop()
-        results.push({row, error: error.message ?? String(error), notes: []})
+        results.push({row, id: process.env.CHAOS_BENCH_LOAD === '1' && row.n === 8 ? '8 loaded' : undefined, error: error.message ?? String(error), notes: []})
       } finally {
         const problems = await tracker.cleanup()
         if (problems.length) console.error(`   cleanup problems: ${problems.join('; ')}`)
@@ -200,7 +203,7 @@ async function main() {
     : `cleanup: LEFT BEHIND: ${leftovers.join(', ')}`
   const tableText = table(results)
   console.log(`\n${tableText}\n`)
-  for (const {row, notes} of results) for (const note of notes) console.log(`- row ${row.n}: ${note}`)
+  for (const {row, id, notes} of results) for (const note of notes) console.log(`- row ${id ?? row.n}: ${note}`)
   console.log(`\n${cleanupLine}\ntotal ${seconds.toFixed(0)} s`)
 
   if (options.write) {
@@ -208,15 +211,18 @@ async function main() {
     const existing = existsSync(options.out) ? readFileSync(options.out, 'utf8') : '# Benchmarks\n\n<!-- bench:begin -->\n<!-- bench:end -->\n'
     let commandLine = `Command: \`${command}\` (${options.mode} mode, ${seconds.toFixed(0)} s)`
     let tableLines = tableText.split('\n')
-    let noteLines = results.flatMap(({row, notes}) => notes.map((note) => `- row ${row.n}: ${note}`))
+    let noteLines = results.flatMap(({row, id, notes}) => notes.map((note) => `- row ${id ?? row.n}: ${note}`))
     const previous = block.exec(existing)?.[0]
     if (options.only && previous) {
-      // --only: the other rows stay as the last run left them; this run's rows replace theirs
-      const rowOf = (line) => Number(/^(?:\| |- row )(\d+)[ :]/.exec(line)?.[1])
+      // --only: the other rows (and the other variant of a row: "8" and "8 loaded") stay as the last run left
+      // them; this run's rows replace theirs
+      const idOf = (line) => /^(?:\| |- row )(\d+(?: [a-z]+)?)(?: \||:)/.exec(line)?.[1]
+      const rowOf = (line) => Number.parseInt(idOf(line), 10)
+      const replaced = new Set(results.map(({row, id}) => id ?? String(row.n)))
       const old = previous.split('\n')
-      const byRow = (lines) => lines.map((line, i) => ({line, i})).sort((a, b) => rowOf(a.line) - rowOf(b.line) || a.i - b.i).map((x) => x.line)
-      tableLines = [...tableLines.slice(0, 2), ...byRow([...old.filter((l) => /^\| \d+ \|/.test(l) && !options.only.includes(rowOf(l))), ...tableLines.slice(2)])]
-      noteLines = byRow([...old.filter((l) => /^- row \d+:/.test(l) && !options.only.includes(rowOf(l))), ...noteLines])
+      const byRow = (lines) => lines.map((line, i) => ({line, i})).sort((a, b) => rowOf(a.line) - rowOf(b.line) || (idOf(a.line) === String(rowOf(a.line)) ? 0 : 1) - (idOf(b.line) === String(rowOf(b.line)) ? 0 : 1) || a.i - b.i).map((x) => x.line)
+      tableLines = [...tableLines.slice(0, 2), ...byRow([...old.filter((l) => /^\| \d+[ a-z]* \|/.test(l) && !replaced.has(idOf(l))), ...tableLines.slice(2)])]
+      noteLines = byRow([...old.filter((l) => /^- row \d+[ a-z]*:/.test(l) && !replaced.has(idOf(l))), ...noteLines])
       const oldCommand = old.find((l) => l.startsWith('Command:'))
       if (oldCommand) commandLine = `${oldCommand}; rows ${options.only.join(', ')} re-run with \`${command}\` (${m.date}, ${seconds.toFixed(0)} s)`
     }

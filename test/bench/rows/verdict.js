@@ -1,170 +1,289 @@
-// Row 8: verdict quality. A real demo workload (`chaos workload --slowdown-file F`) probed open-loop at 100 req/s
-// by the toolkit's HttpProbe for the whole row; windows cut from the probe's records as a run cuts its baseline
-// and fault windows, judged by judgeSignal on latency_p99.
-// - A/A: two consecutive windows, nothing changed: a breach is a false breach.
-// - Power: a baseline window, then the workload slowed on purpose (the file's factor multiplies its CPU per
-//   request) for the second window. The factor is calibrated at the start so that the p99 rises by about 20%
-//   (the realised shift is reported), and the factor is confirmed through the workload's own
-//   workload_slowdown_factor gauge before the window opens.
-// A/A and power pairs are interleaved so that drift affects both alike.
+// Row 8: verdict quality, on the run's own engine. A real demo workload (`chaos workload --slowdown-file F`) is
+// probed open-loop at 100 req/s by the toolkit's RemoteProbe (the probe in a process of its own, as a run's
+// observer starts it) for one long recording with nothing changed. Sequential trials are then laid on that
+// recording exactly as the runner measures them: the design from planDesign (blocks, seeded on/off order in pairs,
+// settle after each fault-on block, the runner's start-up allowance, budget, looks at planned pair counts with
+// Lan-DeMets boundaries); at each planned look every block is cut by extractSignal (failures counted as taking the
+// whole timeout) and judged by look() (judgeBlocks' three-way rule); a trial stops when decided, when every look
+// was made or when the budget is spent. Each trial takes a disjoint stretch of the recording, the next starts
+// where it stopped.
+// - A/A: nothing differs between the arms: a breach is a false breach.
+// - Spike-ins at the threshold L and at 2L: the same stretches with every fault-on block's samples × (1 + L) or
+//   × (1 + 2L). The block statistic (a quantile) is then exactly (1 + L) times what the A/A trial saw, so the true
+//   change is exactly L (2L), on real noise. At L both wrong verdicts are measured (breach, and contained); at 2L
+//   the power.
+// What this is not: the whole runner. No stressor starts or stops, no toolkit work stalls the machine at block
+// edges; those are measured by `chaos calibrate` and by A/A runs of the experiments themselves.
+// CHAOS_BENCH_LOAD=1: the same with `stress-ng --cpu 1 --cpu-load 50` running beside it the whole time (its lines
+// are reported as row "8 loaded"). CHAOS_BENCH_RECORD_S: the recording's length (more trials, narrower intervals).
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {HttpProbe} from '../../../dist/metrics/probe.js'
-import {judgeSignal} from '../../../dist/verdict/judge.js'
-import {quantile, seededRng, wilsonInterval} from '../../../dist/verdict/stats.js'
-import {PORTS, sleep, waitFor, waitHttp} from '../lib.js'
+import {VerdictSettings} from '../../../dist/experiment/schema.js'
+import {RemoteProbe} from '../../../dist/metrics/remote-probe.js'
+import {planDesign} from '../../../dist/run/design.js'
+import {look} from '../../../dist/run/judging.js'
+import {extractSignal} from '../../../dist/run/signals.js'
+import {blockValue} from '../../../dist/verdict/judge-blocks.js'
+import {incompleteBeta} from '../../../dist/verdict/sequential.js'
+import {wilsonInterval} from '../../../dist/verdict/stats.js'
+import {PORTS, sleep, waitHttp} from '../lib.js'
 
 const RATE = 100
-const SHIFT = 0.2
+const TIMEOUT_MS = 2000
+const INTERVAL_MS = 1000
+/** the runner's allowance for a stressor to start, per pair (design.ts pairMs): a fault-on block starts after it */
+const STARTUP_MS = 500
+const HYPOTHESES = [
+  {signal: 'latency_p99', max_increase: 0.5},
+  {signal: 'latency_p95', max_increase: 0.25},
+]
+const LOAD = ['--cpu', '1', '--cpu-load', '50']
 
-export async function run({tracker, pick, root, log}) {
-  // CHAOS_BENCH_WINDOW_S: longer windows (more requests each) for the power a longer phase buys
-  const windowMs = process.env.CHAOS_BENCH_WINDOW_S ? Number(process.env.CHAOS_BENCH_WINDOW_S) * 1000 : pick({smoke: 1200, quick: 2000, full: 10_000})
-  // CHAOS_BENCH_AA_PAIRS / CHAOS_BENCH_POWER_PAIRS re-measure one half alone (the other half then reads 0/0)
-  const aaPairs = Number(process.env.CHAOS_BENCH_AA_PAIRS ?? pick({smoke: 1, quick: 10, full: 40}))
-  const powerPairs = Number(process.env.CHAOS_BENCH_POWER_PAIRS ?? pick({smoke: 1, quick: 5, full: 20}))
-  const calibrationMs = pick({smoke: 1200, quick: 4000, full: 30_000})
-  const calibrationSteps = pick({smoke: 1, quick: 3, full: 6})
-  const warmupMs = pick({smoke: 500, quick: 2000, full: 3000})
-  const rate = pick({smoke: 20, quick: RATE, full: RATE})
+export async function run({tracker, pick, mode, root, log}) {
+  const loaded = process.env.CHAOS_BENCH_LOAD === '1'
+  const recordMs = process.env.CHAOS_BENCH_RECORD_S ? Number(process.env.CHAOS_BENCH_RECORD_S) * 1000 : pick({smoke: 30_000, quick: 95_000, full: 1_800_000})
+  // the experiment's defaults; quick and smoke spend less, so that a trial fits their short recording
+  const settings = {...VerdictSettings.parse({}), ...pick({smoke: {block: 1000, settle: 0, budget: 12_000}, quick: {budget: 60_000}, full: {}})}
+  const experiment = {verdict: settings, metrics: {source: 'embedded'}}
+
   const file = join(tracker.tempDir(), 'slowdown')
   writeFileSync(file, '1\n')
   const base = `http://127.0.0.1:${PORTS.workload}`
+  const load = loaded ? tracker.child('stress-ng', [...LOAD, '--quiet']) : undefined
   const workload = tracker.child(process.execPath, [join(root, 'bin/run.js'), 'workload', '--port', String(PORTS.workload), '--slowdown-file', file])
-  await waitHttp(`${base}/healthz`)
-
-  const setFactor = async (factor) => {
-    writeFileSync(file, `${factor}\n`)
-    await waitFor(`the workload to take slowdown ${factor}`, async () => {
-      const text = await fetch(`${base}/metrics`).then((r) => r.text(), () => '')
-      const value = Number(/^workload_slowdown_factor (\S+)$/m.exec(text)?.[1])
-      return Math.abs(value - factor) < 1e-9
-    }, 5000, 100)
-    await sleep(100)
-  }
-  const probe = new HttpProbe({url: `${base}/work`, rate, timeoutMs: 2000})
-  const windowOf = async (ms) => {
-    const from = Date.now()
-    await sleep(ms)
-    return {from, to: Date.now()}
-  }
-  const latencies = (w) => probe.records(w.from, w.to).filter((r) => r.ok).map((r) => r.latencySeconds)
-  const p99 = (w) => quantile(latencies(w), 0.99)
-
-  const aa = []
-  const power = []
-  let factor
+  const probe = new RemoteProbe({url: `${base}/work`, rate: RATE, timeoutMs: TIMEOUT_MS, neighbor: 'demo', intervalMs: INTERVAL_MS})
+  let recording
   try {
+    await waitHttp(`${base}/healthz`)
     probe.start()
-    await sleep(warmupMs) // JIT warm-up, as the run loop's warm-up
-
-    // Calibration: the factor whose p99 is +20% over the unslowed one. The p99 grows faster than the CPU per request
-    // (queueing), so a line through two points overshoots (a first version asked ×2.5 and got +72%): search it,
-    // each point a pooled window long enough for a steady p99, until the ratio is within 4% of the target.
-    // (not needed when no slowed pair is measured: the spike-in scales real A/A windows)
-    const base = powerPairs > 0 ? p99(await windowOf(calibrationMs)) : 0
-    let low = 1
-    let high = 3
-    factor = 1 + SHIFT
-    const tried = []
-    for (let step = 0; step < (powerPairs > 0 ? calibrationSteps : 0); step++) {
-      await setFactor(factor)
-      const ratio = p99(await windowOf(calibrationMs)) / base
-      await setFactor(1)
-      await sleep(1000) // the slowed window's last requests are done
-      tried.push(`×${factor.toFixed(3)} → ${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)}%`)
-      if (Math.abs(ratio - (1 + SHIFT)) <= 0.04) break
-      if (ratio > 1 + SHIFT) high = factor
-      else low = factor
-      factor = (low + high) / 2
-    }
-    factor = Number(factor.toFixed(3))
-    log(`calibration: p99 ${(base * 1000).toFixed(2)} ms at ×1 over ${calibrationMs / 1000} s; tried ${tried.join(', ')}: slowdown ×${factor} for +${SHIFT * 100}%`)
-
-    for (let i = 0; i < Math.max(aaPairs, powerPairs); i++) {
-      if (i < aaPairs) aa.push({baseline: await windowOf(windowMs), fault: await windowOf(windowMs)})
-      if (i < powerPairs) {
-        const baseline = await windowOf(windowMs)
-        await setFactor(factor)
-        const fault = await windowOf(windowMs)
-        await setFactor(1)
-        power.push({baseline, fault})
-      }
-    }
+    await sleep(pick({smoke: 1000, quick: 3000, full: 5000})) // JIT warm-up, as a run's warm-up phase
+    const from = Date.now()
+    log(`recording ${recordMs / 1000} s of A/A${loaded ? ` beside stress-ng ${LOAD.join(' ')}` : ''}...`)
+    await sleep(recordMs)
+    recording = {from, to: Date.now()}
   } finally {
     await probe.stop()
     await tracker.stopChild(workload, 3000)
+    if (load) await tracker.stopChild(load, 2000)
   }
+  if (load && load.exitCode !== null && load.exitCode !== 0 && load.signalCode === null) throw new Error(`stress-ng ended early (exit ${load.exitCode})`)
 
-  // scale: a spike-in, the A/A pair's second window with every latency × (1 + SHIFT): an exact +20% shift on real noise
-  const judge = (pair, threshold, seed, scale = 1) => judgeSignal({
-    neighbor: 'demo', signal: 'latency_p99', statistic: 'p99', unit: 'seconds',
-    baseline: {kind: 'observations', values: latencies(pair.baseline)},
-    fault: {kind: 'observations', values: latencies(pair.fault).map((v) => v * scale)},
-    hypothesis: {signal: 'latency_p99', max_increase: threshold},
-  }, {rng: seededRng(seed)})
-  const tally = (pairs, threshold, kind, scale = 1) => {
-    const verdicts = pairs.map((pair, i) => judge(pair, threshold, `bench/${kind}/${i}/${threshold}`, scale))
-    const count = (v) => verdicts.filter((x) => x.verdict === v).length
-    return {verdicts, n: verdicts.length, breach: count('breach'), contained: count('contained'), inconclusive: count('inconclusive')}
+  const observer = recordedObserver(probe.records(recording.from, recording.to))
+  const lagged = probe.lag(recording.from, recording.to).filter((i) => i.lagged).length
+  const stats = probe.stats()
+  const families = []
+  for (const h of HYPOTHESES) {
+    const L = h.max_increase
+    for (const [kind, factor] of [['aa', 1], ['threshold', 1 + L], ['twice', 1 + 2 * L]]) {
+      families.push({h, kind, factor, trials: tile(experiment, recording, observer, h, factor, `${h.signal}/${kind}`)})
+    }
   }
-  const aa25 = tally(aa, 0.25, 'aa')
-  const aa10 = tally(aa, 0.10, 'aa')
-  const pw10 = tally(power, 0.10, 'power')
-  const pw25 = tally(power, 0.25, 'power')
-  const spike10 = tally(aa, 0.10, 'spike', 1 + SHIFT)
-  const describe = (t) => {
-    const ci = wilsonInterval(t.breach, t.n)
-    return `${t.breach}/${t.n} breach, ${t.inconclusive} inconclusive; 95% CI ${(ci.low * 100).toFixed(0)}-${(ci.high * 100).toFixed(0)}%`
-  }
-  const reasons = (t, verdict) => [...new Set(t.verdicts.filter((v) => v.verdict === verdict).map((v) => v.reason))].slice(0, 3)
-  for (const [name, t] of [['A/A at 25%', aa25], ['A/A at 10%', aa10], ['power at 10%', pw10], ['slowed at 25%', pw25], ['+20% spike-in at 10%', spike10]]) {
-    log(`${name}: ${describe(t)}`)
-    for (const reason of reasons(t, 'inconclusive')) log(`  inconclusive because: ${reason}`)
-    if (t === pw10) for (const reason of reasons(t, 'contained')) log(`  contained because: ${reason}`)
-    if (t === aa25 || t === aa10) for (const reason of reasons(t, 'breach')) log(`  breach because: ${reason}`)
-  }
-  const sorted = (values) => [...values].filter(Number.isFinite).sort((a, b) => a - b)
-  // the p99 change of each pair, straight from the windows (a verdict's change is null when it is inconclusive)
-  const changeOf = (pair) => p99(pair.fault) / p99(pair.baseline) - 1
-  const aaAbs = sorted(aa.map((pair) => Math.abs(changeOf(pair))))
-  const shift = sorted(power.map(changeOf))
+  for (const f of families) log(`${f.h.signal} +${f.h.max_increase * 100}%, ${f.kind} (×${f.factor}): ${describe(f.trials)}`)
 
-  const lines = [
-    {
-      what: `false breach rate, A/A, latency_p99 max_increase 25% (${windowMs / 1000} s windows at ${rate} req/s)`,
-      unit: 'pct', ours: [aa25.breach / aa25.n * 100], peer: '-', goal: '<= 5%',
-      check: (o) => ({met: o.median <= 5, text: describe(aa25)}),
-    },
-    {
-      what: 'false breach rate, A/A, latency_p99 max_increase 10%',
-      unit: 'pct', ours: [aa10.breach / aa10.n * 100], peer: '-', goal: '<= 5%',
-      check: (o) => ({met: o.median <= 5, text: describe(aa10)}),
-    },
-    {
-      what: `power: the workload slowed on purpose (calibrated for +${SHIFT * 100}% p99; realised below) judged at max_increase 10%`,
-      unit: 'pct', ours: [pw10.breach / pw10.n * 100], peer: '-', goal: '>= 90%',
-      check: (o) => ({met: o.median >= 90, text: `${describe(pw10)}${o.median >= 90 ? '' : `; short by ${(90 - o.median).toFixed(0)} pp`}`}),
-    },
-    {
-      // inside the tolerance a breach is wrong, unless the shift realised was larger than the tolerance
-      what: `the same shift judged at max_increase 25% (a +${SHIFT * 100}% shift is inside it: breaches here are wrong when the realised shift is under 25%)`,
-      unit: 'pct', ours: [pw25.breach / pw25.n * 100], peer: '-', goal: '-',
-      check: () => ({met: shift[shift.length >> 1] < 0.25 ? pw25.breach === 0 : true, text: `${describe(pw25)}; median realised shift ${(shift[shift.length >> 1] * 100).toFixed(0)}%`}),
-    },
-    {
-      what: `power: an exact +${SHIFT * 100}% spike-in (each A/A pair's second window × ${1 + SHIFT}) judged at max_increase 10%`,
-      unit: 'pct', ours: [spike10.breach / spike10.n * 100], peer: '-', goal: '>= 90%',
-      check: (o) => ({met: o.median >= 90, text: `${describe(spike10)}${o.median >= 90 ? '' : `; short by ${(90 - o.median).toFixed(0)} pp`}`}),
-    },
-    {
-      what: `realised p99 change in the slowed windows (slowdown ×${factor})`,
-      unit: 'pct', ours: shift.map((c) => c * 100), peer: '-', goal: `≈ +${SHIFT * 100}%`,
-    },
-  ]
+  const suffix = loaded ? ` — beside stress-ng ${LOAD.join(' ')}` : ''
+  const id = loaded ? '8 loaded' : undefined
+  const lines = []
+  for (const h of HYPOTHESES) {
+    const L = h.max_increase
+    const [aa, atL, at2L] = ['aa', 'threshold', 'twice'].map((kind) => families.find((f) => f.h === h && f.kind === kind).trials)
+    const name = `${h.signal} max_increase ${L * 100}%`
+    lines.push(
+      rateLine(`A/A, ${name}: false breach${suffix}`, aa, 'breach', {atMost: 5}),
+      rateLine(`spike-in ×${1 + L} (exactly at the threshold), ${name}: breach (wrong)${suffix}`, atL, 'breach', {atMost: 10}),
+      rateLine(`spike-in ×${1 + L} (exactly at the threshold), ${name}: contained (wrong)${suffix}`, atL, 'contained', {atMost: 10}),
+      rateLine(`spike-in ×${1 + 2 * L} (twice the threshold), ${name}: power (breach)${suffix}`, at2L, 'breach', {atLeast: 90}),
+    )
+    if (h === HYPOTHESES[0]) {
+      lines.push(
+        {what: `A/A, ${name}: measuring time to a decision (decided trials)${suffix}`, unit: 's', ours: decidedSeconds(aa), peer: '-', goal: '-'},
+        {what: `spike-in ×${1 + 2 * L}, ${name}: measuring time to a breach${suffix}`, unit: 's', ours: decidedSeconds(at2L, 'breach'), peer: '-', goal: '-'},
+      )
+    }
+  }
+  for (const line of lines) line.id = id
+
+  const noise = pairNoise(observer, recording, settings, 'latency_p99')
   const notes = [
-    `${aa.length} A/A pairs and ${power.length} power pairs of ${windowMs / 1000} s windows (${windowMs / 1000 * rate} requests each), interleaved; A/A |p99 change|: median ${(aaAbs[aaAbs.length >> 1] * 100).toFixed(1)}%, 95th percentile ${(aaAbs[Math.floor(0.95 * (aaAbs.length - 1))] * 100).toFixed(1)}%`,
-    `power is judged at max_increase 10% because a +${SHIFT * 100}% shift is, by design, inside a 25% tolerance: there the right verdict is contained`,
+    `${mode} mode: ${(recordMs / 1000).toFixed(0)} s recorded at ${RATE} req/s (${stats.completed} requests, ${stats.errors} failed, ${stats.timeouts} timed out; ${lagged} of ${Math.round((recording.to - recording.from) / INTERVAL_MS)} one-second intervals with the instrument lagging > 25 ms)${suffix}; trials as the runner measures: blocks of ${settings.block / 1000} s, settle ${settings.settle / 1000} s, ${STARTUP_MS / 1000} s start-up allowance, first look after ${settings.firstLook} pairs then every ${settings.lookEvery}, ${settings.spending} spending at alpha ${settings.alpha}, budget ${settings.budget / 1000} s (${planDesign(experiment, 'x').maxPairs} pairs)`,
+    `each trial a disjoint stretch of the one A/A recording; spike-ins are the same recording with the fault-on blocks' samples × (1 + L): an exact, known shift on real noise, not a slowed workload; not the whole runner (no stressor starts or stops); the runner's own A/A is \`chaos calibrate\``,
+    `per pair, ln(on p99 / off p99) in A/A: sd ${noise.sd.toFixed(3)} over ${noise.n} pairs${noise.n > 0 ? `; the p99 threshold is ln 1.5 = ${Math.log(1.5).toFixed(3)}` : ''}`,
+    ...families.map((f) => `${f.h.signal} +${f.h.max_increase * 100}% ×${f.factor} (${f.kind === 'aa' ? 'A/A' : f.kind === 'threshold' ? 'at the threshold' : 'at twice it'}): ${describe(f.trials)}`),
   ]
-  return {lines, notes}
+  return {lines, notes, id}
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Trials on the recording
+
+/** An observer as extractSignal reads it, over the recorded requests (kept sorted; cut by binary search). */
+function recordedObserver(records) {
+  const sorted = [...records].sort((a, b) => a.t - b.t)
+  const times = sorted.map((r) => r.t)
+  const firstAtOrAfter = (t) => {
+    let low = 0
+    let high = times.length
+    while (low < high) {
+      const middle = (low + high) >> 1
+      if (times[middle] < t) low = middle + 1
+      else high = middle
+    }
+    return low
+  }
+  return {probe: {timeoutMs: TIMEOUT_MS, records: (from, to) => sorted.slice(firstAtOrAfter(from), firstAtOrAfter(to))}}
+}
+
+/** Trials one after another over the recording, each from where the last stopped, until it runs out. */
+function tile(experiment, recording, observer, hypothesis, factor, name) {
+  const trials = []
+  let t = recording.from
+  for (let i = 0; ; i++) {
+    const design = planDesign(experiment, `bench8/${name}/${i}`)
+    const result = trial(design, t, recording.to, observer, hypothesis, factor)
+    if (!result) break
+    trials.push(result)
+    t = result.end
+  }
+  return trials
+}
+
+/**
+ * One sequential trial from `start`, as runner.ts runs the interleaved design: the pairs in the design's order
+ * (a fault-on block after the start-up allowance and followed by the settle; its fault-off partner as long), the
+ * budget checked before each pair, a look at each planned pair count, and, when the budget ends between looks, one
+ * last look at the stricter boundary. undefined when the recording ends before the trial does.
+ */
+function trial(design, start, end, observer, hypothesis, factor) {
+  const on = []
+  const off = []
+  const scaled = new Set()
+  const extract = (_neighbor, h, window) => {
+    const x = extractSignal(observer, h.signal, window, INTERVAL_MS)
+    if (factor === 1 || !scaled.has(window.from) || 'unavailable' in x) return x
+    return {...x, samples: {...x.samples, values: x.samples.values.map((v) => v * factor)}}
+  }
+  const at = (z) => look([{name: 'demo', hypotheses: [hypothesis]}], {on, off, episodes: on}, true, z, extract)
+  let t = start
+  let nextLook = 0
+  let lastLook
+  let lookedAt = 0
+  let looks = 0
+  let stopped = 'budget spent'
+  for (let pair = 0; pair < design.maxPairs; pair++) {
+    if (t - start + 2 * design.blockMs > design.budgetMs && on.length > 0) break
+    let onBlock
+    let offBlock
+    for (const arm of design.order[pair]) {
+      if (arm === 'on') {
+        onBlock = {from: t + STARTUP_MS, to: t + STARTUP_MS + design.blockMs}
+        t = onBlock.to + design.settleMs
+      } else {
+        offBlock = {from: t, to: t + design.blockMs}
+        t = offBlock.to
+      }
+    }
+    if (t > end) return undefined
+    on.push(onBlock)
+    off.push(offBlock)
+    scaled.add(onBlock.from)
+    const planned = design.looks[nextLook]
+    if (planned && on.length >= planned.pairs) {
+      lastLook = at(planned.z)
+      lookedAt = on.length
+      looks++
+      nextLook++
+    }
+    if (lastLook && lastLook.decision !== 'undecided') {
+      stopped = 'decided'
+      break
+    }
+    if (nextLook >= design.looks.length) {
+      stopped = 'every planned look was made'
+      break
+    }
+  }
+  if ((lastLook === undefined || lastLook.decision === 'undecided') && on.length >= 2 && lookedAt !== on.length) {
+    lastLook = at(Math.max(design.looks[Math.max(0, nextLook - 1)].z, design.looks[Math.min(nextLook, design.looks.length - 1)].z))
+    looks++
+  }
+  const signal = lastLook?.signals.get('demo')?.[0]
+  return {verdict: signal?.verdict ?? 'inconclusive', change: signal?.change ?? null, pairs: on.length, seconds: (t - start) / 1000, looks, stopped, end: t}
+}
+
+/** ln(on/off) of the block statistic over consecutive pairs of the whole recording: the noise a trial fights. */
+function pairNoise(observer, recording, settings, signal) {
+  const statistic = signal.replace('latency_', '')
+  const d = []
+  const pairMs = 2 * settings.block + settings.settle + STARTUP_MS
+  for (let t = recording.from; t + pairMs <= recording.to; t += pairMs) {
+    const value = (from) => blockValue(extractSignal(observer, signal, {from, to: from + settings.block}, INTERVAL_MS).samples, statistic)
+    const a = value(t)
+    const b = value(t + settings.block + STARTUP_MS)
+    if (a > 0 && b > 0) d.push(Math.log(b / a))
+  }
+  const m = d.reduce((s, x) => s + x, 0) / Math.max(1, d.length)
+  return {n: d.length, sd: d.length > 1 ? Math.sqrt(d.reduce((s, x) => s + (x - m) ** 2, 0) / (d.length - 1)) : Number.NaN}
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rates and their intervals
+
+/** Clopper-Pearson exact 95% interval of k events in n, from the incomplete beta function. */
+export function clopperPearson(k, n, level = 0.95) {
+  if (n === 0) return {low: 0, high: 1}
+  const tail = (1 - level) / 2
+  // the p at which the regularized incomplete beta I_p(a, b) equals target, by bisection (it rises with p)
+  const betaQuantile = (target, a, b) => {
+    let low = 0
+    let high = 1
+    for (let i = 0; i < 100; i++) {
+      const middle = (low + high) / 2
+      if (incompleteBeta(middle, a, b) < target) low = middle
+      else high = middle
+    }
+    return (low + high) / 2
+  }
+  return {low: k === 0 ? 0 : betaQuantile(tail, k, n - k + 1), high: k === n ? 1 : betaQuantile(1 - tail, k + 1, n - k)}
+}
+
+const pct = (x) => `${(x * 100).toFixed(x < 0.1 && x > 0 ? 1 : 0)}%`
+
+function counts(trials) {
+  const of = (v) => trials.filter((t) => t.verdict === v).length
+  return {n: trials.length, breach: of('breach'), contained: of('contained'), inconclusive: of('inconclusive')}
+}
+
+function describe(trials) {
+  const c = counts(trials)
+  const decided = trials.filter((t) => t.verdict !== 'inconclusive')
+  const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
+  const time = decided.length ? `; decided after a median ${median(decided.map((t) => t.pairs))} pairs, ${median(decided.map((t) => t.seconds)).toFixed(0)} s of measuring` : ''
+  return `${c.n} trials: ${c.breach} breach, ${c.contained} contained, ${c.inconclusive} inconclusive${time}`
+}
+
+function decidedSeconds(trials, verdict) {
+  const decided = trials.filter((t) => (verdict ? t.verdict === verdict : t.verdict !== 'inconclusive')).map((t) => t.seconds)
+  return decided.length ? decided : 'none decided'
+}
+
+/**
+ * A rate with its goal judged on its 95% interval: met when the interval carries the claim (its upper end within an
+ * at-most goal, its lower end within an at-least goal), missed when the point is on the wrong side, and "not shown"
+ * when the point meets the goal but the trials are too few for the interval to carry it.
+ */
+function rateLine(what, trials, verdict, {atMost, atLeast}) {
+  const c = counts(trials)
+  const k = c[verdict]
+  const cp = clopperPearson(k, c.n)
+  const wilson = wilsonInterval(k, c.n)
+  const text = `${k}/${c.n} ${verdict}, ${c.inconclusive} inconclusive; 95% CI ${pct(cp.low)}-${pct(cp.high)} (Clopper-Pearson), ${pct(wilson.low)}-${pct(wilson.high)} (Wilson)`
+  const goal = atMost !== undefined ? `<= ${atMost}% (95% CI)` : `>= ${atLeast}% (95% CI)`
+  return {
+    what, unit: 'pct', ours: c.n ? [k / c.n * 100] : 'no trial fitted the recording', peer: '-', goal,
+    check: () => {
+      const point = k / c.n * 100
+      const carried = atMost !== undefined ? cp.high * 100 <= atMost : cp.low * 100 >= atLeast
+      const pointMet = atMost !== undefined ? point <= atMost : point >= atLeast
+      return {met: carried ? true : pointMet ? null : false, text: carried || !pointMet ? text : `${text}; too few trials for the interval to carry the goal`}
+    },
+  }
 }
