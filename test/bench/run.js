@@ -7,6 +7,8 @@
 // --quick (the default) is a CI smoke under 3 minutes: fewer repeats, shorter windows; it prints the table and
 // writes docs/benchmarks.md only with --write. --full takes the figures (about 45 minutes) and writes the file.
 // --smoke only checks the bench's own wiring (every row in its smallest form, seconds each): its figures mean nothing.
+// CHAOS_BENCH_LOAD=1 runs row 8 beside `stress-ng --cpu 1 --cpu-load 50`; its lines are row "8 loaded", and a
+// --write keeps the quiet row 8 beside them (and the reverse).
 // Needs root (cgroups) and a built dist/ (`npm run bench` builds first). Everything it creates (cgroups
 // chaos-bench-PID-*, files in one temp dir, processes) is removed at the end of each row, even on failure.
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
@@ -26,7 +28,7 @@ const ROWS = [
   {n: 5, title: 'time to inject / recover', peer: '-', goal: 'under 1 s each', file: './rows/inject.js'},
   {n: 6, title: 'CLI start; watcher CPU', peer: 'node -e 0; Gremlin < 0.1% idle', goal: 'start < 0.3 s; < 2% of a core', file: './rows/cli.js'},
   {n: 7, title: 'scale', peer: '-', goal: '200 neighbours; k8s < 2 s', file: './rows/scale.js'},
-  {n: 8, title: 'verdict quality', peer: '-', goal: '<= 5% false breach; >= 90% power', file: './rows/verdict.js'},
+  {n: 8, title: 'verdict quality', peer: '-', goal: '<= 5% false breach; <= 10% each wrong verdict at L; >= 90% power at 2L', file: './rows/verdict.js'},
 ]
 
 function parseArgs(argv) {
@@ -145,7 +147,9 @@ async function main() {
     fallocate: detectProgram('fallocate', ['--version']),
     taskset: detectProgram('taskset', ['--version']),
   }
-  const command = `node test/bench/run.js --${options.mode}${options.only ? ` --only ${options.only.join(',')}` : ''}`
+  // the CHAOS_BENCH_* settings a row reads (CHAOS_BENCH_LOAD, CHAOS_BENCH_RECORD_S, ...) are part of the command
+  const settings = Object.entries(process.env).filter(([k]) => k.startsWith('CHAOS_BENCH_')).map(([k, v]) => `${k}=${v} `).sort().join('')
+  const command = `${settings}node test/bench/run.js --${options.mode}${options.only ? ` --only ${options.only.join(',')}` : ''}`
   console.log(`${command}\nmachine: ${m.nproc} CPUs (${m.cpu}), ${m.memory}, Linux ${m.kernel}, cgroup ${m.cgroup}, Node ${m.node}, ${m.date}`)
   for (const [name, p] of Object.entries(peers)) console.log(`peer ${name}: ${p.present ? p.version : 'ABSENT'}`)
 

@@ -24,9 +24,9 @@ import {planDesign} from '../../../dist/run/design.js'
 import {look} from '../../../dist/run/judging.js'
 import {extractSignal} from '../../../dist/run/signals.js'
 import {blockValue} from '../../../dist/verdict/judge-blocks.js'
-import {incompleteBeta} from '../../../dist/verdict/sequential.js'
+import {incompleteBeta, studentTQuantile} from '../../../dist/verdict/sequential.js'
 import {wilsonInterval} from '../../../dist/verdict/stats.js'
-import {PORTS, sleep, waitHttp} from '../lib.js'
+import {PORTS, sleep, waitFor, waitHttp} from '../lib.js'
 
 const RATE = 100
 const TIMEOUT_MS = 2000
@@ -42,6 +42,8 @@ const LOAD = ['--cpu', '1', '--cpu-load', '50']
 export async function run({tracker, pick, mode, root, log}) {
   const loaded = process.env.CHAOS_BENCH_LOAD === '1'
   const recordMs = process.env.CHAOS_BENCH_RECORD_S ? Number(process.env.CHAOS_BENCH_RECORD_S) * 1000 : pick({smoke: 30_000, quick: 95_000, full: 1_800_000})
+  // the live part, the workload slowed on purpose in the fault-on blocks (0: none; quick mode has no time for it)
+  const liveMs = process.env.CHAOS_BENCH_LIVE_S ? Number(process.env.CHAOS_BENCH_LIVE_S) * 1000 : pick({smoke: 15_000, quick: 0, full: 600_000})
   // the experiment's defaults; quick and smoke spend less, so that a trial fits their short recording
   const settings = {...VerdictSettings.parse({}), ...pick({smoke: {block: 1000, settle: 0, budget: 12_000}, quick: {budget: 60_000}, full: {}})}
   const experiment = {verdict: settings, metrics: {source: 'embedded'}}
@@ -52,7 +54,16 @@ export async function run({tracker, pick, mode, root, log}) {
   const load = loaded ? tracker.child('stress-ng', [...LOAD, '--quiet']) : undefined
   const workload = tracker.child(process.execPath, [join(root, 'bin/run.js'), 'workload', '--port', String(PORTS.workload), '--slowdown-file', file])
   const probe = new RemoteProbe({url: `${base}/work`, rate: RATE, timeoutMs: TIMEOUT_MS, neighbor: 'demo', intervalMs: INTERVAL_MS})
+  const setFactor = async (factor) => {
+    writeFileSync(file, `${factor}\n`)
+    // the dose has landed when the workload says it runs at this factor (it re-reads the file every second)
+    await waitFor(`the workload to take slowdown ${factor}`, async () => {
+      const text = await fetch(`${base}/metrics`).then((r) => r.text(), () => '')
+      return Math.abs(Number(/^workload_slowdown_factor (\S+)$/m.exec(text)?.[1]) - factor) < 1e-9
+    }, 5000, 100)
+  }
   let recording
+  let live
   try {
     await waitHttp(`${base}/healthz`)
     probe.start()
@@ -61,6 +72,7 @@ export async function run({tracker, pick, mode, root, log}) {
     log(`recording ${recordMs / 1000} s of A/A${loaded ? ` beside stress-ng ${LOAD.join(' ')}` : ''}...`)
     await sleep(recordMs)
     recording = {from, to: Date.now()}
+    if (liveMs > 0) live = await liveTrials({experiment, settings, probe, setFactor, liveMs, log, steps: pick({smoke: 1, quick: 3, full: 5})})
   } finally {
     await probe.stop()
     await tracker.stopChild(workload, 3000)
@@ -68,14 +80,15 @@ export async function run({tracker, pick, mode, root, log}) {
   }
   if (load && load.exitCode !== null && load.exitCode !== 0 && load.signalCode === null) throw new Error(`stress-ng ended early (exit ${load.exitCode})`)
 
-  const observer = recordedObserver(probe.records(recording.from, recording.to))
+  const recorded = probe.records(recording.from, recording.to)
+  const observer = recordedObserver(recorded)
   const lagged = probe.lag(recording.from, recording.to).filter((i) => i.lagged).length
-  const stats = probe.stats()
+  const failed = recorded.filter((r) => !r.ok)
   const families = []
   for (const h of HYPOTHESES) {
     const L = h.max_increase
     for (const [kind, factor] of [['aa', 1], ['threshold', 1 + L], ['twice', 1 + 2 * L]]) {
-      families.push({h, kind, factor, trials: tile(experiment, recording, observer, h, factor, `${h.signal}/${kind}`)})
+      families.push({h, kind, factor, trials: await tile(experiment, recording, observer, h, factor, `${h.signal}/${kind}`)})
     }
   }
   for (const f of families) log(`${f.h.signal} +${f.h.max_increase * 100}%, ${f.kind} (×${f.factor}): ${describe(f.trials)}`)
@@ -100,13 +113,22 @@ export async function run({tracker, pick, mode, root, log}) {
       )
     }
   }
+  if (live) {
+    const target = 2 * HYPOTHESES[0].max_increase
+    const realised = `realised p99 change ${pctSigned(live.realised.change)} (95% CI ${pctSigned(live.realised.low)} … ${pctSigned(live.realised.high)}, ${live.realised.n} pairs)`
+    const line = rateLine(`the workload slowed on purpose (×${live.factor}, calibrated for +${target * 100}% p99; ${realised}), latency_p99 max_increase 50%: breach${suffix}`, live.trials, 'breach', {atLeast: 90})
+    // the power goal holds at twice the threshold: judged only when the realised shift got there
+    if (!(live.realised.change >= target)) Object.assign(line, {goal: '-', check: undefined})
+    lines.push(line)
+  }
   for (const line of lines) line.id = id
 
   const noise = pairNoise(observer, recording, settings, 'latency_p99')
   const notes = [
-    `${mode} mode: ${(recordMs / 1000).toFixed(0)} s recorded at ${RATE} req/s (${stats.completed} requests, ${stats.errors} failed, ${stats.timeouts} timed out; ${lagged} of ${Math.round((recording.to - recording.from) / INTERVAL_MS)} one-second intervals with the instrument lagging > 25 ms)${suffix}; trials as the runner measures: blocks of ${settings.block / 1000} s, settle ${settings.settle / 1000} s, ${STARTUP_MS / 1000} s start-up allowance, first look after ${settings.firstLook} pairs then every ${settings.lookEvery}, ${settings.spending} spending at alpha ${settings.alpha}, budget ${settings.budget / 1000} s (${planDesign(experiment, 'x').maxPairs} pairs)`,
+    `${mode} mode: ${(recordMs / 1000).toFixed(0)} s recorded at ${RATE} req/s (${recorded.length} requests, ${failed.length} failed, ${failed.filter((r) => r.error === 'timeout').length} of them timed out; ${lagged} of ${Math.round((recording.to - recording.from) / INTERVAL_MS)} one-second intervals with the instrument lagging > 25 ms)${suffix}; trials as the runner measures: blocks of ${settings.block / 1000} s, settle ${settings.settle / 1000} s, ${STARTUP_MS / 1000} s start-up allowance, first look after ${settings.firstLook} pairs then every ${settings.lookEvery}, ${settings.spending} spending at alpha ${settings.alpha}, budget ${settings.budget / 1000} s (${planDesign(experiment, 'x').maxPairs} pairs)`,
     `each trial a disjoint stretch of the one A/A recording; spike-ins are the same recording with the fault-on blocks' samples × (1 + L): an exact, known shift on real noise, not a slowed workload; not the whole runner (no stressor starts or stops); the runner's own A/A is \`chaos calibrate\``,
     `per pair, ln(on p99 / off p99) in A/A: sd ${noise.sd.toFixed(3)} over ${noise.n} pairs${noise.n > 0 ? `; the p99 threshold is ln 1.5 = ${Math.log(1.5).toFixed(3)}` : ''}`,
+    ...(live ? [`live: ${live.note}; ${describe(live.trials)}`] : []),
     ...families.map((f) => `${f.h.signal} +${f.h.max_increase * 100}% ×${f.factor} (${f.kind === 'aa' ? 'A/A' : f.kind === 'threshold' ? 'at the threshold' : 'at twice it'}): ${describe(f.trials)}`),
   ]
   return {lines, notes, id}
@@ -133,12 +155,11 @@ function recordedObserver(records) {
 }
 
 /** Trials one after another over the recording, each from where the last stopped, until it runs out. */
-function tile(experiment, recording, observer, hypothesis, factor, name) {
+async function tile(experiment, recording, observer, hypothesis, factor, name) {
   const trials = []
   let t = recording.from
   for (let i = 0; ; i++) {
-    const design = planDesign(experiment, `bench8/${name}/${i}`)
-    const result = trial(design, t, recording.to, observer, hypothesis, factor)
+    const result = await trial(planDesign(experiment, `bench8/${name}/${i}`), recordedPairs(t, recording.to), observer, hypothesis, factor)
     if (!result) break
     trials.push(result)
     t = result.end
@@ -146,13 +167,39 @@ function tile(experiment, recording, observer, hypothesis, factor, name) {
   return trials
 }
 
+/** The pairs of a stretch of the recording, laid out from `start` as the runner measures them. */
+function recordedPairs(start, end) {
+  let t = start
+  return {
+    /** the next pair in this order (a fault-on block after the start-up allowance, then the settle), or undefined past the end */
+    next(design, arms) {
+      const blocks = {}
+      let at = t
+      for (const arm of arms) {
+        if (arm === 'on') {
+          blocks.on = {from: at + STARTUP_MS, to: at + STARTUP_MS + design.blockMs}
+          at = blocks.on.to + design.settleMs
+        } else {
+          blocks.off = {from: at, to: at + design.blockMs}
+          at = blocks.off.to
+        }
+      }
+      if (at > end) return undefined
+      t = at
+      return blocks
+    },
+    elapsed: () => t - start,
+    end: () => t,
+  }
+}
+
 /**
- * One sequential trial from `start`, as runner.ts runs the interleaved design: the pairs in the design's order
- * (a fault-on block after the start-up allowance and followed by the settle; its fault-off partner as long), the
- * budget checked before each pair, a look at each planned pair count, and, when the budget ends between looks, one
- * last look at the stricter boundary. undefined when the recording ends before the trial does.
+ * One sequential trial, as runner.ts runs the interleaved design: pairs in the design's seeded order (from a
+ * recording, or measured live), the budget checked before each pair, a look at each planned pair count, and, when
+ * the budget ends between looks, one last look at the stricter boundary. The fault-on blocks' samples × factor.
+ * undefined when the pairs ran out before the trial ended.
  */
-function trial(design, start, end, observer, hypothesis, factor) {
+async function trial(design, pairs, observer, hypothesis, factor = 1) {
   const on = []
   const off = []
   const scaled = new Set()
@@ -162,51 +209,29 @@ function trial(design, start, end, observer, hypothesis, factor) {
     return {...x, samples: {...x.samples, values: x.samples.values.map((v) => v * factor)}}
   }
   const at = (z) => look([{name: 'demo', hypotheses: [hypothesis]}], {on, off, episodes: on}, true, z, extract)
-  let t = start
   let nextLook = 0
   let lastLook
   let lookedAt = 0
-  let looks = 0
-  let stopped = 'budget spent'
   for (let pair = 0; pair < design.maxPairs; pair++) {
-    if (t - start + 2 * design.blockMs > design.budgetMs && on.length > 0) break
-    let onBlock
-    let offBlock
-    for (const arm of design.order[pair]) {
-      if (arm === 'on') {
-        onBlock = {from: t + STARTUP_MS, to: t + STARTUP_MS + design.blockMs}
-        t = onBlock.to + design.settleMs
-      } else {
-        offBlock = {from: t, to: t + design.blockMs}
-        t = offBlock.to
-      }
-    }
-    if (t > end) return undefined
-    on.push(onBlock)
-    off.push(offBlock)
-    scaled.add(onBlock.from)
+    if (pairs.elapsed() + 2 * design.blockMs > design.budgetMs && on.length > 0) break
+    const blocks = await pairs.next(design, design.order[pair])
+    if (!blocks) return undefined
+    on.push(blocks.on)
+    off.push(blocks.off)
+    scaled.add(blocks.on.from)
     const planned = design.looks[nextLook]
     if (planned && on.length >= planned.pairs) {
       lastLook = at(planned.z)
       lookedAt = on.length
-      looks++
       nextLook++
     }
-    if (lastLook && lastLook.decision !== 'undecided') {
-      stopped = 'decided'
-      break
-    }
-    if (nextLook >= design.looks.length) {
-      stopped = 'every planned look was made'
-      break
-    }
+    if ((lastLook && lastLook.decision !== 'undecided') || nextLook >= design.looks.length) break
   }
   if ((lastLook === undefined || lastLook.decision === 'undecided') && on.length >= 2 && lookedAt !== on.length) {
     lastLook = at(Math.max(design.looks[Math.max(0, nextLook - 1)].z, design.looks[Math.min(nextLook, design.looks.length - 1)].z))
-    looks++
   }
   const signal = lastLook?.signals.get('demo')?.[0]
-  return {verdict: signal?.verdict ?? 'inconclusive', change: signal?.change ?? null, pairs: on.length, seconds: (t - start) / 1000, looks, stopped, end: t}
+  return {verdict: signal?.verdict ?? 'inconclusive', change: signal?.change ?? null, pairs: on.length, seconds: pairs.elapsed() / 1000, end: pairs.end(), on, off}
 }
 
 /** ln(on/off) of the block statistic over consecutive pairs of the whole recording: the noise a trial fights. */
@@ -222,6 +247,93 @@ function pairNoise(observer, recording, settings, signal) {
   }
   const m = d.reduce((s, x) => s + x, 0) / Math.max(1, d.length)
   return {n: d.length, sd: d.length > 1 ? Math.sqrt(d.reduce((s, x) => s + (x - m) ** 2, 0) / (d.length - 1)) : Number.NaN}
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Live: the workload slowed on purpose in the fault-on blocks
+
+/** Pairs measured now: a fault-on block starts when the workload runs at the factor, and the settle follows it. */
+function livePairs(setFactor, factor) {
+  const start = Date.now()
+  let end = start
+  const block = async (ms) => {
+    const from = Date.now()
+    await sleep(ms)
+    return {from, to: Date.now()}
+  }
+  return {
+    async next(design, arms) {
+      const blocks = {}
+      for (const arm of arms) {
+        if (arm === 'on') {
+          await setFactor(factor)
+          blocks.on = await block(design.blockMs)
+          await setFactor(1)
+          await sleep(design.settleMs)
+        } else {
+          blocks.off = await block(design.blockMs)
+        }
+      }
+      end = Date.now()
+      return blocks
+    },
+    elapsed: () => Date.now() - start,
+    end: () => end,
+  }
+}
+
+/** ln(on/off) of the p99 of each pair: the realised change, with a 95% t interval over the pairs. */
+function realisedChange(observer, pairs) {
+  const p99 = (w) => blockValue(extractSignal(observer, 'latency_p99', w, INTERVAL_MS).samples, 'p99')
+  const d = pairs.map(({on, off}) => Math.log(p99(on) / p99(off))).filter(Number.isFinite)
+  const m = d.reduce((a, x) => a + x, 0) / d.length
+  const se = Math.sqrt(d.reduce((a, x) => a + (x - m) ** 2, 0) / (d.length - 1) / d.length)
+  const t = d.length > 1 ? studentTQuantile(0.975, d.length - 1) : Number.NaN
+  return {n: d.length, change: Math.exp(m) - 1, low: Math.exp(m - t * se) - 1, high: Math.exp(m + t * se) - 1}
+}
+
+/**
+ * The slowdown factor for a +2L p99 change is searched first (the p99 grows faster than the CPU per request once
+ * requests queue, so it is bisected on short off/on pairs, not computed), then trials run live with it until the
+ * time is spent; the realised change is measured over every pair the trials used.
+ */
+async function liveTrials({experiment, settings, probe, setFactor, liveMs, log, steps}) {
+  const target = 1 + 2 * HYPOTHESES[0].max_increase
+  const pairMs = Math.max(2 * settings.block, 2000)
+  // the probe itself, read as the runner's observer reads it: records stream in while the trial runs
+  const observer = {probe}
+  const p99 = (w) => blockValue(extractSignal(observer, 'latency_p99', w, INTERVAL_MS).samples, 'p99')
+  const window = async (ms) => {
+    const from = Date.now()
+    await sleep(ms)
+    return {from, to: Date.now()}
+  }
+  let low = 1
+  let high = 8
+  let factor = 2
+  const tried = []
+  for (let step = 0; step < steps; step++) {
+    const off = await window(pairMs)
+    await setFactor(factor)
+    const on = await window(pairMs)
+    await setFactor(1)
+    await sleep(settings.settle)
+    const ratio = p99(on) / p99(off)
+    tried.push(`×${factor.toFixed(2)} → ${pctSigned(ratio - 1)}`)
+    if (ratio > target) high = factor
+    else low = factor
+    factor = Math.sqrt(low * high)
+  }
+  factor = Number(factor.toFixed(2))
+  log(`live: slowdown tried ${tried.join(', ')} on ${pairMs / 1000} s pairs; trials at ×${factor}`)
+  const started = Date.now()
+  const trials = []
+  for (let i = 0; i === 0 || Date.now() - started + settings.budget <= liveMs; i++) {
+    const result = await trial(planDesign(experiment, `bench8/live/${i}`), livePairs(setFactor, factor), observer, HYPOTHESES[0])
+    trials.push(result)
+  }
+  const realised = realisedChange(observer, trials.flatMap((t) => t.on.map((on, i) => ({on, off: t.off[i]}))))
+  return {factor, trials, realised, note: `slowdown ×${factor} (searched: ${tried.join(', ')}); realised p99 change over ${realised.n} pairs ${pctSigned(realised.change)} (95% CI ${pctSigned(realised.low)} … ${pctSigned(realised.high)})`}
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -245,6 +357,7 @@ export function clopperPearson(k, n, level = 0.95) {
   return {low: k === 0 ? 0 : betaQuantile(tail, k, n - k + 1), high: k === n ? 1 : betaQuantile(1 - tail, k + 1, n - k)}
 }
 
+const pctSigned = (x) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(0)}%`
 const pct = (x) => `${(x * 100).toFixed(x < 0.1 && x > 0 ? 1 : 0)}%`
 
 function counts(trials) {
