@@ -16,9 +16,10 @@
 // edges; those are measured by `chaos calibrate` and by A/A runs of the experiments themselves.
 // CHAOS_BENCH_LOAD=1: the same with `stress-ng --cpu 1 --cpu-load 50` running beside it the whole time (its lines
 // are reported as row "8 loaded"). CHAOS_BENCH_RECORD_S: the recording's length (more trials, narrower intervals).
-import {writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {VerdictSettings} from '../../../dist/experiment/schema.js'
+import {packRecord, unpackRecord} from '../../../dist/metrics/probe-protocol.js'
 import {RemoteProbe} from '../../../dist/metrics/remote-probe.js'
 import {planDesign} from '../../../dist/run/design.js'
 import {look} from '../../../dist/run/judging.js'
@@ -48,42 +49,51 @@ export async function run({tracker, pick, mode, root, log}) {
   const settings = {...VerdictSettings.parse({}), ...pick({smoke: {block: 1000, settle: 0, budget: 12_000}, quick: {budget: 60_000}, full: {}})}
   const experiment = {verdict: settings, metrics: {source: 'embedded'}}
 
-  const file = join(tracker.tempDir(), 'slowdown')
-  writeFileSync(file, '1\n')
-  const base = `http://127.0.0.1:${PORTS.workload}`
-  const load = loaded ? tracker.child('stress-ng', [...LOAD, '--quiet']) : undefined
-  const workload = tracker.child(process.execPath, [join(root, 'bin/run.js'), 'workload', '--port', String(PORTS.workload), '--slowdown-file', file])
-  const probe = new RemoteProbe({url: `${base}/work`, rate: RATE, timeoutMs: TIMEOUT_MS, neighbor: 'demo', intervalMs: INTERVAL_MS})
-  const setFactor = async (factor) => {
-    writeFileSync(file, `${factor}\n`)
-    // the dose has landed when the workload says it runs at this factor (it re-reads the file every second)
-    await waitFor(`the workload to take slowdown ${factor}`, async () => {
-      const text = await fetch(`${base}/metrics`).then((r) => r.text(), () => '')
-      return Math.abs(Number(/^workload_slowdown_factor (\S+)$/m.exec(text)?.[1]) - factor) < 1e-9
-    }, 5000, 100)
-  }
-  let recording
-  let live
-  try {
-    await waitHttp(`${base}/healthz`)
-    probe.start()
-    await sleep(pick({smoke: 1000, quick: 3000, full: 5000})) // JIT warm-up, as a run's warm-up phase
-    const from = Date.now()
-    log(`recording ${recordMs / 1000} s of A/A${loaded ? ` beside stress-ng ${LOAD.join(' ')}` : ''}...`)
-    await sleep(recordMs)
-    recording = {from, to: Date.now()}
-    if (liveMs > 0) live = await liveTrials({experiment, settings, probe, setFactor, liveMs, log, steps: pick({smoke: 1, quick: 3, full: 5})})
-  } finally {
-    await probe.stop()
-    await tracker.stopChild(workload, 3000)
-    if (load) await tracker.stopChild(load, 2000)
-  }
-  if (load && load.exitCode !== null && load.exitCode !== 0 && load.signalCode === null) throw new Error(`stress-ng ended early (exit ${load.exitCode})`)
-
-  const recorded = probe.records(recording.from, recording.to)
+  // CHAOS_BENCH_REPLAY=FILE judges a recording saved by CHAOS_BENCH_SAVE=FILE (no workload, no live part):
+  // the engine re-judged on the same noise, e.g. after a change to the rule
+  const saved = process.env.CHAOS_BENCH_REPLAY ? JSON.parse(readFileSync(process.env.CHAOS_BENCH_REPLAY, 'utf8')) : await measure()
+  const {recording, lagged, live} = saved
+  const recorded = saved.records.map(unpackRecord)
+  if (process.env.CHAOS_BENCH_SAVE) writeFileSync(process.env.CHAOS_BENCH_SAVE, JSON.stringify({recording, lagged, records: recorded.map(packRecord)}))
   const observer = recordedObserver(recorded)
-  const lagged = probe.lag(recording.from, recording.to).filter((i) => i.lagged).length
   const failed = recorded.filter((r) => !r.ok)
+
+  async function measure() {
+    const file = join(tracker.tempDir(), 'slowdown')
+    writeFileSync(file, '1\n')
+    const base = `http://127.0.0.1:${PORTS.workload}`
+    const load = loaded ? tracker.child('stress-ng', [...LOAD, '--quiet']) : undefined
+    const workload = tracker.child(process.execPath, [join(root, 'bin/run.js'), 'workload', '--port', String(PORTS.workload), '--slowdown-file', file])
+    const probe = new RemoteProbe({url: `${base}/work`, rate: RATE, timeoutMs: TIMEOUT_MS, neighbor: 'demo', intervalMs: INTERVAL_MS})
+    const setFactor = async (factor) => {
+      writeFileSync(file, `${factor}\n`)
+      // the dose has landed when the workload says it runs at this factor (it re-reads the file every second)
+      await waitFor(`the workload to take slowdown ${factor}`, async () => {
+        const text = await fetch(`${base}/metrics`).then((r) => r.text(), () => '')
+        return Math.abs(Number(/^workload_slowdown_factor (\S+)$/m.exec(text)?.[1]) - factor) < 1e-9
+      }, 5000, 100)
+    }
+    let recording
+    let live
+    try {
+      await waitHttp(`${base}/healthz`)
+      probe.start()
+      await sleep(pick({smoke: 1000, quick: 3000, full: 5000})) // JIT warm-up, as a run's warm-up phase
+      const from = Date.now()
+      log(`recording ${recordMs / 1000} s of A/A${loaded ? ` beside stress-ng ${LOAD.join(' ')}` : ''}...`)
+      await sleep(recordMs)
+      recording = {from, to: Date.now()}
+      if (liveMs > 0) live = await liveTrials({experiment, settings, probe, setFactor, liveMs, log, steps: pick({smoke: 1, quick: 3, full: 5})})
+    } finally {
+      await probe.stop()
+      await tracker.stopChild(workload, 3000)
+      if (load) await tracker.stopChild(load, 2000)
+    }
+    if (load && load.exitCode !== null && load.exitCode !== 0 && load.signalCode === null) throw new Error(`stress-ng ended early (exit ${load.exitCode})`)
+
+    const records = probe.records(recording.from, recording.to).map(packRecord)
+    return {recording, lagged: probe.lag(recording.from, recording.to).filter((i) => i.lagged).length, live, records}
+  }
   const families = []
   for (const h of HYPOTHESES) {
     const L = h.max_increase
@@ -125,7 +135,7 @@ export async function run({tracker, pick, mode, root, log}) {
 
   const noise = pairNoise(observer, recording, settings, 'latency_p99')
   const notes = [
-    `${mode} mode: ${(recordMs / 1000).toFixed(0)} s recorded at ${RATE} req/s (${recorded.length} requests, ${failed.length} failed, ${failed.filter((r) => r.error === 'timeout').length} of them timed out; ${lagged} of ${Math.round((recording.to - recording.from) / INTERVAL_MS)} one-second intervals with the instrument lagging > 25 ms)${suffix}; trials as the runner measures: blocks of ${settings.block / 1000} s, settle ${settings.settle / 1000} s, ${STARTUP_MS / 1000} s start-up allowance, first look after ${settings.firstLook} pairs then every ${settings.lookEvery}, ${settings.spending} spending at alpha ${settings.alpha}, budget ${settings.budget / 1000} s (${planDesign(experiment, 'x').maxPairs} pairs)`,
+    `${mode} mode: ${((recording.to - recording.from) / 1000).toFixed(0)} s ${process.env.CHAOS_BENCH_REPLAY ? 'replayed from a saved recording' : 'recorded'} at ${RATE} req/s (${recorded.length} requests, ${failed.length} failed, ${failed.filter((r) => r.error === 'timeout').length} of them timed out; ${lagged} of ${Math.round((recording.to - recording.from) / INTERVAL_MS)} one-second intervals with the instrument lagging > 25 ms)${suffix}; trials as the runner measures: blocks of ${settings.block / 1000} s, settle ${settings.settle / 1000} s, ${STARTUP_MS / 1000} s start-up allowance, first look after ${settings.firstLook} pairs then every ${settings.lookEvery}, ${settings.spending} spending at alpha ${settings.alpha}, budget ${settings.budget / 1000} s (${planDesign(experiment, 'x').maxPairs} pairs)`,
     `each trial a disjoint stretch of the one A/A recording; spike-ins are the same recording with the fault-on blocks' samples × (1 + L): an exact, known shift on real noise, not a slowed workload; not the whole runner (no stressor starts or stops); the runner's own A/A is \`chaos calibrate\``,
     `per pair, ln(on p99 / off p99) in A/A: sd ${noise.sd.toFixed(3)} over ${noise.n} pairs${noise.n > 0 ? `; the p99 threshold is ln 1.5 = ${Math.log(1.5).toFixed(3)}` : ''}`,
     ...(live ? [`live: ${live.note}; ${describe(live.trials)}`] : []),
