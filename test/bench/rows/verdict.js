@@ -16,6 +16,9 @@
 // edges; those are measured by `chaos calibrate` and by A/A runs of the experiments themselves.
 // CHAOS_BENCH_LOAD=1: the same with `stress-ng --cpu 1 --cpu-load 50` running beside it the whole time (its lines
 // are reported as row "8 loaded"). CHAOS_BENCH_RECORD_S: the recording's length (more trials, narrower intervals).
+// Live (full mode; CHAOS_BENCH_LIVE_S): trials in which the workload really runs slower in the fault-on blocks, at
+// a factor searched for +100% p99, the realised change measured. CHAOS_BENCH_SAVE=FILE keeps the recording,
+// CHAOS_BENCH_REPLAY=FILE judges a kept one again without measuring.
 import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {VerdictSettings} from '../../../dist/experiment/schema.js'
@@ -148,7 +151,8 @@ export async function run({tracker, pick, mode, root, log}) {
 // Trials on the recording
 
 /** An observer as extractSignal reads it, over the recorded requests (kept sorted; cut by binary search). */
-function recordedObserver(records) {
+// exported, with tile(), to re-judge a recording saved with CHAOS_BENCH_SAVE trial by trial
+export function recordedObserver(records) {
   const sorted = [...records].sort((a, b) => a.t - b.t)
   const times = sorted.map((r) => r.t)
   const firstAtOrAfter = (t) => {
@@ -165,7 +169,7 @@ function recordedObserver(records) {
 }
 
 /** Trials one after another over the recording, each from where the last stopped, until it runs out. */
-async function tile(experiment, recording, observer, hypothesis, factor, name) {
+export async function tile(experiment, recording, observer, hypothesis, factor, name) {
   const trials = []
   let t = recording.from
   for (let i = 0; ; i++) {
@@ -241,7 +245,7 @@ async function trial(design, pairs, observer, hypothesis, factor = 1) {
     lastLook = at(Math.max(design.looks[Math.max(0, nextLook - 1)].z, design.looks[Math.min(nextLook, design.looks.length - 1)].z))
   }
   const signal = lastLook?.signals.get('demo')?.[0]
-  return {verdict: signal?.verdict ?? 'inconclusive', change: signal?.change ?? null, pairs: on.length, seconds: pairs.elapsed() / 1000, end: pairs.end(), on, off}
+  return {verdict: signal?.verdict ?? 'inconclusive', change: signal?.change ?? null, reason: signal?.reason, pairs: on.length, seconds: pairs.elapsed() / 1000, end: pairs.end(), on, off}
 }
 
 /** ln(on/off) of the block statistic over consecutive pairs of the whole recording: the noise a trial fights. */
