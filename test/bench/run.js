@@ -7,6 +7,8 @@
 // --quick (the default) is a CI smoke under 3 minutes: fewer repeats, shorter windows; it prints the table and
 // writes docs/benchmarks.md only with --write. --full takes the figures (about 45 minutes) and writes the file.
 // --smoke only checks the bench's own wiring (every row in its smallest form, seconds each): its figures mean nothing.
+// CHAOS_BENCH_LOAD=1 runs row 8 beside `stress-ng --cpu 1 --cpu-load 50`; its lines are row "8 loaded", and a
+// --write keeps the quiet row 8 beside them (and the reverse).
 // Needs root (cgroups) and a built dist/ (`npm run bench` builds first). Everything it creates (cgroups
 // chaos-bench-PID-*, files in one temp dir, processes) is removed at the end of each row, even on failure.
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
@@ -26,7 +28,7 @@ const ROWS = [
   {n: 5, title: 'time to inject / recover', peer: '-', goal: 'under 1 s each', file: './rows/inject.js'},
   {n: 6, title: 'CLI start; watcher CPU', peer: 'node -e 0; Gremlin < 0.1% idle', goal: 'start < 0.3 s; < 2% of a core', file: './rows/cli.js'},
   {n: 7, title: 'scale', peer: '-', goal: '200 neighbours; k8s < 2 s', file: './rows/scale.js'},
-  {n: 8, title: 'verdict quality', peer: '-', goal: '<= 5% false breach; >= 90% power', file: './rows/verdict.js'},
+  {n: 8, title: 'verdict quality', peer: '-', goal: '<= 5% false breach; <= 10% each wrong verdict at L; >= 90% power at 2L', file: './rows/verdict.js'},
 ]
 
 function parseArgs(argv) {
@@ -113,14 +115,16 @@ function resultCell(line) {
   const peer = Array.isArray(line.peer) ? summarize(line.peer) : undefined
   if (!ours) return 'no data'
   const {met, text} = line.check(ours, peer)
+  // null: the point meets the goal, but the measurement is too small to show it
+  if (met === null) return `not shown: ${text}`
   return met ? `met${text ? ` (${text})` : ''}` : `**MISSED** ${text}`
 }
 
 function table(results) {
   const out = ['| # | measure | chaos: min / **median** / max | peer: min / **median** / max | ratio | goal | result |', '|---|---|---|---|---|---|---|']
-  for (const {row, lines, error} of results) {
+  for (const {row, id, lines, error} of results) {
     if (error) {
-      out.push(`| ${row.n} | ${row.title} | error: ${error.replaceAll('|', '\\|').replaceAll('\n', ' ')} | - | - | ${row.goal} | **ERROR** |`)
+      out.push(`| ${id ?? row.n} | ${row.title} | error: ${error.replaceAll('|', '\\|').replaceAll('\n', ' ')} | - | - | ${row.goal} | **ERROR** |`)
       continue
     }
     for (const line of lines) {
@@ -143,7 +147,9 @@ async function main() {
     fallocate: detectProgram('fallocate', ['--version']),
     taskset: detectProgram('taskset', ['--version']),
   }
-  const command = `node test/bench/run.js --${options.mode}${options.only ? ` --only ${options.only.join(',')}` : ''}`
+  // the CHAOS_BENCH_* settings a row reads (CHAOS_BENCH_LOAD, CHAOS_BENCH_RECORD_S, ...) are part of the command
+  const settings = Object.entries(process.env).filter(([k]) => k.startsWith('CHAOS_BENCH_')).map(([k, v]) => `${k}=${v} `).sort().join('')
+  const command = `${settings}node test/bench/run.js --${options.mode}${options.only ? ` --only ${options.only.join(',')}` : ''}`
   console.log(`${command}\nmachine: ${m.nproc} CPUs (${m.cpu}), ${m.memory}, Linux ${m.kernel}, cgroup ${m.cgroup}, Node ${m.node}, ${m.date}`)
   for (const [name, p] of Object.entries(peers)) console.log(`peer ${name}: ${p.present ? p.version : 'ABSENT'}`)
 
@@ -178,12 +184,13 @@ async function main() {
         const result = await run(ctx)
         const notes = result.notes ?? []
         if (attempt > 1) notes.push(`run a second time after the first attempt failed: ${results.pop().error}`)
-        results.push({row, lines: result.lines, notes})
+        // a row run in a variant (row 8 under load) reports under an id of its own, e.g. "8 loaded"
+        results.push({row, id: result.id, lines: result.lines, notes})
         break
       } catch (error) {
         console.error(`   row ${row.n} failed${attempt === 1 ? ' (will retry once)' : ''}: ${error.stack ?? error}`)
         if (attempt > 1) results.pop()
-        results.push({row, error: error.message ?? String(error), notes: []})
+        results.push({row, id: process.env.CHAOS_BENCH_LOAD === '1' && row.n === 8 ? '8 loaded' : undefined, error: error.message ?? String(error), notes: []})
       } finally {
         const problems = await tracker.cleanup()
         if (problems.length) console.error(`   cleanup problems: ${problems.join('; ')}`)
@@ -200,7 +207,7 @@ async function main() {
     : `cleanup: LEFT BEHIND: ${leftovers.join(', ')}`
   const tableText = table(results)
   console.log(`\n${tableText}\n`)
-  for (const {row, notes} of results) for (const note of notes) console.log(`- row ${row.n}: ${note}`)
+  for (const {row, id, notes} of results) for (const note of notes) console.log(`- row ${id ?? row.n}: ${note}`)
   console.log(`\n${cleanupLine}\ntotal ${seconds.toFixed(0)} s`)
 
   if (options.write) {
@@ -208,15 +215,18 @@ async function main() {
     const existing = existsSync(options.out) ? readFileSync(options.out, 'utf8') : '# Benchmarks\n\n<!-- bench:begin -->\n<!-- bench:end -->\n'
     let commandLine = `Command: \`${command}\` (${options.mode} mode, ${seconds.toFixed(0)} s)`
     let tableLines = tableText.split('\n')
-    let noteLines = results.flatMap(({row, notes}) => notes.map((note) => `- row ${row.n}: ${note}`))
+    let noteLines = results.flatMap(({row, id, notes}) => notes.map((note) => `- row ${id ?? row.n}: ${note}`))
     const previous = block.exec(existing)?.[0]
     if (options.only && previous) {
-      // --only: the other rows stay as the last run left them; this run's rows replace theirs
-      const rowOf = (line) => Number(/^(?:\| |- row )(\d+)[ :]/.exec(line)?.[1])
+      // --only: the other rows (and the other variant of a row: "8" and "8 loaded") stay as the last run left
+      // them; this run's rows replace theirs
+      const idOf = (line) => /^(?:\| |- row )(\d+(?: [a-z]+)?)(?: \||:)/.exec(line)?.[1]
+      const rowOf = (line) => Number.parseInt(idOf(line), 10)
+      const replaced = new Set(results.map(({row, id}) => id ?? String(row.n)))
       const old = previous.split('\n')
-      const byRow = (lines) => lines.map((line, i) => ({line, i})).sort((a, b) => rowOf(a.line) - rowOf(b.line) || a.i - b.i).map((x) => x.line)
-      tableLines = [...tableLines.slice(0, 2), ...byRow([...old.filter((l) => /^\| \d+ \|/.test(l) && !options.only.includes(rowOf(l))), ...tableLines.slice(2)])]
-      noteLines = byRow([...old.filter((l) => /^- row \d+:/.test(l) && !options.only.includes(rowOf(l))), ...noteLines])
+      const byRow = (lines) => lines.map((line, i) => ({line, i})).sort((a, b) => rowOf(a.line) - rowOf(b.line) || (idOf(a.line) === String(rowOf(a.line)) ? 0 : 1) - (idOf(b.line) === String(rowOf(b.line)) ? 0 : 1) || a.i - b.i).map((x) => x.line)
+      tableLines = [...tableLines.slice(0, 2), ...byRow([...old.filter((l) => /^\| \d+[ a-z]* \|/.test(l) && !replaced.has(idOf(l))), ...tableLines.slice(2)])]
+      noteLines = byRow([...old.filter((l) => /^- row \d+[ a-z]*:/.test(l) && !replaced.has(idOf(l))), ...noteLines])
       const oldCommand = old.find((l) => l.startsWith('Command:'))
       if (oldCommand) commandLine = `${oldCommand}; rows ${options.only.join(', ')} re-run with \`${command}\` (${m.date}, ${seconds.toFixed(0)} s)`
     }
