@@ -17,6 +17,7 @@ import {renderJunit} from '../report/junit.js'
 import {renderMarkdown} from '../report/markdown.js'
 import {progressPrinter} from '../report/progress.js'
 import {cleanup} from '../rollback/cleanup.js'
+import {applyOverrides} from '../run/design.js'
 import {ExitCode} from '../run/exit-codes.js'
 import {FAIL_ON, type FailOn} from '../run/gate.js'
 import {runExperiment} from '../run/runner.js'
@@ -83,9 +84,7 @@ Under --fail-on mismatch (default) the experiment's own target level must show i
     const parsedExpect = flags.expect === undefined ? undefined : parseExpectations(flags.expect, levels)
     if (parsedExpect && 'error' in parsedExpect) return refuse(parsedExpect.error)
     const expectations = parsedExpect?.expectations
-    if (flags.baseline) experiment.phases.baseline = flags.baseline
-    if (flags.inject) experiment.phases.inject = flags.inject
-    if (flags.recover !== undefined) experiment.phases.recover = flags.recover
+    applyOverrides(experiment, {baseline: flags.baseline || undefined, inject: flags.inject || undefined, recover: flags.recover})
     const failOn = flags['fail-on'] as FailOn
     const seed = flags.seed ?? randomBytes(4).toString('hex')
 

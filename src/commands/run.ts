@@ -19,6 +19,7 @@ import {renderVerdict} from '../report/table.js'
 import {cleanup} from '../rollback/cleanup.js'
 import {ExitCode} from '../run/exit-codes.js'
 import {FAIL_ON, journalExitCode, worseExitCode, type FailOn} from '../run/gate.js'
+import {applyOverrides, type PhaseOverrides} from '../run/design.js'
 import {newRunId, runExperiment} from '../run/runner.js'
 
 const duration = Flags.custom<number>({
@@ -46,8 +47,8 @@ export default class Run extends Command {
   static override flags = {
     output: Flags.string({char: 'o', description: 'write the JSON journal here (with several files: FILE is suffixed with the experiment name)'}),
     warmup: duration({description: 'override phases.warmup (settling time before the baseline, not measured)'}),
-    baseline: duration({description: 'override phases.baseline'}),
-    inject: duration({description: 'override phases.inject'}),
+    baseline: duration({description: 'override phases.baseline (and run the windows design: one baseline, one fault window)'}),
+    inject: duration({description: 'override phases.inject (and run the windows design unless --design says otherwise)'}),
     recover: duration({description: 'override phases.recover'}),
     budget: duration({description: 'override verdict.budget: the most measuring time before an undecided run says inconclusive'}),
     design: Flags.string({description: 'override verdict.design: interleaved fault-on/fault-off pairs, or one baseline and one fault window', options: ['interleaved', 'windows']}),
@@ -80,12 +81,7 @@ export default class Run extends Command {
     for (const file of files) {
       try {
         const experiment = await loadExperiment(file)
-        if (flags.warmup !== undefined) experiment.phases.warmup = flags.warmup
-        if (flags.baseline !== undefined) experiment.phases.baseline = flags.baseline
-        if (flags.inject !== undefined) experiment.phases.inject = flags.inject
-        if (flags.recover !== undefined) experiment.phases.recover = flags.recover
-        if (flags.budget !== undefined) experiment.verdict.budget = flags.budget
-        if (flags.design !== undefined) experiment.verdict.design = flags.design as 'interleaved' | 'windows'
+        applyOverrides(experiment, {...flags, design: flags.design as PhaseOverrides['design']})
         if (flags.prometheus !== undefined) {
           try {
             experiment.metrics = withPrometheusUrl(experiment.metrics, flags.prometheus)

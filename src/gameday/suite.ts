@@ -14,6 +14,7 @@ import {describePath, describeValue, ExperimentError, loadExperiment, MAX_ALIASE
 import type {Experiment} from '../experiment/schema.js'
 import {parseDuration} from '../experiment/units.js'
 import type {Level} from '../matrix/types.js'
+import {applyOverrides} from '../run/design.js'
 
 export interface SuiteItem {
   /** the experiment file as the suite wrote it, and as a path from the working directory */
@@ -168,9 +169,7 @@ async function resolveSuite(parsed: ParsedSuite, file: string): Promise<Suite> {
       const fromHere = relative(process.cwd(), full)
       const shown = fromHere && !fromHere.startsWith('..') ? fromHere : full
       const experiment = await loadExperiment(shown)
-      if (spec.baseline !== undefined) experiment.phases.baseline = spec.baseline
-      if (spec.inject !== undefined) experiment.phases.inject = spec.inject
-      if (spec.recover !== undefined) experiment.phases.recover = spec.recover
+      applyOverrides(experiment, spec)
       return {file: spec.file, path: shown, experiment, ...(spec.level ? {level: spec.level} : {})}
     } catch (error) {
       if (error instanceof ExperimentError) issues.push(...error.issues)

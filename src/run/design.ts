@@ -29,6 +29,26 @@ function pairMs(blockMs: number, settleMs: number): number {
   return 2 * blockMs + settleMs + 500
 }
 
+export interface PhaseOverrides {
+  warmup?: number
+  baseline?: number
+  inject?: number
+  recover?: number
+  budget?: number
+  design?: 'interleaved' | 'windows'
+}
+
+/**
+ * Overrides from the command line or a game-day suite. A baseline or inject length asks for the windows design
+ * (they are its windows' lengths) unless a design is given too.
+ */
+export function applyOverrides(experiment: Experiment, o: PhaseOverrides): void {
+  for (const key of ['warmup', 'baseline', 'inject', 'recover'] as const) if (o[key] !== undefined) experiment.phases[key] = o[key]
+  if (o.budget !== undefined) experiment.verdict.budget = o.budget
+  if (o.design !== undefined) experiment.verdict.design = o.design
+  else if (o.baseline !== undefined || o.inject !== undefined) experiment.verdict.design = 'windows'
+}
+
 /** The experiment's design: its own choice, else interleaved, but windows for a Prometheus source (its scrapes lag). */
 export function designKind(experiment: Experiment): Design['kind'] {
   return experiment.verdict.design ?? (experiment.metrics.source === 'prometheus' ? 'windows' : 'interleaved')

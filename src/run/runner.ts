@@ -339,6 +339,21 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
     if (source) await source.collect([...set.on, ...set.off, ...set.episodes])
     const neighbours = observers.slice(1).map((o) => ({name: o.workflow.name, hypotheses: hypothesesFor(o.workflow.name, experiment.hypothesis)}))
     const result = look(neighbours, set, design.kind === 'interleaved', z, extract)
+    // with an external source, the toolkit's own probe's view of the same blocks beside each signal it can give:
+    // a Prometheus pipeline that disagrees with it (scrape gaps, coarse buckets) shows here
+    if (source) {
+      const probed = neighbours.filter((n) => observers.find((o) => o.workflow.name === n.name)?.probe)
+        .map((n) => ({...n, hypotheses: n.hypotheses.filter((h) => h.promql === undefined)}))
+      const own = look(probed, set, design.kind === 'interleaved', z, (neighbor, h, w) => extractSignal(observers.find((o) => o.workflow.name === neighbor)!, h.signal, w, experiment.phases.interval))
+      for (const n of probed) {
+        const verdicts = result.signals.get(n.name) ?? []
+        n.hypotheses.forEach((h, i) => {
+          const mine = own.signals.get(n.name)?.[i]
+          const theirs = verdicts.find((v) => v.signal === h.signal)
+          if (mine && theirs && mine.test !== 'none') theirs.crossCheck = {source: 'embedded', baseline: mine.baseline, fault: mine.fault, verdict: mine.verdict, reason: mine.reason}
+        })
+      }
+    }
     if (index >= 0) {
       looks.push({
         look: index + 1, pairs: design.kind === 'windows' ? 1 : set.on.length, z: Number.isFinite(z) ? z : null, why, decision: result.decision,

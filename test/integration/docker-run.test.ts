@@ -61,8 +61,11 @@ describe.skipIf(skip)('chaos run on the docker platform', () => {
     expect(journal.neighbors[0].unexpectedExits).toBe(0)
     // on failure, say which signal moved and how
     const signals = journal.neighbors[0].signals.map((s) => ({signal: s.signal, verdict: s.verdict, change: s.change, reason: s.reason, baseline: s.baseline, fault: s.fault}))
-    expect(journal.verdict, JSON.stringify(signals)).toBe('contained')
-    expect(journal.exitCode).toBe(ExitCode.Matched)
+    // the container's limit holds the memory: no error and no restart. The leak's OOM episode itself may lift the
+    // API's tail for a second (README, "What the main job measures"), so the latency may be undecided; never a breach
+    for (const name of ['error_rate', 'restarts']) expect(journal.neighbors[0].signals.find((s) => s.signal === name)?.verdict, JSON.stringify(signals)).toBe('contained')
+    expect(['contained', 'inconclusive'], JSON.stringify(signals)).toContain(journal.verdict)
+    expect([ExitCode.Matched, ExitCode.Inconclusive]).toContain(journal.exitCode)
     expect(journal.rollback).toEqual({complete: true, leftovers: [], durationMs: expect.any(Number)})
     expect(labelled(journal.runId)).toEqual({containers: [], networks: []})
   })
