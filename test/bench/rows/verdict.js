@@ -28,7 +28,8 @@ import {planDesign} from '../../../dist/run/design.js'
 import {look} from '../../../dist/run/judging.js'
 import {extractSignal} from '../../../dist/run/signals.js'
 import {blockValue} from '../../../dist/verdict/judge-blocks.js'
-import {incompleteBeta, studentTQuantile} from '../../../dist/verdict/sequential.js'
+import {studentTQuantile} from '../../../dist/verdict/sequential.js'
+import {clopperPearson as exactInterval} from '../../../dist/calibrate/report.js'
 import {wilsonInterval} from '../../../dist/verdict/stats.js'
 import {PORTS, sleep, waitFor, waitHttp} from '../lib.js'
 
@@ -353,22 +354,9 @@ async function liveTrials({experiment, settings, probe, setFactor, liveMs, log, 
 // ---------------------------------------------------------------------------------------------------------------
 // Rates and their intervals
 
-/** Clopper-Pearson exact 95% interval of k events in n, from the incomplete beta function. */
+/** Clopper-Pearson exact 95% interval of k events in n (chaos calibrate's own); none for no trials. */
 export function clopperPearson(k, n, level = 0.95) {
-  if (n === 0) return {low: 0, high: 1}
-  const tail = (1 - level) / 2
-  // the p at which the regularized incomplete beta I_p(a, b) equals target, by bisection (it rises with p)
-  const betaQuantile = (target, a, b) => {
-    let low = 0
-    let high = 1
-    for (let i = 0; i < 100; i++) {
-      const middle = (low + high) / 2
-      if (incompleteBeta(middle, a, b) < target) low = middle
-      else high = middle
-    }
-    return (low + high) / 2
-  }
-  return {low: k === 0 ? 0 : betaQuantile(tail, k, n - k + 1), high: k === n ? 1 : betaQuantile(1 - tail, k + 1, n - k)}
+  return n === 0 ? {low: 0, high: 1} : exactInterval(k, n, level)
 }
 
 const pctSigned = (x) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(0)}%`
