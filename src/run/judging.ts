@@ -16,6 +16,11 @@ export interface BlockSet {
   on: Window[]
   off: Window[]
   episodes: Window[]
+  /**
+   * windows design: the two windows whole. A series (one value per interval, a resource or a Prometheus step) is
+   * cut from them once, each value its own block, so its values are exactly the window's.
+   */
+  whole?: {on: Window[], off: Window[]}
 }
 
 /** Signals that count events: judged over whole episodes, so an event during a stressor's start-up is not missed. */
@@ -70,8 +75,12 @@ function judgeOne(neighbor: string, h: HypothesisSpec, blocks: BlockSet, paired:
     meta ??= {statistic: x.statistic, unit: x.unit}
     return [x.samples]
   })
-  const on = cut(counted ? blocks.episodes : blocks.on)
-  const off = cut(blocks.off)
+  const perValue = (samples: WindowSamples[]): WindowSamples[] | undefined =>
+    samples.every((x) => x.kind === 'series') ? samples.flatMap((x) => (x.kind === 'series' ? x.values.map((v) => ({kind: 'series' as const, values: [v]})) : [])) : undefined
+  const wholeOn = blocks.whole && !counted ? cut(blocks.whole.on) : undefined
+  const wholeOff = blocks.whole ? cut(blocks.whole.off) : undefined
+  const on = (wholeOn && perValue(wholeOn)) ?? cut(counted ? blocks.episodes : blocks.on)
+  const off = (wholeOff && !counted ? perValue(wholeOff) : undefined) ?? cut(blocks.off)
   if (unavailable !== undefined) {
     return {
       neighbor, signal: h.signal, statistic: 'mean', unit: 'count', baseline: null, fault: null, baselineCount: 0, faultCount: 0,

@@ -540,6 +540,7 @@ function blockSet(design: Design, blocks: MeasuredBlock[], intervalMs: number): 
     return {
       on: on.flatMap((b) => cut(b, size)), off: off.flatMap((b) => cut(b, size)),
       episodes: on.map((b) => ({from: b.askedAt ?? b.from, to: b.settledAt ?? b.to})),
+      whole: {on: on.map((b) => ({from: b.from, to: b.to})), off: off.map((b) => ({from: b.from, to: b.to}))},
     }
   }
   const set: BlockSet = {on: [], off: [], episodes: []}
