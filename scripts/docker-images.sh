@@ -45,6 +45,16 @@ command -v dockerd >/dev/null && command -v docker >/dev/null || { echo "docker-
 # 2. A running dockerd. --iptables=false --ip-masq=false: this machine refuses the NAT rules dockerd would add;
 #    the toolkit needs none (it reaches containers through loopback-published ports and its own bridge).
 if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+  # a dockerd that was just stopped may still be shutting down, or have left its pid file behind: dockerd refuses
+  # to start beside either, so wait for the old one to go (at most 20 s) and remove a pid file no process owns
+  PIDFILE=/var/run/docker.pid
+  for _ in $(seq 1 40); do
+    old="$(cat "$PIDFILE" 2>/dev/null || true)"
+    if [ -z "$old" ] || ! kill -0 "$old" 2>/dev/null; then break; fi
+    sleep 0.5
+  done
+  old="$(cat "$PIDFILE" 2>/dev/null || true)"
+  if [ -n "$old" ] && ! kill -0 "$old" 2>/dev/null; then rm -f "$PIDFILE"; fi
   log "starting dockerd (log: $LOG)"
   setsid nohup dockerd --iptables=false --ip-masq=false >"$LOG" 2>&1 </dev/null &
   for _ in $(seq 1 60); do

@@ -322,6 +322,14 @@ function absolute(input: BlockJudgeInput, side: 'max' | 'min', rawBound: number)
   }
   const on = input.on.map((b) => blockValue(b, input.statistic)).filter((v): v is number => v !== undefined)
   if (on.length < 2) return undecided(`too few fault blocks for ${what}: ${on.length}, need at least 2`)
+  if (on.every((v) => v === on[0])) {
+    // every block read the same value (throttling at exactly 0, say): there is no spread to estimate, and nothing
+    // uncertain about where the blocks were; compared as observed
+    const was = `${what} was ${formatValue(on[0], unit)} in every one of ${on.length} fault blocks`
+    return beyond(on[0])
+      ? {verdict: 'breach', reason: `${was}, ${relation} ${allowed} (observed values, no test needed)`, change: null, interval: null, test: 'direct', pBreach: null}
+      : {verdict: 'contained', reason: `${was}, ${side === 'max' ? 'within' : 'meeting'} ${allowed}`, change: null, interval: null, test: 'direct', pBreach: null}
+  }
   // latencies are judged on logs (their blocks' spread is multiplicative); other values as they are
   const logs = input.on[0].kind === 'observations' && on.every((v) => v > 0) && bound > 0
   const scale = (v: number) => (logs ? Math.log(v) : v)

@@ -136,6 +136,17 @@ describe('error rates and observed facts', () => {
     expect(verdict.verdict, verdict.reason).toBe('breach')
   })
 
+  it('a series that reads the same in every fault block is compared as observed: throttling at exactly 0 is within max 10%', () => {
+    const series = (values: number[]): WindowSamples[] => values.map((v) => ({kind: 'series', values: [v]}))
+    const input = {neighbor: 'api', signal: 'cpu_throttled' as const, statistic: 'mean' as const, unit: 'ratio' as const, hypothesis: {signal: 'cpu_throttled' as const, max: 0.1}, paired: false, z: 1.645}
+    const zero = judgeBlocks({...input, on: series([0, 0, 0]), off: series([0, 0])})
+    expect(zero.verdict, zero.reason).toBe('contained')
+    expect(zero.reason).toMatch(/in every one of 3 fault blocks/)
+    expect(judgeBlocks({...input, on: series([0.5, 0.5, 0.5]), off: series([0, 0])}).verdict).toBe('breach')
+    // any spread at all, and the interval decides again
+    expect(judgeBlocks({...input, on: series([0, 0.01, 0]), off: series([0, 0])}).test).toBe('block-mean-t')
+  })
+
   it('a signal at 0 without the fault and above it with the fault breaches only when the rise is shown', () => {
     const series = (values: number[]): WindowSamples[] => values.map((v) => ({kind: 'series', values: [v]}))
     const input = {neighbor: 'api', signal: 'cpu_throttled' as const, statistic: 'mean' as const, unit: 'ratio' as const, hypothesis: {signal: 'cpu_throttled' as const, max_increase: 0.1}, paired: true, z: 1.645}
