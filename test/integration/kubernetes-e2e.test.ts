@@ -297,6 +297,7 @@ neighbors:
     probe: {http: {url: "http://127.0.0.1:${PORTS.api}/work", rate: 20}}
 fault: {type: cpu-hog, cores: 0.25}
 phases: {warmup: 0s, baseline: 3s, inject: 4s, recover: 0s, interval: 500ms}
+verdict: {design: windows}
 hypothesis:
   - {signal: error_rate, max: 5%}
   - {signal: restarts, max: 0}
