@@ -336,7 +336,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   /** Judges every signal over the blocks so far, at one look's boundary, and records the look. */
   async function lookAt(index: number, z: number, why: string): Promise<LookResult> {
     const set = blockSet(design, blocks, experiment.phases.interval)
-    if (source) await source.collect([...set.on, ...set.off, ...set.episodes])
+    if (source) await source.collect([...set.on, ...set.off, ...set.episodes, ...(set.whole ? [...set.whole.on, ...set.whole.off] : [])])
     const neighbours = observers.slice(1).map((o) => ({name: o.workflow.name, hypotheses: hypothesesFor(o.workflow.name, experiment.hypothesis)}))
     const result = look(neighbours, set, design.kind === 'interleaved', z, extract)
     // with an external source, the toolkit's own probe's view of the same blocks beside each signal it can give:
