@@ -69,7 +69,7 @@ export interface Journal {
     looks: LookRecord[]
     stoppedBecause: string
     /** the probe's own lateness per neighbour, and the intervals of the blocks in which it lagged beyond its bound
-     * (their requests were kept out of the verdict) */
+     * (reported, not dropped: a probe starved by the fault lags exactly when the neighbour suffers) */
     instrument: {neighbor: string, meanSendLagMs: number, maxSendLagMs: number, laggedIntervals: number, droppedRequests: number}[]
   }
   target: {name: string, boundary: string, unexpectedExits: number, lastExit?: string}

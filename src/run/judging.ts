@@ -75,8 +75,21 @@ function judgeOne(neighbor: string, h: HypothesisSpec, blocks: BlockSet, paired:
     meta ??= {statistic: x.statistic, unit: x.unit}
     return [x.samples]
   })
-  const perValue = (samples: WindowSamples[]): WindowSamples[] | undefined =>
-    samples.every((x) => x.kind === 'series') ? samples.flatMap((x) => (x.kind === 'series' ? x.values.map((v) => ({kind: 'series' as const, values: [v]})) : [])) : undefined
+  // a whole window cut into blocks: a series one value a block; observations by their intervals, two to a block
+  // (the tail quantile of one second's requests is its second-largest value); a share has no intervals to cut by
+  const perValue = (samples: WindowSamples[]): WindowSamples[] | undefined => {
+    if (samples.every((x) => x.kind === 'series')) return samples.flatMap((x) => (x.kind === 'series' ? x.values.map((v) => ({kind: 'series' as const, values: [v]})) : []))
+    if (!samples.every((x) => x.kind === 'observations' && x.blocks !== undefined)) return undefined
+    return samples.flatMap((x) => {
+      if (x.kind !== 'observations' || !x.blocks) return []
+      const groups = new Map<number, number[]>()
+      x.values.forEach((v, i) => {
+        const key = Math.floor(x.blocks![i] / 2)
+        groups.set(key, [...(groups.get(key) ?? []), v])
+      })
+      return [...groups.keys()].sort((a, b) => a - b).map((k) => ({kind: 'observations' as const, values: groups.get(k)!}))
+    })
+  }
   const wholeOn = blocks.whole && !counted ? cut(blocks.whole.on) : undefined
   const wholeOff = blocks.whole ? cut(blocks.whole.off) : undefined
   const on = (wholeOn && perValue(wholeOn)) ?? cut(counted ? blocks.episodes : blocks.on)
