@@ -136,6 +136,7 @@ export const Isolation = z.strictObject({
   cpuset: cpuset.optional().describe('CPUs the workflow may run on, e.g. "1"'),
   pids: z.number().int().positive().max(4_194_304).optional().describe('maximum number of processes'),
   ioWeight: z.number().int().min(1).max(10_000).optional().describe('block IO weight (v2 io.weight 1-10000; v1 blkio.weight 10-1000)'),
+  cpuWeight: z.number().int().min(1).max(10_000).optional().describe('CPU weight under contention (v2 cpu.weight 1-10000, default 100; v1 cpu.shares and Docker CpuShares get weight x 10.24): a low weight lets a neighbour that wakes preempt this workflow'),
   network: z.strictObject({
     rate: bitRate('isolation.network.rate').describe('egress limit on the workflow\'s own veth (tc tbf), e.g. 100Mbit'),
   }).optional().describe('a network namespace of its own, joined to the host by a veth pair'),
@@ -485,6 +486,10 @@ export type Workflow = z.output<typeof Target> | z.output<typeof Neighbor>
 export type NeighborSpec = z.output<typeof Neighbor>
 export type TargetSpec = z.output<typeof Target>
 export type IsolationSpec = z.output<typeof Isolation>
+/** The keys of an isolation that set something (every key but level): what an attached workflow may not ask for. */
+export const ISOLATION_SETTINGS = Object.keys(Isolation.shape).filter((key) => key !== 'level') as Array<Exclude<keyof IsolationSpec, 'level'>>
+/** The settings the workflow's isolation asks for. */
+export const isolationSettingsOf = (isolation: IsolationSpec) => ISOLATION_SETTINGS.filter((key) => isolation[key] !== undefined)
 export type FaultSpec = z.output<typeof Fault>
 export type FaultType = FaultSpec['type']
 export type HypothesisSpec = z.output<typeof HypothesisEntry>

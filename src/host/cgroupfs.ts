@@ -50,6 +50,11 @@ export interface CgroupLimits {
 
 const CFS_PERIOD_US = 100_000
 
+/** v2's cpu.weight (1-10000, default 100) on v1's cpu.shares scale (2-262144, default 1024), as runc maps them. */
+export function v1CpuShares(weight: number): number {
+  return Math.max(2, Math.round(weight * 10.24))
+}
+
 /** One box, at the same relative path in every hierarchy (v1) or once in the unified tree (v2). */
 export class Cgroup {
   constructor(readonly layout: CgroupLayout, readonly relativePath: string) {}
@@ -139,7 +144,7 @@ export class Cgroup {
     if (limits.cpuset !== undefined) writeFileSync(at('cpuset', 'cpuset.cpus'), limits.cpuset)
     if (limits.pids !== undefined) writeFileSync(at('pids', 'pids.max'), String(limits.pids))
     if (limits.ioWeight !== undefined) writeFileSync(at('blkio', 'blkio.weight'), String(Math.min(1000, Math.max(10, limits.ioWeight))))
-    if (limits.cpuWeight !== undefined) writeFileSync(at('cpu', 'cpu.shares'), String(Math.round(limits.cpuWeight * 10.24)))
+    if (limits.cpuWeight !== undefined) writeFileSync(at('cpu', 'cpu.shares'), String(v1CpuShares(limits.cpuWeight)))
     if (limits.oomGroup) throw new CgroupUnavailableError('memory.oom.group exists only on cgroup v2; this host runs cgroup v1')
   }
 

@@ -54,5 +54,7 @@ export function summedLimits(members: readonly IsolationSpec[]): CgroupLimits {
     cpus: sum((i) => i.cpus),
     cpuset: cpusets.length === members.length && cpusets.length > 0 ? [...new Set(cpusets.flatMap(expandCpuset))].sort((a, b) => a - b).join(',') : undefined,
     pids: sum((i) => i.pids),
+    // a pod's cpu.shares is the sum of its containers' requests: the box weighs what its members would together
+    cpuWeight: ((w) => (w === undefined ? undefined : Math.min(10_000, w)))(sum((i) => i.cpuWeight)),
   }
 }

@@ -46,8 +46,8 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
     const level = this.levelOf(spec)
     if (level === 'none') return undefined
     if (level === 'shared') return this.sharedLimits()
-    const {memory, cpus, cpuset, pids, ioWeight} = spec.isolation
-    return {memory, cpus, cpuset, pids, ioWeight}
+    const {memory, cpus, cpuset, pids, ioWeight, cpuWeight} = spec.isolation
+    return {memory, cpus, cpuset, pids, ioWeight, cpuWeight}
   }
 
   protected track(resource: LedgerResource): void {
@@ -139,6 +139,7 @@ export function describeLimits(limits: CgroupLimits): string {
     limits.cpus !== undefined ? `cpus ${limits.cpus}` : '',
     limits.cpuset !== undefined ? `cpuset ${limits.cpuset}` : '',
     limits.pids !== undefined ? `pids ${limits.pids}` : '',
+    limits.cpuWeight !== undefined ? `cpu weight ${limits.cpuWeight}` : '',
   ].filter(Boolean)
   return parts.length ? `, ${parts.join(', ')}` : ', no limits'
 }

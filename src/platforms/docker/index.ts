@@ -6,9 +6,9 @@
 // container and network is labelled chaos.run=RUN and written to the run's ledger before it is created.
 import type Docker from 'dockerode'
 
-import type {NeighborSpec, TargetSpec} from '../../experiment/schema.js'
+import {isolationSettingsOf, type NeighborSpec, type TargetSpec} from '../../experiment/schema.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
-import {Cgroup, CgroupUnavailableError, detectCgroupLayout} from '../../host/cgroupfs.js'
+import {Cgroup, CgroupUnavailableError, detectCgroupLayout, v1CpuShares} from '../../host/cgroupfs.js'
 import {allowanceOf, expandCpuset, onlineCpus} from '../../host/cpus.js'
 import {run, runOrThrow} from '../../host/exec.js'
 import type {LedgerResource as Resource, RunLedger} from '../../rollback/ledger.js'
@@ -103,8 +103,7 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
       const role = spec === this.experiment.target ? 'target' : 'neighbour'
       const level = this.levelOf(spec)
       if (!managed(spec)) {
-        const {memory, cpus, cpuset, pids, ioWeight, network} = spec.isolation
-        if ([memory, cpus, cpuset, pids, ioWeight, network, spec.ports, spec.run].some((v) => v !== undefined)) {
+        if (isolationSettingsOf(spec.isolation).length > 0 || spec.ports !== undefined || spec.run !== undefined) {
           throw new PlanError(`${spec.name}: limits, ports and run: apply only to containers the experiment creates (image:); an attached container keeps what it has`)
         }
         const ref = spec.container ?? await this.selectContainer(spec.name, spec.selector!)
@@ -298,6 +297,7 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
           ...(limits?.cpuset !== undefined ? {CpusetCpus: limits.cpuset} : {}),
           ...(limits?.pids !== undefined ? {PidsLimit: limits.pids} : {}),
           ...(limits?.ioWeight !== undefined ? {BlkioWeight: Math.min(1000, Math.max(10, limits.ioWeight))} : {}),
+          ...(limits?.cpuWeight !== undefined ? {CpuShares: v1CpuShares(limits.cpuWeight)} : {}),
         },
       })
       w.id = container.id

@@ -2,7 +2,7 @@
 // network is a namespace of its own, and experiment volumes are sized tmpfs mounts.
 import {accessSync, constants} from 'node:fs'
 
-import type {IsolationSpec, NeighborSpec, TargetSpec} from '../../experiment/schema.js'
+import {type IsolationSpec, isolationSettingsOf, type NeighborSpec, type TargetSpec} from '../../experiment/schema.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
 import {Cgroup, CgroupUnavailableError, cgroupOfProcess, detectCgroupLayout} from '../../host/cgroupfs.js'
 import {allowanceOf, expandCpuset, onlineCpus} from '../../host/cpus.js'
@@ -98,9 +98,9 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
   }
 
   private checkAttached(spec: TargetSpec | NeighborSpec): void {
-    const {memory, cpus, cpuset, pids, ioWeight, network} = spec.isolation
-    if ([memory, cpus, cpuset, pids, ioWeight, network].some((v) => v !== undefined)) {
-      throw new PlanError(`${spec.name}: limits apply only to workflows the experiment starts (run:); an attached workflow keeps the isolation it has`)
+    const asked = isolationSettingsOf(spec.isolation)
+    if (asked.length > 0) {
+      throw new PlanError(`${spec.name}: limits (${asked.join(', ')}) apply only to workflows the experiment starts (run:); an attached workflow keeps the isolation it has`)
     }
     if (spec.pid !== undefined && processStartTime(spec.pid) === undefined) throw new PlanError(`${spec.name}: no process with pid ${spec.pid}`)
     if (spec.cgroup !== undefined && this.layout && !new Cgroup(this.layout, attachedCgroupPath(spec.cgroup, this.layout)).exists()) {
