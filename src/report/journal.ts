@@ -70,7 +70,7 @@ export interface Journal {
     stoppedBecause: string
     /** the probe's own lateness per neighbour, and the intervals of the blocks in which it lagged beyond its bound
      * (reported, not dropped: a probe starved by the fault lags exactly when the neighbour suffers) */
-    instrument: {neighbor: string, meanSendLagMs: number, maxSendLagMs: number, laggedIntervals: number, droppedRequests: number}[]
+    instrument: {neighbor: string, meanSendLagMs: number, maxSendLagMs: number, laggedIntervals: number, requestsInLaggedIntervals: number}[]
   }
   target: {name: string, boundary: string, unexpectedExits: number, lastExit?: string}
   neighbors: {

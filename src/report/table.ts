@@ -80,6 +80,6 @@ export function describeMeasuring(design: NonNullable<Journal['design']>): strin
     ? `${on.length} interleaved pair${on.length === 1 ? '' : 's'} of ${design.blockMs / 1000}s blocks in ${Math.round(span)}s`
     : 'one baseline window and one fault window'
   const lagged = design.instrument.filter((i) => i.laggedIntervals > 0)
-    .map((i) => `; the probe of ${i.neighbor} lagged in ${i.laggedIntervals} interval${i.laggedIntervals === 1 ? '' : 's'} (${i.droppedRequests} requests, judged all the same)`).join('')
+    .map((i) => `; the probe of ${i.neighbor} lagged in ${i.laggedIntervals} interval${i.laggedIntervals === 1 ? '' : 's'} (${i.requestsInLaggedIntervals} requests, judged all the same)`).join('')
   return `${what}, ${design.looks.length} look${design.looks.length === 1 ? '' : 's'}${startup}${lagged}; stopped: ${design.stoppedBecause}`
 }

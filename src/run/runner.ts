@@ -574,18 +574,22 @@ function pooledEfficacy(efficacies: Efficacy[], design: Design): Efficacy | null
   }
 }
 
-/** The instrument's own lag, where the probe measures it: the intervals it lagged in were kept out of the verdict. */
+/**
+ * The instrument's own lag, where the probe measures it: the intervals it lagged in and their requests, counted and
+ * judged all the same (a probe starved by the fault lags exactly when the neighbour suffers: leaving them out hid
+ * harm, docs/isolation-findings.md).
+ */
 function instrumentReport(neighbours: WorkflowObserver[], blocks: MeasuredBlock[]): NonNullable<Journal['design']>['instrument'] {
   return neighbours.flatMap((o) => {
     const stats = o.probe?.stats()
     if (!stats) return []
     let laggedIntervals = 0
-    let droppedRequests = 0
+    let requestsInLaggedIntervals = 0
     for (const b of blocks) {
       const filtered = withoutLaggedIntervals(o, b)
       laggedIntervals += filtered.laggedIntervals
-      droppedRequests += filtered.droppedRequests
+      requestsInLaggedIntervals += filtered.requestsInLaggedIntervals
     }
-    return [{neighbor: o.workflow.name, meanSendLagMs: stats.meanSendLagMs, maxSendLagMs: stats.maxSendLagMs, laggedIntervals, droppedRequests}]
+    return [{neighbor: o.workflow.name, meanSendLagMs: stats.meanSendLagMs, maxSendLagMs: stats.maxSendLagMs, laggedIntervals, requestsInLaggedIntervals}]
   })
 }

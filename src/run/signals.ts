@@ -122,7 +122,8 @@ export interface InstrumentFiltered {
   records: ProbeRecord[]
   /** intervals overlapping the window in which the probe process lagged (LAG_BOUND_MS), whose requests were left out */
   laggedIntervals: number
-  droppedRequests: number
+  /** the requests of those intervals, left out of records */
+  requestsInLaggedIntervals: number
 }
 
 /**
@@ -134,8 +135,8 @@ export interface InstrumentFiltered {
  */
 export function withoutLaggedIntervals(observer: Pick<WorkflowObserver, 'probe'>, window: Window): InstrumentFiltered {
   const probe = observer.probe
-  if (!probe) return {records: [], laggedIntervals: 0, droppedRequests: 0}
+  if (!probe) return {records: [], laggedIntervals: 0, requestsInLaggedIntervals: 0}
   const all = probe.records(window.from, window.to)
   const records = all.filter((r) => !probe.laggedAt(r.t))
-  return {records, laggedIntervals: probe.lag(window.from, window.to).filter((i) => i.lagged).length, droppedRequests: all.length - records.length}
+  return {records, laggedIntervals: probe.lag(window.from, window.to).filter((i) => i.lagged).length, requestsInLaggedIntervals: all.length - records.length}
 }

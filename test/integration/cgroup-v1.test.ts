@@ -23,13 +23,15 @@ describe.runIf(runs)('cgroup v1 on this host', () => {
     const box = new Cgroup(layout, `${name}/worker`)
     boxes.push(new Cgroup(layout, name))
     box.create()
-    box.applyLimits({memory: 64 * 1024 ** 2, cpus: 0.25, cpuset: '0', pids: 50})
+    box.applyLimits({memory: 64 * 1024 ** 2, cpus: 0.25, cpuset: '0', pids: 50, cpuWeight: 10})
     const at = (c: string, f: string) => readFileSync(join('/sys/fs/cgroup', c, name, 'worker', f), 'utf8').trim()
     expect(at('memory', 'memory.limit_in_bytes')).toBe(String(64 * 1024 ** 2))
     expect(at('cpu', 'cpu.cfs_quota_us')).toBe('25000')
     expect(at('cpu', 'cpu.cfs_period_us')).toBe('100000')
     expect(at('cpuset', 'cpuset.cpus')).toBe('0')
     expect(at('pids', 'pids.max')).toBe('50')
+    // v2's weight 10 on v1's shares scale, as runc maps it
+    expect(at('cpu', 'cpu.shares')).toBe('102')
   })
 
   it('launches a process inside its box and kills what is left on removal', async () => {

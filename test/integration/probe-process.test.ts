@@ -169,8 +169,8 @@ describe('RemoteProbe', () => {
     const filtered = withoutLaggedIntervals({probe}, window)
     const laggedCount = intervals.filter((i) => i.lagged).length
     expect(filtered.laggedIntervals).toBe(laggedCount)
-    expect(filtered.droppedRequests).toBeGreaterThanOrEqual(40)
-    expect(filtered.records.length + filtered.droppedRequests).toBe(probe.records(window.from, window.to).length)
+    expect(filtered.requestsInLaggedIntervals).toBeGreaterThanOrEqual(40)
+    expect(filtered.records.length + filtered.requestsInLaggedIntervals).toBe(probe.records(window.from, window.to).length)
     expect(filtered.records.some((r) => r.t >= stalled.from && r.t < stalled.to)).toBe(false)
   })
 

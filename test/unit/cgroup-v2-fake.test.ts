@@ -31,7 +31,7 @@ describe('cgroup v2 (fake tree)', () => {
     // the kernel would create these interface files in the new directory; the fake tree needs them for enabling below
     box.create()
     expect(readFileSync(join(root, 'cgroup.subtree_control'), 'utf8')).toBe('+cpu +memory +cpuset +io +pids')
-    box.applyLimits({memory: 256 * 1024 ** 2, cpus: 0.5, cpuset: '1', pids: 100, ioWeight: 200, oomGroup: true})
+    box.applyLimits({memory: 256 * 1024 ** 2, cpus: 0.5, cpuset: '1', pids: 100, ioWeight: 200, oomGroup: true, cpuWeight: 10})
     const dir = join(root, 'chaos-abcd1234', 'worker')
     expect(readFileSync(join(dir, 'memory.max'), 'utf8')).toBe(String(256 * 1024 ** 2))
     expect(readFileSync(join(dir, 'cpu.max'), 'utf8')).toBe('50000 100000')
@@ -39,6 +39,7 @@ describe('cgroup v2 (fake tree)', () => {
     expect(readFileSync(join(dir, 'pids.max'), 'utf8')).toBe('100')
     expect(readFileSync(join(dir, 'io.weight'), 'utf8')).toBe('default 200')
     expect(readFileSync(join(dir, 'memory.oom.group'), 'utf8')).toBe('1')
+    expect(readFileSync(join(dir, 'cpu.weight'), 'utf8')).toBe('10')
     expect(box.dirs()).toEqual([dir])
     expect(box.paths()).toEqual({version: 2, dir})
   })

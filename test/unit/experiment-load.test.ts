@@ -50,6 +50,7 @@ target:
     cpuset: "0-1,3"
     pids: 128
     ioWeight: 100
+    cpuWeight: 20
     network:
       rate: 100Mbit
   ready:
@@ -137,7 +138,7 @@ describe('parseExperiment on valid files', () => {
   it('normalises every quantity of a full file', () => {
     const e = parseExperiment(FULL, 'full.yaml')
     expect(e.metadata).toEqual({name: 'full', description: 'every field, written the way people write them', labels: {team: 'platform'}})
-    expect(e.target.isolation).toEqual({level: 'cgroup', memory: 256 * Mi, cpus: 0.5, cpuset: '0-1,3', pids: 128, ioWeight: 100, network: {rate: 100e6}})
+    expect(e.target.isolation).toEqual({level: 'cgroup', memory: 256 * Mi, cpus: 0.5, cpuset: '0-1,3', pids: 128, ioWeight: 100, cpuWeight: 20, network: {rate: 100e6}})
     expect(e.target.env).toEqual({LOG_LEVEL: 'debug'})
     expect(e.target.ready).toEqual({http: 'http://127.0.0.1:18080/healthz', timeout: 15_000})
     expect(e.neighbors[0].probe).toEqual({http: {url: 'http://127.0.0.1:18081/work', rate: 50, timeout: 2000, method: 'GET'}})
