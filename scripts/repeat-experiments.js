@@ -1,24 +1,70 @@
 #!/usr/bin/env node
-// Reliability of the experiments: runs each N times (default 10) through the CLI and tallies verdicts, exit codes,
-// dose and duration. Usage: node scripts/repeat-experiments.js [N] [file...]  (after npm run build, as root)
-import {execFileSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, readdirSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+// Reliability of the experiments: runs each N times (default 10) through the CLI and tallies verdicts against each
+// file's `expect`, wrong verdicts (a breach where contained is expected, or the reverse), exit codes, the dose and
+// the time spent measuring. As root, after npm run build:
+//
+//   node scripts/repeat-experiments.js [N] [--load] [--out rows.jsonl] [file...]
+//
+// --load runs `stress-ng --cpu 1 --cpu-load 50` (normal priority) beside every run the whole time, the busy machine
+// the verdict issue asks about. Files default to every Experiment in experiments/ (the process platform's).
+import {execFileSync, spawn} from 'node:child_process'
+import {appendFileSync, mkdtempSync, readFileSync, readdirSync} from 'node:fs'
+import {loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 const args = process.argv.slice(2)
+const flag = (name) => {
+  const i = args.indexOf(name)
+  if (i >= 0) args.splice(i, 1)
+  return i >= 0
+}
+const option = (name) => {
+  const i = args.indexOf(name)
+  if (i < 0) return undefined
+  const [, value] = args.splice(i, 2)
+  return value
+}
+const load = flag('--load')
+const out = option('--out')
 const times = /^\d+$/.test(args[0] ?? '') ? Number(args.shift()) : 10
 const files = args.length ? args : readdirSync('experiments').filter((f) => f.endsWith('.yaml') && /^kind: Experiment$/m.test(readFileSync(join('experiments', f), 'utf8'))).sort().map((f) => join('experiments', f))
 const dir = mkdtempSync(join(tmpdir(), 'chaos-repeat-'))
+
+let background
+if (load) {
+  try {
+    execFileSync('stress-ng', ['--version'], {stdio: 'ignore'})
+  } catch {
+    console.error('--load needs stress-ng (apt-get install stress-ng)')
+    process.exit(2)
+  }
+  background = spawn('stress-ng', ['--cpu', '1', '--cpu-load', '50', '--timeout', '0'], {stdio: 'ignore'})
+  const stop = () => background.kill('SIGTERM')
+  process.on('exit', stop)
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2
+}
+
+/** seconds from the first block's start to the last block's end: the time spent measuring */
+function measuringSeconds(journal) {
+  const blocks = journal?.design?.blocks ?? []
+  if (blocks.length === 0) return NaN
+  return (Date.parse(blocks.at(-1).end) - Date.parse(blocks[0].start)) / 1000
+}
 
 const rows = []
 for (let i = 0; i < times; i++) {
   for (const file of files) {
     const output = join(dir, `${i}-${file.replaceAll('/', '_')}.json`)
     const started = Date.now()
+    const loadBefore = loadavg()[0]
     let code = 0
     try {
-      execFileSync(process.execPath, ['bin/run.js', 'run', file, '--output', output, '--quiet'], {stdio: 'ignore', timeout: 180_000})
+      execFileSync(process.execPath, ['bin/run.js', 'run', file, '--output', output, '--quiet'], {stdio: 'ignore', timeout: 300_000})
     } catch (error) {
       code = error.status ?? -1
     }
@@ -30,14 +76,24 @@ for (let i = 0; i < times; i++) {
       journal = undefined
     }
     const signals = journal?.neighbors.flatMap((n) => n.signals.map((s) => `${s.signal}=${s.verdict}${s.change === null ? '' : `(${(s.change * 100).toFixed(0)}%)`}`)).join(' ') ?? ''
-    const row = {file, run: i + 1, code, verdict: journal?.verdict, expect: journal?.expect, dose: journal?.injection.efficacy?.landed, ratio: journal?.injection.efficacy?.ratio, seconds, signals}
+    const verdict = journal?.verdict
+    const expect = journal?.expect
+    const wrong = (expect === 'contained' && verdict === 'breach') || (expect === 'breach' && verdict === 'contained')
+    const row = {
+      file, run: i + 1, load, code, verdict, expect, wrong, dose: journal?.injection.efficacy?.landed, ratio: journal?.injection.efficacy?.ratio,
+      seconds, measuring: measuringSeconds(journal), pairs: journal?.design?.looks.at(-1)?.pairs, stopped: journal?.design?.stoppedBecause,
+      loadavg: Number(((loadBefore + loadavg()[0]) / 2).toFixed(2)), journal: output, signals,
+    }
     rows.push(row)
-    console.log(`${file} #${i + 1}: exit ${code} ${row.verdict} (expect ${row.expect}) dose ${row.dose ? 'landed' : 'NOT landed'} ${seconds.toFixed(0)}s  ${signals}`)
+    if (out) appendFileSync(out, JSON.stringify(row) + '\n')
+    console.log(`${file} #${i + 1}: exit ${code} ${verdict} (expect ${expect})${wrong ? ' WRONG' : ''} dose ${row.dose ? 'landed' : 'NOT landed'} ${seconds.toFixed(0)}s (measuring ${row.measuring.toFixed(0)}s, load ${row.loadavg})  ${signals}`)
   }
 }
-console.log('\nsummary (runs giving the expected verdict, exit 0):')
+console.log(`\nsummary${load ? ' (stress-ng --cpu 1 --cpu-load 50 beside)' : ''}: expected verdict / runs, wrong verdicts, inconclusive, median measuring time`)
 for (const file of files) {
   const mine = rows.filter((r) => r.file === file)
-  const ok = mine.filter((r) => r.code === 0).length
-  console.log(`  ${file}: ${ok}/${mine.length}, longest ${Math.max(...mine.map((r) => r.seconds)).toFixed(0)}s`)
+  const right = mine.filter((r) => r.verdict === r.expect).length
+  const wrong = mine.filter((r) => r.wrong).length
+  const inconclusive = mine.filter((r) => r.verdict === 'inconclusive').length
+  console.log(`  ${file}: ${right}/${mine.length} expected, ${wrong} wrong, ${inconclusive} inconclusive, median measuring ${median(mine.map((r) => r.measuring)).toFixed(0)}s, longest run ${Math.max(...mine.map((r) => r.seconds)).toFixed(0)}s`)
 }
