@@ -2,10 +2,9 @@
 // [--cgroup DIR]... --params JSON` (see stressorArgv). Order matters: name ourselves for `ps` and cleanup, join
 // the target's cgroups before allocating or burning anything, arm the dead-man's switch, then work and report.
 // Exit codes: 0 for every orderly end (deadline, signal, parent gone, done), 2 bad arguments, 3 failure.
-import {closeSync, constants, openSync, writeSync} from 'node:fs'
-import {join} from 'node:path'
 import {parseStressorArgv, UsageError} from './args.js'
 import {armDeadman} from './deadman.js'
+import {joinCgroup} from './join.js'
 import {STRESSOR_KINDS, stressorTitle} from './kinds.js'
 import type {StressorArgs, StressorKind, StressorParamsByKind} from './protocol.js'
 import {emit, errorMessage, type ExitReason, type RunningStressor, type StressorContext} from './runtime.js'
@@ -53,15 +52,6 @@ function parseArgsOrExit(): StressorArgs {
   }
 }
 
-/** Moves the whole process (all its threads) into a cgroup. No O_CREAT: a directory that is not a cgroup must fail. */
-function joinCgroup(dir: string): void {
-  const fd = openSync(join(dir, 'cgroup.procs'), constants.O_WRONLY)
-  try {
-    writeSync(fd, `${process.pid}\n`)
-  } finally {
-    closeSync(fd)
-  }
-}
 
 /** The kind's work, from the table; its module is imported only now, after joining the cgroups, so that its memory is charged there too. */
 function startKind<K extends StressorKind>(kind: K, params: StressorParamsByKind[K], ctx: StressorContext): Promise<RunningStressor> {
@@ -74,7 +64,7 @@ async function main(): Promise<void> {
   process.title = stressorTitle(args.kind, args.runId)
   for (const dir of args.cgroups) {
     try {
-      joinCgroup(dir)
+      joinCgroup(dir, process.pid)
     } catch (error) {
       return shutdown('error', EXIT_FAILURE, `cannot join cgroup ${dir}: ${errorMessage(error)}`)
     }

@@ -4,6 +4,7 @@
 import {spawn} from 'node:child_process'
 import {readdirSync, readFileSync, unlinkSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
+import {joinCgroup} from './join.js'
 import {lineSplitter, type StressorExitReason, type StressorProgress, StressorMessages, type StressorReady} from './messages.js'
 import {STRESSOR_TITLE} from './kinds.js'
 import {fillFileName} from './names.js'
@@ -70,6 +71,18 @@ export function spawnStressor(args: StressorArgs, opts: SpawnStressorOptions = {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: {...process.env, ...opts.env},
   })
+  // into the target's box at once, before Node has booted: the stressor joins it again itself (and fails loudly if
+  // it cannot); until then its start-up would run in the toolkit's box, whose high CPU weight preempts the
+  // neighbours. A prefix command (nsenter, a container's exec) is moved with it and its child follows.
+  if (child.pid !== undefined) {
+    for (const dir of args.cgroups) {
+      try {
+        joinCgroup(dir, child.pid)
+      } catch {
+        // not reachable from here (another host's or a container's path): the stressor's own join decides
+      }
+    }
+  }
   const said = new StressorMessages()
   let stderrTail = ''
   let stopping = false

@@ -74,6 +74,17 @@ describe.skipIf(!usable)('stressor in a cgroup v1', () => {
     expect(Number(read(cgroups.memory, 'memory.usage_in_bytes'))).toBeGreaterThan(48 * MiB)
   })
 
+  it('is in the box from its spawn, so that its start-up is charged there and not to the toolkit', async () => {
+    const cgroups = makeCgroups()
+    const cpu = launch('cpu', {workers: 1, loadPerWorker: 0.1}, {cgroups: CONTROLLERS.map((c) => cgroups[c])})
+    // before Node has booted in the child, let alone joined by itself
+    expect(cpu.pid).toBeGreaterThan(0)
+    for (const controller of CONTROLLERS) expect(read(cgroups[controller], 'cgroup.procs').split('\n').map(Number)).toContain(cpu.pid)
+    await cpu.ready
+    // Node's own boot (tens of ms of CPU) is in the box's account, not only the work after ready
+    expect(Number(read(cgroups.cpuacct, 'cpuacct.usage')) / 1e9).toBeGreaterThan(0.02)
+  })
+
   it('is OOM-killed at the cgroup memory limit, and the handle says so', async () => {
     const cgroups = makeCgroups()
     writeFileSync(join(cgroups.memory, 'memory.limit_in_bytes'), String(48 * MiB))
