@@ -34,9 +34,11 @@ export interface LookRecord {
   corrected: number
   /**
    * noise: the spread of one pair's contribution (sd) and the distance from no change to the threshold (margin),
-   * on the scale the signal is judged on (log ratio, share, log of a bound), where it is estimated
+   * on the scale the signal is judged on (log ratio, share, log of a bound), where it is estimated. blocks: the last
+   * look's block statistics each signal was judged on (seconds, a share, a count; paired: on[i] and off[i] one pair),
+   * so that a verdict can be checked, or judged otherwise, from the journal alone
    */
-  signals: {neighbor: string, signal: string, verdict: string, change: number | null, noise?: {sd: number, margin: number}}[]
+  signals: {neighbor: string, signal: string, verdict: string, change: number | null, noise?: {sd: number, margin: number}, blocks?: {on: number[], off: number[]}}[]
 }
 
 export interface Journal {
@@ -70,7 +72,9 @@ export interface Journal {
     stoppedBecause: string
     /** the probe's own lateness per neighbour, and the intervals of the blocks in which it lagged beyond its bound
      * (reported, not dropped: a probe starved by the fault lags exactly when the neighbour suffers) */
-    instrument: {neighbor: string, meanSendLagMs: number, maxSendLagMs: number, laggedIntervals: number, requestsInLaggedIntervals: number}[]
+    instrument: {neighbor: string, meanSendLagMs: number, maxSendLagMs: number, laggedIntervals: number, requestsInLaggedIntervals: number,
+      /** @deprecated the same count as requestsInLaggedIntervals, under its first name (they are judged, not dropped); journal fields are never renamed */
+      droppedRequests: number}[]
   }
   target: {name: string, boundary: string, unexpectedExits: number, lastExit?: string}
   neighbors: {

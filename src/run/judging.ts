@@ -35,6 +35,8 @@ export interface LookResult {
   corrected: number
   /** per neighbour, each signal's noise in the order of its signals (null for an observed fact) */
   noise: Map<string, (Noise | null)[]>
+  /** per neighbour, each signal's block statistics in the order of its signals (on[i] and off[i] a pair when paired) */
+  blocks: Map<string, ({on: number[], off: number[]} | undefined)[]>
 }
 
 export function look(neighbors: {name: string, hypotheses: HypothesisSpec[]}[], blocks: BlockSet, paired: boolean, z: number, extract: Extract): LookResult {
@@ -57,9 +59,10 @@ export function look(neighbors: {name: string, hypotheses: HypothesisSpec[]}[], 
   })
   const breach = all.some((s) => s.verdict === 'breach')
   const contained = all.length > 0 && all.every((s) => s.verdict === 'contained')
-  const plain = new Map([...signals].map(([n, v]) => [n, v.map(({pBreach: _p, noise: _n, ...rest}) => rest as SignalVerdict)]))
+  const plain = new Map([...signals].map(([n, v]) => [n, v.map(({pBreach: _p, noise: _n, blocks: _b, ...rest}) => rest as SignalVerdict)]))
   const noise = new Map([...signals].map(([n, v]) => [n, v.map((s) => s.noise)]))
-  return {signals: plain, decision: breach ? 'breach' : contained ? 'contained' : 'undecided', corrected, noise}
+  const values = new Map([...signals].map(([n, v]) => [n, v.map((s) => s.blocks)]))
+  return {signals: plain, decision: breach ? 'breach' : contained ? 'contained' : 'undecided', corrected, noise, blocks: values}
 }
 
 function judgeOne(neighbor: string, h: HypothesisSpec, blocks: BlockSet, paired: boolean, z: number, extract: Extract): BlockVerdict {

@@ -355,12 +355,19 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       }
     }
     if (index >= 0) {
+      // every look's block statistics are the last one's, less its newest blocks: the last look keeps them
+      for (const earlier of looks) for (const s of earlier.signals) delete s.blocks
       looks.push({
         look: index + 1, pairs: design.kind === 'windows' ? 1 : set.on.length, z: Number.isFinite(z) ? z : null, why, decision: result.decision,
         corrected: result.corrected,
         signals: [...result.signals].flatMap(([n, v]) => v.map((s, i) => {
           const noise = result.noise.get(n)?.[i]
-          return {neighbor: n, signal: s.signal, verdict: s.verdict, change: s.change, ...(noise ? {noise: {sd: noise.sd, margin: noise.margin}} : {})}
+          const values = result.blocks.get(n)?.[i]
+          return {
+            neighbor: n, signal: s.signal, verdict: s.verdict, change: s.change,
+            ...(noise ? {noise: {sd: noise.sd, margin: noise.margin}} : {}),
+            ...(values && values.on.length > 0 ? {blocks: {on: values.on.map(significant), off: values.off.map(significant)}} : {}),
+          }
         })),
       })
     }
@@ -590,6 +597,11 @@ function instrumentReport(neighbours: WorkflowObserver[], blocks: MeasuredBlock[
       laggedIntervals += filtered.laggedIntervals
       requestsInLaggedIntervals += filtered.requestsInLaggedIntervals
     }
-    return [{neighbor: o.workflow.name, meanSendLagMs: stats.meanSendLagMs, maxSendLagMs: stats.maxSendLagMs, laggedIntervals, requestsInLaggedIntervals}]
+    return [{neighbor: o.workflow.name, meanSendLagMs: stats.meanSendLagMs, maxSendLagMs: stats.maxSendLagMs, laggedIntervals, requestsInLaggedIntervals, droppedRequests: requestsInLaggedIntervals}]
   })
+}
+
+/** Six significant digits: a block statistic's precision, not float noise, in the journal. */
+function significant(value: number): number {
+  return Number.isFinite(value) && value !== 0 ? Number(value.toPrecision(6)) : value
 }

@@ -42,8 +42,11 @@ export interface Noise {
   blocks: number
 }
 
-/** A signal's verdict, with the one-sided p-value of its breach claim (null for an observed fact) and its noise. */
-export type BlockVerdict = SignalVerdict & {pBreach: number | null, noise: Noise | null}
+/**
+ * A signal's verdict, with the one-sided p-value of its breach claim (null for an observed fact), its noise, and
+ * the block statistics it was judged on (with paired blocks, on[i] and off[i] are one pair), for the journal.
+ */
+export type BlockVerdict = SignalVerdict & {pBreach: number | null, noise: Noise | null, blocks?: {on: number[], off: number[]}}
 
 interface Check {
   verdict: Verdict
@@ -82,7 +85,7 @@ export function judgeBlocks(input: BlockJudgeInput): BlockVerdict {
   return {
     ...summary, verdict: chosen.verdict, reason: chosen.reason, change: chosen.change, interval: chosen.interval, test: chosen.test,
     pValue: chosen.pBreach, pBreach: chosen.verdict === 'breach' ? chosen.pBreach : breachPs.length ? Math.min(...breachPs) : null,
-    noise: noisiest ?? null,
+    noise: noisiest ?? null, blocks: values(input),
   }
 }
 

@@ -67,6 +67,12 @@ describe.skipIf(skip)('chaos run on the docker platform', () => {
     for (const name of ['error_rate', 'restarts']) expect(journal.neighbors[0].signals.find((s) => s.signal === name)?.verdict, JSON.stringify(signals)).toBe('contained')
     console.log(`docker memory-leak: ${journal.verdict}; ${signals.map((s) => `${s.signal} ${s.verdict} ${s.change === null ? '' : `${(s.change * 100).toFixed(0)}%`}`).join(', ')}`)
     expect(journal.design?.blocks.filter((b) => b.arm === 'on').every((b) => b.landed)).toBe(true)
+    // the last look keeps each latency signal's block statistics, one per pair; the earlier looks do not repeat them
+    const last = journal.design!.looks.at(-1)!
+    const p95 = last.signals.find((s) => s.signal === 'latency_p95')!
+    expect(p95.blocks?.on).toHaveLength(last.pairs)
+    expect(p95.blocks?.off).toHaveLength(last.pairs)
+    expect(journal.design!.looks.slice(0, -1).every((l) => l.signals.every((s) => s.blocks === undefined))).toBe(true)
     expect(journal.rollback).toEqual({complete: true, leftovers: [], durationMs: expect.any(Number)})
     expect(labelled(journal.runId)).toEqual({containers: [], networks: []})
   })

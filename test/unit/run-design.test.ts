@@ -97,6 +97,19 @@ describe('look', () => {
     expect(result.signals.get('b')![0].verdict).toBe('breach')
   })
 
+  it('gives the block statistics each signal was judged on, pair by pair, so a journal can be re-judged', () => {
+    const result = look([{name: 'b', hypotheses}], blocks(8), true, 2.2, extractWith({b: 2}))
+    const values = result.blocks.get('b')![0]!
+    expect(values.on).toHaveLength(8)
+    expect(values.off).toHaveLength(8)
+    // the on-arm tripled: every pair's ratio shows it, and their mean of logs is the verdict's change
+    for (let i = 0; i < 8; i++) expect(values.on[i] / values.off[i]).toBeGreaterThan(2)
+    const meanLog = values.on.reduce((a, v, i) => a + Math.log(v / values.off[i]), 0) / 8
+    expect(Math.exp(meanLog) - 1).toBeCloseTo(result.signals.get('b')![0].change!, 10)
+    // and none of it leaks into the verdict itself
+    expect(result.signals.get('b')![0]).not.toHaveProperty('blocks')
+  })
+
   it('a signal a neighbour cannot give is inconclusive, and the look undecided', () => {
     const result = look([{name: 'a', hypotheses}], blocks(6), true, 2.2, () => ({unavailable: 'no probe here'}))
     expect(result.decision).toBe('undecided')
