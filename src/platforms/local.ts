@@ -12,6 +12,7 @@ import {mountTmpfs} from '../host/tmpfs.js'
 import {ledgerDir, processStartTime, type LedgerResource, type RunLedger} from '../rollback/ledger.js'
 import type {StressorKind} from '../stressors/protocol.js'
 import type {StressorHandle} from '../stressors/spawn.js'
+import type {Capabilities, FloodEndpoint} from './capabilities.js'
 import {PlanError, type WorkflowHandle} from './platform.js'
 import {PlatformWorkflows} from './workflows.js'
 
@@ -22,6 +23,11 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
   protected readonly created: LedgerResource[] = []
   protected readonly volumeDirs = new Map<string, string>()
   protected instrumentBox?: Cgroup
+  /** a disk fill writes into this machine's filesystems; a flood leaves the target's box (its link, or loopback) */
+  readonly capabilities: Partial<Capabilities> = {localFill: this, flood: this}
+
+  /** where a flood from the target goes: its own link to a sink the experiment made, or the host's loopback */
+  abstract flood(): FloodEndpoint
 
   /** the isolation level a workflow gets (the experiment's, or chaos matrix's override), in the platform's words */
   protected abstract levelOf(spec: TargetSpec | NeighborSpec): string

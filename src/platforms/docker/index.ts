@@ -15,8 +15,9 @@ import type {LedgerResource as Resource, RunLedger} from '../../rollback/ledger.
 import {undo} from '../../rollback/undo.js'
 import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
 import {answeringUrl} from '../answering.js'
+import type {FloodEndpoint} from '../capabilities.js'
 import {describeLimits, LocalPlatform} from '../local.js'
-import {type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement} from '../platform.js'
+import {type Allowance, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement} from '../platform.js'
 import {containerCgroup} from './cgroups.js'
 import {
   connectEngine, describeError, engineAddress, engineProblem, removeContainer, removeNetwork, RUN_LABEL, statusOf, WORKFLOW_LABEL,

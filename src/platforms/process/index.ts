@@ -12,8 +12,9 @@ import {undo} from '../../rollback/undo.js'
 import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
 import {attachedCgroupPath, systemTarget} from './system-target.js'
 import {answeringUrl} from '../answering.js'
+import type {FloodEndpoint} from '../capabilities.js'
 import {describeLimits, LocalPlatform} from '../local.js'
-import {type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement} from '../platform.js'
+import {type Allowance, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement} from '../platform.js'
 import {ProcessWorkflow} from './workflow.js'
 
 export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements Platform {
