@@ -48,6 +48,11 @@ export interface StressorPlacement {
   deadline: number
   /** 'target': charged to the target's boundary; 'sink': the receiving end the experiment created */
   where: 'target' | 'sink'
+  /**
+   * The same dose against another allowance (a second container of the target, dosed by its own limits), from the
+   * fault's one dose computation; weight is its size against this placement's. Absent: every container gets params.
+   */
+  doseFor?(allowance: Allowance): {params: StressorParams, weight: number}
 }
 
 export interface Platform {

@@ -12,7 +12,7 @@ import {KubeSettings} from '../../experiment/schema.js'
 import {formatBytes} from '../../experiment/units.js'
 import type {ClusterResource, RunLedger} from '../../rollback/ledger.js'
 import type {StressorHandle} from '../../stressors/spawn.js'
-import type {CpuParams, MemoryParams, StressorParams} from '../../stressors/protocol.js'
+import type {StressorParams} from '../../stressors/protocol.js'
 import type {Capabilities, FloodEndpoint, RemoteFillTarget} from '../capabilities.js'
 import {type Platform, type PlatformFactoryContext, PlanError, type StressorPlacement} from '../platform.js'
 import {PlatformWorkflows} from '../workflows.js'
@@ -21,7 +21,7 @@ import {formatCpu, parseQuantity} from './quantity.js'
 import {describePermission, PERMISSIONS} from './rbac.js'
 import {combineStressors, type RemoteContainer, remoteStressor} from './remote-stressor.js'
 import {ALLOW_LABEL, choosePods, describePick, listPods, notRunning, RUN_LABEL} from './select.js'
-import {type ChosenContainer, KubeWorkflow} from './workflow.js'
+import {type ChosenContainer, containerAllowance, KubeWorkflow} from './workflow.js'
 
 export class KubernetesPlatform extends PlatformWorkflows<KubeWorkflow> implements Platform {
   readonly name = 'kubernetes'
@@ -328,7 +328,9 @@ export class KubernetesPlatform extends PlatformWorkflows<KubeWorkflow> implemen
     const weights: number[] = []
     for (const pod of target.pods) {
       for (const container of target.containers) {
-        const {params, weight} = scaleParams(placement.kind, placement.params, reference, container)
+        // each further container gets the fault's dose against its own limits
+        const {params, weight} = container === reference || !placement.doseFor
+          ? {params: placement.params, weight: 1} : placement.doseFor(containerAllowance(target.name, container))
         weights.push(weight)
         handles.push(this.launchOne(placement, params, pod, container.name))
       }
@@ -450,22 +452,6 @@ export function volumeMountFor(pod: Pod, container: string, path: string): {name
 
 function describeContainer(c: ChosenContainer): string {
   return `${c.name} (limits: ${c.cpuLimit !== undefined ? `cpu ${formatCpu(c.cpuLimit)}` : 'no cpu'}, ${c.memoryLimit !== undefined ? `memory ${formatBytes(c.memoryLimit)}` : 'no memory'})`
-}
-
-/** The same limit-relative dose for another container: CPU and memory scaled by its limits against the reference's. */
-export function scaleParams(kind: string, params: StressorParams, reference: ChosenContainer, container: ChosenContainer): {params: StressorParams, weight: number} {
-  if (container === reference) return {params, weight: 1}
-  if (kind === 'cpu' && reference.cpuLimit && container.cpuLimit) {
-    const ratio = container.cpuLimit / reference.cpuLimit
-    const p = params as CpuParams
-    return {params: {...p, loadPerWorker: Math.min(1, p.loadPerWorker * ratio)}, weight: ratio}
-  }
-  if (kind === 'memory' && reference.memoryLimit && container.memoryLimit) {
-    const ratio = container.memoryLimit / reference.memoryLimit
-    const p = params as MemoryParams
-    return {params: {...p, limit: Math.round(p.limit * ratio), rate: Math.max(1024, Math.round(p.rate * ratio))}, weight: ratio}
-  }
-  return {params, weight: 1}
 }
 
 /** The privileged helper pod, pinned to the target's node, that joins the target container's cgroup. */
