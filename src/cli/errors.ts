@@ -1,5 +1,5 @@
 // How commands turn the core's refusals into a message and an exit code, never a stack trace.
-import {ExperimentError} from '../experiment/load.js'
+import {ExperimentError} from '../experiment/issues.js'
 import {PlanError} from '../platforms/platform.js'
 import {ExitCode} from '../run/exit-codes.js'
 

@@ -1,7 +1,7 @@
 import {Args, Command, Flags} from '@oclif/core'
 
-import {ExperimentError, loadExperiment} from '../experiment/load.js'
-import type {ExperimentIssue} from '../experiment/load.js'
+import {ExperimentError, type ExperimentIssue} from '../experiment/issues.js'
+import {loadExperiment} from '../experiment/load.js'
 import {isSuiteFile, loadSuite} from '../gameday/suite.js'
 
 interface FileResult {

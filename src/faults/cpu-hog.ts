@@ -10,8 +10,8 @@ type CpuHogSpec = Extract<import('../experiment/schema.js').FaultSpec, {type: 'c
 
 /**
  * The CPU dose against an allowance: cores (given, or load × the allowance) on workers each below one core. The one
- * place it is computed: chaos run (the target's allowance), chaos matrix (the planned one) and chaos stress (--cpus,
- * else the host) all ask here.
+ * place it is computed: chaos run (the target's allowance, and each further container's on kubernetes), chaos
+ * matrix (the planned one) and chaos stress (--cpus, else the host) all ask here.
  */
 export function cpuDose(spec: Pick<CpuHogSpec, 'cores' | 'load' | 'workers'>, allowance: Allowance): {cores: number, workers: number, loadPerWorker: number, source: string} {
   if (spec.cores !== undefined && spec.cores > allowance.cpus + 1e-9) {
@@ -46,8 +46,14 @@ export const cpuHog: FaultDriver<CpuHogSpec> = {
 
   async start(spec, ctx) {
     const dose = cpuDose(spec, ctx.platform.target.allowance())
-    const params: CpuParams = {workers: dose.workers, loadPerWorker: dose.loadPerWorker}
-    const stressor = ctx.launchStressor({kind: 'cpu', params, deadline: ctx.deadline, where: 'target'})
+    const paramsOf = (d: typeof dose): CpuParams => ({workers: d.workers, loadPerWorker: d.loadPerWorker})
+    const stressor = ctx.launchStressor({
+      kind: 'cpu', params: paramsOf(dose), deadline: ctx.deadline, where: 'target',
+      doseFor(allowance) {
+        const other = cpuDose(spec, allowance)
+        return {params: paramsOf(other), weight: dose.cores > 0 ? other.cores / dose.cores : 1}
+      },
+    })
     await stressor.ready
     const startedAt = Date.now()
     return {

@@ -5,7 +5,8 @@ import {posix, sep} from 'node:path'
 
 import {formatBytes} from '../experiment/units.js'
 import type {Experiment} from '../experiment/schema.js'
-import {PlanError, type Platform} from '../platforms/platform.js'
+import type {RemoteFill} from '../platforms/capabilities.js'
+import {capabilityOf, PlanError, type Platform} from '../platforms/platform.js'
 import type {DiskParams} from '../stressors/protocol.js'
 import {type ActiveFault, type FaultDriver, efficacyOf} from './fault.js'
 
@@ -33,14 +34,17 @@ function capped(bytes: number, experiment: Experiment): number {
 
 /** Resolves where and how much to write, refusing anything the experiment did not name and allow. */
 export function planFill(spec: DiskFillSpec, experiment: Experiment, platform: Platform, beforeSetup: boolean): FillPlan {
-  if (platform.remoteFill && spec.path !== undefined) return planRemoteFill(spec, spec.path, experiment, platform)
+  // a platform whose target's filesystem is not this machine's plans the fill from its own figures
+  const remote = platform.capabilities.remoteFill
+  if (remote) return planRemoteFill(spec, experiment, remote)
+  const local = capabilityOf(platform, 'localFill', 'disk-fill')
   if (spec.volume !== undefined && beforeSetup) {
     // the volume's size is in the file: so is the fill's, before the volume exists
     const size = experiment.volumes![spec.volume].size
     const bytes = 'bytes' in spec.size ? spec.size.bytes : Math.round(spec.size.fraction * size)
     return {dir: `(volume ${spec.volume})`, bytes: capped(Math.min(bytes, size), experiment), createdByExperiment: true}
   }
-  const {dir, createdByExperiment} = platform.fillDirectory(spec.volume, spec.path)
+  const {dir, createdByExperiment} = local.fillDirectory(spec.volume, spec.path)
   if (!createdByExperiment) {
     let real: string
     try {
@@ -79,8 +83,10 @@ export function planFill(spec: DiskFillSpec, experiment: Experiment, platform: P
  * it (no symlinks can be resolved from here), a percentage is of what the platform names (a container's
  * ephemeral-storage limit), and the floor of free space is kept by the stressor, which refuses to start otherwise.
  */
-function planRemoteFill(spec: DiskFillSpec, path: string, experiment: Experiment, platform: Platform): FillPlan {
-  const remote = platform.remoteFill!(path)
+function planRemoteFill(spec: DiskFillSpec, experiment: Experiment, capability: RemoteFill): FillPlan {
+  const remote = capability.remoteFill({volume: spec.volume, path: spec.path})
+  // the platform refuses a volume (remoteFill): a remote fill is always of a path
+  const path = spec.path!
   const dir = posix.normalize(path)
   if (dir.split('/').includes('..') || !dir.startsWith('/')) throw new PlanError(`disk-fill path ${path}: an absolute path without ".." is needed`)
   const allowed = experiment.safety.allowPaths.map((p) => posix.normalize(p))

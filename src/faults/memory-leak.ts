@@ -14,6 +14,7 @@ const STALLED_MS = 1000
 
 type MemoryLeakSpec = Extract<import('../experiment/schema.js').FaultSpec, {type: 'memory-leak'}>
 
+/** How far the leak goes: the limit given, or a share of the target's memory limit. The one place it is computed. */
 function leakLimit(spec: MemoryLeakSpec, memoryLimit: number | undefined, targetName: string): number {
   if ('bytes' in spec.limit) return spec.limit.bytes
   if (memoryLimit === undefined) throw new PlanError(`fault.limit is a percentage, but the target ${targetName} has no memory limit to take it of; give a size such as 512Mi`)
@@ -48,8 +49,14 @@ export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
 
   async start(spec, ctx) {
     const limit = leakLimit(spec, ctx.platform.target.allowance().memoryLimit, ctx.experiment.target.name)
-    const params: MemoryParams = {rate: spec.rate, limit, hold: spec.hold}
-    const stressor: StressorHandle = ctx.launchStressor({kind: 'memory', params, deadline: ctx.deadline, where: 'target'})
+    const paramsOf = (upTo: number): MemoryParams => ({rate: spec.rate, limit: upTo, hold: spec.hold})
+    const stressor: StressorHandle = ctx.launchStressor({
+      kind: 'memory', params: paramsOf(limit), deadline: ctx.deadline, where: 'target',
+      doseFor(allowance) {
+        const other = leakLimit(spec, allowance.memoryLimit, ctx.experiment.target.name)
+        return {params: paramsOf(other), weight: limit > 0 ? other / limit : 1}
+      },
+    })
     await stressor.ready
     let stoppedByUs = false
     let killedByKernel = false

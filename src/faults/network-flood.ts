@@ -5,7 +5,7 @@ import {BlockList, isIP} from 'node:net'
 
 import {formatBitRate} from '../experiment/units.js'
 import type {Experiment} from '../experiment/schema.js'
-import {PlanError} from '../platforms/platform.js'
+import {capabilityOf, PlanError} from '../platforms/platform.js'
 import type {FloodParams, SinkParams} from '../stressors/protocol.js'
 import type {StressorHandle} from '../stressors/spawn.js'
 import {type ActiveFault, type FaultDriver, efficacyOf} from './fault.js'
@@ -44,7 +44,9 @@ export const networkFlood: FaultDriver<NetworkFloodSpec> = {
 
   nullDose: (spec) => ({...spec, rate: NULL_FLOOD_BITS_PER_SECOND, connections: 1}),
 
-  guard(spec, experiment) {
+  guard(spec, experiment, platform) {
+    // what the platform cannot flood from (its target's shape) is refused first, as the platform's own word
+    capabilityOf(platform, 'flood', 'network-flood').checkFlood?.()
     if (spec.destination !== 'sink' && !destinationAllowed(spec.destination.host, experiment)) {
       throw new PlanError(`network-flood destination ${spec.destination.host} is not allowed: floods go to loopback, the experiment's own sink, or addresses listed in safety.allowHosts (literal IPs or CIDRs)`)
     }
@@ -54,12 +56,12 @@ export const networkFlood: FaultDriver<NetworkFloodSpec> = {
 
   plan(spec, experiment, platform) {
     const network = experiment.target.isolation.network
-    const route = platform.floodRoute?.() ?? (network ? `through the target's own link (tbf ${formatBitRate(network.rate)})` : 'on the host\'s loopback')
+    const route = capabilityOf(platform, 'flood', 'network-flood').floodRoute?.() ?? (network ? `through the target's own link (tbf ${formatBitRate(network.rate)})` : 'on the host\'s loopback')
     return `${this.guard(spec, experiment, platform)}, ${route}, charged to ${platform.target.boundary}`
   },
 
   async start(spec, ctx) {
-    const endpoint = ctx.platform.flood()
+    const endpoint = capabilityOf(ctx.platform, 'flood', 'network-flood').flood()
     let sink: StressorHandle | undefined
     let host: string
     let port: number

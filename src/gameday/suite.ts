@@ -10,7 +10,8 @@ import {LineCounter, parseAllDocuments} from 'yaml'
 import type {Document} from 'yaml'
 import {z} from 'zod'
 
-import {describePath, describeValue, ExperimentError, loadExperiment, MAX_ALIASES, MAX_FILE_BYTES, nearest, offsetOfPath, type ExperimentIssue, type IssuePath} from '../experiment/load.js'
+import {describePath, describeValue, ExperimentError, type ExperimentIssue, type IssuePath, nearest, offsetOfPath, sortIssues, valueAt} from '../experiment/issues.js'
+import {loadExperiment, MAX_ALIASES, MAX_FILE_BYTES} from '../experiment/load.js'
 import type {Experiment} from '../experiment/schema.js'
 import {parseDuration} from '../experiment/units.js'
 import type {Level} from '../matrix/types.js'
@@ -277,19 +278,6 @@ function allowedKeys(path: IssuePath, data: unknown): string[] {
   const value = valueAt(data, path).value
   if (value && typeof value === 'object' && ('parallel' in value || 'experiments' in value)) return KEYS.group
   return KEYS.experiment
-}
-
-function valueAt(data: unknown, path: IssuePath): {found: boolean, value: unknown} {
-  let value = data
-  for (const segment of path) {
-    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, segment)) return {found: false, value: undefined}
-    value = (value as Record<string | number, unknown>)[segment]
-  }
-  return {found: true, value}
-}
-
-function sortIssues(issues: ExperimentIssue[]): ExperimentIssue[] {
-  return issues.sort((a, b) => a.line - b.line || a.col - b.col)
 }
 
 /** Whether a YAML file is a game-day suite (kind: GameDay) rather than an experiment, for `chaos validate`. */

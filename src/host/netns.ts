@@ -20,12 +20,28 @@ export function linkAddresses(index: number): {target: string, sink: string} {
   return {target: `169.254.${third}.1`, sink: `169.254.${third}.2`}
 }
 
+/** The file of a named namespace; a container's namespace is reached by its own path (/proc/PID/ns/net). */
+export function netnsPath(name: string): string {
+  return `/run/netns/${name}`
+}
+
 /**
- * Runs a command in a namespace. nsenter switches only the network namespace; `ip netns exec` would also
- * remount /sys, hiding the cgroup hierarchies that the process must still be able to join.
+ * The command prefix that runs a command in the namespace at this path. nsenter switches only the network
+ * namespace; `ip netns exec` would also remount /sys, hiding the cgroup hierarchies that the process must still be
+ * able to join.
  */
+export function enterNetns(path: string): string[] {
+  return ['nsenter', `--net=${path}`, '--']
+}
+
+function runInNetns(path: string, command: string[]): Promise<string> {
+  const [program, ...args] = [...enterNetns(path), ...command]
+  return runOrThrow(program, args)
+}
+
+/** Runs a command in a named namespace (see enterNetns). */
 export function netnsPrefix(name: string): string[] {
-  return ['nsenter', `--net=/run/netns/${name}`, '--']
+  return enterNetns(netnsPath(name))
 }
 
 export async function createNetns(name: string): Promise<void> {
@@ -41,17 +57,17 @@ export async function linkNamespaces(link: NetnsLink): Promise<void> {
   await runOrThrow('ip', ['-n', link.sinkNs, 'link', 'set', link.sinkIf, 'up'])
 }
 
-/** Token bucket filter on the interface's egress: the namespace's bandwidth limit. */
-export async function limitEgress(ns: string, ifname: string, bitsPerSecond: number): Promise<void> {
+/** Token bucket filter on the interface's egress: the namespace's bandwidth limit. The namespace is given by its path. */
+export async function limitEgress(nsPath: string, ifname: string, bitsPerSecond: number): Promise<void> {
   const rate = `${Math.round(bitsPerSecond / 1000)}kbit`
   // a burst of at least one jiffy's worth of bytes at this rate, and a queue of ~50 ms
   const burst = Math.max(32 * 1024, Math.round(bitsPerSecond / 8 / 250))
-  await runOrThrow('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', ifname, 'root', 'tbf', 'rate', rate, 'burst', String(burst), 'latency', '50ms'])
+  await runInNetns(nsPath, ['tc', 'qdisc', 'replace', 'dev', ifname, 'root', 'tbf', 'rate', rate, 'burst', String(burst), 'latency', '50ms'])
 }
 
-/** Interface byte counters inside a namespace (what crossed the link, whoever sent it). */
-export async function interfaceBytes(ns: string, ifname: string): Promise<{tx: number, rx: number}> {
-  const out = await runOrThrow('ip', ['-n', ns, '-s', '-j', 'link', 'show', 'dev', ifname])
+/** Interface byte counters inside a namespace, given by its path (what crossed the link, whoever sent it). */
+export async function interfaceBytes(nsPath: string, ifname: string): Promise<{tx: number, rx: number}> {
+  const out = await runInNetns(nsPath, ['ip', '-s', '-j', 'link', 'show', 'dev', ifname])
   const [info] = JSON.parse(out) as {stats64?: {tx: {bytes: number}, rx: {bytes: number}}}[]
   return {tx: info?.stats64?.tx.bytes ?? 0, rx: info?.stats64?.rx.bytes ?? 0}
 }

@@ -8,11 +8,12 @@ import type {NeighborSpec, TargetSpec} from '../experiment/schema.js'
 import {formatBytes} from '../experiment/units.js'
 import {Cgroup, type CgroupLayout, type CgroupLimits} from '../host/cgroupfs.js'
 import {summedLimits} from '../host/cpus.js'
+import {enterNetns, interfaceBytes} from '../host/netns.js'
 import {mountTmpfs} from '../host/tmpfs.js'
 import {ledgerDir, processStartTime, type LedgerResource, type RunLedger} from '../rollback/ledger.js'
-import type {StressorKind} from '../stressors/protocol.js'
-import type {StressorHandle} from '../stressors/spawn.js'
-import {PlanError, type WorkflowHandle} from './platform.js'
+import {spawnStressor, type StressorHandle} from '../stressors/spawn.js'
+import type {Capabilities, FloodEndpoint} from './capabilities.js'
+import {PlanError, type StressorPlacement, type WorkflowHandle} from './platform.js'
 import {PlatformWorkflows} from './workflows.js'
 
 export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWorkflows<W> {
@@ -22,6 +23,11 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
   protected readonly created: LedgerResource[] = []
   protected readonly volumeDirs = new Map<string, string>()
   protected instrumentBox?: Cgroup
+  /** a disk fill writes into this machine's filesystems; a flood leaves the target's box (its link, or loopback) */
+  readonly capabilities: Partial<Capabilities> = {localFill: this, flood: this}
+
+  /** where a flood from the target goes: its own link to a sink the experiment made, or the host's loopback */
+  abstract flood(): FloodEndpoint
 
   /** the isolation level a workflow gets (the experiment's, or chaos matrix's override), in the platform's words */
   protected abstract levelOf(spec: TargetSpec | NeighborSpec): string
@@ -85,14 +91,33 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
     this.instrumentBox = box
   }
 
-  /** A stressor's process goes in the ledger once it is ready, and out when it ends. */
-  protected trackStressor(handle: StressorHandle, kind: StressorKind): void {
+  /**
+   * A stressor charged to these cgroup directories, inside the network namespace at netnsPath when given (where a
+   * flood may go). Its process goes in the ledger once it is ready, and out when it ends.
+   */
+  protected spawnTracked(placement: StressorPlacement, cgroups: string[], netnsPath?: string): StressorHandle {
+    const handle = spawnStressor(
+      {kind: placement.kind, runId: this.runId, deadline: placement.deadline, parent: process.pid, cgroups, params: placement.params},
+      {command: netnsPath ? enterNetns(netnsPath) : undefined, env: netnsPath ? {CHAOS_FLOOD_ALLOW_NETNS: '1'} : undefined},
+    )
     void handle.ready.then(({pid}) => {
       // a record for cleanup in case the dead-man's switch is ever not enough
-      const resource: LedgerResource = {kind: 'process', pid, startTime: processStartTime(pid) ?? 0, title: `chaos-stressor ${kind}`}
+      const resource: LedgerResource = {kind: 'process', pid, startTime: processStartTime(pid) ?? 0, title: `chaos-stressor ${placement.kind}`}
       this.track(resource)
       void handle.exited.then(() => this.untrack(resource))
     }, () => undefined)
+    return handle
+  }
+
+  /** Where a flood goes: the host's loopback, or across the target's own link (its namespace's interface) to the sink. */
+  protected floodEndpoint(link: {sinkHost: string, netnsPath: string, iface: string} | undefined): FloodEndpoint {
+    if (!link) return {sinkHost: '127.0.0.1', inNamespace: false}
+    return {
+      sinkHost: link.sinkHost,
+      inNamespace: true,
+      linkBytes: () => interfaceBytes(link.netnsPath, link.iface),
+      egressLimit: this.experiment.target.isolation.network?.rate,
+    }
   }
 
   /** Removes what the run created, newest first; returns what could not be removed. */

@@ -7,6 +7,7 @@ import type {ResourceSample} from '../metrics/types.js'
 import type {RunLedger} from '../rollback/ledger.js'
 import type {StressorKind, StressorParams} from '../stressors/protocol.js'
 import type {StressorHandle} from '../stressors/spawn.js'
+import {CAPABILITY_NEEDS, type Capabilities} from './capabilities.js'
 
 // what a workflow may use, worked out from its box's limits on the host (host/cpus.ts); part of every platform's answer
 export type {Allowance}
@@ -16,6 +17,13 @@ export class PlanError extends Error {
   constructor(message: string, readonly exitCode: 2 | 4 = 2) {
     super(message)
   }
+}
+
+/** The capability a fault needs (capabilities.ts), or a refusal naming what the platform lacks. */
+export function capabilityOf<K extends keyof Capabilities>(platform: Platform, name: K, fault: string): Capabilities[K] {
+  const capability = platform.capabilities[name]
+  if (!capability) throw new PlanError(`${fault} needs ${CAPABILITY_NEEDS[name]}, which platform ${platform.name} does not offer`)
+  return capability
 }
 
 export interface WorkflowHandle {
@@ -40,25 +48,11 @@ export interface StressorPlacement {
   deadline: number
   /** 'target': charged to the target's boundary; 'sink': the receiving end the experiment created */
   where: 'target' | 'sink'
-}
-
-export interface FloodEndpoint {
-  /** where a target-side flood should send, and where the sink listens */
-  sinkHost: string
-  /** whether the target floods inside a namespace of its own (the contained case) or on the host's loopback */
-  inNamespace: boolean
-  /** interface byte counters of the target's link, when it has one */
-  linkBytes?: () => Promise<{tx: number, rx: number}>
-  /** egress limit on the target's link (bits/s) */
-  egressLimit?: number
-}
-
-/** A fill in a filesystem this machine cannot see (inside a pod): checked by the stressor where it runs. */
-export interface RemoteFill {
-  /** where the fill lands, for the plan */
-  where: string
-  /** what a size given as a percentage is a percentage of, if anything */
-  percentOf?: {bytes: number, what: string}
+  /**
+   * The same dose against another allowance (a second container of the target, dosed by its own limits), from the
+   * fault's one dose computation; weight is its size against this placement's. Absent: every container gets params.
+   */
+  doseFor?(allowance: Allowance): {params: StressorParams, weight: number}
 }
 
 export interface Platform {
@@ -72,13 +66,8 @@ export interface Platform {
   readonly targetKnownAtPlan?: boolean
   /** the target's allowance as planned, before setup (chaos matrix fixes a CPU dose with it); absent: unknown */
   plannedTargetAllowance?(): Allowance
-  /** the directory a disk fill writes into for this experiment volume or path */
-  fillDirectory(volume: string | undefined, path: string | undefined): {dir: string, createdByExperiment: boolean}
-  /** set where the target's filesystem is not this machine's: a fill of this path is planned from the platform's figures */
-  remoteFill?(path: string): RemoteFill
-  flood(): FloodEndpoint
-  /** how a flood travels, for the plan, where it is not the host's loopback or the target's own link */
-  floodRoute?(): string
+  /** what fault-specific needs it meets (a filesystem to fill, a network to flood); a fault asks with capabilityOf() */
+  readonly capabilities: Partial<Capabilities>
   launchStressor(placement: StressorPlacement): StressorHandle
   /**
    * Why the platform can no longer vouch for the run (its container engine went away, say), or undefined. Checked

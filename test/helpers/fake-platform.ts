@@ -2,7 +2,7 @@
 // launcher): every member is there and typed, the ones a test gives are its own, and any other one the code under
 // test reaches for fails loudly with its name instead of answering something made up.
 import type {ResourceSample} from '../../src/metrics/types.js'
-import type {Allowance, FloodEndpoint, Platform, StressorPlacement, WorkflowHandle} from '../../src/platforms/platform.js'
+import type {Allowance, Platform, StressorPlacement, WorkflowHandle} from '../../src/platforms/platform.js'
 import type {StressorHandle} from '../../src/stressors/spawn.js'
 
 const unused = (member: string) => (): never => {
@@ -32,8 +32,8 @@ export function fakePlatform(overrides: Partial<Omit<Platform, 'target'>> & {tar
     setup: async () => undefined,
     target: fakeWorkflow(target),
     neighbors: [],
-    fillDirectory: unused('fillDirectory') as Platform['fillDirectory'],
-    flood: unused('flood') as () => FloodEndpoint,
+    // no capabilities unless the test gives them: a fault that asks for one is refused, naming it
+    capabilities: {},
     launchStressor: unused('launchStressor') as (placement: StressorPlacement) => StressorHandle,
     teardown: async () => [],
     ...rest,

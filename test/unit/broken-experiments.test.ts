@@ -5,7 +5,8 @@ import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {ExperimentError, parseExperiment} from '../../src/experiment/load.js'
+import {ExperimentError} from '../../src/experiment/issues.js'
+import {parseExperiment} from '../../src/experiment/load.js'
 
 const BROKEN_DIR = join(import.meta.dirname, '..', 'fixtures', 'broken')
 

@@ -7,7 +7,8 @@ import {join} from 'node:path'
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
-import {ExperimentError, parseExperiment} from '../../src/experiment/load.js'
+import {ExperimentError} from '../../src/experiment/issues.js'
+import {parseExperiment} from '../../src/experiment/load.js'
 import {mutate, mutationArb} from '../helpers/mutate.js'
 
 const seeds = readdirSync('experiments').filter((f) => f.endsWith('.yaml')).map((f) => readFileSync(join('experiments', f), 'utf8'))

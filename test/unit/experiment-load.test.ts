@@ -5,9 +5,8 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {schemaPathFrom} from '../../src/commands/init.js'
-import {
-  editDistance, ExperimentError, loadExperiment, MAX_FILE_BYTES, nearest, parseExperiment,
-} from '../../src/experiment/load.js'
+import {editDistance, ExperimentError, nearest} from '../../src/experiment/issues.js'
+import {loadExperiment, MAX_FILE_BYTES, parseExperiment} from '../../src/experiment/load.js'
 import {STARTER_FAULTS, starterExperiment} from '../../src/experiment/starters.js'
 
 const MINIMAL = `apiVersion: chaos/v1

@@ -7,7 +7,7 @@ import {join, resolve} from 'node:path'
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {ExperimentError, formatIssue} from '../../src/experiment/load.js'
+import {ExperimentError, formatIssue} from '../../src/experiment/issues.js'
 import {readHistory, recordSuiteRun} from '../../src/gameday/history.js'
 import {runSuite, suiteReport} from '../../src/gameday/run-suite.js'
 import {checkSchedule, runOnSchedule} from '../../src/gameday/schedule.js'

@@ -38,11 +38,14 @@ const tempDir = () => {
   return dir
 }
 
-/** What the fault plans read of a platform: the target's boundary and allowance, and the fill directory. */
+/** What the fault plans read of a platform: the target's boundary and allowance, a fill directory and a flood's sink. */
 function platformWith(dir?: string): Platform {
   return fakePlatform({
     target: {boundary: 'cgroup /chaos-x/worker', allowance: () => ({cpus: 1, cpuSource: 'host', memoryLimit: 256 * 1024 ** 2})},
-    fillDirectory: (_v: string | undefined, path: string | undefined) => ({dir: dir ?? path!, createdByExperiment: false}),
+    capabilities: {
+      localFill: {fillDirectory: (_v, path) => ({dir: dir ?? path!, createdByExperiment: false})},
+      flood: {flood: () => ({sinkHost: '127.0.0.1', inNamespace: false})},
+    },
   })
 }
 
@@ -109,7 +112,7 @@ describe('guardrails', () => {
     // a platform before setup: no target yet (reading it would throw)
     const beforeSetup = {get target(): never {
       throw new Error('the target does not exist before setup')
-    }, fillDirectory: (_v: string | undefined, path: string | undefined) => ({dir: path!, createdByExperiment: false})} as unknown as Platform
+    }, capabilities: {flood: {flood: () => ({sinkHost: '127.0.0.1', inNamespace: false})}}} as unknown as Platform
     const flood = base('{type: network-flood, destination: {host: 8.8.8.8, port: 53}}')
     expect(refusal(() => planFaultBeforeSetup(networkFlood, flood, beforeSetup)).message).toMatch(/8.8.8.8 is not allowed/)
     const leak = base('{type: memory-leak, rate: 64Mi/s, limit: 100Gi}')
@@ -119,6 +122,26 @@ describe('guardrails', () => {
     // after setup: 50% of 256Mi is above the 64Mi cap, which only the running target's limit could tell
     const error = refusal(() => planFaultAfterSetup(memoryLeak, relative, platformWith()))
     expect(error.message).toMatch(/^fault.limit 128Mi is above safety.maxMemory \(64.0Mi\).* \(this needs the target's boundary, cgroup \/chaos-x\/worker, which exists only once setup has made it, so it could not be refused before/)
+  })
+
+  it('refuses a fault whose need the platform does not offer, naming it; a remote fill is planned from the platform\'s figures', () => {
+    const bare = fakePlatform({target: {boundary: 'pod x'}})
+    expect(refusal(() => networkFlood.guard(base('{type: network-flood}').fault as never, base('{type: network-flood}'), bare)).message)
+      .toBe('network-flood needs a network from the target to flood, which platform fake does not offer')
+    const fill = base('{type: disk-fill, path: /data, size: 32Mi}', 'safety: {allowPaths: [/data]}')
+    expect(refusal(() => planFill(fill.fault as never, fill, bare, false)).message).toBe('disk-fill needs a filesystem on this machine to fill, which platform fake does not offer')
+    // a platform whose capability refuses the target's shape says so before the fault's own guardrails
+    const oneContainer = fakePlatform({capabilities: {flood: {flood: () => ({sinkHost: '127.0.0.1', inNamespace: true}), checkFlood: () => {
+      throw new PlanError('three pods were picked')
+    }}}})
+    const offLimits = base('{type: network-flood, destination: {host: 8.8.8.8, port: 53}}')
+    expect(refusal(() => networkFlood.guard(offLimits.fault as never, offLimits, oneContainer)).message).toBe('three pods were picked')
+    // the fill lands where the platform says, a percentage of what it names; the path is checked as the target sees it
+    const remote = fakePlatform({capabilities: {remoteFill: {remoteFill: ({path}) => ({where: `${path} in the pod`, percentOf: {bytes: 64 * 1024 ** 2, what: 'its limit'}})}}})
+    const half = base('{type: disk-fill, path: /data, size: 50%}', 'safety: {allowPaths: [/data]}')
+    expect(planFill(half.fault as never, half, remote, true)).toMatchObject({dir: '/data', bytes: 32 * 1024 ** 2, remote: expect.stringMatching(/^\/data in the pod \(50% of its limit, 64.0Mi\)/)})
+    const elsewhere = base('{type: disk-fill, path: /etc, size: 1Mi}', 'safety: {allowPaths: [/data]}')
+    expect(refusal(() => planFill(elsewhere.fault as never, elsewhere, remote, true)).message).toMatch(/^disk-fill path \/etc is not under safety.allowPaths \(\/data\); on this platform the paths are as the target container sees them/)
   })
 
   it('a bare number where a percentage is asked is refused with what was meant', () => {

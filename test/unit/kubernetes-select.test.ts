@@ -1,8 +1,14 @@
-// Choosing pods (seeded, printed in the plan), quantities, limit-relative scaling, the schema's kubernetes fields.
+// Choosing pods (seeded, printed in the plan), quantities, each container's limit-relative dose, the schema's kubernetes fields.
 import {describe, expect, it} from 'vitest'
 
 import {parseExperiment} from '../../src/experiment/load.js'
-import {scaleParams} from '../../src/platforms/kubernetes/index.js'
+import {cpuHog} from '../../src/faults/cpu-hog.js'
+import {memoryLeak} from '../../src/faults/memory-leak.js'
+import type {FaultContext} from '../../src/faults/fault.js'
+import {containerAllowance} from '../../src/platforms/kubernetes/workflow.js'
+import type {StressorPlacement} from '../../src/platforms/platform.js'
+import type {StressorHandle} from '../../src/stressors/spawn.js'
+import {fakePlatform} from '../helpers/fake-platform.js'
 import {parseQuantity} from '../../src/platforms/kubernetes/quantity.js'
 import {choosePods, pickCount} from '../../src/platforms/kubernetes/select.js'
 
@@ -45,11 +51,38 @@ describe('kubernetes selection', () => {
     expect(parseQuantity('12Qi')).toBeUndefined()
   })
 
-  it('a second container gets the dose relative to its own limits', () => {
-    const ref = {name: 'a', cpuLimit: 0.5, memoryLimit: 256 * 1024 ** 2}
-    const other = {name: 'b', cpuLimit: 1, memoryLimit: 128 * 1024 ** 2}
-    expect(scaleParams('cpu', {workers: 1, loadPerWorker: 0.25}, ref, other)).toEqual({params: {workers: 1, loadPerWorker: 0.5}, weight: 2})
-    expect(scaleParams('memory', {rate: 64 * 1024 ** 2, limit: 200 * 1024 ** 2, hold: true}, ref, other).params).toMatchObject({limit: 100 * 1024 ** 2, rate: 32 * 1024 ** 2})
+  it('a second container gets the fault\'s own dose against its own limits', async () => {
+    const Mi = 1024 ** 2
+    const ref = {name: 'a', cpuLimit: 0.5, memoryLimit: 256 * Mi}
+    const other = {name: 'b', cpuLimit: 1, memoryLimit: 128 * Mi}
+    /** the placement a fault's start() asks the (kubernetes-like) platform for, with the target's first container */
+    async function placementOf(fault: string, start: (spec: never, ctx: FaultContext) => Promise<unknown>): Promise<StressorPlacement> {
+      const experiment = parseExperiment(`apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: k}
+target: {name: worker, run: [sleep, "60"]}
+neighbors: [{name: api, run: [sleep, "60"]}]
+fault: ${fault}
+phases: {baseline: 5s, inject: 5s}
+hypothesis: [{signal: error_rate, max: 1%}]
+`, 'inline.yaml')
+      let asked: StressorPlacement | undefined
+      const handle = {ready: Promise.resolve({type: 'ready', pid: 1, t: 0}), onMessage: () => () => undefined, exited: new Promise(() => undefined)} as unknown as StressorHandle
+      const platform = fakePlatform({target: {boundary: 'container a', allowance: () => containerAllowance('worker', ref)}, launchStressor: (p) => (asked = p, handle)})
+      await start(experiment.fault as never, {experiment, platform, runId: 'r', deadline: Date.now() + 10_000, log: () => undefined, launchStressor: (p) => platform.launchStressor(p)})
+      return asked!
+    }
+    // 50% of each container's CPU: a quarter of a core in the first, half a core in the second (cpuDose's workers)
+    const cpu = await placementOf('{type: cpu-hog, load: 50%}', cpuHog.start.bind(cpuHog))
+    expect(cpu.params).toEqual({workers: 1, loadPerWorker: 0.25})
+    expect(cpu.doseFor!(containerAllowance('worker', other))).toEqual({params: {workers: 1, loadPerWorker: 0.5}, weight: 2})
+    // the dose's refusal is the fault's own: an absolute dose above the second container's allowance
+    await expect(placementOf('{type: cpu-hog, cores: 0.5}', cpuHog.start.bind(cpuHog)).then((p) => p.doseFor!(containerAllowance('worker', {...other, cpuLimit: 0.25}))))
+      .rejects.toThrow(/cores 0.5 is above the target's allowance of 0.25 CPU/)
+    // a leak up to 80% of each container's memory limit, at the rate the fault gives
+    const leak = await placementOf('{type: memory-leak, rate: 64Mi/s, limit: 80%}', memoryLeak.start.bind(memoryLeak))
+    expect(leak.params).toMatchObject({limit: Math.round(0.8 * 256 * Mi), rate: 64 * Mi})
+    expect(leak.doseFor!(containerAllowance('worker', other))).toEqual({params: {limit: Math.round(0.8 * 128 * Mi), rate: 64 * Mi, hold: true}, weight: expect.closeTo(0.5, 6)})
   })
 })
 

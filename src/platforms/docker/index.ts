@@ -10,13 +10,15 @@ import {isolationSettingsOf, type NeighborSpec, type TargetSpec} from '../../exp
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
 import {Cgroup, CgroupUnavailableError, detectCgroupLayout, v1CpuShares} from '../../host/cgroupfs.js'
 import {allowanceOf, expandCpuset, onlineCpus} from '../../host/cpus.js'
-import {run, runOrThrow} from '../../host/exec.js'
+import {run} from '../../host/exec.js'
+import {limitEgress} from '../../host/netns.js'
 import type {LedgerResource as Resource, RunLedger} from '../../rollback/ledger.js'
 import {undo} from '../../rollback/undo.js'
-import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
+import type {StressorHandle} from '../../stressors/spawn.js'
 import {answeringUrl} from '../answering.js'
+import type {FloodEndpoint} from '../capabilities.js'
 import {describeLimits, LocalPlatform} from '../local.js'
-import {type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement} from '../platform.js'
+import {type Allowance, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement} from '../platform.js'
 import {containerCgroup} from './cgroups.js'
 import {
   connectEngine, describeError, engineAddress, engineProblem, removeContainer, removeNetwork, RUN_LABEL, statusOf, WORKFLOW_LABEL,
@@ -251,7 +253,8 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
     if (network && target.managed) {
       if (!target.netnsPath) throw new PlanError(`${target.name}: the target has no network namespace of its own to shape`, 4)
       try {
-        await limitEgress(target.netnsPath, network.rate)
+        // the container's eth0 egress, set from the host through its network namespace
+        await limitEgress(target.netnsPath, 'eth0', network.rate)
       } catch (error) {
         throw new PlanError(`${target.name}: cannot shape the container's eth0: ${(error as Error).message}`, 4)
       }
@@ -389,34 +392,15 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
 
   flood(): FloodEndpoint {
     const target = this.workflows[0]
-    if (!target.netnsPath || !target.gateway) return {sinkHost: '127.0.0.1', inNamespace: false}
-    const netns = target.netnsPath
-    return {
-      // the sink listens on the host's end of the experiment's own bridge: the flood crosses the target's veth
-      sinkHost: target.gateway,
-      inNamespace: true,
-      linkBytes: () => interfaceBytes(netns, 'eth0'),
-      egressLimit: this.experiment.target.isolation.network?.rate,
-    }
+    // the sink listens on the host's end of the experiment's own bridge: the flood crosses the target's veth
+    return this.floodEndpoint(target.netnsPath && target.gateway ? {sinkHost: target.gateway, netnsPath: target.netnsPath, iface: 'eth0'} : undefined)
   }
 
   launchStressor(placement: StressorPlacement): StressorHandle {
     const target = this.workflows[0]
     const inTarget = placement.where === 'target'
-    const netns = inTarget && placement.kind === 'flood' ? target.netnsPath : undefined
     const rootDirs = this.layout ? Cgroup.rootDirs(this.layout) : []
-    const handle = spawnStressor(
-      {
-        kind: placement.kind, runId: this.runId, deadline: placement.deadline, parent: process.pid,
-        cgroups: inTarget ? target.cgroup?.dirs ?? [] : rootDirs, params: placement.params,
-      },
-      {
-        command: netns ? ['nsenter', `--net=${netns}`, '--'] : undefined,
-        env: netns ? {CHAOS_FLOOD_ALLOW_NETNS: '1'} : undefined,
-      },
-    )
-    this.trackStressor(handle, placement.kind)
-    return handle
+    return this.spawnTracked(placement, inTarget ? target.cgroup?.dirs ?? [] : rootDirs, inTarget && placement.kind === 'flood' ? target.netnsPath : undefined)
   }
 
   async teardown(): Promise<string[]> {
@@ -449,19 +433,6 @@ function portPair(entry: number | string): {host: number, container: number} {
   if (typeof entry === 'number') return {host: entry, container: entry}
   const [host, container] = entry.split(':').map(Number)
   return {host, container}
-}
-
-/** Token bucket filter on the container's eth0 egress, set from the host through its network namespace. */
-async function limitEgress(netnsPath: string, bitsPerSecond: number): Promise<void> {
-  const rate = `${Math.round(bitsPerSecond / 1000)}kbit`
-  const burst = Math.max(32 * 1024, Math.round(bitsPerSecond / 8 / 250))
-  await runOrThrow('nsenter', [`--net=${netnsPath}`, '--', 'tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', rate, 'burst', String(burst), 'latency', '50ms'])
-}
-
-async function interfaceBytes(netnsPath: string, ifname: string): Promise<{tx: number, rx: number}> {
-  const out = await runOrThrow('nsenter', [`--net=${netnsPath}`, '--', 'ip', '-s', '-j', 'link', 'show', 'dev', ifname])
-  const [info] = JSON.parse(out) as {stats64?: {tx: {bytes: number}, rx: {bytes: number}}}[]
-  return {tx: info?.stats64?.tx.bytes ?? 0, rx: info?.stats64?.rx.bytes ?? 0}
 }
 
 /** The last lines a container wrote, for an error message. */

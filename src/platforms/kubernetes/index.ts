@@ -12,17 +12,16 @@ import {KubeSettings} from '../../experiment/schema.js'
 import {formatBytes} from '../../experiment/units.js'
 import type {ClusterResource, RunLedger} from '../../rollback/ledger.js'
 import type {StressorHandle} from '../../stressors/spawn.js'
-import type {CpuParams, MemoryParams, StressorParams} from '../../stressors/protocol.js'
-import {
-  type FloodEndpoint, type Platform, type PlatformFactoryContext, PlanError, type RemoteFill, type StressorPlacement,
-} from '../platform.js'
+import type {StressorParams} from '../../stressors/protocol.js'
+import type {Capabilities, FloodEndpoint, RemoteFillTarget} from '../capabilities.js'
+import {type Platform, type PlatformFactoryContext, PlanError, type StressorPlacement} from '../platform.js'
 import {PlatformWorkflows} from '../workflows.js'
 import {type Cluster, connect, describeApiError, type Pod, statusOf, withTimeout} from './client.js'
 import {formatCpu, parseQuantity} from './quantity.js'
 import {describePermission, PERMISSIONS} from './rbac.js'
 import {combineStressors, type RemoteContainer, remoteStressor} from './remote-stressor.js'
 import {ALLOW_LABEL, choosePods, describePick, listPods, notRunning, RUN_LABEL} from './select.js'
-import {type ChosenContainer, KubeWorkflow} from './workflow.js'
+import {type ChosenContainer, containerAllowance, KubeWorkflow} from './workflow.js'
 
 export class KubernetesPlatform extends PlatformWorkflows<KubeWorkflow> implements Platform {
   readonly name = 'kubernetes'
@@ -38,6 +37,8 @@ export class KubernetesPlatform extends PlatformWorkflows<KubeWorkflow> implemen
   /** optional verbs RBAC refused (the run goes on without what they give) */
   private readonly refused = new Set<string>()
   readonly seed: number
+  /** a fill lands in the target container's filesystem (not this machine's); a flood stays inside the target pod */
+  readonly capabilities: Partial<Capabilities> = {remoteFill: this, flood: this}
   /** the isolation level this run's pods embody: kubernetes.level, or the name of one of kubernetes.levels */
   readonly level: string
 
@@ -63,14 +64,6 @@ export class KubernetesPlatform extends PlatformWorkflows<KubeWorkflow> implemen
   }
 
   async plan(): Promise<string[]> {
-    const fault = this.experiment.fault
-    const targetPods = this.experiment.target.pods!
-    if ((fault.type === 'network-flood' || fault.type === 'disk-fill') && targetPods.allContainers) {
-      throw new PlanError(`${fault.type} on platform kubernetes is charged to one container of each target pod (${fault.type === 'network-flood' ? 'a pod\'s containers share one network namespace' : 'the path is in that container\'s filesystem'}): leave allContainers out`)
-    }
-    if (fault.type === 'disk-fill' && fault.volume !== undefined) {
-      throw new PlanError('disk-fill on platform kubernetes fills a path in the target container (an emptyDir mount, or its writable layer): give fault.path, listed in safety.allowPaths as the container sees it; experiment volumes are loop filesystems on this machine')
-    }
     const cluster = await connect(this.settings)
     this.cluster = cluster
     const lines = [
@@ -87,13 +80,6 @@ export class KubernetesPlatform extends PlatformWorkflows<KubeWorkflow> implemen
     }
     this.workflows = workflows
     await this.checkIsolation(lines)
-    if (fault.type === 'disk-fill' && this.settings.mechanism === 'ephemeral-container') {
-      for (const pod of workflows[0].pods) this.fillMount = volumeMountFor(pod, workflows[0].containers[0].name, fault.path!)
-      lines.push(`disk-fill: the ephemeral container mounts volume ${this.fillMount!.name} at ${this.fillMount!.mountPath}, as the target container does`)
-    }
-    if (fault.type === 'network-flood' && workflows[0].pods.length > 1) {
-      throw new PlanError(`network-flood on platform kubernetes floods inside one target pod's network namespace, to a sink in that pod; ${workflows[0].pods.length} pods were picked: use pick: one`)
-    }
     return lines
   }
 
@@ -285,17 +271,41 @@ export class KubernetesPlatform extends PlatformWorkflows<KubeWorkflow> implemen
     for (const w of this.workflows) log(`${w.role} ${w.name}: ${w.pods.length} pod(s), ${w.readyPods()} Ready (${w.boundary})`)
   }
 
-  fillDirectory(): {dir: string, createdByExperiment: boolean} {
-    throw new PlanError('platform kubernetes fills a path inside the target container (remoteFill)')
+  /** A fault charged to one container of each target pod refuses allContainers. */
+  private oneContainer(fault: string, why: string): void {
+    if (this.experiment.target.pods!.allContainers) {
+      throw new PlanError(`${fault} on platform kubernetes is charged to one container of each target pod (${why}): leave allContainers out`)
+    }
   }
 
-  /** A disk fill writes into the target container's own filesystem, which this machine cannot see. */
-  remoteFill(path: string): RemoteFill {
-    const storage = this.workflows[0]?.containers[0]?.storageLimit
+  /**
+   * A disk fill writes into the target container's own filesystem, which this machine cannot see. Through an
+   * ephemeral container, it goes into the target container's volume that holds the path, mounted the same way.
+   */
+  remoteFill(fill: {volume?: string, path?: string}): RemoteFillTarget {
+    this.oneContainer('disk-fill', 'the path is in that container\'s filesystem')
+    if (fill.volume !== undefined || fill.path === undefined) {
+      throw new PlanError('disk-fill on platform kubernetes fills a path in the target container (an emptyDir mount, or its writable layer): give fault.path, listed in safety.allowPaths as the container sees it; experiment volumes are loop filesystems on this machine')
+    }
+    const target = this.workflows[0]
+    const container = target?.containers[0]
+    let mounted = ''
+    if (target && this.settings.mechanism === 'ephemeral-container') {
+      for (const pod of target.pods) this.fillMount = volumeMountFor(pod, container!.name, fill.path)
+      mounted = ` (the ephemeral container mounts volume ${this.fillMount!.name} at ${this.fillMount!.mountPath}, as the target container does)`
+    }
+    const storage = container?.storageLimit
     return {
-      where: `${path} in container ${this.workflows[0]?.containers[0]?.name ?? '?'} of each target pod`,
+      where: `${fill.path} in container ${container?.name ?? '?'} of each target pod${mounted}`,
       ...(storage === undefined ? {} : {percentOf: {bytes: storage, what: 'the container\'s ephemeral-storage limit'}}),
     }
+  }
+
+  /** A flood and its sink are both in one target pod's network namespace. */
+  checkFlood(): void {
+    this.oneContainer('network-flood', 'a pod\'s containers share one network namespace')
+    const pods = this.workflows[0]?.pods.length ?? 0
+    if (pods > 1) throw new PlanError(`network-flood on platform kubernetes floods inside one target pod's network namespace, to a sink in that pod; ${pods} pods were picked: use pick: one`)
   }
 
   /** Both ends of a flood are in the target pod's network namespace: the sink listens on its loopback. */
@@ -318,7 +328,9 @@ export class KubernetesPlatform extends PlatformWorkflows<KubeWorkflow> implemen
     const weights: number[] = []
     for (const pod of target.pods) {
       for (const container of target.containers) {
-        const {params, weight} = scaleParams(placement.kind, placement.params, reference, container)
+        // each further container gets the fault's dose against its own limits
+        const {params, weight} = container === reference || !placement.doseFor
+          ? {params: placement.params, weight: 1} : placement.doseFor(containerAllowance(target.name, container))
         weights.push(weight)
         handles.push(this.launchOne(placement, params, pod, container.name))
       }
@@ -440,22 +452,6 @@ export function volumeMountFor(pod: Pod, container: string, path: string): {name
 
 function describeContainer(c: ChosenContainer): string {
   return `${c.name} (limits: ${c.cpuLimit !== undefined ? `cpu ${formatCpu(c.cpuLimit)}` : 'no cpu'}, ${c.memoryLimit !== undefined ? `memory ${formatBytes(c.memoryLimit)}` : 'no memory'})`
-}
-
-/** The same limit-relative dose for another container: CPU and memory scaled by its limits against the reference's. */
-export function scaleParams(kind: string, params: StressorParams, reference: ChosenContainer, container: ChosenContainer): {params: StressorParams, weight: number} {
-  if (container === reference) return {params, weight: 1}
-  if (kind === 'cpu' && reference.cpuLimit && container.cpuLimit) {
-    const ratio = container.cpuLimit / reference.cpuLimit
-    const p = params as CpuParams
-    return {params: {...p, loadPerWorker: Math.min(1, p.loadPerWorker * ratio)}, weight: ratio}
-  }
-  if (kind === 'memory' && reference.memoryLimit && container.memoryLimit) {
-    const ratio = container.memoryLimit / reference.memoryLimit
-    const p = params as MemoryParams
-    return {params: {...p, limit: Math.round(p.limit * ratio), rate: Math.max(1024, Math.round(p.rate * ratio))}, weight: ratio}
-  }
-  return {params, weight: 1}
 }
 
 /** The privileged helper pod, pinned to the target's node, that joins the target container's cgroup. */

@@ -65,14 +65,7 @@ export class KubeWorkflow implements WorkflowHandle {
   }
 
   allowance(): Allowance {
-    const c = this.containers[0]
-    if (c.cpuLimit === undefined) {
-      return {
-        cpus: Number.POSITIVE_INFINITY, cpuSource: 'unlimited', memoryLimit: c.memoryLimit,
-        unlimitedWhy: `${this.name}: container ${c.name} has no resources.limits.cpu, so a limit-relative CPU dose has nothing to be relative to; set a limit, or give the fault cores:`,
-      }
-    }
-    return {cpus: c.cpuLimit, cpuSource: 'quota', memoryLimit: c.memoryLimit}
+    return containerAllowance(this.name, this.containers[0])
   }
 
   sample(): ResourceSample {
@@ -204,4 +197,15 @@ function podState(pod: Pod, before: PodState | undefined): PodState {
   }
   const ready = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True'
   return {restarts, oomKills, evicted: pod.status?.reason === 'Evicted', deleted: before?.deleted ?? false, ready, lastExit}
+}
+
+/** What a container may use: its limits. A limit-relative dose is relative to these (each container's its own). */
+export function containerAllowance(workflow: string, c: ChosenContainer): Allowance {
+  if (c.cpuLimit === undefined) {
+    return {
+      cpus: Number.POSITIVE_INFINITY, cpuSource: 'unlimited', memoryLimit: c.memoryLimit,
+      unlimitedWhy: `${workflow}: container ${c.name} has no resources.limits.cpu, so a limit-relative CPU dose has nothing to be relative to; set a limit, or give the fault cores:`,
+    }
+  }
+  return {cpus: c.cpuLimit, cpuSource: 'quota', memoryLimit: c.memoryLimit}
 }

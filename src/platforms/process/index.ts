@@ -6,14 +6,15 @@ import {type IsolationSpec, isolationSettingsOf, type NeighborSpec, type TargetS
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
 import {Cgroup, CgroupUnavailableError, cgroupOfProcess, detectCgroupLayout} from '../../host/cgroupfs.js'
 import {allowanceOf, expandCpuset, onlineCpus} from '../../host/cpus.js'
-import {createNetns, netnsPrefix, interfaceBytes, limitEgress, linkAddresses, linkNamespaces, type NetnsLink} from '../../host/netns.js'
+import {createNetns, limitEgress, linkAddresses, linkNamespaces, type NetnsLink, netnsPath} from '../../host/netns.js'
 import {processStartTime, type RunLedger} from '../../rollback/ledger.js'
 import {undo} from '../../rollback/undo.js'
-import {spawnStressor, type StressorHandle} from '../../stressors/spawn.js'
+import type {StressorHandle} from '../../stressors/spawn.js'
 import {attachedCgroupPath, systemTarget} from './system-target.js'
 import {answeringUrl} from '../answering.js'
+import type {FloodEndpoint} from '../capabilities.js'
 import {describeLimits, LocalPlatform} from '../local.js'
-import {type Allowance, type FloodEndpoint, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement} from '../platform.js'
+import {type Allowance, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement} from '../platform.js'
 import {ProcessWorkflow} from './workflow.js'
 
 export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements Platform {
@@ -124,7 +125,7 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
         await createNetns(ns)
       }
       await linkNamespaces(this.link)
-      await limitEgress(this.link.targetNs, this.link.targetIf, network.rate)
+      await limitEgress(netnsPath(this.link.targetNs), this.link.targetIf, network.rate)
       log(`network: ${this.link.targetNs} --veth (tbf ${formatBitRate(network.rate)})--> ${this.link.sinkNs}`)
     }
     const boxes = new Map<string, Cgroup>()
@@ -186,28 +187,14 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
 
   flood(): FloodEndpoint {
     const link = this.link
-    if (!link) return {sinkHost: '127.0.0.1', inNamespace: false}
-    return {
-      sinkHost: link.sinkAddress,
-      inNamespace: true,
-      linkBytes: () => interfaceBytes(link.targetNs, link.targetIf),
-      egressLimit: this.experiment.target.isolation.network?.rate,
-    }
+    return this.floodEndpoint(link ? {sinkHost: link.sinkAddress, netnsPath: netnsPath(link.targetNs), iface: link.targetIf} : undefined)
   }
 
   launchStressor(placement: StressorPlacement): StressorHandle {
     const target = this.workflows[0]
     const inTarget = placement.where === 'target'
     const ns = inTarget ? this.link?.targetNs : this.link?.sinkNs
-    const handle = spawnStressor(
-      {
-        kind: placement.kind, runId: this.runId, deadline: placement.deadline, parent: process.pid,
-        cgroups: inTarget && target.box ? target.box.dirs() : this.unboxedDirs(), params: placement.params,
-      },
-      {command: ns ? netnsPrefix(ns) : undefined, env: ns ? {CHAOS_FLOOD_ALLOW_NETNS: '1'} : undefined},
-    )
-    this.trackStressor(handle, placement.kind)
-    return handle
+    return this.spawnTracked(placement, inTarget && target.box ? target.box.dirs() : this.unboxedDirs(), ns ? netnsPath(ns) : undefined)
   }
 
   async teardown(): Promise<string[]> {

@@ -1,0 +1,59 @@
+// What some faults need of a platform beyond the Platform interface: a filesystem to fill, a network to flood.
+// A platform offers the capabilities it has (Platform.capabilities); a fault asks for the one it needs with
+// capabilityOf() (platforms/platform.ts), which refuses the run, before anything is created, on a platform that
+// lacks it. A new fault with a new need adds its capability here, not a member to every platform.
+
+/** disk-fill on this machine's filesystems (process, docker). */
+export interface LocalFill {
+  /** the directory a disk fill writes into for this experiment volume or path */
+  fillDirectory(volume: string | undefined, path: string | undefined): {dir: string, createdByExperiment: boolean}
+}
+
+/** A fill in a filesystem this machine cannot see (inside a pod): checked by the stressor where it runs. */
+export interface RemoteFillTarget {
+  /** where the fill lands, for the plan */
+  where: string
+  /** what a size given as a percentage is a percentage of, if anything */
+  percentOf?: {bytes: number, what: string}
+}
+
+/** disk-fill in the target's own filesystem, which this machine cannot see (kubernetes). */
+export interface RemoteFill {
+  /** Where a fill of this volume or path lands in the target; throws PlanError for one the platform cannot make there. */
+  remoteFill(fill: {volume?: string, path?: string}): RemoteFillTarget
+}
+
+export interface FloodEndpoint {
+  /** where a target-side flood should send, and where the sink listens */
+  sinkHost: string
+  /** whether the target floods inside a namespace of its own (the contained case) or on the host's loopback */
+  inNamespace: boolean
+  /** interface byte counters of the target's link, when it has one */
+  linkBytes?: () => Promise<{tx: number, rx: number}>
+  /** egress limit on the target's link (bits/s) */
+  egressLimit?: number
+}
+
+/** network-flood from the target, to a sink the platform places. */
+export interface Flood {
+  /** Refuses (PlanError), once the target is chosen and before anything is created, a flood this target cannot carry. */
+  checkFlood?(): void
+  /** how a flood travels, for the plan, where it is not the host's loopback or the target's own link */
+  floodRoute?(): string
+  /** where the flood goes, once the target is set up */
+  flood(): FloodEndpoint
+}
+
+/** Every capability, by the name a fault asks for it with. */
+export interface Capabilities {
+  localFill: LocalFill
+  remoteFill: RemoteFill
+  flood: Flood
+}
+
+/** What each capability is, for the refusal of a platform that lacks it: "<fault> needs <this>". */
+export const CAPABILITY_NEEDS: {[K in keyof Capabilities]: string} = {
+  localFill: 'a filesystem on this machine to fill',
+  remoteFill: 'a filesystem in the target to fill',
+  flood: 'a network from the target to flood',
+}
