@@ -1,5 +1,8 @@
 // Ctrl-C and SIGTERM for the commands that inject: the first asks the core to stop (it removes the fault and
 // rolls back, as after any run); a second forces the exit after a best-effort cleanup of what is in progress.
+// Output that can no longer be written (the reader of a pipe went away: `| head`, a CI step killed, a parent that
+// timed out) is an interrupt too: unhandled, the first failed write would crash the process mid-injection and
+// leave the fault running and the run's containers and cgroups to `chaos cleanup`.
 import {ExitCode} from '../run/exit-codes.js'
 
 export interface Interrupts {
@@ -23,11 +26,24 @@ export function handleInterrupts(doing: string, forceCleanup: () => Promise<unkn
     process.stderr.write(`\n${signal} again: forcing exit after a best-effort cleanup\n`)
     void forceCleanup().finally(() => process.exit(ExitCode.Aborted))
   }
+  let disposed = false
+  const onOutputLost = (error: NodeJS.ErrnoException) => {
+    if (disposed || controller.signal.aborted) return
+    interrupts++
+    try {
+      process.stderr.write(`\noutput closed (${error.code ?? error.message}): ${doing}\n`)
+    } catch { /* stderr is gone too */ }
+    controller.abort()
+  }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  // never removed: a write after the run (its summary) to a closed pipe must not crash the exit either
+  process.stdout.on('error', onOutputLost)
+  process.stderr.on('error', onOutputLost)
   return {
     signal: controller.signal,
     dispose() {
+      disposed = true
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
     },

@@ -92,6 +92,24 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
   }
 
   /**
+   * The instrument leaves its box before the run's cgroup is removed, and so does every process still in it: the
+   * toolkit's children inherited the box (its probe; whatever the program that embeds the runner started meanwhile,
+   * such as a test restarting dockerd). None of them is a resource of the run, and removing the box would SIGKILL
+   * them. Stressors are never here: each is moved to its target's box the moment it is spawned.
+   */
+  protected releaseInstrument(): void {
+    const box = this.instrumentBox
+    if (!box || !this.layout) return
+    this.instrumentBox = undefined
+    Cgroup.moveToRoot(this.layout, process.pid)
+    for (const pid of box.pids()) {
+      try {
+        Cgroup.moveToRoot(this.layout, pid)
+      } catch { /* it ended meanwhile */ }
+    }
+  }
+
+  /**
    * A stressor charged to these cgroup directories, inside the network namespace at netnsPath when given (where a
    * flood may go). Its process goes in the ledger once it is ready, and out when it ends.
    */

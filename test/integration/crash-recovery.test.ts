@@ -1,7 +1,7 @@
 // The toolkit killed with SIGKILL in the middle of an injection: its stressors and workloads die by themselves
 // within a second (dead-man's switch, parent-death signal), and `chaos cleanup` removes the rest (cgroups, the
 // run directory, the ledger), reports what it removed, and is safe to run twice.
-import {execFileSync, spawn} from 'node:child_process'
+import {type ChildProcessWithoutNullStreams, execFileSync, spawn} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -21,10 +21,10 @@ function experimentFile(): string {
   return file
 }
 
-/** `chaos run` of cpu-hog.yaml until its stressor burns; then `signals` are sent, `gapMs` apart. */
-async function interruptedRun(signals: NodeJS.Signals[], gapMs: number): Promise<{code: number | null, stderr: string, runId: string}> {
+/** `chaos run` of cpu-hog.yaml until its stressor burns; then `interrupt` is done to it. */
+async function interruptedRun(interrupt: (child: ChildProcessWithoutNullStreams) => Promise<void>): Promise<{code: number | null, stderr: string, runId: string}> {
   const child = spawn(process.execPath, ['bin/run.js', 'run', experimentFile(), '--baseline', '3s', '--inject', '30s', '--output', join(dir, 'interrupted.json')], {
-    env: {...process.env, CHAOS_STATE_DIR: stateDir}, stdio: ['ignore', 'pipe', 'pipe'],
+    env: {...process.env, CHAOS_STATE_DIR: stateDir}, stdio: ['pipe', 'pipe', 'pipe'],
   })
   let stderr = ''
   await new Promise<void>((resolve) => {
@@ -34,11 +34,16 @@ async function interruptedRun(signals: NodeJS.Signals[], gapMs: number): Promise
     })
   })
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  await interrupt(child)
+  return {code: await exited, stderr, runId: /run ([0-9a-f]{8})/.exec(stderr)![1]}
+}
+
+/** signals sent gapMs apart */
+const signalled = (signals: NodeJS.Signals[], gapMs: number) => async (child: ChildProcessWithoutNullStreams) => {
   for (const signal of signals) {
     child.kill(signal)
     await new Promise((r) => setTimeout(r, gapMs))
   }
-  return {code: await exited, stderr, runId: /run ([0-9a-f]{8})/.exec(stderr)![1]}
 }
 
 function chaos(args: string[]): string {
@@ -82,7 +87,7 @@ describe('a run killed with SIGKILL', () => {
 
 describe('a run interrupted through the CLI', () => {
   it('SIGINT once: the fault is removed, the rollback completes, exit 3', async () => {
-    const {code, stderr, runId} = await interruptedRun(['SIGINT'], 0)
+    const {code, stderr, runId} = await interruptedRun(signalled(['SIGINT'], 0))
     expect(stderr).toContain('SIGINT: removing the fault and rolling back (again to force)')
     expect(code).toBe(3)
     const journal = JSON.parse(readFileSync(join(dir, 'interrupted.json'), 'utf8'))
@@ -90,8 +95,20 @@ describe('a run interrupted through the CLI', () => {
     expect(await waitForNoLeftovers(runId, 1500)).toEqual([])
   })
 
+  it('its output closed (the reader of the pipe went away): the fault is removed, the rollback completes, exit 3', async () => {
+    // as spawnSync does on its timeout, and a shell pipe when `head` has read enough: the read ends close
+    const {code, runId} = await interruptedRun(async (child) => {
+      child.stdout.destroy()
+      child.stderr.destroy()
+    })
+    expect(code).toBe(3)
+    const journal = JSON.parse(readFileSync(join(dir, 'interrupted.json'), 'utf8'))
+    expect(journal).toMatchObject({verdict: 'aborted', exitCode: 3, rollback: {complete: true}})
+    expect(await waitForNoLeftovers(runId, 1500)).toEqual([])
+  })
+
   it('SIGTERM twice: forced out after a best-effort cleanup of the run, exit 3, nothing left', async () => {
-    const {code, stderr, runId} = await interruptedRun(['SIGTERM', 'SIGTERM'], 5)
+    const {code, stderr, runId} = await interruptedRun(signalled(['SIGTERM', 'SIGTERM'], 5))
     expect(stderr).toContain('SIGTERM again: forcing exit after a best-effort cleanup')
     expect(code).toBe(3)
     expect(await waitForNoLeftovers(runId, 1500)).toEqual([])

@@ -23,6 +23,15 @@ function experiment(edit: (text: string) => string): string {
   return file
 }
 
+/** The target's image, command and isolation in the experiment: what an attached target replaces. */
+const WORKER_DEFINITION = /  image: chaos-demo:local\n  run: \[chaos, workload, --port, "19801"[^\n]*\n  isolation: \{level: container[^}\n]*\}/
+
+/** An edit that must apply: one that silently did not would run the whole experiment instead of being refused. */
+function replaced(text: string, pattern: RegExp, by: string): string {
+  expect(text, `the test's edit no longer matches experiments/docker/memory-leak.yaml`).toMatch(pattern)
+  return text.replace(pattern, by)
+}
+
 function run(file: string, env: NodeJS.ProcessEnv = {}, args: string[] = []) {
   const result = spawnSync(process.execPath, ['bin/run.js', 'run', file, ...args], {encoding: 'utf8', env: {...process.env, CHAOS_STATE_DIR: stateDir, ...env}, timeout: 60_000})
   return {code: result.status, output: `${result.stdout}${result.stderr}`}
@@ -60,8 +69,7 @@ describe.skipIf(skip)('docker platform errors before anything starts', () => {
 
   it('a target container that does not exist: exit 2', () => {
     const before = labelled()
-    const result = run(experiment((t) => t
-      .replace(/  image: chaos-demo:local\n  run: \[chaos, workload, --port, "19801"[^\n]*\n  isolation: \{level: container, memory: 128Mi\}/, '  container: chaos-no-such-container')))
+    const result = run(experiment((t) => replaced(t, WORKER_DEFINITION, '  container: chaos-no-such-container')))
     expect(result.code).toBe(ExitCode.Invalid)
     expect(result.output).toMatch(/worker: no container named chaos-no-such-container/)
     nothingCreated(before)
@@ -76,9 +84,7 @@ describe.skipIf(skip)('docker platform: attaching by label, and the chaos.allowe
     const result = spawnSync('docker', ['run', '-d', '--name', name, '--network', 'none', ...labels.flatMap((l) => ['--label', l]), 'chaos-demo:local'], {encoding: 'utf8'})
     expect(result.status, result.stderr).toBe(0)
   }
-  const attach = (how: string, safety = '') => experiment((t) => t
-    .replace(/  image: chaos-demo:local\n  run: \[chaos, workload, --port, "19801"[^\n]*\n  isolation: \{level: container, memory: 128Mi\}/, `  ${how}`)
-    .replace(/^phases:/m, `${safety}phases:`))
+  const attach = (how: string, safety = '') => experiment((t) => replaced(replaced(t, WORKER_DEFINITION, `  ${how}`), /^phases:/m, `${safety}phases:`))
 
   beforeAll(() => {
     execFileSync('bash', ['scripts/docker-images.sh'], {stdio: 'inherit'})

@@ -186,7 +186,10 @@ describe('RemoteProbe', () => {
     // the last 300 ms of requests were still in flight when stop() was called
     expect(probe.records().length).toBe(stats.sent)
     expect(stats).toMatchObject({completed: stats.sent, ok: stats.sent, inFlight: 0})
-    expect(probe.records().every((r) => r.latencySeconds >= 0.3)).toBe(true)
+    // each waited for the server's 300 ms, less a little: the server's timer counts from its loop's cached clock,
+    // which can be a few ms older than the request's arrival (CI once saw one just under 0.3 s)
+    const shortest = Math.min(...probe.records().map((r) => r.latencySeconds))
+    expect(shortest).toBeGreaterThan(0.29)
     // and the probe process is gone
     expect(alive(probe.processId()!)).toBe(false)
   })

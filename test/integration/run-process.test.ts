@@ -1,6 +1,7 @@
 // The run loop end to end on the process platform, with real cgroups, processes, tmpfs mounts and network
 // namespaces: each fault lands in the target's own boundary, the journal holds the contract's fields, and nothing
 // is left behind. Phases are shortened here; the full experiments and their verdicts run in test/slow.
+import {type ChildProcess, spawn} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
@@ -36,7 +37,18 @@ describe('chaos run on the process platform', () => {
   })
 
   it('cpu-hog: the target\'s cgroup burns the CPU asked of its allowance', async () => {
-    const journal = await run('experiments/cpu-hog.yaml')
+    // a process the embedding program starts mid-run inherits the instrument's box; it is not the run's to kill
+    // (CI lost its freshly restarted dockerd this way when the run's cgroup was removed)
+    let bystander: ChildProcess | undefined
+    const journal = await run('experiments/cpu-hog.yaml', {
+      onEvent: (event) => {
+        if (event.type === 'tick' && !bystander) bystander = spawn('sleep', ['60'], {stdio: 'ignore'})
+      },
+    })
+    expect(bystander?.pid).toBeDefined()
+    expect(bystander!.exitCode, 'the bystander was killed by the teardown').toBeNull()
+    expect(bystander!.signalCode, 'the bystander was killed by the teardown').toBeNull()
+    bystander!.kill()
     const efficacy = journal.injection.efficacy!
     expect(efficacy.unit).toBe('cpu-seconds')
     expect(efficacy.note).toMatch(/cgroup accounting/)

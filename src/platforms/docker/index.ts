@@ -408,12 +408,9 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
     for (const w of this.workflows) w.stopping = true
     const events = this.events as (NodeJS.ReadableStream & {destroy?: () => void}) | undefined
     events?.destroy?.()
-    if (this.instrumentBox && this.layout) {
-      try {
-        Cgroup.moveToRoot(this.layout, process.pid)
-      } catch { /* the box goes with the run's cgroup below */ }
-      this.instrumentBox = undefined
-    }
+    try {
+      this.releaseInstrument()
+    } catch { /* the box goes with the run's cgroup below */ }
     // an engine that went away (a restart) gets a while to come back before its containers are given up on
     if (this.engineLost && this.created.some((r) => r.kind === 'container' || r.kind === 'network')) {
       for (let waited = 0; waited < ENGINE_RETURN_MS && (await engineProblem(1000)); waited += 500) await sleep(500)

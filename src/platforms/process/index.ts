@@ -199,10 +199,7 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
 
   async teardown(): Promise<string[]> {
     await Promise.all(this.workflows.map((w) => w.stop()))
-    if (this.instrumentBox && this.layout) {
-      Cgroup.moveToRoot(this.layout, process.pid)
-      this.instrumentBox = undefined
-    }
+    this.releaseInstrument()
     // every resource of this platform is one rollback knows how to undo
     return this.removeCreated(undo)
   }
