@@ -7,6 +7,7 @@ import {RemoteProbe} from '../metrics/remote-probe.js'
 import {DEFAULT_LATENCY_HISTOGRAM, Scraper} from '../metrics/scrape.js'
 import type {ResourceSample} from '../metrics/types.js'
 import type {WorkflowHandle} from '../platforms/platform.js'
+import type {TimelinePoint} from '../report/journal.js'
 
 /** What the signals read from a neighbour's /metrics (signals.ts): the rest of a scrape is skipped unparsed. */
 const SCRAPED_FAMILIES = [DEFAULT_LATENCY_HISTOGRAM, 'http_requests_total']
@@ -90,4 +91,42 @@ export function embeddedSourceLost(neighbors: Pick<WorkflowObserver, 'probe' | '
     }
   }
   return undefined
+}
+
+/** Each neighbour's last few intervals as the progress line shows them. */
+export function liveFigures(observers: WorkflowObserver[], intervalMs: number) {
+  const now = Date.now()
+  return observers.map((o) => {
+    const recent = o.probe?.records(now - 5 * intervalMs, now) ?? []
+    const latencies = recent.filter((r) => r.ok).map((r) => r.latencySeconds).sort((a, b) => a - b)
+    return {
+      name: o.workflow.name,
+      p99: latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] : undefined,
+      errors: recent.filter((r) => !r.ok).length,
+      requests: recent.length,
+    }
+  })
+}
+
+/** The journal's per-interval timeline of one workflow: its probe's figures and its resource accounting. */
+export function timeline(observer: WorkflowObserver): TimelinePoint[] {
+  const samples = observer.samples
+  if (samples.length === 0) return []
+  const points: TimelinePoint[] = []
+  for (let i = 1; i < samples.length; i++) {
+    const from = samples[i - 1].t
+    const to = samples[i].t
+    const records = observer.probe?.records(from, to) ?? []
+    const ok = records.filter((r) => r.ok).map((r) => r.latencySeconds).sort((a, b) => a - b)
+    points.push({
+      t: to,
+      requests: observer.probe ? records.length : undefined,
+      errors: observer.probe ? records.length - ok.length : undefined,
+      p50: ok.length ? ok[Math.floor(ok.length * 0.5)] : undefined,
+      p99: ok.length ? ok[Math.min(ok.length - 1, Math.floor(ok.length * 0.99))] : undefined,
+      cpuSeconds: samples[i].cpuSeconds,
+      memoryBytes: samples[i].memoryBytes,
+    })
+  }
+  return points
 }

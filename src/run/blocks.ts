@@ -1,0 +1,94 @@
+// The blocks a run measured, and what is derived from them alone: the set a look compares, the dose over every
+// fault-on block, the instrument's lag over them. The runner measures blocks; judging.ts judges a BlockSet.
+import type {Journal} from '../report/journal.js'
+import type {Efficacy} from '../verdict/types.js'
+import type {Window} from '../metrics/source.js'
+import type {Arm, Design} from './design.js'
+import type {BlockSet} from './judging.js'
+import type {WorkflowObserver} from './observe.js'
+import {withoutLaggedIntervals} from './signals.js'
+
+/** One measured block of the design. */
+export interface MeasuredBlock {
+  arm: Arm
+  /** 0-based */
+  pair: number
+  from: number
+  to: number
+  /** fault-on: when the fault was asked for, how long its stressors took to work, whether its dose landed */
+  askedAt?: number
+  startupMs?: number
+  landed?: boolean
+  dose?: string
+  /** fault-on: when the settle after its removal ended */
+  settledAt?: number
+}
+
+/** The blocks a look compares: interleaved, the pairs whose dose landed; windows, each window cut into blocks. */
+export function blockSet(design: Design, blocks: MeasuredBlock[], intervalMs: number): BlockSet {
+  const on = blocks.filter((b) => b.arm === 'on')
+  if (design.kind === 'windows') {
+    const off = blocks.filter((b) => b.arm === 'off')
+    // blocks of two intervals at least: a tail quantile of one second's hundred requests is its second-largest value
+    const size = Math.max(2 * intervalMs, 2000)
+    return {
+      on: on.flatMap((b) => cut(b, size)), off: off.flatMap((b) => cut(b, size)),
+      episodes: on.map((b) => ({from: b.askedAt ?? b.from, to: b.settledAt ?? b.to})),
+      whole: {on: on.map((b) => ({from: b.from, to: b.to})), off: off.map((b) => ({from: b.from, to: b.to}))},
+    }
+  }
+  const set: BlockSet = {on: [], off: [], episodes: []}
+  for (const o of on) {
+    const partner = blocks.find((b) => b.arm === 'off' && b.pair === o.pair)
+    if (!partner || !o.landed) continue
+    set.on.push({from: o.from, to: o.to})
+    set.off.push({from: partner.from, to: partner.to})
+    set.episodes.push({from: o.askedAt ?? o.from, to: o.settledAt ?? o.to})
+  }
+  return set
+}
+
+function cut(window: Window, size: number): Window[] {
+  const n = Math.max(1, Math.floor((window.to - window.from) / size))
+  const step = (window.to - window.from) / n
+  return Array.from({length: n}, (_, i) => ({from: window.from + i * step, to: window.from + (i + 1) * step}))
+}
+
+/** Every fault-on block's dose, as one: landed when most blocks' did (the pairs whose dose fell short are not judged). */
+export function pooledEfficacy(efficacies: Efficacy[], design: Design): Efficacy | null {
+  if (efficacies.length === 0) return null
+  if (design.kind === 'windows' || efficacies.length === 1) return efficacies[0]
+  const landed = efficacies.filter((e) => e.landed).length
+  const asked = efficacies.reduce((a, e) => a + e.asked, 0)
+  const achieved = efficacies.reduce((a, e) => a + e.achieved, 0)
+  const last = efficacies.filter((e) => e.landed).at(-1) ?? efficacies.at(-1)!
+  return {
+    landed: landed >= 2 && landed >= efficacies.length / 2, asked, achieved, unit: last.unit, ratio: asked > 0 ? achieved / asked : 0,
+    note: `landed in ${landed} of ${efficacies.length} fault blocks (${last.note})`,
+  }
+}
+
+/**
+ * The instrument's own lag, where the probe measures it: the intervals it lagged in and their requests, counted and
+ * judged all the same (a probe starved by the fault lags exactly when the neighbour suffers: leaving them out hid
+ * harm, docs/isolation-findings.md).
+ */
+export function instrumentReport(neighbours: WorkflowObserver[], blocks: MeasuredBlock[]): NonNullable<Journal['design']>['instrument'] {
+  return neighbours.flatMap((o) => {
+    const stats = o.probe?.stats()
+    if (!stats) return []
+    let laggedIntervals = 0
+    let requestsInLaggedIntervals = 0
+    for (const b of blocks) {
+      const filtered = withoutLaggedIntervals(o, b)
+      laggedIntervals += filtered.laggedIntervals
+      requestsInLaggedIntervals += filtered.requestsInLaggedIntervals
+    }
+    return [{neighbor: o.workflow.name, meanSendLagMs: stats.meanSendLagMs, maxSendLagMs: stats.maxSendLagMs, laggedIntervals, requestsInLaggedIntervals, droppedRequests: requestsInLaggedIntervals}]
+  })
+}
+
+/** Six significant digits: a block statistic's precision, not float noise, in the journal. */
+export function significant(value: number): number {
+  return Number.isFinite(value) && value !== 0 ? Number(value.toPrecision(6)) : value
+}
