@@ -6,6 +6,7 @@ import {cpus, hostname, loadavg} from 'node:os'
 import type {Experiment} from '../experiment/schema.js'
 import {formatBytes} from '../experiment/units.js'
 import {driverFor} from '../faults/index.js'
+import {describeForkDose} from '../faults/process-exhaustion.js'
 import type {Journal} from '../report/journal.js'
 import {planDesign} from '../run/design.js'
 import type {RunEvent} from '../run/events.js'
@@ -114,5 +115,6 @@ function describeDose(fault: Calibration['nullDose']): string {
     case 'memory-leak': return `memory-leak ${formatBytes(fault.rate)}/s up to ${'bytes' in fault.limit ? formatBytes(fault.limit.bytes) : formatPercent(fault.limit.fraction)}`
     case 'disk-fill': return `disk-fill ${'bytes' in fault.size ? formatBytes(fault.size.bytes) : formatPercent(fault.size.fraction)}`
     case 'network-flood': return `network-flood ${fault.rate === undefined ? 'unbounded' : `${Math.round(fault.rate / 1000)} kbit/s`} over ${fault.connections} connection(s)`
+    case 'process-exhaustion': return `process-exhaustion ${describeForkDose(fault)}`
   }
 }

@@ -1,7 +1,8 @@
 import {Args, Command, Flags} from '@oclif/core'
 
 import {exitCodeFor} from '../cli/errors.js'
-import {parseBitRate, parseByteRate, parseBytes, parseDuration, parsePercent} from '../experiment/units.js'
+import {parseBitRate, parseByteRate, parseBytes, parseCountRate, parseDuration, parsePercent} from '../experiment/units.js'
+import {PlanError} from '../platforms/platform.js'
 import {runAdhoc} from '../stress/adhoc.js'
 import {ADHOC_KINDS, type AdhocKind} from '../stressors/kinds.js'
 
@@ -21,6 +22,11 @@ function percentOrNumber(text: string): number | undefined {
   return fraction !== undefined && fraction >= 0 && fraction <= 1 ? fraction : undefined
 }
 const percentFlag = Flags.custom<number>({parse: strict(percentOrNumber, 'a percentage from 0% to 100% such as 50% (or 50)')})
+function forkRate(text: string): number {
+  const rate = parseCountRate(text)
+  if (rate === undefined) throw new PlanError(`--rate: expected processes per second such as 50/s, got ${JSON.stringify(text)}`)
+  return rate
+}
 const sizeFlag = Flags.custom<number>({parse: strict(parseBytes, 'a size such as 512Mi')})
 
 export default class Stress extends Command {
@@ -32,6 +38,7 @@ export default class Stress extends Command {
     '<%= config.bin %> stress memory --rate 64Mi/s --limit 512Mi --pid 1234',
     '<%= config.bin %> stress disk --dir /mnt/scratch --size 1Gi',
     '<%= config.bin %> stress flood --port 5201 --rate 1gbit',
+    '<%= config.bin %> stress fork --count 200 --rate 50/s --cgroup chaos-demo',
   ]
 
   static override args = {fault: Args.string({description: 'what to stress', required: true, options: [...ADHOC_KINDS]})}
@@ -41,7 +48,7 @@ export default class Stress extends Command {
     load: percentFlag({description: 'cpu: share of the allowance (--cpus, else the host), 50% or 50 as stress-ng writes it'}),
     cpus: Flags.string({description: 'cpu: the allowance in cores the load is relative to'}),
     workers: Flags.integer({description: 'cpu: busy threads', min: 1, max: 256}),
-    rate: Flags.string({description: 'memory: growth such as 64Mi/s; flood: bit rate such as 1gbit'}),
+    rate: Flags.string({description: 'memory: growth such as 64Mi/s; flood: bit rate such as 1gbit; fork: processes per second such as 50/s (default: as fast as possible)'}),
     limit: sizeFlag({description: 'memory: where the leak stops'}),
     dir: Flags.string({description: 'disk: directory to fill'}),
     size: sizeFlag({description: 'disk: bytes to write'}),
@@ -49,6 +56,9 @@ export default class Stress extends Command {
     host: Flags.string({description: 'flood: loopback destination', default: '127.0.0.1'}),
     port: Flags.integer({description: 'flood: destination port', min: 1, max: 65_535}),
     connections: Flags.integer({description: 'flood: connections', min: 1, max: 64, default: 1}),
+    count: Flags.integer({description: 'fork: processes (or threads) to create and hold until the end', min: 1}),
+    kind: Flags.string({description: 'fork: processes or threads', options: ['processes', 'threads'], default: 'processes'}),
+    'max-processes': Flags.integer({description: 'fork: refuse a --count above this, as safety.maxProcesses does', min: 1, default: 2000}),
     cgroup: Flags.string({description: 'charge the stressor to this cgroup'}),
     pid: Flags.integer({description: 'charge the stressor to the cgroup of this process'}),
   }
@@ -68,6 +78,8 @@ export default class Stress extends Command {
         bitRate: kind === 'flood' && flags.rate ? parseBitRate(flags.rate) : undefined,
         limit: flags.limit, dir: flags.dir, size: flags.size, diskFloor: flags['disk-floor'],
         host: flags.host, port: flags.port, connections: flags.connections, cgroup: flags.cgroup, pid: flags.pid,
+        count: flags.count, forkRate: kind === 'fork' && flags.rate ? forkRate(flags.rate) : undefined,
+        forkKind: flags.kind as 'processes' | 'threads', maxProcesses: flags['max-processes'],
       }, controller.signal, (line) => process.stderr.write(`${line}\n`))
       process.stdout.write(`stressor ended: ${exit.reason ?? exit.signal ?? exit.code}${exit.error ? ` (${exit.error})` : ''}\n`)
       if (controller.signal.aborted) this.exit(3)

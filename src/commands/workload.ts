@@ -1,6 +1,6 @@
 import {Command, Flags} from '@oclif/core'
 import {parseBytes} from '../experiment/units.js'
-import {startWorkload} from '../workload/server.js'
+import {SPAWN_PROGRAM, startWorkload} from '../workload/server.js'
 
 const nonNegativeNumber = Flags.custom<number>({
   parse: async (input) => {
@@ -11,7 +11,7 @@ const nonNegativeNumber = Flags.custom<number>({
 })
 
 export default class Workload extends Command {
-  static override summary = 'Run the demo workload: a small HTTP API that uses CPU, memory and disk on every request'
+  static override summary = 'Run the demo workload: a small HTTP API that uses CPU, memory and disk (and, with --spawn, a process) on every request'
 
   static override description = [
     'GET /work burns --cpu-ms of CPU, holds a --hold-kb buffer for a few seconds and appends --write-kb to a data file',
@@ -19,11 +19,14 @@ export default class Workload extends Command {
     'http_request_duration_seconds and http_requests_total; GET /healthz answers 200. The data file is removed on exit.',
     '--slowdown-file names a file holding a number that multiplies --cpu-ms, re-read every second (a missing file means 1):',
     'a way to slow the workload on purpose, e.g. to measure whether a verdict notices (docs/benchmarks.md).',
+    '--spawn runs /bin/true to its end in every /work request, as a service that shells out does, and answers 503 when',
+    'the kernel refuses the fork (EAGAIN: the pids budget of its box is taken).',
   ].join(' ')
 
   static override examples = [
     '<%= config.bin %> workload --port 8081',
     '<%= config.bin %> workload --port 0 --cpu-ms 5 --cache 320Mi --data-dir /mnt/volume',
+    '<%= config.bin %> workload --port 8081 --spawn',
   ]
 
   static override flags = {
@@ -35,6 +38,7 @@ export default class Workload extends Command {
     'data-dir': Flags.string({description: 'directory of the data file (default: $TMPDIR/chaos-workload-PORT)'}),
     cache: Flags.string({description: 'in-memory cache filled at start and held, e.g. 320Mi'}),
     'slowdown-file': Flags.string({description: 'file holding a multiplier of --cpu-ms (e.g. 1.2), re-read every second; missing means 1'}),
+    spawn: Flags.boolean({description: 'run /bin/true in every /work request; a refused fork (EAGAIN) answers 503', default: false}),
   }
 
   async run(): Promise<void> {
@@ -55,6 +59,7 @@ export default class Workload extends Command {
       dataDir: flags['data-dir'],
       cacheBytes,
       slowdownFile: flags['slowdown-file'],
+      spawn: flags.spawn ? SPAWN_PROGRAM : undefined,
     })
     // Last resort for an exit that skips close() (an uncaught error): leave no data file behind.
     process.once('exit', workload.removeDataSync)

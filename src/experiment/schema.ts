@@ -2,7 +2,7 @@
 // messages, and schema/experiment.schema.json (emitted by scripts/emit-schema.js for editors) all come from it.
 import {z} from 'zod'
 
-import {parseBitRate, parseByteRate, parseBytes, parseDuration, parsePercent} from './units.js'
+import {parseBitRate, parseByteRate, parseBytes, parseCountRate, parseDuration, parsePercent} from './units.js'
 
 const MAX_PHASE_MS = 6 * 3_600_000
 const TB = 1024 ** 4
@@ -103,6 +103,16 @@ const bitRate = (what: string) =>
     const n = parseBitRate(value)
     if (n === undefined || n < 8000 || n > 400e9) {
       ctx.addIssue({code: 'custom', message: `${what}: expected a bit rate between 8kbit and 400Gbit such as 100Mbit, got ${JSON.stringify(value)}`})
+      return z.NEVER
+    }
+    return n
+  })
+
+const countRate = (what: string) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const n = parseCountRate(value)
+    if (n === undefined || n > 100_000) {
+      ctx.addIssue({code: 'custom', message: `${what}: expected a rate above 0/s and at most 100000/s such as 50/s, got ${JSON.stringify(value)}`})
       return z.NEVER
     }
     return n
@@ -236,7 +246,14 @@ const NetworkFlood = z.strictObject({
   connections: z.number().int().min(1).max(64).default(4),
 })
 
-export const Fault = z.discriminatedUnion('type', [MemoryLeak, CpuHog, DiskFill, NetworkFlood])
+const ProcessExhaustion = z.strictObject({
+  type: z.literal('process-exhaustion'),
+  count: z.number().int().min(1).max(4_194_304).describe('processes (or threads) to create in the target\'s own box and hold until the fault is removed; capped by safety.maxProcesses'),
+  rate: countRate('fault.rate').optional().describe('how fast they are created, e.g. 50/s; default: as fast as possible'),
+  kind: z.enum(['processes', 'threads']).default('processes').describe('processes: forked children; threads: threads of one process (each may take a stack of 8Mi)'),
+})
+
+export const Fault = z.discriminatedUnion('type', [MemoryLeak, CpuHog, DiskFill, NetworkFlood, ProcessExhaustion])
 
 export const BUILTIN_SIGNALS = [
   'latency_p50', 'latency_p90', 'latency_p95', 'latency_p99', 'latency_mean',
@@ -285,6 +302,7 @@ export const Safety = z.strictObject({
   maxDuration: duration('safety.maxDuration', {max: 4 * 3_600_000}).default(30 * 60_000),
   maxMemory: bytes('safety.maxMemory').prefault('8Gi').describe('largest memory leak allowed'),
   maxDisk: bytes('safety.maxDisk').prefault('8Gi').describe('largest disk fill allowed'),
+  maxProcesses: z.number().int().min(1).max(4_194_304).default(2000).describe('most processes or threads a process-exhaustion may create (also never above half of the kernel\'s pid_max)'),
   diskFloor: percent('safety.diskFloor').prefault('10%').describe('free space always left on a filesystem the experiment did not create'),
   allowPaths: z.array(z.string().startsWith('/')).default([]),
   allowHosts: z.array(z.string()).default([]).describe('flood destinations beyond loopback and the toolkit\'s own sink: addresses or CIDRs'),

@@ -3,7 +3,7 @@
 // that runs and edits from there.
 import type {FaultType} from './schema.js'
 
-export const STARTER_FAULTS = ['memory-leak', 'cpu-hog', 'disk-fill', 'network-flood'] as const satisfies readonly FaultType[]
+export const STARTER_FAULTS = ['memory-leak', 'cpu-hog', 'disk-fill', 'network-flood', 'process-exhaustion'] as const satisfies readonly FaultType[]
 
 interface StarterParts {
   name: string
@@ -94,6 +94,25 @@ volumes:
   - signal: error_rate
     max: 1%`,
   },
+  'process-exhaustion': {
+    name: 'process-exhaustion-contained',
+    description: 'A fork bomb in the worker is stopped by its own pids limit; the web neighbour can still fork.',
+    targetIsolation: `  isolation:
+    level: cgroup            # none | shared | cgroup
+    pids: 64                 # the worker's own pids budget: the fork bomb should hit this, not the host's`,
+    fault: `fault:
+  type: process-exhaustion
+  count: 200                 # processes to create and hold (at most safety.maxProcesses)
+  rate: 100/s                # how fast; leave out for as fast as possible
+  kind: processes            # processes | threads`,
+    hypothesis: `hypothesis:
+  - signal: error_rate
+    max: 1%
+  - signal: restarts
+    max: 0
+  - signal: latency_p99
+    max_increase: 50%`,
+  },
 }
 
 /** A starter experiment for `fault`; `schemaPath` is where an editor finds experiment.schema.json, relative to the file. */
@@ -151,5 +170,6 @@ safety:
   maxDuration: 30m
   maxMemory: 8Gi
   maxDisk: 8Gi
+  maxProcesses: 2000
 `
 }

@@ -37,6 +37,15 @@ export function parseByteRate(text: string | number): number | undefined {
   return match ? parseBytes(match[1]) : undefined
 }
 
+/** Things per second (processes, threads), from "50/s" or a bare number. */
+export function parseCountRate(text: string | number): number | undefined {
+  if (typeof text === 'number') return Number.isFinite(text) && text > 0 ? text : undefined
+  const match = /^(\d+(?:\.\d+)?)\s*(\/\s*s)?$/.exec(text.trim())
+  if (!match) return undefined
+  const value = Number(match[1])
+  return value > 0 ? value : undefined
+}
+
 const BIT_UNITS: Record<string, number> = {bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9, bps: 1, kbps: 1e3, mbps: 1e6, gbps: 1e9}
 
 /** Bits per second, from "100Mbit", "1gbit", "500kbit" (tc's spelling) or "100Mbps". */

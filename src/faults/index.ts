@@ -4,12 +4,14 @@ import {diskFill} from './disk-fill.js'
 import type {FaultDriver} from './fault.js'
 import {memoryLeak} from './memory-leak.js'
 import {networkFlood} from './network-flood.js'
+import {processExhaustion} from './process-exhaustion.js'
 
 const drivers = {
   'memory-leak': memoryLeak,
   'cpu-hog': cpuHog,
   'disk-fill': diskFill,
   'network-flood': networkFlood,
+  'process-exhaustion': processExhaustion,
 } satisfies {[K in FaultSpec['type']]: FaultDriver<Extract<FaultSpec, {type: K}>>}
 
 export function driverFor(spec: FaultSpec): FaultDriver {

@@ -58,6 +58,27 @@ function withoutUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T
 }
 
+/** A box's pids accounting (the same files on v1's pids hierarchy and in a v2 directory). */
+function readTasks(dir: string | undefined): Pick<ResourceSample, 'tasks' | 'tasksLimit' | 'tasksRefused'> {
+  return {
+    tasks: readNumber(join(dir, 'pids.current')),
+    tasksLimit: readNumber(join(dir, 'pids.max')),
+    tasksRefused: parseKeyValueLines(readOptional(join(dir, 'pids.events'))).max,
+  }
+}
+
+/**
+ * A member of a shared box: its own reading, with what is the box's and so every member's (CPU throttling, OOM
+ * kills, pressure, the pids budget). Both local platforms read a shared box through this.
+ */
+export function sharedBoxFigures(own: ResourceSample, box: ResourceSample): ResourceSample {
+  return withoutUndefined<ResourceSample>({
+    ...own,
+    throttledPeriods: box.throttledPeriods, periods: box.periods, throttledSeconds: box.throttledSeconds, oomKills: box.oomKills, psi: box.psi,
+    tasks: box.tasks, tasksLimit: box.tasksLimit, tasksRefused: box.tasksRefused,
+  })
+}
+
 export function readCgroupSample(paths: CgroupPaths): ResourceSample {
   return paths.version === 2 ? readCgroupV2(paths.dir) : readCgroupV1(paths)
 }
@@ -84,6 +105,7 @@ function readCgroupV1(paths: Extract<CgroupPaths, {version: 1}>): ResourceSample
     memoryBytes: readNumber(join(paths.memory, 'memory.usage_in_bytes')),
     memoryPeakBytes: readNumber(join(paths.memory, 'memory.max_usage_in_bytes')),
     oomKills: parseKeyValueLines(oomControl).oom_kill,
+    ...readTasks(paths.pids),
     psi: Object.keys(psi).length > 0 ? psi : undefined,
   })
 }
@@ -107,6 +129,7 @@ function readCgroupV2(dir: string): ResourceSample {
     memoryBytes: readNumber(path.join(dir, 'memory.current')),
     memoryPeakBytes: readNumber(path.join(dir, 'memory.peak')),
     oomKills: parseKeyValueLines(events).oom_kill,
+    ...readTasks(dir),
     psi: Object.keys(psi).length > 0 ? psi : undefined,
   })
 }

@@ -23,6 +23,12 @@ export interface ResourceSample {
   oomKills?: number
   /** times one of the workflow's pods went from Ready to not Ready (cumulative; platform kubernetes) */
   unready?: number
+  /** tasks (processes and threads) in the group now: pids.current */
+  tasks?: number
+  /** the group's task limit, pids.max; undefined when it has none ("max") */
+  tasksLimit?: number
+  /** forks and clones the group's pids limit refused (cumulative): the max counter of pids.events */
+  tasksRefused?: number
   /** pressure stall information: the `some` line's total, in microseconds (cumulative) */
   psi?: {cpu?: number, memory?: number, io?: number}
 }

@@ -44,11 +44,18 @@ export interface Flood {
   flood(): FloodEndpoint
 }
 
+/** process-exhaustion: processes forked into the target's own box, counted by the box's pids accounting (process). */
+export interface Tasks {
+  /** the pids limit of the box the target's tasks are charged to (its own, or the shared one), if it has one */
+  taskLimit(): number | undefined
+}
+
 /** Every capability, by the name a fault asks for it with. */
 export interface Capabilities {
   localFill: LocalFill
   remoteFill: RemoteFill
   flood: Flood
+  tasks: Tasks
 }
 
 /** What each capability is, for the refusal of a platform that lacks it: "<fault> needs <this>". */
@@ -56,4 +63,5 @@ export const CAPABILITY_NEEDS: {[K in keyof Capabilities]: string} = {
   localFill: 'a filesystem on this machine to fill',
   remoteFill: 'a filesystem in the target to fill',
   flood: 'a network from the target to flood',
+  tasks: 'processes forked into the target\'s own box and counted by its pids accounting',
 }

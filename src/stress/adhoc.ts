@@ -5,6 +5,7 @@ import {isIP} from 'node:net'
 
 import {formatBitRate, formatBytes} from '../experiment/units.js'
 import {cpuDose} from '../faults/cpu-hog.js'
+import {describeForkDose, forkDose} from '../faults/process-exhaustion.js'
 import {Cgroup, cgroupOfProcess, detectCgroupLayout} from '../host/cgroupfs.js'
 import {allowanceOf} from '../host/cpus.js'
 import {PlanError} from '../platforms/platform.js'
@@ -31,6 +32,13 @@ export interface AdhocOptions {
   port?: number
   bitRate?: number
   connections?: number
+  /** fork: processes or threads to hold, created at forkRate per second (undefined: as fast as possible) */
+  count?: number
+  forkRate?: number
+  forkKind?: 'processes' | 'threads'
+  /** fork: the caps an experiment's safety section would set (defaults: 2000, 8Gi) */
+  maxProcesses?: number
+  maxMemory?: number
   /** charge to this cgroup (relative to the cgroup root) or to the cgroup of this pid */
   cgroup?: string
   pid?: number
@@ -65,6 +73,12 @@ export function planAdhoc(o: AdhocOptions): {params: StressorParams, describe: s
       if (!o.port) throw new PlanError('flood needs --port: a receiver you run (e.g. iperf3 -s, or chaos stress sink)')
       return {params: {host, port: o.port, protocol: 'tcp', rate: o.bitRate, connections: o.connections ?? 1}, describe: `flood: tcp to ${host}:${o.port} at ${o.bitRate ? formatBitRate(o.bitRate) : 'full speed'}`}
     }
+    case 'fork': {
+      if (o.count === undefined) throw new PlanError('fork stress needs --count: how many processes (or threads) to create and hold (never a default)')
+      // the same caps as an experiment's: safety.maxProcesses, half of pid_max, threads' stacks within maxMemory
+      const params = forkDose({count: o.count, rate: o.forkRate, kind: o.forkKind ?? 'processes'}, {maxProcesses: o.maxProcesses ?? 2000, maxMemory: o.maxMemory ?? 8 * 1024 ** 3})
+      return {params, describe: `fork: ${describeForkDose(params)}, held`}
+    }
   }
 }
 
@@ -83,7 +97,7 @@ export async function runAdhoc(o: AdhocOptions, signal: AbortSignal, report: (li
   report(`${describe}, for ${Math.round(o.durationMs / 1000)}s (run ${runId})`)
   const ticker = setInterval(() => {
     const p = handle.latest()
-    if (p) report(`  ${((p.t - Date.now()) / 1000 + o.durationMs / 1000).toFixed(0)}s left  cpu ${p.cpuSeconds?.toFixed(1) ?? '-'}s  bytes ${formatBytes(p.bytes ?? 0)}`)
+    if (p) report(`  ${((p.t - Date.now()) / 1000 + o.durationMs / 1000).toFixed(0)}s left  cpu ${p.cpuSeconds?.toFixed(1) ?? '-'}s  ${o.kind === 'fork' ? `tasks ${p.tasks ?? 0}  refused ${p.refused ?? 0}` : `bytes ${formatBytes(p.bytes ?? 0)}`}`)
   }, 5000)
   const onAbort = () => void handle.stop()
   signal.addEventListener('abort', onAbort, {once: true})

@@ -56,6 +56,15 @@ export const STRESSOR_KINDS = {
     start: async (params) => (await import('./sink.js')).startSink(params),
     adhoc: false,
   },
+  fork: {
+    params: (p) => ({
+      count: p.number('count', {min: 1, max: 4_194_304, integer: true}),
+      rate: p.optionalNumber('rate', {min: 0.001}),
+      kind: p.oneOf('kind', ['processes', 'threads'] as const, 'processes'),
+    }),
+    start: async (params, ctx) => (await import('./fork.js')).startFork(params, ctx),
+    adhoc: true,
+  },
 } satisfies {readonly [K in StressorKind]: StressorKindEntry<StressorParamsByKind[K]>}
 
 /** Every kind, in the table's order. */

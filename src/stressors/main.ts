@@ -76,6 +76,7 @@ async function main(): Promise<void> {
 
   const ctx: StressorContext = {
     runId: args.runId,
+    deadline: args.deadline,
     onExit: (cleanup) => { cleanups.push(cleanup) },
     finish: (reason, message) => shutdown(reason, reason === 'error' ? EXIT_FAILURE : 0, message),
   }

@@ -50,6 +50,14 @@ export interface SinkParams {
   protocol: 'tcp' | 'udp'
 }
 
+export interface ForkParams {
+  /** processes (or threads) to create and hold */
+  count: number
+  /** created per second, or undefined for as fast as possible */
+  rate?: number
+  kind: 'processes' | 'threads'
+}
+
 /** Each kind's parameters. The kinds themselves, with how each is read and run, are the table in kinds.ts. */
 export interface StressorParamsByKind {
   cpu: CpuParams
@@ -57,6 +65,7 @@ export interface StressorParamsByKind {
   disk: DiskParams
   flood: FloodParams
   sink: SinkParams
+  fork: ForkParams
 }
 
 export type StressorKind = keyof StressorParamsByKind
@@ -78,7 +87,7 @@ export interface StressorArgs {
 export type StressorMessage =
   | {type: 'ready', pid: number, port?: number}
   /** cumulative figures since the start, at least every 250 ms */
-  | {type: 'progress', t: number, bytes?: number, cpuSeconds?: number, rssBytes?: number, full?: boolean}
+  | {type: 'progress', t: number, bytes?: number, cpuSeconds?: number, rssBytes?: number, full?: boolean, tasks?: number, refused?: number}
   | {type: 'error', message: string}
   | {type: 'exit', reason: 'deadline' | 'parent-gone' | 'stdin-closed' | 'signal' | 'done' | 'error', t: number}
 

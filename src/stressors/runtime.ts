@@ -9,6 +9,8 @@ export class StressorError extends Error {}
 
 export interface StressorContext {
   readonly runId: string
+  /** epoch ms at which the stressor ends by itself: what it starts must not outlive it either */
+  readonly deadline: number
   /** Registers a synchronous cleanup that runs on every exit, newest first (files the stressor created). */
   onExit(cleanup: () => void): void
   /** Ends the stressor early: its work is complete ('done') or it cannot go on ('error'). */
@@ -19,6 +21,10 @@ export interface StressorContext {
 export interface KindFigures {
   bytes?: number
   full?: boolean
+  /** fork: processes (or threads) created and alive now */
+  tasks?: number
+  /** fork: creations the kernel refused so far (EAGAIN: a pids limit, or the host's) */
+  refused?: number
 }
 
 export interface RunningStressor {

@@ -1,7 +1,10 @@
 // The demo workload: a small API-like HTTP service whose requests use each resource a fault can take away —
 // CPU (a busy loop), memory (buffers held for a few seconds, plus an optional cache held for its whole life)
 // and disk (an append to a data file) — so that a neighbour's fault shows up in its latency and errors.
+// With spawn, each request also runs a short program, as services that shell out do (an image converter, git): a
+// fork the kernel refuses (EAGAIN, a pids budget taken by a neighbour) is answered 503.
 // Deliberately plain node:http: the service must stay light so the measurements are about the fault.
+import {spawn} from 'node:child_process'
 import {mkdirSync, rmSync} from 'node:fs'
 import {open, readFile, type FileHandle} from 'node:fs/promises'
 import http from 'node:http'
@@ -31,6 +34,85 @@ export interface WorkloadOptions {
    * every second; missing or unreadable means 1. For slowing the workload on purpose (the verdict benchmark).
    */
   slowdownFile?: string
+  /** run this program (argv) to its end in each /work request; a refused fork answers 503. Default: none */
+  spawn?: string[]
+}
+
+/** The program --spawn runs per request: the shortest there is. */
+export const SPAWN_PROGRAM = ['/bin/true']
+
+export interface SpawnResult {
+  /** the program's exit code; null when it could not be started */
+  code: number | null
+  /** why it could not be started: EAGAIN when the kernel refused the fork (a pids limit) */
+  error?: string
+}
+
+/**
+ * A spawner: one small perl process (perl is Essential on Debian) that forks and runs the program for each line it
+ * reads, as posix_spawn or Go's os/exec start a program cheaply. Node's own spawn forks the whole Node process, about
+ * 5 ms of its main thread each: at 100 requests a second that alone would saturate the demo API. The fork is still a
+ * real one, in the workload's own box: a pids budget that is taken refuses it (EAGAIN). It exits when its stdin closes.
+ */
+const SPAWNER = String.raw`
+$| = 1;
+while (defined(my $line = <STDIN>)) {
+  my $pid = fork();
+  if (!defined $pid) { print(($!{EAGAIN} ? 'EAGAIN' : 'errno ' . ($! + 0)), "\n"); next }
+  if ($pid == 0) { close STDIN; close STDOUT; exec { $ARGV[0] } @ARGV; require POSIX; POSIX::_exit(127) }
+  waitpid($pid, 0);
+  print 'exit ', ($? & 127 ? 128 + ($? & 127) : $? >> 8), "\n";
+}
+`
+
+export interface Spawner {
+  /** runs the program once, to its end */
+  run(): Promise<SpawnResult>
+  close(): void
+}
+
+/** Parses a spawner's answer line. */
+export function spawnAnswer(line: string): SpawnResult {
+  const exit = /^exit (\d+)$/.exec(line)
+  if (exit) return {code: Number(exit[1])}
+  return {code: null, error: line === 'EAGAIN' ? 'EAGAIN' : line || 'no answer'}
+}
+
+export function startSpawner(argv: string[]): Spawner {
+  const child = spawn('perl', ['-e', SPAWNER, ...argv], {stdio: ['pipe', 'pipe', 'ignore']})
+  // answers come in the order the requests were written
+  const waiting: Array<(result: SpawnResult) => void> = []
+  let gone: string | undefined
+  let pending = ''
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    pending += text
+    let newline: number
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, newline).trim()
+      pending = pending.slice(newline + 1)
+      waiting.shift()?.(spawnAnswer(line))
+    }
+  })
+  const fail = (why: string) => {
+    gone ??= why
+    for (const resolve of waiting.splice(0)) resolve({code: null, error: gone})
+  }
+  child.once('error', (error) => fail(`spawner: ${error.message}`))
+  child.once('exit', (code, signal) => fail(`spawner ended (${signal ?? `exit code ${code}`})`))
+  child.stdin.on('error', () => undefined)
+  return {
+    run() {
+      if (gone !== undefined) return Promise.resolve({code: null, error: gone})
+      return new Promise((resolve) => {
+        waiting.push(resolve)
+        child.stdin.write('\n')
+      })
+    },
+    close() {
+      child.stdin.end()
+      if (child.exitCode === null && child.signalCode === null) child.kill()
+    },
+  }
 }
 
 export interface Workload {
@@ -88,6 +170,8 @@ export async function startWorkload(options: WorkloadOptions): Promise<Workload>
   })
   const requests = new Counter({name: 'http_requests_total', help: 'HTTP requests to application routes', labelNames, registers: [registry]})
   const writeErrors = new Counter({name: 'workload_write_errors_total', help: 'Failed appends to the data file', labelNames: ['code'], registers: [registry]})
+  const spawnErrors = new Counter({name: 'workload_spawn_errors_total', help: 'Programs a request could not run (--spawn)', labelNames: ['code'], registers: [registry]})
+  const spawner = options.spawn === undefined ? undefined : startSpawner(options.spawn)
   new Gauge({name: 'workload_cache_bytes', help: 'Bytes of in-memory cache', registers: [registry]}).set(cacheBytes)
 
   const cache = fillCache(cacheBytes)
@@ -178,6 +262,15 @@ export async function startWorkload(options: WorkloadOptions): Promise<Workload>
   const work = async (): Promise<{status: number, body: unknown}> => {
     burnCpu(cpuMs * slowdown)
     if (holdBytes > 0) hold(Buffer.alloc(holdBytes, 1))
+    if (spawner) {
+      const ran = await spawner.run()
+      if (ran.error !== undefined || ran.code !== 0) {
+        const code = ran.error ?? `exit ${ran.code}`
+        spawnErrors.inc({code})
+        // Service Unavailable: no process to be had (EAGAIN) is a temporary condition of this host, not of the request
+        return {status: ran.error === 'EAGAIN' ? 503 : 500, body: {error: code}}
+      }
+    }
     try {
       await append()
     } catch (error) {
@@ -260,6 +353,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<Workload>
     closing ??= (async () => {
       clearInterval(sweeper)
       clearInterval(slowdownTimer)
+      spawner?.close()
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeIdleConnections()

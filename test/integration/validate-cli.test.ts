@@ -103,7 +103,7 @@ describe('chaos init', () => {
     await rm(dir, {recursive: true, force: true})
   })
 
-  it.each(['memory-leak', 'cpu-hog', 'disk-fill', 'network-flood'])('writes a %s starter that validates', async (fault) => {
+  it.each(['memory-leak', 'cpu-hog', 'disk-fill', 'network-flood', 'process-exhaustion'])('writes a %s starter that validates', async (fault) => {
     const file = join(dir, 'nested', `${fault}.yaml`)
     const init = await chaos(['init', file, '--fault', fault])
     expect(init.code, init.stderr).toBe(0)

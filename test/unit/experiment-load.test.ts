@@ -131,7 +131,7 @@ describe('parseExperiment on valid files', () => {
     expect(e.fault).toEqual({type: 'cpu-hog', load: 1})
     expect(e.phases).toEqual({baseline: 5000, inject: 10_000, recover: 5000, interval: 1000, warmup: 10_000})
     expect(e.hypothesis).toEqual([{signal: 'latency_p99', max_increase: 0.25}])
-    expect(e.safety).toEqual({maxDuration: 30 * 60_000, maxMemory: 8 * Gi, maxDisk: 8 * Gi, diskFloor: 0.1, allowPaths: [], allowHosts: [], abort: [], allowSystem: false, allowUnlabelled: false})
+    expect(e.safety).toEqual({maxDuration: 30 * 60_000, maxMemory: 8 * Gi, maxDisk: 8 * Gi, maxProcesses: 2000, diskFloor: 0.1, allowPaths: [], allowHosts: [], abort: [], allowSystem: false, allowUnlabelled: false})
   })
 
   it('normalises every quantity of a full file', () => {
@@ -156,7 +156,7 @@ describe('parseExperiment on valid files', () => {
       {signal: 'cpu_usage', max_increase: 3},
     ])
     expect(e.expect).toBe('breach')
-    expect(e.safety).toEqual({maxDuration: 600_000, maxMemory: Gi, maxDisk: 2 * Gi, diskFloor: 0.05, allowPaths: ['/var/tmp'], allowHosts: ['10.0.0.0/8'], abort: [], allowSystem: false, allowUnlabelled: false})
+    expect(e.safety).toEqual({maxDuration: 600_000, maxMemory: Gi, maxDisk: 2 * Gi, maxProcesses: 2000, diskFloor: 0.05, allowPaths: ['/var/tmp'], allowHosts: ['10.0.0.0/8'], abort: [], allowSystem: false, allowUnlabelled: false})
   })
 
   it('reads each fault type with its defaults', () => {

@@ -16,6 +16,7 @@ import {attachedCgroupPath, systemCgroup, systemTarget, toolkitLineage} from '..
 import {runExperiment} from '../../src/run/runner.js'
 import {fromYaml} from '../helpers/experiments.js'
 import {fakePlatform} from '../helpers/fake-platform.js'
+import {refusal} from '../helpers/refusal.js'
 
 const base = (fault: string, safety = '') => fromYaml(`
 apiVersion: chaos/v1
@@ -49,15 +50,6 @@ function platformWith(dir?: string): Platform {
   })
 }
 
-function refusal(action: () => unknown): PlanError {
-  try {
-    action()
-  } catch (error) {
-    expect(error).toBeInstanceOf(PlanError)
-    return error as PlanError
-  }
-  throw new Error('expected a refusal')
-}
 
 describe('guardrails', () => {
   it('caps the memory a leak may take (safety.maxMemory)', () => {

@@ -4,7 +4,7 @@
 import type {NeighborSpec, TargetSpec} from '../../experiment/schema.js'
 import type {CgroupLimits} from '../../host/cgroupfs.js'
 import {allowanceOf} from '../../host/cpus.js'
-import {readCgroupSample} from '../../metrics/resources.js'
+import {readCgroupSample, sharedBoxFigures} from '../../metrics/resources.js'
 import type {CgroupPaths, ResourceSample} from '../../metrics/types.js'
 import type {Allowance, WorkflowHandle} from '../platform.js'
 import type {ContainerCgroup} from './cgroups.js'
@@ -63,9 +63,8 @@ export class DockerWorkflow implements WorkflowHandle {
     if (!this.cgroup) return {t: Date.now()}
     const own = readCgroupSample(this.cgroup.paths)
     if (this.level === 'shared' && this.sharedBox) {
-      // in a shared box, CPU throttling and OOM kills are the box's: every member feels them
-      const box = readCgroupSample(this.sharedBox)
-      return {...own, throttledPeriods: box.throttledPeriods, periods: box.periods, throttledSeconds: box.throttledSeconds, oomKills: box.oomKills, psi: box.psi}
+      // in a shared box, CPU throttling, OOM kills and the pids budget are the box's: every member feels them
+      return sharedBoxFigures(own, readCgroupSample(this.sharedBox))
     }
     return own
   }

@@ -12,7 +12,7 @@ import {undo} from '../../rollback/undo.js'
 import type {StressorHandle} from '../../stressors/spawn.js'
 import {attachedCgroupPath, systemTarget} from './system-target.js'
 import {answeringUrl} from '../answering.js'
-import type {FloodEndpoint} from '../capabilities.js'
+import type {Capabilities, FloodEndpoint} from '../capabilities.js'
 import {describeLimits, LocalPlatform} from '../local.js'
 import {type Allowance, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement} from '../platform.js'
 import {ProcessWorkflow} from './workflow.js'
@@ -22,6 +22,8 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
   private readonly levelOverride?: IsolationSpec['level']
   private link?: NetnsLink
   private canMakeBoxes = false
+  /** besides a local platform's fill and flood: forks into the target's box, whose pids accounting it reads */
+  override readonly capabilities: Partial<Capabilities> = {localFill: this, flood: this, tasks: this}
 
   constructor(ctx: PlatformFactoryContext) {
     super(ctx)
@@ -183,6 +185,10 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
     }
     if (spec.cgroup !== undefined) return new Cgroup(this.layout, attachedCgroupPath(spec.cgroup, this.layout))
     return undefined
+  }
+
+  taskLimit(): number | undefined {
+    return this.limitsOf(this.experiment.target)?.pids
   }
 
   flood(): FloodEndpoint {

@@ -21,7 +21,8 @@ export function attachedCgroupPath(cgroup: string, layout: CgroupLayout | undefi
   return path.replace(/^\/+|\/+$/g, '')
 }
 
-function parentOf(pid: number): number | undefined {
+/** A process's parent pid, from /proc; undefined when it is gone. */
+export function parentOf(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])

@@ -7,7 +7,7 @@ import type {IsolationSpec, NeighborSpec, TargetSpec} from '../../experiment/sch
 import type {Cgroup, CgroupLimits} from '../../host/cgroupfs.js'
 import {allowanceOf} from '../../host/cpus.js'
 import {netnsPrefix} from '../../host/netns.js'
-import {readCgroupSample, readProcessSample} from '../../metrics/resources.js'
+import {readCgroupSample, readProcessSample, sharedBoxFigures} from '../../metrics/resources.js'
 import type {ResourceSample} from '../../metrics/types.js'
 import {type Allowance, PlanError, type WorkflowHandle} from '../platform.js'
 
@@ -123,9 +123,8 @@ export class ProcessWorkflow implements WorkflowHandle {
     if (this.box && (this.options.level === 'cgroup' || this.spec.run === undefined)) return readCgroupSample(this.box.paths())
     const own = pid !== undefined ? readProcessSample(pid) : {t: Date.now()}
     if (this.box) {
-      // in a shared box, CPU throttling and OOM kills are the box's: every member feels them
-      const boxSample = readCgroupSample(this.box.paths())
-      return {...own, throttledPeriods: boxSample.throttledPeriods, periods: boxSample.periods, throttledSeconds: boxSample.throttledSeconds, oomKills: boxSample.oomKills, psi: boxSample.psi}
+      // in a shared box, CPU throttling, OOM kills and the pids budget are the box's: every member feels them
+      return sharedBoxFigures(own, readCgroupSample(this.box.paths()))
     }
     return own
   }
