@@ -233,7 +233,7 @@ describe('the process-exhaustion experiments', () => {
     expect(journal.injection.efficacy?.note).toMatch(/pids limit of 64 refused \d+ more: the dose pressed the boundary/)
     expect(journal.plan.join('\n')).toMatch(/process-exhaustion: 200 processes at 100\/s, held, charged to cgroup: cgroup \/chaos-\w+\/worker \(a pids limit of 64, which will refuse the rest\)/)
     // the mechanism: the API, in its own box, still ran its program in (nearly) every request
-    expect(errors.faultCount).toBeGreaterThan(200)
+    expect(errors.faultCount).toBeGreaterThan(150) // 6 s at 40 requests a second
     expect(errors.fault).toBeLessThan(0.01)
     expect(journal.neighbors[0].unexpectedExits).toBe(0)
   })
