@@ -97,3 +97,6 @@ for (const file of files) {
   const inconclusive = mine.filter((r) => r.verdict === 'inconclusive').length
   console.log(`  ${file}: ${right}/${mine.length} expected, ${wrong} wrong, ${inconclusive} inconclusive, median measuring ${median(mine.map((r) => r.measuring)).toFixed(0)}s, longest run ${Math.max(...mine.map((r) => r.seconds)).toFixed(0)}s`)
 }
+// The load must end with the runs: a stress-ng left behind would load the next measurement (and it keeps this
+// process alive, so the 'exit' handler alone never runs).
+background?.kill('SIGTERM')
