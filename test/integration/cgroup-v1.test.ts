@@ -15,7 +15,7 @@ const boxes: Cgroup[] = []
 
 afterEach(async () => {
   for (const box of boxes.splice(0)) expect(await box.remove()).toEqual([])
-  for (const mount of ['memory', 'cpu', 'cpuset', 'pids']) expect(existsSync(`/sys/fs/cgroup/${mount}/${name}`)).toBe(false)
+  for (const mount of ['memory', 'cpu', 'cpuset', 'pids', 'blkio']) expect(existsSync(`/sys/fs/cgroup/${mount}/${name}`)).toBe(false)
 })
 
 describe.runIf(runs)('cgroup v1 on this host', () => {
@@ -32,6 +32,18 @@ describe.runIf(runs)('cgroup v1 on this host', () => {
     expect(at('pids', 'pids.max')).toBe('50')
     // v2's weight 10 on v1's shares scale, as runc maps it
     expect(at('cpu', 'cpu.shares')).toBe('102')
+  })
+
+  it('writes an I/O weight to the weight file this kernel has (blkio.weight, or bfq\'s blkio.bfq.weight)', () => {
+    const box = new Cgroup(layout, `${name}/io`)
+    boxes.push(new Cgroup(layout, name))
+    box.create()
+    box.applyLimits({ioWeight: 300})
+    const dir = join('/sys/fs/cgroup/blkio', name, 'io')
+    const file = ['blkio.weight', 'blkio.bfq.weight'].find((f) => existsSync(join(dir, f)))
+    expect(file).toBeDefined()
+    // bfq prints its default weight first ("default 300")
+    expect(readFileSync(join(dir, file!), 'utf8')).toMatch(/(^|default )300\b/)
   })
 
   it('launches a process inside its box and kills what is left on removal', async () => {
