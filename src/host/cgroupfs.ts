@@ -145,7 +145,7 @@ export class Cgroup {
     if (limits.pids !== undefined) writeFileSync(at('pids', 'pids.max'), String(limits.pids))
     if (limits.ioWeight !== undefined) {
       // CFQ's blkio.weight is gone from kernels without CFQ (5.0 on); bfq offers blkio.bfq.weight instead. Either
-      // only weighs I/O on a device whose scheduler honours it (bfq, or cfq), which the plan says.
+      // only weighs I/O on a device whose scheduler honours it (bfq, or cfq), as docs/experiment-format.md says.
       const file = [at('blkio', 'blkio.weight'), at('blkio', 'blkio.bfq.weight')].find((f) => existsSync(f))
       if (!file) throw new CgroupUnavailableError(`ioWeight needs blkio.weight or blkio.bfq.weight, and the cgroup v1 blkio controller here has neither (no CFQ or bfq I/O scheduler in this kernel)`)
       writeFileSync(file, String(Math.min(1000, Math.max(file.endsWith('bfq.weight') ? 1 : 10, limits.ioWeight))))
