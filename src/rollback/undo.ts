@@ -1,4 +1,5 @@
 // Undoing one ledger entry. Every undo is idempotent: undoing what is already gone succeeds.
+import {setTimeout as sleep} from 'node:timers/promises'
 import {existsSync, readFileSync, rmSync} from 'node:fs'
 
 import {Cgroup, detectCgroupLayout} from '../host/cgroupfs.js'
@@ -80,4 +81,3 @@ export async function undo(r: Resource): Promise<boolean> {
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

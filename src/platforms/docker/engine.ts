@@ -1,5 +1,6 @@
 // The Docker engine, reached through dockerode. dockerode (and its dependency tree) is imported only here and
 // only when something Docker is actually needed, so `chaos --help` and every process-platform run never load it.
+import {setTimeout as sleep} from 'node:timers/promises'
 import {existsSync} from 'node:fs'
 
 import type Docker from 'dockerode'
@@ -127,4 +128,3 @@ export async function listLabelled(docker: Docker): Promise<LabelledObject[]> {
   ]
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -4,6 +4,7 @@
 // by name or id and keep what they have. Faults are charged to the target container itself: the toolkit's
 // stressor joins the container's cgroups (and, for floods, its network namespace through nsenter). Every
 // container and network is labelled chaos.run=RUN and written to the run's ledger before it is created.
+import {setTimeout as sleep} from 'node:timers/promises'
 import type Docker from 'dockerode'
 
 import {isolationSettingsOf, type NeighborSpec, type TargetSpec} from '../../experiment/schema.js'
@@ -449,4 +450,3 @@ async function logsTail(docker: Docker, id: string): Promise<string> {
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,6 +1,7 @@
 // A stressor that runs in the cluster, seen as the runner sees a local one (StressorHandle): its JSON lines come
 // from the container log (follow=true), how it ended from the container's terminated state (or the helper's own
 // last line, which carries the stressor's exact exit).
+import {setTimeout as sleep} from 'node:timers/promises'
 import {Writable} from 'node:stream'
 
 import type {StressorArgs, StressorMessage} from '../../stressors/protocol.js'
@@ -35,7 +36,6 @@ function containerStatus(pod: Pod, where: RemoteContainer): ContainerState | und
   return list?.find((s) => s.name === where.container)
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export function remoteStressor(options: RemoteOptions): StressorHandle {
   const {cluster, args} = options

@@ -1,9 +1,9 @@
 // Undoing a kubernetes ledger entry (a helper pod): delete it through the API server with the kubeconfig and
 // context the run used, and wait until it is gone. Idempotent: a pod that is already gone is undone.
+import {setTimeout as sleep} from 'node:timers/promises'
 import type {ClusterResource} from '../../rollback/ledger.js'
 import {type Cluster, connect, statusOf} from './client.js'
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function clusterFor(r: ClusterResource, cluster?: Cluster): Promise<Cluster> {
   return cluster ?? connect({kubeconfig: r.kubeconfig, context: r.context})

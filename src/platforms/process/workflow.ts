@@ -1,4 +1,5 @@
 // One workflow on the process platform: a managed process started inside its box (or none), or an attached one.
+import {setTimeout as sleep} from 'node:timers/promises'
 import {type ChildProcess, spawn} from 'node:child_process'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -149,4 +150,3 @@ export class ProcessWorkflow implements WorkflowHandle {
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
