@@ -37,6 +37,12 @@ export interface WorkflowHandle {
   sample(): ResourceSample
   /** times a managed workflow's main process ended while it was meant to run (OOM kill, crash) */
   unexpectedExits(): number
+  /**
+   * When each of those exits happened (epoch ms), for a platform that learns of an exit later than it happens (an
+   * engine's event stream, which lags on a busy host): a counted signal then places the exit in the window it
+   * happened in, not the one in which the news arrived. Absent: an exit counts from the first reading after it.
+   */
+  exitTimes?(): readonly number[]
   /** how the last unexpected exit happened, e.g. "killed by SIGKILL" */
   lastExit(): string | undefined
 }

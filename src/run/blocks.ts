@@ -39,11 +39,13 @@ export function blockSet(design: Design, blocks: MeasuredBlock[], intervalMs: nu
   }
   const set: BlockSet = {on: [], off: [], episodes: []}
   for (const o of on) {
+    // a neighbour killed during a fault episode is harm whether or not that block's dose reached its full size (a
+    // leak that took the neighbour down with it can be cut short by the same OOM kill): every episode counts events
+    set.episodes.push({from: o.askedAt ?? o.from, to: o.settledAt ?? o.to})
     const partner = blocks.find((b) => b.arm === 'off' && b.pair === o.pair)
     if (!partner || !o.landed) continue
     set.on.push({from: o.from, to: o.to})
     set.off.push({from: partner.from, to: partner.to})
-    set.episodes.push({from: o.askedAt ?? o.from, to: o.settledAt ?? o.to})
   }
   return set
 }

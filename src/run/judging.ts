@@ -10,7 +10,8 @@ import type {Extracted, Window} from '../metrics/source.js'
 /**
  * The blocks a look compares. Interleaved: on[i] and off[i] are one pair whose fault-on block's dose landed.
  * Windows: the baseline and the fault window, each cut into blocks. episodes: for each fault-on block, from the
- * fault being asked for to its removal plus the settle, where counted events (a restart) belong.
+ * fault being asked for to its removal plus the settle, where counted events (a restart) belong: every fault-on
+ * block's, its dose landed or not.
  */
 export interface BlockSet {
   on: Window[]

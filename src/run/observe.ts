@@ -54,7 +54,10 @@ export class WorkflowObserver {
   }
 
   samplesBetween(fromMs: number, toMs: number): TimedSample[] {
-    return this.samples.filter((s) => s.t >= fromMs && s.t <= toMs)
+    const between = this.samples.filter((s) => s.t >= fromMs && s.t <= toMs)
+    // exits counted by when they happened, where the platform knows: news of one can come intervals late
+    const times = this.workflow.exitTimes?.()
+    return times === undefined ? between : between.map((s) => ({...s, exits: times.filter((t) => t <= s.t).length}))
   }
 
   /** The last reading at or before the instant (or the first one after it when none precedes). */

@@ -270,23 +270,24 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
         }
         if (stopped() || !on || !off) break
         if (on.landed) usable++
-        else if (usable === 0 && pair >= 2) {
-          // three fault blocks and no dose: the boundary is not being tested, measuring on says nothing
-          stoppedBecause = 'the dose did not land in the first three fault blocks'
-          break
-        }
         // an observed fact (a neighbour restarted) decides at once; estimates wait for the planned looks
         const planned = design.looks[nextLook]
         if (planned && usable >= planned.pairs) {
           lastLook = await lookAt(lookContext, nextLook, planned.z, `after ${usable} usable pairs`)
           nextLook++
-        } else if (usable > 0) {
+        } else {
+          // even before a dose landed: a neighbour killed in a fault episode is counted over every episode
           const facts = await lookAt(lookContext, -1, Number.POSITIVE_INFINITY, 'observed facts only')
           // the fact decides; the other signals are reported as judged at the next planned look's boundary
           if (facts.decision === 'breach') lastLook = await lookAt(lookContext, nextLook, design.looks[Math.min(nextLook, design.looks.length - 1)].z, `an observed fact decided after ${usable} usable pairs`)
         }
         if (lastLook && lastLook.decision !== 'undecided') {
           stoppedBecause = `decided ${lastLook.decision} after ${usable} usable pairs`
+          break
+        }
+        if (usable === 0 && pair >= 2) {
+          // three fault blocks and no dose: the boundary is not being tested, measuring on says nothing
+          stoppedBecause = 'the dose did not land in the first three fault blocks'
           break
         }
         if (nextLook >= design.looks.length) {

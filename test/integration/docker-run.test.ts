@@ -79,12 +79,14 @@ describe.skipIf(skip)('chaos run on the docker platform', () => {
 
   it('memory-leak-shared: under one cgroup parent the leak gets the API container OOM-killed', async () => {
     const journal = await runExperiment({experiment: experiment('memory-leak-shared')})
-    expect(journal.injection.efficacy?.landed).toBe(true)
-    expect(journal.neighbors[0].unexpectedExits).toBe(1)
+    // when it fails, which block the API died in and what each fault block's dose was
+    const story = JSON.stringify({exit: journal.neighbors[0].lastExit, blocks: journal.design?.blocks.map((b) => `${b.arm} ${b.start}-${b.end}${b.arm === 'on' ? ` landed ${b.landed}` : ''}`), events: journal.injection.events})
+    expect(journal.injection.efficacy?.landed, story).toBe(true)
+    expect(journal.neighbors[0].unexpectedExits, story).toBe(1)
     expect(journal.neighbors[0].lastExit).toMatch(/SIGKILL/)
     // the restart is an observed fact: it decides the run at once, whatever the error rate's interval says yet
     const restarts = journal.neighbors[0].signals.find((s) => s.signal === 'restarts')!
-    expect(restarts.verdict, restarts.reason).toBe('breach')
+    expect(restarts.verdict, `${restarts.reason}: ${story}`).toBe('breach')
     expect(journal.neighbors[0].signals.find((s) => s.signal === 'error_rate')!.fault).toBeGreaterThan(0)
     expect(journal.verdict).toBe('breach')
     expect(journal.exitCode).toBe(ExitCode.Matched)

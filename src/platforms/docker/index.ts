@@ -349,9 +349,11 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
           const line = pending.slice(0, newline)
           pending = pending.slice(newline + 1)
           try {
-            const event = JSON.parse(line) as {Action?: string, id?: string, Actor?: {ID?: string, Attributes?: Record<string, string>}}
+            const event = JSON.parse(line) as {Action?: string, id?: string, timeNano?: number, Actor?: {ID?: string, Attributes?: Record<string, string>}}
             const id = event.Actor?.ID ?? event.id
-            this.workflows.find((w) => w.id === id)?.onEvent(event.Action ?? '', event.Actor?.Attributes?.exitCode)
+            // the engine's time of the event: the news can arrive late on a busy host, the exit happened then
+            const at = typeof event.timeNano === 'number' && event.timeNano > 0 ? event.timeNano / 1e6 : undefined
+            this.workflows.find((w) => w.id === id)?.onEvent(event.Action ?? '', event.Actor?.Attributes?.exitCode, at)
           } catch { /* a partial line */ }
         }
       })

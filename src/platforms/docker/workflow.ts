@@ -30,7 +30,7 @@ export class DockerWorkflow implements WorkflowHandle {
   gateway?: string
   address?: string
   stopping = false
-  private exits = 0
+  private readonly exitedAt: number[] = []
   private lastExitText?: string
   private sawOom = false
 
@@ -69,14 +69,14 @@ export class DockerWorkflow implements WorkflowHandle {
     return own
   }
 
-  /** An engine event about this container. */
-  onEvent(action: string, exitCode: string | undefined): void {
+  /** An engine event about this container, at the engine's own time of it (epoch ms; now when it gave none). */
+  onEvent(action: string, exitCode: string | undefined, atMs = Date.now()): void {
     if (action === 'oom') {
       this.sawOom = true
       return
     }
     if (action !== 'die' || this.stopping) return
-    this.exits++
+    this.exitedAt.push(atMs)
     const code = Number(exitCode)
     this.lastExitText = code === 137
       ? `killed by SIGKILL${this.sawOom ? ' (OOM killer)' : ' (OOM killer or kill -9)'}`
@@ -84,7 +84,11 @@ export class DockerWorkflow implements WorkflowHandle {
   }
 
   unexpectedExits(): number {
-    return this.exits
+    return this.exitedAt.length
+  }
+
+  exitTimes(): readonly number[] {
+    return this.exitedAt
   }
 
   lastExit(): string | undefined {
