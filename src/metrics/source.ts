@@ -26,6 +26,12 @@ export interface MeasurementSource {
   /** After the run: fetches every window's series, so that extract() can cut them without waiting. */
   collect(windows: Window[]): Promise<void>
   extract(neighbor: string, hypothesis: HypothesisSpec, window: Window): Extracted
+  /**
+   * The span whose requests extract() holds for the window, when it is not the window itself (a scraped counter
+   * holds what happened up to its scrape, not up to a window's edge). The toolkit's own probe is cut to the same
+   * span for the cross-check, so that the two views compare the same requests.
+   */
+  covered?(neighbor: string, hypothesis: HypothesisSpec, window: Window): Window | undefined
 }
 
 /** The hypothesis entries that apply to a neighbour. */

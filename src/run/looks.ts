@@ -34,7 +34,8 @@ export async function lookAt(ctx: LookContext, index: number, z: number, why: st
   if (source) {
     const probed = neighbours.filter((n) => observers.find((o) => o.workflow.name === n.name)?.probe)
       .map((n) => ({...n, hypotheses: n.hypotheses.filter((h) => h.promql === undefined)}))
-    const own = look(probed, set, design.kind === 'interleaved', z, (neighbor, h, w) => extractSignal(observers.find((o) => o.workflow.name === neighbor)!, h.signal, w, experiment.phases.interval))
+    // over the very requests the source counted: its histogram holds those between two scrapes, not a window's edges
+    const own = look(probed, set, design.kind === 'interleaved', z, (neighbor, h, w) => extractSignal(observers.find((o) => o.workflow.name === neighbor)!, h.signal, source.covered?.(neighbor, h, w) ?? w, experiment.phases.interval))
     for (const n of probed) {
       const verdicts = result.signals.get(n.name) ?? []
       n.hypotheses.forEach((h, i) => {

@@ -113,12 +113,13 @@ describe('Prometheus as the measurement source', () => {
     // the requests themselves came back through Prometheus: a few hundred per window, not one point per step
     expect(p99.prometheus.baselineCount).toBeGreaterThanOrEqual(250)
     expect(p99.prometheus.faultCount).toBeGreaterThanOrEqual(350)
-    // and they agree with the probe's own view of the same run (the cross-check), within the buckets' 10% and the
-    // second by which a scrape can shift a window's edges: the p50 closely, the p99 (the 4th-slowest of 400) loosely.
-    // Under the hog the tail comes in bursts, and a second more or less of the fault window (a sixth of its requests)
-    // moved it by 37% once in CI (14.4 ms against 10.5 ms); a misread histogram (a wrong unit, bucket or quantile)
-    // is off by far more than half.
-    for (const [name, tolerance] of [['latency_p50', 0.1], ['latency_p99', 0.5]] as const) {
+    // and they agree with the probe's own view of the same requests (the cross-check cuts the probe's records to the
+    // scrapes the window's counters were read from), within the buckets' 10% and the few requests that reach the
+    // histogram a batch (0.1 s) after they ended. Cut to the window's own edges instead, the views differed by up to a
+    // second of requests (a quarter of a 4 s baseline), and the p99, the 3rd-slowest of 300, by 61% once in CI
+    // (14.4 ms against 8.9 ms); aligned, 8 views on this machine agreed within 4% (p99) and 3% (p50). A misread
+    // histogram (a wrong unit, bucket or quantile) is off by far more than a quarter.
+    for (const [name, tolerance] of [['latency_p50', 0.1], ['latency_p99', 0.25]] as const) {
       const s = signal(journal, name)
       expect(s.crossCheck, name).toBeDefined()
       console.log(`${name} through Prometheus ${s.baseline} -> ${s.fault}; the probe's own view ${s.crossCheck?.baseline} -> ${s.crossCheck?.fault}`)

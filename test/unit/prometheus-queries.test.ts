@@ -46,6 +46,8 @@ describe('built-in signals as PromQL', () => {
     expect(signalQuery(entry('latency_p99'), s, 2000)).toEqual({
       query: 'sum by (le) (http_request_duration_seconds_bucket{job="api"})',
       statistic: 'p99', unit: 'seconds', origin: 'built-in', shape: 'histogram',
+      // the raw series' sample times: an aggregate's would be the evaluation's
+      scrapedAt: 'max(timestamp(http_request_duration_seconds_count{job="api"}))',
     })
   })
 
@@ -54,6 +56,7 @@ describe('built-in signals as PromQL', () => {
     expect(probed).toEqual({app: 'job="api"', container: 'container="api"', probe: 'job="chaos", neighbor="api"', useProbe: true})
     expect(signalQuery(entry('latency_p95'), probed, 2000)).toMatchObject({
       query: 'sum by (le) (chaos_probe_request_duration_seconds_bucket{job="chaos", neighbor="api", outcome="ok"})', statistic: 'p95', shape: 'histogram',
+      scrapedAt: 'max(timestamp(chaos_probe_request_duration_seconds_count{job="chaos", neighbor="api", outcome="ok"}))',
     })
     // errors as a client sees them: refused, reset and timed out as well as 5xx
     expect(signalQuery(entry('error_rate'), probed, 2000).query).toBe('(sum(rate(chaos_probe_request_duration_seconds_count{job="chaos", neighbor="api", outcome!="ok"}[2s])) or vector(0)) / sum(rate(chaos_probe_request_duration_seconds_count{job="chaos", neighbor="api"}[2s]))')

@@ -178,6 +178,30 @@ describe('after the run', () => {
     expect(source.extract('web', p99, inject)).toEqual({unavailable: 'Prometheus was not asked for this window'})
   })
 
+  it('says which requests a window\'s histogram holds: those between the scrapes its first and last points read', async () => {
+    const {source, experiment} = await sourceWith((r) => {
+      const query = r.params.get('query')!
+      if (query.includes('_bucket')) return {status: 200, body: buckets()}
+      // scrapes 0.3 s before each point: the counters hold what happened up to then
+      if (query.startsWith('max(timestamp(http_request_duration_seconds_count{instance="127.0.0.1:19502"}')) return {status: 200, body: matrix({values: [100.7, 101.7, 102.7, 103.7]})}
+      return {status: 200, body: matrix({values: [0]})}
+    })
+    await source.collect([window])
+    const [p99, errors] = experiment.hypothesis
+    expect(source.covered('api', p99, window)).toEqual({from: 100_700, to: 103_700})
+    // a rate's points are not counters read at two edges: the window is its own
+    expect(source.covered('api', errors, window)).toBeUndefined()
+  })
+
+  it('without the scrapes\' times, the window is taken as it is', async () => {
+    const {source, experiment} = await sourceWith((r) => r.params.get('query')!.includes('timestamp(')
+      ? {status: 503, body: {status: 'error', errorType: 'unavailable', error: 'gone'}}
+      : {status: 200, body: r.params.get('query')!.includes('_bucket') ? buckets() : matrix({values: [0]})})
+    await source.collect([window])
+    expect(source.extract('api', experiment.hypothesis[0], window)).toMatchObject({samples: {kind: 'observations'}})
+    expect(source.covered('api', experiment.hypothesis[0], window)).toBeUndefined()
+  })
+
   it('a window shorter than the rate window cannot be measured', async () => {
     const {source, experiment} = await sourceWith(() => ({status: 200, body: matrix({values: [1]})}))
     const short = {from: 1000, to: 2500}

@@ -27,6 +27,11 @@ export interface SignalQuery {
   origin: 'built-in' | 'promql'
   /** series: one series of values; histogram: cumulative bucket counters, one series per `le` */
   shape: 'series' | 'histogram'
+  /**
+   * histogram: when the scrape each point reads was taken (epoch seconds, one series): the requests a window's
+   * counters hold are those between its first and last point's scrapes, not the window's own edges
+   */
+  scrapedAt?: string
 }
 
 /**
@@ -78,6 +83,7 @@ interface BuiltIn {
   statistic: SignalInput['statistic']
   unit: SignalInput['unit']
   shape?: SignalQuery['shape']
+  scrapedAt?: Builder
 }
 
 const PROBE = 'chaos_probe_request_duration_seconds'
@@ -87,7 +93,11 @@ const SERVICE = 'http_request_duration_seconds'
 const buckets: Builder = (s) => s.useProbe && s.probe !== undefined
   ? `sum by (le) (${series(`${PROBE}_bucket`, s.probe, 'outcome="ok"')})`
   : `sum by (le) (${series(`${SERVICE}_bucket`, s.app)})`
-const quantile = (statistic: 'p50' | 'p90' | 'p95' | 'p99'): BuiltIn => ({build: buckets, statistic, unit: 'seconds', shape: 'histogram'})
+/** The time of the latest scrape of those counters (timestamp() of the raw series: an aggregate has none). */
+const bucketsScrapedAt: Builder = (s) => s.useProbe && s.probe !== undefined
+  ? `max(timestamp(${series(`${PROBE}_count`, s.probe, 'outcome="ok"')}))`
+  : `max(timestamp(${series(`${SERVICE}_count`, s.app)}))`
+const quantile = (statistic: 'p50' | 'p90' | 'p95' | 'p99'): BuiltIn => ({build: buckets, statistic, unit: 'seconds', shape: 'histogram', scrapedAt: bucketsScrapedAt})
 
 const pressure = (resource: 'cpu' | 'memory' | 'io'): Builder => (s, r) =>
   // cAdvisor's "waiting" is PSI's "some" line, which is what the embedded source reads
@@ -166,7 +176,10 @@ export function signalQuery(hypothesis: HypothesisSpec, selectors: NeighborSelec
     const statistic = builtIn.shape === 'histogram' ? 'mean' : builtIn.statistic
     return {query: expandPlaceholders(hypothesis.promql, selectors, range), statistic, unit: builtIn.unit, origin: 'promql', shape: 'series'}
   }
-  return {query: builtIn.build(selectors, range), statistic: builtIn.statistic, unit: builtIn.unit, origin: 'built-in', shape: builtIn.shape ?? 'series'}
+  return {
+    query: builtIn.build(selectors, range), statistic: builtIn.statistic, unit: builtIn.unit, origin: 'built-in', shape: builtIn.shape ?? 'series',
+    ...(builtIn.scrapedAt ? {scrapedAt: builtIn.scrapedAt(selectors, range)} : {}),
+  }
 }
 
 /**

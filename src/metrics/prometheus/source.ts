@@ -26,7 +26,7 @@ interface Measurement {
   signal: SignalQuery
 }
 
-type Fetched = {values: number[]} | {observations: {values: number[], blocks: number[]}} | {unavailable: string}
+type Fetched = {values: number[]} | {observations: {values: number[], blocks: number[]}, covered?: Window} | {unavailable: string}
 
 export class PrometheusSource implements MeasurementSource {
   private readonly measurements: Measurement[]
@@ -154,6 +154,12 @@ export class PrometheusSource implements MeasurementSource {
     return {samples: {kind: 'series', values: fetched.values}, statistic: m.signal.statistic, unit: m.signal.unit}
   }
 
+  covered(neighbor: string, hypothesis: HypothesisSpec, window: Window): Window | undefined {
+    const m = this.measurements.find((x) => x.neighbor === neighbor && x.hypothesis === hypothesis)
+    const fetched = m && this.fetched.get(key(window))?.get(m)
+    return fetched && 'covered' in fetched ? fetched.covered : undefined
+  }
+
   /** One measurement over one window; each point's rate window lies inside the phase. */
   private async fetch(m: Measurement, window: Window): Promise<Fetched> {
     let fetched: Fetched
@@ -171,7 +177,7 @@ export class PrometheusSource implements MeasurementSource {
         const observations = series.length === 0 ? undefined : histogramObservations(series)
         fetched = observations === undefined ? {unavailable: await this.explainSeries(m, series, window)}
           : typeof observations === 'string' ? {unavailable: observations}
-            : {observations}
+            : {observations, covered: m.signal.scrapedAt === undefined ? undefined : await this.scrapeSpan(m.signal.scrapedAt, firstEdge, window.to)}
       } catch (error) {
         fetched = {unavailable: (error as Error).message}
       }
@@ -189,6 +195,20 @@ export class PrometheusSource implements MeasurementSource {
     byMeasurement.set(m, fetched)
     this.fetched.set(key(window), byMeasurement)
     return fetched
+  }
+
+  /**
+   * From the scrape the first point reads to the one the last point reads: the requests between them are what the
+   * window's histogram counted. Undefined when Prometheus cannot say (the cross-check then uses the window).
+   */
+  private async scrapeSpan(query: string, fromMs: number, toMs: number): Promise<Window | undefined> {
+    try {
+      const series = await this.client.queryRange(query, fromMs, toMs, this.intervalMs)
+      const times = series.length === 1 ? numbers(series[0]) : []
+      return times.length >= 2 ? {from: times[0] * 1000, to: times.at(-1)! * 1000} : undefined
+    } catch {
+      return undefined
+    }
   }
 
   /** Why a query did not answer exactly one series, as precisely as Prometheus can tell. */
