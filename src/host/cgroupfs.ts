@@ -3,7 +3,7 @@
 // project's CI machine) and cgroup v2 (one unified tree, as on most current distributions). The root is a
 // parameter so the v2 path can be exercised against a fake cgroupfs tree in tests.
 import {existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statfsSync, writeFileSync} from 'node:fs'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 
 /**
  * Where a workflow's resource accounting lives: one directory per cgroup v1 hierarchy (controllers may share a
@@ -255,9 +255,28 @@ function subtreeBottomUp(dir: string): string[] {
   return out
 }
 
+/** The root of the hierarchy a box directory is in: the last ancestor that is a cgroup directory itself. */
+function hierarchyRootOf(dir: string): string {
+  let at = dir
+  while (dirname(at) !== at && existsSync(join(dirname(at), 'cgroup.procs'))) at = dirname(at)
+  return at
+}
+
 async function killAndRmdir(dir: string): Promise<boolean> {
   for (let attempt = 0; attempt < 40; attempt++) {
-    const pids = readPids(dir)
+    let pids = readPids(dir)
+    if (pids.includes(process.pid)) {
+      // the toolkit itself, still in its instrument box when a forced exit cleans its run up: it leaves the box
+      // rather than SIGKILL itself (v2's cgroup.kill takes every process of the box)
+      try {
+        writeFileSync(join(hierarchyRootOf(dir), 'cgroup.procs'), String(process.pid))
+      } catch { /* then the box cannot be removed this attempt */ }
+      pids = readPids(dir)
+      if (pids.includes(process.pid)) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        continue
+      }
+    }
     if (pids.length > 0) {
       // v2 offers an atomic kill of the whole box
       if (existsSync(join(dir, 'cgroup.kill'))) {

@@ -34,6 +34,20 @@ describe.runIf(runs)('cgroup v1 on this host', () => {
     expect(at('cpu', 'cpu.shares')).toBe('102')
   })
 
+  it('a box removed while the toolkit itself is in it (a forced exit that cleans its run up) loses the toolkit to the root, not to SIGKILL', async () => {
+    // the run's instrument box holds the toolkit until teardown; a second Ctrl-C's cleanup removes it first. This
+    // very process is the toolkit here: were it killed, the test would not report at all
+    const box = new Cgroup(layout, `${name}/toolkit`)
+    boxes.push(new Cgroup(layout, name))
+    box.create()
+    box.addProcess(process.pid)
+    expect(box.pids()).toContain(process.pid)
+    expect(await box.remove()).toEqual([])
+    expect(existsSync(`/sys/fs/cgroup/memory/${name}/toolkit`)).toBe(false)
+    const memoryLine = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => /:memory:/.test(l))
+    expect(memoryLine).toMatch(/:memory:\/$/)
+  })
+
   it('writes an I/O weight to the weight file this kernel has (blkio.weight, or bfq\'s blkio.bfq.weight)', () => {
     const box = new Cgroup(layout, `${name}/io`)
     boxes.push(new Cgroup(layout, name))
