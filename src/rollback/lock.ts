@@ -23,7 +23,12 @@ export function targetKey(experimentName: string, target: TargetSpec): string {
 }
 
 export class TargetLock {
-  private constructor(private readonly file: string) {}
+  // a forced exit (a second Ctrl-C) leaves through process.exit, past the run's own release: the lock goes then too
+  private readonly onExit = () => rmSync(this.file, {force: true})
+
+  private constructor(private readonly file: string) {
+    process.once('exit', this.onExit)
+  }
 
   /** Takes the target's lock or refuses, naming the run that holds it. */
   static acquire(key: string, runId: string): TargetLock {
@@ -50,6 +55,7 @@ export class TargetLock {
   }
 
   release(): void {
+    process.off('exit', this.onExit)
     rmSync(this.file, {force: true})
   }
 }
