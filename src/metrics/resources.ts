@@ -75,8 +75,20 @@ export function sharedBoxFigures(own: ResourceSample, box: ResourceSample): Reso
   return withoutUndefined<ResourceSample>({
     ...own,
     throttledPeriods: box.throttledPeriods, periods: box.periods, throttledSeconds: box.throttledSeconds, oomKills: box.oomKills, psi: box.psi,
-    tasks: box.tasks, tasksLimit: box.tasksLimit, tasksRefused: box.tasksRefused,
+    tasks: box.tasks, tasksLimit: box.tasksLimit, tasksRefused: refusedIn(own, box),
   })
+}
+
+/**
+ * Forks the box's pids limit refused, for a member with a cgroup of its own below it (a container under its shared
+ * parent). Kernels count the refusal in different places: where the limit was hit (the parent), where the fork was
+ * made (the member: cgroup v1 on 6.x, measured on this machine), or hierarchically (v2 since 6.13: the parent's
+ * count holds its children's). The larger of the two is the box's count under each rule.
+ */
+function refusedIn(own: ResourceSample, box: ResourceSample): number | undefined {
+  if (own.tasksRefused === undefined) return box.tasksRefused
+  if (box.tasksRefused === undefined) return own.tasksRefused
+  return Math.max(own.tasksRefused, box.tasksRefused)
 }
 
 export function readCgroupSample(paths: CgroupPaths): ResourceSample {

@@ -128,12 +128,33 @@ describe('process-exhaustion: the refusals', () => {
     expect(error.message).toBe('process-exhaustion needs processes forked into the target\'s own box and counted by its pids accounting, which platform fake does not offer')
   })
 
-  it('is refused on platform docker for now, before anything is created', async () => {
+  it('is offered by platform docker, which says the pids limit of the target container or of the shared parent', async () => {
     const e = experiment('{type: process-exhaustion, count: 10}', {platform: 'docker', level: 'container'})
     const docker = await createPlatform({experiment: e, runId: 'test'})
-    expect(docker.capabilities.tasks).toBeUndefined()
-    expect(refusal(() => planFaultBeforeSetup(driverFor(e.fault), e, docker)).message)
-      .toBe('process-exhaustion needs processes forked into the target\'s own box and counted by its pids accounting, which platform docker does not offer')
+    expect(docker.capabilities.tasks?.taskLimit()).toBe(64)
+    // the guardrails before setup; the dose against the container once the engine has made it
+    expect(planFaultBeforeSetup(driverFor(e.fault), e, docker)).toEqual({line: expect.stringMatching(/^process-exhaustion: 10 processes as fast as possible, held \(guardrails checked/), complete: false})
+    const shared = experiment('{type: process-exhaustion, count: 10}', {platform: 'docker', level: 'shared', safety: 'shared: {pids: 128}'})
+    expect((await createPlatform({experiment: shared, runId: 'test'})).capabilities.tasks?.taskLimit()).toBe(128)
+    const none = experiment('{type: process-exhaustion, count: 10}', {platform: 'docker', level: 'none'})
+    expect((await createPlatform({experiment: none, runId: 'test'})).capabilities.tasks?.taskLimit()).toBeUndefined()
+  })
+
+  it('is refused on platform kubernetes, before anything is created: a pod\'s pids limit is the node\'s to set', async () => {
+    const e = fromYaml(`
+apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: forks}
+platform: kubernetes
+target: {name: worker, pods: {namespace: shop, selector: "app=worker"}}
+neighbors: [{name: api, pods: {namespace: shop, selector: "app=api"}}]
+fault: {type: process-exhaustion, count: 10}
+phases: {baseline: 5s, inject: 5s}
+hypothesis: [{signal: error_rate, max: 1%}]
+`)
+    const k8s = await createPlatform({experiment: e, runId: 'test'})
+    expect(refusal(() => planFaultBeforeSetup(driverFor(e.fault), e, k8s)).message)
+      .toBe('process-exhaustion needs processes forked into the target\'s own box and counted by its pids accounting, which platform kubernetes does not offer')
   })
 
   it('is offered by the process platform, which says the target\'s pids limit', async () => {
@@ -241,6 +262,16 @@ describe('the pids accounting in a resource sample', () => {
     const own = {t: 1, cpuSeconds: 2, memoryBytes: 100}
     const box = {t: 1, cpuSeconds: 9, memoryBytes: 900, oomKills: 1, tasks: 128, tasksLimit: 128, tasksRefused: 40, periods: 5}
     expect(sharedBoxFigures(own, box)).toEqual({t: 1, cpuSeconds: 2, memoryBytes: 100, oomKills: 1, periods: 5, tasks: 128, tasksLimit: 128, tasksRefused: 40})
+  })
+
+  it('counts the box\'s refusals where the kernel put them: in the member that forked (v1 here) or in the box', () => {
+    // a container under its shared parent: the parent's limit refused 37 forks the container made; this kernel
+    // counts them in the container's own pids.events and leaves the parent's at 0
+    const box = {t: 1, tasks: 128, tasksLimit: 128, tasksRefused: 0}
+    expect(sharedBoxFigures({t: 1, tasks: 90, tasksRefused: 37}, box)).toMatchObject({tasks: 128, tasksLimit: 128, tasksRefused: 37})
+    // hierarchical counting (v2 since 6.13): the parent's count holds the member's
+    expect(sharedBoxFigures({t: 1, tasksRefused: 37}, {...box, tasksRefused: 52})).toMatchObject({tasksRefused: 52})
+    expect(sharedBoxFigures({t: 1}, {...box, tasksRefused: 5})).toMatchObject({tasksRefused: 5})
   })
 })
 
