@@ -68,12 +68,16 @@ fi
 # 3. The image, from a rootfs made of local parts.
 [ -f dist/commands/workload.js ] || { echo "docker-images: dist/ is missing: run npm run build first" >&2; exit 1; }
 NODE="$(readlink -f "$(command -v node)")"
-# the other programs the image runs, at /usr/bin/NAME: env (the shebang of bin/run.js, i.e. of `chaos`), and for
-# `chaos k8s helper` util-linux's nsenter and fallocate
-TOOLS=(env nsenter fallocate)
+# the other programs the image runs, at /usr/bin/NAME: env (the shebang of bin/run.js, i.e. of `chaos`), for
+# `chaos k8s helper` util-linux's nsenter and fallocate, and for `chaos workload --spawn` (an API that shells out)
+# perl, its spawner, and true, the program it runs (with perl-base's modules, below)
+TOOLS=(env nsenter fallocate perl true)
+PERL_MODULES=/usr/lib/x86_64-linux-gnu/perl-base
+[ -d "$PERL_MODULES" ] || { echo "docker-images: $PERL_MODULES is missing on this machine (perl-base is Essential on Debian)" >&2; exit 1; }
 TOOL_PATHS=()
 for tool in "${TOOLS[@]}"; do
-  path="$(command -v "$tool" || true)"
+  # type -P: the program on PATH, not a shell builtin of the same name (true)
+  path="$(type -P "$tool" || true)"
   [ -n "$path" ] || { echo "docker-images: $tool is missing on this machine (apt-get install coreutils util-linux)" >&2; exit 1; }
   TOOL_PATHS+=("$(readlink -f "$path")")
 done
@@ -87,6 +91,8 @@ fi
 ROOT="$(mktemp -d /tmp/chaos-rootfs.XXXXXX)"
 trap 'rm -rf "$ROOT"' EXIT
 mkdir -p "$ROOT"/{usr/bin,tmp,etc,app,proc,sys,dev}
+# merged /usr, as Debian's: /bin/true is /usr/bin/true
+ln -s usr/bin "$ROOT/bin"
 chmod 1777 "$ROOT/tmp"
 # a program at /usr/bin/NAME, with the dynamic loader and every library it links against at the paths ldd names
 # (symlinks resolved; a library two programs share is copied once)
@@ -100,6 +106,7 @@ install_program() {
 }
 install_program "$NODE" node
 for i in "${!TOOLS[@]}"; do install_program "${TOOL_PATHS[$i]}" "${TOOLS[$i]}"; done
+mkdir -p "$ROOT$(dirname "$PERL_MODULES")" && cp -r "$PERL_MODULES" "$ROOT$PERL_MODULES"
 echo 'root:x:0:0:root:/root:/bin/false' >"$ROOT/etc/passwd"
 echo 'root:x:0:' >"$ROOT/etc/group"
 mkdir -p "$ROOT/root"

@@ -44,7 +44,7 @@ export interface Flood {
   flood(): FloodEndpoint
 }
 
-/** process-exhaustion: processes forked into the target's own box, counted by the box's pids accounting (process). */
+/** process-exhaustion: processes forked into the target's own box, counted by the box's pids accounting (process, docker). */
 export interface Tasks {
   /** the pids limit of the box the target's tasks are charged to (its own, or the shared one), if it has one */
   taskLimit(): number | undefined

@@ -29,6 +29,15 @@ function experiment(name: string): Experiment {
   return parsed
 }
 
+/** An experiment of experiments/docker on this test's ports, as one baseline and one fault window (mechanics, not small changes). */
+function windows(name: string): Experiment {
+  const file = `experiments/docker/${name}.yaml`
+  const parsed = parseExperiment(readFileSync(file, 'utf8').replace(/\b192(\d\d)\b/g, '193$1'), file)
+  parsed.phases = {...parsed.phases, warmup: 2000, baseline: 4000, inject: 6000, recover: 0}
+  parsed.verdict = {...parsed.verdict, design: 'windows'}
+  return parsed
+}
+
 function labelled(runId: string): {containers: string[], networks: string[]} {
   const list = (args: string[]) => execFileSync('docker', args, {encoding: 'utf8'}).split('\n').filter(Boolean)
   return {
@@ -94,6 +103,37 @@ describe.skipIf(skip)('chaos run on the docker platform', () => {
     expect(labelled(journal.runId)).toEqual({containers: [], networks: []})
     expect(execFileSync('ls', ['/sys/fs/cgroup/memory'], {encoding: 'utf8'})).not.toContain(`chaos-${journal.runId}`)
     // the shared cgroup parent, which runc also made in the hierarchies the toolkit does not use, is gone from all
+    expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
+  })
+
+  it('process-exhaustion: the fork stressor\'s children are the worker container\'s tasks, refused by its own pids limit; the API container keeps forking', async () => {
+    const journal = await runExperiment({experiment: windows('process-exhaustion')})
+    const errors = journal.neighbors[0].signals.find((s) => s.signal === 'error_rate')!
+    console.log(`docker process-exhaustion: ${journal.verdict}; dose: ${journal.injection.efficacy?.note}; error_rate ${errors.baseline} -> ${errors.fault}`)
+    expect(journal.rollback.complete).toBe(true)
+    expect(labelled(journal.runId)).toEqual({containers: [], networks: []})
+    // proven from the container's own pids accounting: its pids.current grew, and its limit refused the rest
+    expect(journal.injection.efficacy?.landed).toBe(true)
+    expect(journal.injection.efficacy?.note).toMatch(/held in container: container chaos-\w+-worker.*\(pids\.current \d+ → \d+\), then its pids limit of 64 refused \d+ more/)
+    // the API, in a container of its own, still ran its program in (nearly) every request
+    expect(errors.faultCount).toBeGreaterThan(150)
+    expect(errors.fault).toBeLessThan(0.01)
+    expect(journal.neighbors[0].unexpectedExits).toBe(0)
+    expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
+  })
+
+  it('process-exhaustion-shared: under one cgroup parent the fork bomb takes the pids budget and the API container\'s requests fail with 503', async () => {
+    const journal = await runExperiment({experiment: windows('process-exhaustion-shared')})
+    const errors = journal.neighbors[0].signals.find((s) => s.signal === 'error_rate')!
+    console.log(`docker process-exhaustion-shared: ${journal.verdict}; dose: ${journal.injection.efficacy?.note}; error_rate ${errors.baseline} -> ${errors.fault}`)
+    expect(journal.rollback.complete).toBe(true)
+    expect(labelled(journal.runId)).toEqual({containers: [], networks: []})
+    expect(journal.injection.efficacy?.landed).toBe(true)
+    expect(journal.injection.efficacy?.note).toMatch(/pids limit of 128 refused \d+ more/)
+    // before the fault the API's forks succeed; during it the kernel refuses them (EAGAIN, answered 503)
+    expect(errors.baseline).toBeLessThan(0.01)
+    expect(errors.fault).toBeGreaterThan(0.2)
+    expect(errors.verdict).toBe('breach')
     expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
   })
 })

@@ -17,7 +17,7 @@ import type {LedgerResource as Resource, RunLedger} from '../../rollback/ledger.
 import {undo} from '../../rollback/undo.js'
 import type {StressorHandle} from '../../stressors/spawn.js'
 import {answeringUrl} from '../answering.js'
-import type {FloodEndpoint} from '../capabilities.js'
+import type {Capabilities, FloodEndpoint} from '../capabilities.js'
 import {describeLimits, LocalPlatform} from '../local.js'
 import {type Allowance, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement} from '../platform.js'
 import {containerCgroup} from './cgroups.js'
@@ -50,6 +50,11 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
   private engineLost?: string
   private tornDown = false
   private readonly networkName: string
+  /**
+   * besides a local platform's fill and flood: a fork stressor on this machine placed in the target container's
+   * cgroups, whose children its pids accounting counts (as a process the container itself forked would be)
+   */
+  override readonly capabilities: Partial<Capabilities> = {localFill: this, flood: this, tasks: this}
 
   constructor(ctx: PlatformFactoryContext) {
     super(ctx)
@@ -391,6 +396,12 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
       await sleep(150)
     }
     throw new PlanError(`${w.name} did not answer at ${url} within ${timeout / 1000}s (is the port published with ports:, and does the server listen on 0.0.0.0 inside?): ${await logsTail(docker, w.id!)}`, 4)
+  }
+
+  /** The pids limit the target's forks meet: its container's, the shared parent's, or, attached, as found. */
+  taskLimit(): number | undefined {
+    const target = this.workflows[0]
+    return target.managed ? this.limitsOf(this.experiment.target)?.pids : target.limits?.pids
   }
 
   flood(): FloodEndpoint {
