@@ -31,6 +31,11 @@ export interface ProbeRecord {
   status?: number
   /** 'timeout', or the transport error's code (ECONNREFUSED, ECONNRESET...) */
   error?: string
+  /**
+   * epoch ms at which the toolkit counted it in its histogram (a remote probe's batch arriving): a scrape taken at T
+   * holds exactly the records observed before T, whenever they were sent
+   */
+  observedAt?: number
 }
 
 export type ProbeOutcome = 'ok' | 'error' | 'timeout'
@@ -276,6 +281,11 @@ export class RecordStore {
       this.kept.splice(0, excess)
       this.dropped += excess
     }
+  }
+
+  /** Records counted in the histogram in [fromMs, toMs) (observedAt), in scheduled order. */
+  observedBetween(fromMs: number, toMs: number): ProbeRecord[] {
+    return this.kept.filter((r) => r.observedAt !== undefined && r.observedAt >= fromMs && r.observedAt < toMs).sort((a, b) => a.t - b.t)
   }
 
   /** Records of requests scheduled in [fromMs, toMs), in scheduled order. */

@@ -181,6 +181,11 @@ export class RemoteProbe {
     return this.kept.between(fromMs, toMs)
   }
 
+  /** The records counted in the histogram (and so in a scrape of it) in [fromMs, toMs), whenever they were sent. */
+  recordsObserved(fromMs: number, toMs: number): ProbeRecord[] {
+    return this.kept.observedBetween(fromMs, toMs)
+  }
+
   stats(): ProbeStats {
     return {...this.counts, ...this.outcomes, dropped: this.kept.dropped}
   }
@@ -207,8 +212,10 @@ export class RemoteProbe {
 
   /** @internal records from the probe process */
   receive(packed: PackedRecord[], counts: RemoteProbeCounts, last: boolean): void {
+    const observedAt = Date.now()
     for (const p of packed) {
       const record = unpackRecord(p)
+      record.observedAt = observedAt
       this.kept.push(record)
       this.outcomes.completed++
       if (record.ok) this.outcomes.ok++

@@ -34,8 +34,13 @@ export async function lookAt(ctx: LookContext, index: number, z: number, why: st
   if (source) {
     const probed = neighbours.filter((n) => observers.find((o) => o.workflow.name === n.name)?.probe)
       .map((n) => ({...n, hypotheses: n.hypotheses.filter((h) => h.promql === undefined)}))
-    // over the very requests the source counted: its histogram holds those between two scrapes, not a window's edges
-    const own = look(probed, set, design.kind === 'interleaved', z, (neighbor, h, w) => extractSignal(observers.find((o) => o.workflow.name === neighbor)!, h.signal, source.covered?.(neighbor, h, w) ?? w, experiment.phases.interval))
+    // over the very requests the source counted: its histogram holds those counted between two scrapes, whenever
+    // they were sent, not those sent between a window's edges
+    const own = look(probed, set, design.kind === 'interleaved', z, (neighbor, h, w) => {
+      const observer = observers.find((o) => o.workflow.name === neighbor)!
+      const covered = source.covered?.(neighbor, h, w)
+      return covered ? extractSignal(observer, h.signal, covered, experiment.phases.interval, 'observed') : extractSignal(observer, h.signal, w, experiment.phases.interval)
+    })
     for (const n of probed) {
       const verdicts = result.signals.get(n.name) ?? []
       n.hypotheses.forEach((h, i) => {

@@ -14,17 +14,21 @@ const LATENCY_QUANTILE: Partial<Record<SignalName, {statistic: SignalInput['stat
   latency_mean: {statistic: 'mean'},
 }
 
-export function extractSignal(observer: WorkflowObserver, signal: SignalName, window: Window, intervalMs: number): Extracted {
+/**
+ * cut: which of a probe's requests a window holds: those sent in it (the verdict's), or those counted in the
+ * toolkit's histogram in it (a scrape's view, for the cross-check against Prometheus)
+ */
+export function extractSignal(observer: WorkflowObserver, signal: SignalName, window: Window, intervalMs: number, cut: 'sent' | 'observed' = 'sent'): Extracted {
   const latency = LATENCY_QUANTILE[signal]
   if (latency) {
     if (observer.probe) {
       // every request, the instrument's lagged intervals included: the probe runs in a process of its own, so it lags
       // when the machine is starved, which under a CPU fault is exactly when the neighbour suffers; leaving those
       // intervals out would hide harm. They are counted and reported beside the verdict instead (journal.design).
-      const records = observer.probe.records(window.from, window.to)
+      const records = cut === 'observed' ? observer.probe.recordsObserved(window.from, window.to) : observer.probe.records(window.from, window.to)
       // a failed or timed-out request is the slowest of all, not a missing one: it counts as taking the whole timeout
       const timeout = observer.probe.timeoutMs / 1000
-      const blocks = records.map((r) => Math.floor((r.t - window.from) / intervalMs))
+      const blocks = records.map((r) => Math.floor(((cut === 'observed' ? r.observedAt ?? r.t : r.t) - window.from) / intervalMs))
       return {samples: {kind: 'observations', values: records.map((r) => (r.ok ? r.latencySeconds : Math.max(r.latencySeconds, timeout))), blocks}, statistic: latency.statistic, unit: 'seconds'}
     }
     if (observer.scraper) {
