@@ -143,13 +143,7 @@ export class Cgroup {
     }
     if (limits.cpuset !== undefined) writeFileSync(at('cpuset', 'cpuset.cpus'), limits.cpuset)
     if (limits.pids !== undefined) writeFileSync(at('pids', 'pids.max'), String(limits.pids))
-    if (limits.ioWeight !== undefined) {
-      // CFQ's blkio.weight is gone from kernels without CFQ (5.0 on); bfq offers blkio.bfq.weight instead. Either
-      // only weighs I/O on a device whose scheduler honours it (bfq, or cfq), as docs/experiment-format.md says.
-      const file = [at('blkio', 'blkio.weight'), at('blkio', 'blkio.bfq.weight')].find((f) => existsSync(f))
-      if (!file) throw new CgroupUnavailableError(`ioWeight needs blkio.weight or blkio.bfq.weight, and the cgroup v1 blkio controller here has neither (no CFQ or bfq I/O scheduler in this kernel)`)
-      writeFileSync(file, String(Math.min(1000, Math.max(file.endsWith('bfq.weight') ? 1 : 10, limits.ioWeight))))
-    }
+    if (limits.ioWeight !== undefined) writeV1IoWeight(dirname(at('blkio', 'blkio.weight')), limits.ioWeight)
     if (limits.cpuWeight !== undefined) writeFileSync(at('cpu', 'cpu.shares'), String(v1CpuShares(limits.cpuWeight)))
     if (limits.oomGroup) throw new CgroupUnavailableError('memory.oom.group exists only on cgroup v2; this host runs cgroup v1')
   }
@@ -253,6 +247,22 @@ function subtreeBottomUp(dir: string): string[] {
   for (const name of entries) out.push(...subtreeBottomUp(join(dir, name)))
   out.push(dir)
   return out
+}
+
+/**
+ * An I/O weight into a v1 blkio directory. CFQ's blkio.weight is gone from kernels without CFQ (5.0 on); bfq offers
+ * blkio.bfq.weight instead. Either only weighs I/O on a device whose scheduler honours it (bfq, or cfq), as
+ * docs/experiment-format.md says. Returns whether the file already held the weight (nothing was written).
+ */
+export function writeV1IoWeight(blkioDir: string, weight: number): boolean {
+  const file = [join(blkioDir, 'blkio.weight'), join(blkioDir, 'blkio.bfq.weight')].find((f) => existsSync(f))
+  if (!file) throw new CgroupUnavailableError(`ioWeight needs blkio.weight or blkio.bfq.weight, and the cgroup v1 blkio controller here has neither (no CFQ or bfq I/O scheduler in this kernel)`)
+  const value = Math.min(1000, Math.max(file.endsWith('bfq.weight') ? 1 : 10, weight))
+  // bfq's file reads "default N" (and per-device lines); CFQ's reads the number
+  const held = /(?:^|default )(\d+)/.exec(readFileSync(file, 'utf8'))?.[1]
+  if (held === String(value)) return true
+  writeFileSync(file, String(value))
+  return false
 }
 
 /** The root of the hierarchy a box directory is in: the last ancestor that is a cgroup directory itself. */

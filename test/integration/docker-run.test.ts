@@ -3,7 +3,7 @@
 // lets it take the API container down. Every container and network is labelled with the run and gone after.
 // Skipped only when no engine answers AND CHAOS_REQUIRE_DOCKER is unset (.ci/run sets it: CI never skips).
 import {execFileSync} from 'node:child_process'
-import {readFileSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
@@ -12,7 +12,7 @@ import type {Experiment} from '../../src/experiment/schema.js'
 import {engineProblem} from '../../src/platforms/docker/engine.js'
 import {ExitCode} from '../../src/run/exit-codes.js'
 import {newRunId, runExperiment} from '../../src/run/runner.js'
-import {interleaved} from '../helpers/experiments.js'
+import {fromYaml, interleaved} from '../helpers/experiments.js'
 import {waitForNoLeftovers} from '../helpers/leftovers.js'
 
 const skip = (await engineProblem()) !== undefined && !process.env.CHAOS_REQUIRE_DOCKER
@@ -135,5 +135,40 @@ describe.skipIf(skip)('chaos run on the docker platform', () => {
     expect(errors.fault).toBeGreaterThan(0.2)
     expect(errors.verdict).toBe('breach')
     expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
+  })
+
+  it('ioWeight: the container\'s blkio weight is the one asked, though the engine discards BlkioWeight on a kernel without CFQ', async () => {
+    const experiment = fromYaml(`
+apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: docker-io-weight}
+platform: docker
+target: {name: worker, image: chaos-demo:local, run: [chaos, workload, --port, "19361"], isolation: {level: container, ioWeight: 300}}
+neighbors: [{name: api, image: chaos-demo:local, run: [chaos, workload, --port, "19362"], ports: [19362], isolation: {level: container, ioWeight: 700}, probe: {http: {url: "http://127.0.0.1:19362/work", rate: 20}}}]
+fault: {type: cpu-hog, cores: 0.1}
+phases: {warmup: 1s, baseline: 3s, inject: 3s, recover: 0s}
+verdict: {design: windows}
+hypothesis: [{signal: error_rate, max: 1%}]
+`)
+    const runId = newRunId()
+    const weights: Record<string, string> = {}
+    const lines: string[] = []
+    const journal = await runExperiment({
+      experiment, runId,
+      onEvent: (event) => {
+        if (event.type === 'log') lines.push(event.line)
+        if (event.type !== 'phase' || event.phase !== 'baseline') return
+        for (const name of ['worker', 'api']) {
+          const pid = execFileSync('docker', ['inspect', '--format', '{{.State.Pid}}', `chaos-${runId}-${name}`], {encoding: 'utf8'}).trim()
+          const path = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => /:blkio:/.test(l))!.split(':')[2]
+          const dir = `/sys/fs/cgroup/blkio${path}`
+          weights[name] = readFileSync(existsSync(`${dir}/blkio.weight`) ? `${dir}/blkio.weight` : `${dir}/blkio.bfq.weight`, 'utf8').trim()
+        }
+      },
+    })
+    expect(journal.rollback.complete).toBe(true)
+    expect(weights).toEqual({worker: '300', api: '700'})
+    // where the engine set it, nothing is said; where it did not, the run says it wrote the weight itself
+    if (!existsSync('/sys/fs/cgroup/blkio/blkio.weight')) expect(lines.join('\n')).toMatch(/worker: the engine did not set BlkioWeight 300/)
   })
 })
