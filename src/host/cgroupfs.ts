@@ -258,7 +258,7 @@ export function writeV1IoWeight(blkioDir: string, weight: number): boolean {
   const file = [join(blkioDir, 'blkio.weight'), join(blkioDir, 'blkio.bfq.weight')].find((f) => existsSync(f))
   if (!file) throw new CgroupUnavailableError(`ioWeight needs blkio.weight or blkio.bfq.weight, and the cgroup v1 blkio controller here has neither (no CFQ or bfq I/O scheduler in this kernel)`)
   const value = Math.min(1000, Math.max(file.endsWith('bfq.weight') ? 1 : 10, weight))
-  // bfq's file reads "default N" (and per-device lines); CFQ's reads the number
+  // v1 files read the number (bfq's here on 6.18 too); v2's io.bfq.weight reads "default N": either is understood
   const held = /(?:^|default )(\d+)/.exec(readFileSync(file, 'utf8'))?.[1]
   if (held === String(value)) return true
   writeFileSync(file, String(value))

@@ -19,16 +19,20 @@ const LATENCY_QUANTILE: Partial<Record<SignalName, {statistic: SignalInput['stat
  * toolkit's histogram in it (a scrape's view, for the cross-check against Prometheus)
  */
 export function extractSignal(observer: WorkflowObserver, signal: SignalName, window: Window, intervalMs: number, cut: 'sent' | 'observed' = 'sent'): Extracted {
+  const probe = observer.probe
+  // every probe signal takes its requests, and their times, the same way
+  const probeRecords = (): ProbeRecord[] => (cut === 'observed' ? probe!.recordsObserved(window.from, window.to) : probe!.records(window.from, window.to))
+  const timeOf = (r: ProbeRecord) => (cut === 'observed' ? r.observedAt ?? r.t : r.t)
   const latency = LATENCY_QUANTILE[signal]
   if (latency) {
-    if (observer.probe) {
+    if (probe) {
       // every request, the instrument's lagged intervals included: the probe runs in a process of its own, so it lags
       // when the machine is starved, which under a CPU fault is exactly when the neighbour suffers; leaving those
       // intervals out would hide harm. They are counted and reported beside the verdict instead (journal.design).
-      const records = cut === 'observed' ? observer.probe.recordsObserved(window.from, window.to) : observer.probe.records(window.from, window.to)
+      const records = probeRecords()
       // a failed or timed-out request is the slowest of all, not a missing one: it counts as taking the whole timeout
-      const timeout = observer.probe.timeoutMs / 1000
-      const blocks = records.map((r) => Math.floor(((cut === 'observed' ? r.observedAt ?? r.t : r.t) - window.from) / intervalMs))
+      const timeout = probe.timeoutMs / 1000
+      const blocks = records.map((r) => Math.floor((timeOf(r) - window.from) / intervalMs))
       return {samples: {kind: 'observations', values: records.map((r) => (r.ok ? r.latencySeconds : Math.max(r.latencySeconds, timeout))), blocks}, statistic: latency.statistic, unit: 'seconds'}
     }
     if (observer.scraper) {
@@ -42,16 +46,16 @@ export function extractSignal(observer: WorkflowObserver, signal: SignalName, wi
   }
   switch (signal) {
     case 'error_rate': {
-      if (observer.probe) {
-        const records = observer.probe.records(window.from, window.to)
+      if (probe) {
+        const records = probeRecords()
         return {samples: {kind: 'proportion', events: records.filter((r) => !r.ok).length, total: records.length}, statistic: 'rate', unit: 'ratio'}
       }
       return {unavailable: 'error_rate needs a probe on this neighbour'}
     }
     case 'throughput': {
-      if (observer.probe) {
-        const records = observer.probe.records(window.from, window.to).filter((r) => r.ok)
-        return {samples: {kind: 'series', values: perInterval(records.map((r) => r.t), window, intervalMs)}, statistic: 'mean', unit: 'per_second'}
+      if (probe) {
+        const records = probeRecords().filter((r) => r.ok)
+        return {samples: {kind: 'series', values: perInterval(records.map(timeOf), window, intervalMs)}, statistic: 'mean', unit: 'per_second'}
       }
       if (observer.scraper) {
         const values = intervalCounterRates(observer.scraper.snapshots(), window.from, window.to, 'http_requests_total').map((v) => v.value)

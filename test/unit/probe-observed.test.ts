@@ -26,5 +26,9 @@ describe('a probe\'s records by when they were counted', () => {
     expect(observed).toMatchObject({samples: {kind: 'observations', values: [0.3, 0.004], blocks: [0, 0]}})
     const sent = extractSignal(observer, 'latency_p99', {from: 1000, to: 2000}, 1000)
     expect(sent).toMatchObject({samples: {kind: 'observations', values: [0.004, 0.15, 0.002]}})
+    // every probe signal takes the same requests under the same cut
+    expect(extractSignal(observer, 'error_rate', {from: 1000, to: 2000}, 1000, 'observed')).toMatchObject({samples: {kind: 'proportion', events: 0, total: 2}})
+    expect(extractSignal(observer, 'error_rate', {from: 1000, to: 2000}, 1000)).toMatchObject({samples: {kind: 'proportion', events: 0, total: 3}})
+    expect(extractSignal(observer, 'throughput', {from: 1000, to: 2000}, 1000, 'observed')).toMatchObject({samples: {kind: 'series', values: [2]}})
   })
 })
