@@ -60,6 +60,18 @@ export class WorkflowObserver {
     return times === undefined ? between : between.map((s) => ({...s, exits: times.filter((t) => t <= s.t).length}))
   }
 
+  /**
+   * The readings whose steps end in the window: those in it and the last one before it. For counters (exits, OOM
+   * kills, unready transitions), where each step's increase belongs to the window the step ends in: contiguous
+   * windows (one fault episode after another) then share every event between them, and none falls in the gap
+   * between the last reading of one window and the first of the next.
+   */
+  stepsEndingBetween(fromMs: number, toMs: number): TimedSample[] {
+    const i = this.samples.findIndex((s) => s.t >= fromMs)
+    const start = i === -1 ? this.samples.length : i
+    return this.samplesBetween(start > 0 ? this.samples[start - 1].t : fromMs, toMs)
+  }
+
   /** The last reading at or before the instant (or the first one after it when none precedes). */
   sampleAt(ms: number): TimedSample | undefined {
     return this.samples.filter((s) => s.t <= ms).at(-1) ?? this.samples.find((s) => s.t > ms)

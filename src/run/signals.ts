@@ -79,8 +79,12 @@ export function extractSignal(observer: WorkflowObserver, signal: SignalName, wi
         // a process of its own box, or (without a box) its main process killed by SIGKILL
         return Math.max(kills, 0)
       }, 'sum', 'count', 'OOM accounting')
-    case 'restarts':
+    case 'restarts': {
+      // where the platform knows when each exit happened, they are counted by that time, not by readings
+      const times = observer.workflow.exitTimes?.()
+      if (times) return {samples: {kind: 'series', values: countsPerInterval(times, window, intervalMs)}, statistic: 'sum', unit: 'count'}
       return fromResources(observer, window, (a, b) => b.exits - a.exits, 'sum', 'count', 'process supervision')
+    }
     case 'unready':
       return fromResources(observer, window, (a, b) => (a.unready === undefined || b.unready === undefined ? undefined : b.unready - a.unready), 'sum', 'count', 'readiness (platform kubernetes: its pods\' Ready condition)')
     case 'cpu_pressure':
@@ -104,7 +108,8 @@ function fromResources(
   perStep: (a: TimedSample, b: TimedSample) => number | undefined,
   statistic: SignalInput['statistic'], unit: SignalInput['unit'], source: string,
 ): Extracted {
-  const samples = observer.samplesBetween(window.from, window.to)
+  // a sum counts events: each step between two readings in the window it ends in, so that none is lost between windows
+  const samples = statistic === 'sum' ? observer.stepsEndingBetween(window.from, window.to) : observer.samplesBetween(window.from, window.to)
   const values: number[] = []
   for (let i = 1; i < samples.length; i++) {
     const v = perStep(samples[i - 1], samples[i])
@@ -123,6 +128,19 @@ function perInterval(times: number[], window: Window, intervalMs: number): numbe
     if (i >= 0 && i < buckets) counts[i]++
   }
   return counts.map((c) => c / (intervalMs / 1000))
+}
+
+/** How many of the events fall in each interval of the window [from, to): every one of them, the last part-interval's too. */
+function countsPerInterval(times: readonly number[], window: Window, intervalMs: number): number[] {
+  // no more buckets than a day of intervals holds, however long the window: wider ones beyond that
+  const width = Math.max(intervalMs, (window.to - window.from) / 86_400)
+  const buckets = Math.max(1, Math.round((window.to - window.from) / width))
+  const counts = new Array<number>(buckets).fill(0)
+  for (const t of times) {
+    if (t < window.from || t >= window.to) continue
+    counts[Math.min(buckets - 1, Math.floor((t - window.from) / width))]++
+  }
+  return counts
 }
 
 /** A neighbour's probe records in a window, less those of intervals in which the instrument itself lagged. */

@@ -57,6 +57,37 @@ describe('exits placed by when they happened', () => {
     expect(api.lastExit()).toBe('killed by SIGKILL (OOM killer or kill -9)')
   })
 
+  it('an exit between the last reading of one episode and the first of the next is counted once, in the episode it happened in', () => {
+    // CI: the API died 0.3 s after episode 1's last reading and before episode 2's first; both episodes read 0
+    const api = new DockerWorkflow({name: 'api', image: 'x'} as never, 'neighbor', 'shared', true, 'run')
+    const {observer, sampleAt} = observed(api)
+    for (const t of [1000, 2000, 3000, 4000]) sampleAt(t)
+    api.onEvent('die', '137', 4300)
+    for (const t of [5000, 6000, 7000]) sampleAt(t)
+    expect(restarts(observer, 900, 4500)).toBe(1)
+    expect(restarts(observer, 4500, 7500)).toBe(0)
+  })
+
+  it('a counter\'s increase between two readings counts in the window the step ends in: contiguous windows lose none', () => {
+    let now = 0
+    let kills = 0
+    const handle = {name: 'api', role: 'neighbor', spec: {name: 'api'}, boundary: '', allowance: () => ({}), sample: () => ({t: now, oomKills: kills}), unexpectedExits: () => 0, lastExit: () => undefined} as unknown as WorkflowHandle
+    const observer = new WorkflowObserver(handle, 1000)
+    const at = (t: number) => {
+      now = t
+      observer.sample()
+    }
+    for (const t of [1000, 2000, 3000, 4000]) at(t)
+    kills = 1 // between the reading at 4 s (last of the first window) and 5 s (first of the second)
+    for (const t of [5000, 6000]) at(t)
+    const sum = (from: number, to: number) => {
+      const x = extractSignal(observer, 'oom_kills', {from, to}, 1000)
+      return 'samples' in x && x.samples.kind === 'series' ? x.samples.values.reduce((a, b) => a + b, 0) : NaN
+    }
+    expect(sum(900, 4500) + sum(4500, 6500)).toBe(1)
+    expect(sum(4500, 6500)).toBe(1)
+  })
+
   it('without the engine\'s time, an exit counts from when it was heard of', () => {
     const api = new DockerWorkflow({name: 'api', image: 'x'} as never, 'neighbor', 'shared', true, 'run')
     const {observer, sampleAt} = observed(api)
