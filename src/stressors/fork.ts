@@ -61,7 +61,10 @@ sub child {
   close STDIN; close STDOUT; close STDERR;
   $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP ALRM);
   alarm(int($deadline - time()) + 1);
-  while (1) { select(undef, undef, undef, 0.5); POSIX::_exit(0) if getppid() != $me || time() >= $deadline }
+  # with a parent-death signal the parent check is a fallback: 2,000 children waking every 0.5 s cost the box
+  # 4,000 wake-ups a second, and its fork rate fell to 40% of stress-ng's (docs/benchmarks.md row 9)
+  my $nap = $prctl > 0 ? 5 : 0.5;
+  while (1) { select(undef, undef, undef, $nap); POSIX::_exit(0) if getppid() != $me || time() >= $deadline }
 }
 sub hold { while (!$stop) { select(undef, undef, undef, 0.5) } }
 sub make {

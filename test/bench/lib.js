@@ -15,6 +15,19 @@ export const GiB = 1024 * MiB
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 export const now = () => performance.now()
 
+/** A line's check: every run's ratio within `limit` of 1 (judged on the worst run). */
+export const within = (limit) => (o) => {
+  const worst = Math.max(Math.abs(o.min - 1), Math.abs(o.max - 1))
+  return {met: worst <= limit, text: worst <= limit ? '' : `by ${((worst - limit) * 100).toFixed(2)} pp (worst run ${(worst * 100).toFixed(2)}% off)`}
+}
+
+/** A line's check: our median at least `share` of the peer's (named in the text). */
+export const atLeastShareOf = (share, peer) => (o, p) => {
+  if (!p) return {met: false, text: 'no peer to compare'}
+  const got = o.median / p.median
+  return {met: got >= share, text: got >= share ? '' : `by ${((share - got) * 100).toFixed(0)} pp (${(got * 100).toFixed(0)}% of ${peer})`}
+}
+
 /** The ports this bench may use (the machine's other users have theirs). */
 export const PORTS = {sink: 19700, iperf: 19701, drain: 19702, watchServer: 19710, scaleServer: 19711, workload: 19720}
 

@@ -29,6 +29,7 @@ const ROWS = [
   {n: 6, title: 'CLI start; watcher CPU', peer: 'node -e 0; Gremlin < 0.1% idle', goal: 'start < 0.3 s; < 2% of a core', file: './rows/cli.js'},
   {n: 7, title: 'scale', peer: '-', goal: '200 neighbours; k8s < 2 s', file: './rows/scale.js'},
   {n: 8, title: 'verdict quality', peer: '-', goal: '<= 5% false breach; <= 10% each wrong verdict at L; >= 90% power at 2L', file: './rows/verdict.js'},
+  {n: 9, title: 'process creation', peer: 'stress-ng --fork 1 --fork-max 1', goal: '>= 50% of stress-ng; within 5% of rate', file: './rows/fork.js'},
 ]
 
 function parseArgs(argv) {

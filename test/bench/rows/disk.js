@@ -7,7 +7,7 @@
 import {rmSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 import {fillFileName} from '../../../dist/stressors/names.js'
-import {MiB, now, sleep, waitFor} from '../lib.js'
+import {atLeastShareOf, MiB, now, sleep, waitFor, within} from '../lib.js'
 
 function sizeOf(file) {
   try {
@@ -117,10 +117,7 @@ export async function run({tracker, pick, peers, log}) {
       ours: exact,
       peer: '-',
       goal: 'within 1%',
-      check: (o) => {
-        const worst = Math.max(Math.abs(o.min - 1), Math.abs(o.max - 1))
-        return {met: worst <= 0.01, text: worst <= 0.01 ? '' : `by ${((worst - 0.01) * 100).toFixed(2)} pp`}
-      },
+      check: within(0.01),
     },
     {
       what: `disk fill: unbounded write speed (${bytes / MiB} MiB, O_DIRECT 1 MiB writes)`,
@@ -129,11 +126,7 @@ export async function run({tracker, pick, peers, log}) {
       peer: peers.dd.present ? speed.dd : 'peer absent',
       ratio: 'ours/peer',
       goal: '>= 80% of dd',
-      check: (o, p) => {
-        if (!p) return {met: false, text: 'no peer to compare'}
-        const share = o.median / p.median
-        return {met: share >= 0.8, text: share >= 0.8 ? '' : `by ${((0.8 - share) * 100).toFixed(0)} pp (${(share * 100).toFixed(0)}% of dd)`}
-      },
+      check: atLeastShareOf(0.8, 'dd'),
     },
     {
       what: `disk fill: instant mode (fallocate ${bytes / MiB} MiB), spawn → ready`,

@@ -6,7 +6,7 @@
 // runs, several MiB for node, which are not the leak.) Ramp rate: slope of the box's memory.usage_in_bytes
 // between 10% and 90% of the leak, sampled every 10 ms.
 import {readFileSync} from 'node:fs'
-import {boxMemoryBytes, MiB, now, procStatusBytes, recordProgress, sleep, waitFor} from '../lib.js'
+import {boxMemoryBytes, MiB, now, procStatusBytes, recordProgress, sleep, waitFor, within} from '../lib.js'
 
 function parentOf(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -111,10 +111,6 @@ export async function run({tracker, pick, peers, log}) {
     }
   }
 
-  const within = (limit) => (o) => {
-    const worst = Math.max(Math.abs(o.min - 1), Math.abs(o.max - 1))
-    return {met: worst <= limit, text: worst <= limit ? '' : `by ${((worst - limit) * 100).toFixed(2)} pp (worst run ${((worst) * 100).toFixed(2)}% off)`}
-  }
   const lines = [
     {
       what: `memory leak: resident bytes reached / asked (${bytes / MiB} MiB)`,

@@ -5,7 +5,7 @@
 // (it expects iperf3's control protocol), so to compare the senders alone the flood also goes into
 // test/bench/drain.js, a minimal receiver that costs little CPU per byte.
 import {join} from 'node:path'
-import {PORTS, procCpuSeconds, recordProgress, sleep, waitFor} from '../lib.js'
+import {atLeastShareOf, PORTS, procCpuSeconds, recordProgress, sleep, waitFor, within} from '../lib.js'
 
 const HOST = '127.0.0.1'
 
@@ -119,11 +119,7 @@ export async function run({tracker, quick, pick, peers, root, log}) {
     }
   }
 
-  const atLeast = (o, p) => {
-    if (!p) return {met: false, text: 'no peer to compare'}
-    const share = o.median / p.median
-    return {met: share >= 0.8, text: share >= 0.8 ? '' : `by ${((0.8 - share) * 100).toFixed(0)} pp (${(share * 100).toFixed(0)}% of iperf3)`}
-  }
+  const atLeast = atLeastShareOf(0.8, 'iperf3')
   const peerOf = (values) => (peers.iperf3.present ? values : 'peer absent')
   const lines = [{
     what: `flood → toolkit sink, unbounded, TCP ×${connections}, received (vs iperf3 -c → iperf3 -s)`,
@@ -142,10 +138,7 @@ export async function run({tracker, quick, pick, peers, root, log}) {
     lines.push({
       what: `flood at ${rate >= 1e9 ? `${rate / 1e9} Gbit/s` : `${rate / 1e6} Mbit/s`}, TCP ×${connections}: received / asked`,
       unit: 'ratio', ours: paced.get(rate).ours, peer: peerOf(paced.get(rate).peer), goal: 'within 5%',
-      check: (o) => {
-        const worst = Math.max(Math.abs(o.min - 1), Math.abs(o.max - 1))
-        return {met: worst <= 0.05, text: worst <= 0.05 ? '' : `by ${((worst - 0.05) * 100).toFixed(1)} pp (worst run ${(worst * 100).toFixed(1)}% off)`}
-      },
+      check: within(0.05),
     })
   }
   return {lines, notes: [`${repeats} run(s); ${windowS} s windows after 1 s settling (iperf3 --omit 1), measured at the receiver`]}
