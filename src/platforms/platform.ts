@@ -38,9 +38,10 @@ export interface WorkflowHandle {
   /** times a managed workflow's main process ended while it was meant to run (OOM kill, crash) */
   unexpectedExits(): number
   /**
-   * When each of those exits happened (epoch ms), for a platform that learns of an exit later than it happens (an
-   * engine's event stream, which lags on a busy host): a counted signal then places the exit in the window it
-   * happened in, not the one in which the news arrived. Absent: an exit counts from the first reading after it.
+   * When each of those exits happened (epoch ms), where the platform knows: restarts are then counted by that time,
+   * in the window the exit happened in, not the one in which the news arrived (an engine's event stream lags on a
+   * busy host). Absent (Kubernetes: a restart count in the pod's status): an exit counts in the window of the first
+   * reading after it.
    */
   exitTimes?(): readonly number[]
   /** how the last unexpected exit happened, e.g. "killed by SIGKILL" */

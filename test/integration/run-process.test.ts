@@ -12,7 +12,7 @@ import {PlanError} from '../../src/platforms/platform.js'
 import {ExitCode} from '../../src/run/exit-codes.js'
 import {runExperiment} from '../../src/run/runner.js'
 import {ledgerDir} from '../../src/rollback/ledger.js'
-import {shortened} from '../helpers/experiments.js'
+import {interleaved, shortened} from '../helpers/experiments.js'
 import {leftovers, waitForNoLeftovers} from '../helpers/leftovers.js'
 
 async function run(file: string, extra: Parameters<typeof runExperiment>[0] extends infer O ? Partial<O> : never = {}) {
@@ -34,6 +34,17 @@ describe('chaos run on the process platform', () => {
     expect(journal.neighbors[0].signals.map((s) => s.signal)).toEqual(['error_rate', 'restarts', 'latency_p95', 'latency_p99'])
     expect(journal.neighbors[0].unexpectedExits).toBe(0)
     for (const s of journal.neighbors[0].signals) expect(['contained', 'breach', 'inconclusive']).toContain(s.verdict)
+  })
+
+  it('memory-leak-shared: in one box the OOM killer takes the API, and its death, counted when it happened, decides a breach', async () => {
+    const file = 'experiments/memory-leak-shared.yaml'
+    const journal = await run(file, {experiment: interleaved(shortened(file))})
+    const story = JSON.stringify({exit: journal.neighbors[0].lastExit, blocks: journal.design?.blocks.map((b) => `${b.arm} ${b.start}-${b.end}`), events: journal.injection.events})
+    expect(journal.neighbors[0].unexpectedExits, story).toBeGreaterThanOrEqual(1)
+    expect(journal.neighbors[0].lastExit).toMatch(/SIGKILL/)
+    // the process platform knows when its child ended: the exit counts in the episode it happened in
+    expect(journal.neighbors[0].signals.find((s) => s.signal === 'restarts')?.verdict, story).toBe('breach')
+    expect(journal.verdict).toBe('breach')
   })
 
   it('cpu-hog: the target\'s cgroup burns the CPU asked of its allowance', async () => {

@@ -39,7 +39,8 @@ export class ProcessWorkflow implements WorkflowHandle {
   readonly box?: Cgroup
   private child?: ChildProcess
   private stopping = false
-  private exits = 0
+  /** when each unexpected exit was heard of (the child's exit event, at once: no engine between) */
+  private readonly exitedAt: number[] = []
   private lastExitText?: string
   private stderrTail = ''
 
@@ -81,7 +82,7 @@ export class ProcessWorkflow implements WorkflowHandle {
     })
     this.child.on('exit', (code, signal) => {
       if (this.stopping) return
-      this.exits++
+      this.exitedAt.push(Date.now())
       this.lastExitText = signal ? `killed by ${signal}${signal === 'SIGKILL' ? ' (OOM killer or kill -9)' : ''}` : `exited with code ${code}`
     })
     return this.child.pid
@@ -103,10 +104,10 @@ export class ProcessWorkflow implements WorkflowHandle {
     const timeout = this.spec.ready?.timeout ?? 15_000
     const deadline = Date.now() + timeout
     while (Date.now() < deadline) {
-      if (this.exits > 0) throw new PlanError(`${this.name} ended before it was ready (${this.lastExitText}): ${this.stderrTail.trim().split('\n').slice(-3).join(' | ')}`, 4)
+      if (this.exitedAt.length > 0) throw new PlanError(`${this.name} ended before it was ready (${this.lastExitText}): ${this.stderrTail.trim().split('\n').slice(-3).join(' | ')}`, 4)
       if (url === undefined) {
         await sleep(300)
-        if (this.exits === 0) return
+        if (this.exitedAt.length === 0) return
         continue
       }
       try {
@@ -131,7 +132,11 @@ export class ProcessWorkflow implements WorkflowHandle {
   }
 
   unexpectedExits(): number {
-    return this.exits
+    return this.exitedAt.length
+  }
+
+  exitTimes(): readonly number[] {
+    return this.exitedAt
   }
 
   lastExit(): string | undefined {
