@@ -54,10 +54,8 @@ export class WorkflowObserver {
   }
 
   samplesBetween(fromMs: number, toMs: number): TimedSample[] {
-    const between = this.samples.filter((s) => s.t >= fromMs && s.t <= toMs)
-    // exits counted by when they happened, where the platform knows: news of one can come intervals late
-    const times = this.workflow.exitTimes?.()
-    return times === undefined ? between : between.map((s) => ({...s, exits: times.filter((t) => t <= s.t).length}))
+    // exits whose times the platform knows are counted by those times (signals.ts), not from these readings
+    return this.samples.filter((s) => s.t >= fromMs && s.t <= toMs)
   }
 
   /**
