@@ -58,5 +58,11 @@ if [ "$EUID" -ne 0 ]; then
 fi
 echo "provision: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# openssh-server's postinst starts the machine's own sshd, on port 22 of every address, wherever services may start
+# (under systemd, or with no policy-rc.d forbidding it); the tests run their own sshd on loopback and want no other.
+# This file is Debian's switch that keeps the ssh service from starting, now and at boot; an sshd run by hand ignores it.
+if [[ " ${missing[*]} " == *" openssh-server "* ]] && [ ! -e /usr/sbin/sshd ]; then
+  mkdir -p /etc/ssh && : >/etc/ssh/sshd_not_to_be_run
+fi
 apt-get update -qq
 apt-get install -y -qq "${missing[@]}" >/dev/null
