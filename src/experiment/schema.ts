@@ -177,6 +177,8 @@ const workflowFields = {
   container: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/, 'expected a container name or id').optional().describe('platform docker: attach to an existing container by name or id'),
   selector: z.string().max(1000).regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*(=[^,=]*)?(,[A-Za-z0-9][A-Za-z0-9._/-]*(=[^,=]*)?)*$/, 'expected labels such as app=api,tier=web (a key alone matches any value)').optional()
     .describe('platform docker: attach to the one running container whose labels match, e.g. app=api,tier=web'),
+  // platform host only (docs/host.md)
+  host: name.optional().describe('platform host: the host (a key of hosts:) this workflow runs on; default: the only host'),
   // platform kubernetes only (docs/kubernetes.md)
   pods: z.lazy(() => KubePods).optional().describe('platform kubernetes: the pods this workflow is (namespace, label and field selectors, container, how many)'),
   ports: z.array(z.union([
@@ -349,6 +351,10 @@ export const MetricsSource = z.discriminatedUnion('source', [
   PrometheusMetrics,
 ])
 
+/** The platforms an experiment can name; the one list (platforms/registry.ts has a case for each). */
+export const PLATFORMS = ['process', 'docker', 'kubernetes', 'host'] as const
+export type PlatformName = (typeof PLATFORMS)[number]
+
 export const Experiment = z.strictObject({
   $schema: z.string().optional(),
   apiVersion: z.literal('chaos/v1'),
@@ -358,7 +364,7 @@ export const Experiment = z.strictObject({
     description: z.string().optional(),
     labels: z.record(z.string(), z.string()).optional(),
   }),
-  platform: z.enum(['process', 'docker', 'kubernetes']).default('process').describe('process: workflows are local processes in cgroups; docker: containers of a local Docker engine (docs/docker.md)'),
+  platform: z.enum(PLATFORMS).default('process').describe('process: workflows are local processes in cgroups; docker: containers of a local Docker engine (docs/docker.md); kubernetes: pods (docs/kubernetes.md); host: processes on hosts reached over SSH (docs/host.md)'),
   target: Target,
   neighbors: z.array(Neighbor).min(1).max(500),
   volumes: z.record(name, Volume).optional(),
@@ -369,6 +375,7 @@ export const Experiment = z.strictObject({
   hypothesis: z.array(HypothesisEntry).min(1),
   expect: z.enum(['contained', 'breach']).default('contained'),
   safety: Safety.prefault({}),
+  hosts: z.record(name, z.lazy(() => SshHost)).optional().describe('platform host: the hosts the workflows run on, by name, and how to reach each over SSH (docs/host.md)'),
   kubernetes: z.lazy(() => KubeSettings).optional().describe('platform kubernetes: cluster access, injection mechanism and safety override (docs/kubernetes.md)'),
   metrics: MetricsSource.default({source: 'embedded'}).describe('where the neighbours\' signals come from: embedded (the toolkit\'s probe, scrape and cgroup readings) or prometheus (PromQL)'),
 }).superRefine((e, ctx) => {
@@ -397,8 +404,15 @@ export const Experiment = z.strictObject({
 })
 
 /** Each platform's own workflow keys and isolation levels: docker's image/container/ports and level container, process's pid/cgroup/unit and level cgroup. */
-function checkPlatformFields(e: {platform: 'process' | 'docker' | 'kubernetes', target: z.output<typeof Target>, neighbors: z.output<typeof Neighbor>[]}, ctx: z.RefinementCtx) {
+function checkPlatformFields(e: {platform: PlatformName, hosts?: Record<string, unknown>, target: z.output<typeof Target>, neighbors: z.output<typeof Neighbor>[]}, ctx: z.RefinementCtx) {
   const workflows = [e.target, ...e.neighbors]
+  if (e.platform === 'host') checkHostFields(e.hosts, workflows, ctx)
+  else {
+    if (e.hosts !== undefined) ctx.addIssue({code: 'custom', path: ['hosts'], message: 'hosts is for platform host (platform: host)'})
+    workflows.forEach((w, i) => {
+      if (w.host !== undefined) ctx.addIssue({code: 'custom', path: i === 0 ? ['target', 'host'] : ['neighbors', i - 1, 'host'], message: 'host is for platform host (platform: host)'})
+    })
+  }
   if (e.platform === 'kubernetes') return checkKubernetesFields(workflows, ctx)
   workflows.forEach((w, i) => {
     const at = (key: string) => (i === 0 ? ['target', key] : ['neighbors', i - 1, key])
@@ -413,8 +427,39 @@ function checkPlatformFields(e: {platform: 'process' | 'docker' | 'kubernetes', 
       for (const key of ['image', 'container', 'selector', 'ports'] as const) {
         if (w[key] !== undefined) ctx.addIssue({code: 'custom', path: at(key), message: `${key} is for platform docker (platform: docker)`})
       }
-      if (w.isolation.level === 'container') ctx.addIssue({code: 'custom', path: [...at('isolation'), 'level'], message: 'level container is for platform docker; on platform process a box of its own is level cgroup'})
+      if (w.isolation.level === 'container') ctx.addIssue({code: 'custom', path: [...at('isolation'), 'level'], message: `level container is for platform docker; on platform ${e.platform} a box of its own is level cgroup`})
     }
+  })
+}
+
+// ---- platform host (docs/host.md) ------------------------------------------------------------------------------
+
+/** platform host: how one host is reached over SSH. Keys and agents only: a password never belongs in the file. */
+export const SshHost = z.strictObject({
+  address: z.string().min(1).max(253).regex(/^[A-Za-z0-9.:_-]+$/, 'expected a host name or an IP address').describe('host name or IP address, as the toolkit reaches it (also where its probe sends)'),
+  port: z.number().int().min(1).max(65_535).default(22),
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'expected a user name').default('root').describe('the user the toolkit logs in as: root, or one that may write the host\'s cgroups'),
+  identityFile: z.string().min(1).optional().describe('private key file (OpenSSH or PEM); with agent: true the agent\'s keys are offered too'),
+  agent: z.boolean().default(false).describe('offer the keys of the SSH agent at $SSH_AUTH_SOCK'),
+  knownHosts: z.string().min(1).default('~/.ssh/known_hosts').describe('known_hosts file that must hold the host\'s key (the run refuses an unknown or changed key)'),
+  toolkit: z.string().startsWith('/').optional().describe('where this toolkit is installed on the host (its package directory); default: the same path as here'),
+  node: z.string().min(1).default('node').describe('the Node.js the toolkit runs with on the host'),
+  connectTimeout: duration('hosts.connectTimeout', {min: 100, max: 120_000}).default(10_000),
+}).superRefine((h, ctx) => {
+  if (h.identityFile === undefined && !h.agent) ctx.addIssue({code: 'custom', path: ['identityFile'], message: 'a host needs identityFile, or agent: true (a password never belongs in the experiment)'})
+})
+
+function checkHostFields(hosts: Record<string, unknown> | undefined, workflows: (z.output<typeof Target> | z.output<typeof Neighbor>)[], ctx: z.RefinementCtx) {
+  const names = Object.keys(hosts ?? {})
+  if (names.length === 0) {
+    ctx.addIssue({code: 'custom', path: ['hosts'], message: 'platform host needs hosts: at least one host, by name, with its address and key'})
+    return
+  }
+  workflows.forEach((w, i) => {
+    const at = (key: string) => (i === 0 ? ['target', key] : ['neighbors', i - 1, key])
+    if (w.host === undefined && names.length > 1) ctx.addIssue({code: 'custom', path: at('name'), message: `with several hosts each workflow names its host: (one of ${names.join(', ')})`})
+    if (w.host !== undefined && !names.includes(w.host)) ctx.addIssue({code: 'custom', path: at('host'), message: `no host is named "${w.host}" (hosts: ${names.join(', ')})`})
+    if (w.unit !== undefined) ctx.addIssue({code: 'custom', path: at('unit'), message: 'on platform host, attach by pid or cgroup (systemd units are not yet supported there)'})
   })
 }
 
@@ -498,6 +543,7 @@ function checkKubernetesFields(workflows: (z.output<typeof Target> | z.output<ty
 
 export type KubePodsSpec = z.output<typeof KubePods>
 export type KubeSettingsSpec = z.output<typeof KubeSettings>
+export type SshHostSpec = z.output<typeof SshHost>
 export type Experiment = z.output<typeof Experiment>
 export type ExperimentInput = z.input<typeof Experiment>
 export type Workflow = z.output<typeof Target> | z.output<typeof Neighbor>

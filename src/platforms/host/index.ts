@@ -1,0 +1,195 @@
+// The host platform: workflows are processes on Linux hosts reached over SSH. On each host the toolkit's agent runs
+// the process platform there (boxes, workflows, stressors charged to the target's box, cgroup accounting); the
+// toolkit probes the neighbours' service from where it runs. Target and neighbours on one host meet the process
+// platform's levels, applied there; on different hosts the boundary is the hosts themselves (separate machines,
+// or VMs).
+import type {Experiment, NeighborSpec, SshHostSpec, TargetSpec} from '../../experiment/schema.js'
+import type {RunLedger} from '../../rollback/ledger.js'
+import type {StressorHandle} from '../../stressors/spawn.js'
+import type {Capabilities} from '../capabilities.js'
+import {type Allowance, localLevel, type Platform, type PlatformFactoryContext, PlanError, type StressorPlacement} from '../platform.js'
+import {PlatformWorkflows} from '../workflows.js'
+import {AgentConnection} from './agent-client.js'
+import type {AgentMessage} from './protocol.js'
+import {agentStressor} from './remote-stressor.js'
+import {describeHost, type SshTarget} from './ssh.js'
+import {HostWorkflow} from './workflow.js'
+
+/** how often each agent pushes its readings of the workflows' accounting */
+const READINGS_MS = 200
+/** a workflow's setup on a host may wait for its readiness (ready.timeout, up to 5 minutes) */
+const SETUP_TIMEOUT_MS = 330_000
+const PLAN_TIMEOUT_MS = 60_000
+const TEARDOWN_TIMEOUT_MS = 60_000
+
+/** The workflows on one host, and the agent that runs them there. */
+interface HostGroup {
+  host: SshTarget
+  specs: (TargetSpec | NeighborSpec)[]
+  hasTarget: boolean
+  /** the run's id on that host: distinct from this machine's and every other host's, so two "hosts" that share a kernel (the tests') never share a cgroup or a ledger */
+  runId: string
+  agent?: AgentConnection
+}
+
+/** The host a workflow runs on: the one it names, else the experiment's only host. */
+export function hostOf(spec: TargetSpec | NeighborSpec, experiment: Experiment): string {
+  return spec.host ?? Object.keys(experiment.hosts ?? {})[0]
+}
+
+export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Platform {
+  readonly name = 'host'
+  readonly capabilities: Partial<Capabilities> = {tasks: this}
+  private readonly groups: HostGroup[] = []
+  private readonly levelOverride?: string
+  private plannedAllowance?: Allowance
+  private plannedTaskLimit?: number
+
+  constructor(ctx: PlatformFactoryContext) {
+    super(ctx)
+    const level = localLevel(ctx.levelOverride, 'process')
+    this.levelOverride = level === 'container' ? 'cgroup' : level
+    const hosts = this.experiment.hosts ?? {}
+    for (const spec of this.specs) {
+      const name = hostOf(spec, this.experiment)
+      let group = this.groups.find((g) => g.host.name === name)
+      if (!group) {
+        const hostSpec: SshHostSpec | undefined = hosts[name]
+        if (!hostSpec) throw new PlanError(`${spec.name}: no host is named ${name}`)
+        group = {host: {name, spec: hostSpec}, specs: [], hasTarget: false, runId: hostRunId(this.runId, this.groups.length)}
+        this.groups.push(group)
+      }
+      group.specs.push(spec)
+      if (spec === this.experiment.target) group.hasTarget = true
+    }
+  }
+
+  /** The experiment as the process platform on one host sees it: its workflows only, the target's host keeping the target first. */
+  private experimentOn(group: HostGroup): Experiment {
+    const [first, ...rest] = group.specs
+    return {
+      ...this.experiment,
+      platform: 'process',
+      hosts: undefined,
+      target: first as TargetSpec,
+      neighbors: rest as NeighborSpec[],
+      // the target's volumes live on its host; a host of neighbours only gets none
+      volumes: group.hasTarget ? this.experiment.volumes : undefined,
+      // on a host of neighbours only, the first neighbour stands first, but no fault is ever charged to it: the
+      // checks that keep a fault off the machine itself are the target's host's business
+      safety: group.hasTarget ? this.experiment.safety : {...this.experiment.safety, allowSystem: true},
+    }
+  }
+
+  private start(group: HostGroup, agent: AgentConnection): void {
+    agent.send({op: 'start', experiment: this.experimentOn(group), runId: group.runId, sampleMs: READINGS_MS, ...(this.levelOverride ? {levelOverride: this.levelOverride} : {})})
+  }
+
+  private async planOn(group: HostGroup, agent: AgentConnection): Promise<Extract<AgentMessage, {type: 'planned'}>> {
+    this.start(group, agent)
+    agent.send({op: 'plan'})
+    const answer = await agent.waitFor((m): m is Extract<AgentMessage, {type: 'planned' | 'refused'}> => m.type === 'planned' || m.type === 'refused', PLAN_TIMEOUT_MS, 'its plan')
+    if (answer.type === 'refused') throw new PlanError(`${describeHost(group.host)}: ${answer.message}`, answer.exitCode)
+    return answer
+  }
+
+  /** Logs in to every host, checks the toolkit and its privileges there and has the agent plan its part; creates nothing. */
+  async plan(): Promise<string[]> {
+    const lines: string[] = []
+    for (const group of this.groups) {
+      const agent = await AgentConnection.open(group.host)
+      try {
+        const planned = await this.planOn(group, agent)
+        if (group.hasTarget) {
+          this.plannedAllowance = planned.allowance
+          this.plannedTaskLimit = planned.taskLimit
+        }
+        lines.push(`${describeHost(group.host)}: ${planned.cpus} CPUs, clock ${formatOffset(agent.offsetMs)} from this machine's; run ${group.runId} there`)
+        lines.push(...planned.lines.map((line) => `  ${line}`))
+      } finally {
+        agent.close()
+        await agent.closed()
+      }
+    }
+    const targetHost = this.groups.find((g) => g.hasTarget)!.host.name
+    const elsewhere = this.groups.filter((g) => !g.hasTarget)
+    for (const group of elsewhere) {
+      lines.push(`${group.specs.map((s) => s.name).join(', ')} on host ${group.host.name}, the target on host ${targetHost}: separate hosts, the boundary is the hosts themselves`)
+    }
+    return lines
+  }
+
+  plannedTargetAllowance(): Allowance {
+    if (!this.plannedAllowance) throw new Error('plannedTargetAllowance before plan')
+    return this.plannedAllowance
+  }
+
+  async setup(_ledger: RunLedger, log: (line: string) => void): Promise<void> {
+    const made = new Map<string, {boundary: string, allowance: Allowance, agent: AgentConnection}>()
+    for (const group of this.groups) {
+      const agent = await AgentConnection.open(group.host)
+      group.agent = agent
+      const forward = (m: AgentMessage) => {
+        if (m.type === 'log') log(`${group.host.name}: ${m.line}`)
+      }
+      agent.on('message', forward)
+      await this.planOn(group, agent)
+      agent.send({op: 'setup'})
+      const answer = await agent.waitFor((m): m is Extract<AgentMessage, {type: 'set-up' | 'refused'}> => m.type === 'set-up' || m.type === 'refused', SETUP_TIMEOUT_MS, 'its workflows to be set up')
+      if (answer.type === 'refused') throw new PlanError(`${describeHost(group.host)}: ${answer.message}`, answer.exitCode)
+      for (const w of answer.workflows) made.set(w.name, {boundary: `${w.boundary} on host ${group.host.name}`, allowance: w.allowance, agent})
+    }
+    this.workflows = this.specs.map((spec, index) => {
+      const m = made.get(spec.name)
+      if (!m) throw new Error(`the agent did not set up ${spec.name}`)
+      return new HostWorkflow(spec, index === 0 ? 'target' : 'neighbor', m.boundary, m.allowance, m.agent)
+    })
+  }
+
+  taskLimit(): number | undefined {
+    return this.plannedTaskLimit
+  }
+
+  launchStressor(placement: StressorPlacement): StressorHandle {
+    const group = this.groups.find((g) => g.hasTarget)!
+    if (!group.agent) throw new Error('launchStressor before setup')
+    return agentStressor(group.agent, placement, {kind: placement.kind, runId: group.runId, deadline: placement.deadline, parent: 0, cgroups: [], params: placement.params})
+  }
+
+  lost(): string | undefined {
+    return this.groups.map((g) => g.agent?.closedBecause).find((why) => why !== undefined)
+  }
+
+  /** Each agent removes what it made on its host; what it could not, or a host that cannot be asked any more, is said. */
+  async teardown(): Promise<string[]> {
+    const left: string[] = []
+    await Promise.all(this.groups.map(async (group) => {
+      const agent = group.agent
+      if (!agent) return
+      try {
+        if (agent.closedBecause !== undefined) {
+          left.push(`${describeHost(group.host)}: not confirmed (${agent.closedBecause}); its agent removes what it made when its channel ends; \`chaos cleanup\` there finds anything left`)
+          return
+        }
+        agent.send({op: 'teardown'})
+        const done = await agent.waitFor((m): m is Extract<AgentMessage, {type: 'torn-down'}> => m.type === 'torn-down', TEARDOWN_TIMEOUT_MS, 'its teardown')
+        left.push(...done.leftovers.map((l) => `${l} on host ${group.host.name}`))
+      } catch (error) {
+        left.push(`${describeHost(group.host)}: not confirmed (${(error as Error).message})`)
+      } finally {
+        agent.close()
+        await agent.closed()
+      }
+    }))
+    return left
+  }
+}
+
+/** The run's id on the i-th host: 8 hex digits like every run id, never this machine's own. */
+export function hostRunId(runId: string, index: number): string {
+  return ((parseInt(runId, 16) + 1 + index) >>> 0).toString(16).padStart(8, '0')
+}
+
+function formatOffset(ms: number): string {
+  return `${ms >= 0 ? '+' : '−'}${Math.abs(Math.round(ms))} ms`
+}

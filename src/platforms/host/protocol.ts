@@ -1,0 +1,46 @@
+// What the toolkit and its agent on a host say to each other over one SSH channel: newline-delimited JSON, requests
+// on the agent's stdin, answers and pushed readings on its stdout. The channel is also the agent's dead-man's
+// switch: when its stdin ends (the toolkit died, the connection dropped), the agent removes everything it made.
+import type {Experiment} from '../../experiment/schema.js'
+import type {Allowance} from '../../host/cpus.js'
+import type {ResourceSample} from '../../metrics/types.js'
+import type {StressorKind, StressorMessage, StressorParams} from '../../stressors/protocol.js'
+import type {StressorExit} from '../../stressors/spawn.js'
+
+/** The agent's program, relative to the toolkit's package directory on the host. */
+export const AGENT_ENTRY = 'dist/platforms/host/agent-main.js'
+/** Bumped when a message changes shape: a toolkit and an agent of different protocol versions refuse each other. */
+export const AGENT_PROTOCOL = 1
+
+export type AgentRequest =
+  /** the workflows on this host, as a process experiment (the first is its target), and the run id used there */
+  | {op: 'start', experiment: Experiment, runId: string, sampleMs: number, levelOverride?: string}
+  | {op: 'ping', id: number}
+  | {op: 'plan'}
+  | {op: 'setup'}
+  | {op: 'launch', id: number, placement: {kind: StressorKind, params: StressorParams, deadline: number, where: 'target' | 'sink'}}
+  | {op: 'stop', id: number}
+  | {op: 'teardown'}
+
+export interface WorkflowReading {
+  sample: ResourceSample
+  exits: number
+  exitTimes: number[]
+  lastExit?: string
+}
+
+export type AgentMessage =
+  /** said by the shell that would start the agent, when the host lacks Node.js or the toolkit */
+  | {type: 'missing', what: 'node' | 'agent'}
+  | {type: 'hello', protocol: number, version: string, pid: number, uid: number, node: string}
+  | {type: 'pong', id: number, now: number}
+  | {type: 'planned', lines: string[], allowance?: Allowance, cpus: number, taskLimit?: number}
+  | {type: 'refused', message: string, exitCode: 2 | 4}
+  | {type: 'log', line: string}
+  | {type: 'set-up', workflows: {name: string, boundary: string, allowance: Allowance}[]}
+  | {type: 'readings', t: number, workflows: Record<string, WorkflowReading>}
+  | {type: 'stressor', id: number, message: StressorMessage}
+  | {type: 'stressor-pid', id: number, pid: number}
+  | {type: 'stressor-exit', id: number, exit: StressorExit}
+  | {type: 'torn-down', leftovers: string[]}
+  | {type: 'failed', message: string}

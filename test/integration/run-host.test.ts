@@ -1,0 +1,151 @@
+// The host platform end to end against a real OpenSSH server the test starts on loopback (test/helpers/sshd.ts):
+// the toolkit logs in with ssh2, its agent on the "host" makes the boxes, starts the workflows and charges the fault
+// to the target's box, and everything it made is gone after the run, after the CLI is SIGKILLed mid-fault and after
+// the SSH connection is cut. The "host" shares this machine's kernel: docs/host.md says what that cannot prove.
+import {execFileSync, spawn} from 'node:child_process'
+import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {parseDocument} from 'yaml'
+
+import {hostRunId} from '../../src/platforms/host/index.js'
+import {runExperiment} from '../../src/run/runner.js'
+import type {Experiment} from '../../src/experiment/schema.js'
+import {interleaved, shortened} from '../helpers/experiments.js'
+import {leftovers, waitForNoLeftovers} from '../helpers/leftovers.js'
+import {type SshHost, startSshd} from '../helpers/sshd.js'
+
+let sshd: SshHost
+let dir: string
+
+beforeAll(async () => {
+  sshd = await startSshd()
+  dir = mkdtempSync(join(tmpdir(), 'chaos-host-test-'))
+})
+
+afterAll(async () => {
+  await sshd?.stop()
+  if (dir) rmSync(dir, {recursive: true, force: true})
+})
+
+/** An experiment of experiments/host/ pointed at the test's sshd. */
+function onTestHost(experiment: Experiment): Experiment {
+  experiment.hosts = {app: {...experiment.hosts!.app, address: sshd.address, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts}}
+  return experiment
+}
+
+/** pids of the toolkit's agents running now */
+function agentPids(): number[] {
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('agent-main.js')
+    } catch {
+      return false
+    }
+  }).map(Number)
+}
+
+/** Nothing of the run on the host (its own run id there) nor here: boxes, stressors, its agent. */
+async function expectNothingLeft(runId: string): Promise<void> {
+  const there = hostRunId(runId, 0)
+  expect(await waitForNoLeftovers(there, 3000), `leftovers of run ${there} on the host`).toEqual([])
+  expect(leftovers(runId), `leftovers of run ${runId} here`).toEqual([])
+  const deadline = Date.now() + 3000
+  while (agentPids().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  expect(agentPids(), 'an agent still runs').toEqual([])
+}
+
+describe('chaos run on the host platform, over SSH to a real sshd', () => {
+  it('memory-leak: the agent charges the leak to the worker\'s own box on the host, the kernel stops it there', async () => {
+    const file = 'experiments/host/memory-leak.yaml'
+    const journal = await runExperiment({experiment: onTestHost(shortened(file)), file})
+    expect(journal.platform).toBe('host')
+    expect(journal.plan.join('\n')).toMatch(/host app \(root@127\.0\.0\.1:\d+\): \d+ CPUs/)
+    expect(journal.injection.efficacy?.landed).toBe(true)
+    expect(journal.injection.efficacy?.note).toMatch(/OOM-killed by the limit of .* on host app/)
+    expect(journal.neighbors[0].unexpectedExits).toBe(0)
+    // the box's accounting read on the host arrived: the API's memory holds its 320Mi cache
+    const error = journal.neighbors[0].signals.find((s) => s.signal === 'error_rate')!
+    expect(error.verdict).toBe('contained')
+    expect(journal.rollback).toEqual({complete: true, leftovers: [], durationMs: expect.any(Number)})
+    await expectNothingLeft(journal.runId)
+  })
+
+  it('memory-leak-shared: in one box on the host the OOM killer takes the API; its death decides a breach', async () => {
+    const file = 'experiments/host/memory-leak-shared.yaml'
+    const journal = await runExperiment({experiment: onTestHost(interleaved(shortened(file))), file})
+    const story = JSON.stringify({exit: journal.neighbors[0].lastExit, blocks: journal.design?.blocks.map((b) => `${b.arm} ${b.start}-${b.end}`)})
+    expect(journal.neighbors[0].unexpectedExits, story).toBeGreaterThanOrEqual(1)
+    expect(journal.neighbors[0].lastExit).toMatch(/SIGKILL/)
+    expect(journal.neighbors[0].signals.find((s) => s.signal === 'restarts')?.verdict, story).toBe('breach')
+    expect(journal.verdict).toBe('breach')
+    await expectNothingLeft(journal.runId)
+  })
+
+  it('a CLI killed with SIGKILL mid-fault leaves nothing running on the host: its agent removes all when the channel ends', async () => {
+    // the experiment's own file, pointed at the test's sshd, with a slow leak that holds what it took: the fault is
+    // still on when the CLI dies
+    const doc = parseDocument(readFileSync('experiments/host/memory-leak.yaml', 'utf8'))
+    for (const [key, value] of Object.entries({address: sshd.address, port: sshd.port, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts})) doc.setIn(['hosts', 'app', key], value)
+    doc.set('phases', {warmup: '2s', baseline: '3s', inject: '30s', recover: '0s'})
+    doc.set('verdict', {design: 'windows'})
+    doc.set('fault', {type: 'memory-leak', rate: '8Mi/s', limit: '96Mi'})
+    const file = join(dir, 'killed.yaml')
+    writeFileSync(file, doc.toString())
+    const cli = spawn(process.execPath, ['bin/run.js', 'run', file], {stdio: ['ignore', 'pipe', 'pipe']})
+    let out = ''
+    cli.stdout.on('data', (c: Buffer) => { out += c.toString() })
+    cli.stderr.on('data', (c: Buffer) => { out += c.toString() })
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no leak in progress within 60 s:\n${out}`)), 60_000)
+      const check = () => {
+        if (/leaked [1-9]/.test(out)) {
+          clearTimeout(timer)
+          resolve()
+        } else setTimeout(check, 100)
+      }
+      check()
+    })
+    const runId = /run ([0-9a-f]{8}):/.exec(out)![1]
+    const there = hostRunId(runId, 0)
+    expect(leftovers(there).some((l) => l.startsWith('process')), 'the stressor runs on the host').toBe(true)
+    cli.kill('SIGKILL')
+    // well before the stressor's own deadline (the inject phase's end, 30 s on): the agent's channel ended
+    expect(await waitForNoLeftovers(there, 5000), `leftovers of ${there} on the host 5 s after the CLI died`).toEqual([])
+    const deadline = Date.now() + 5000
+    while (agentPids().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    expect(agentPids()).toEqual([])
+    expect(execFileSync('ss', ['-ltnH', 'sport = :19102'], {encoding: 'utf8'}).trim(), 'the API still listens').toBe('')
+    // and the toolkit's own cleanup, run on the host over SSH, finds nothing more of the run there (the whole
+    // machine's would also find the killed CLI's own marker here: this "host" is this machine)
+    const onHost = execFileSync(process.execPath, ['bin/run.js', 'cleanup', '--host', 'app', '--experiment', file, '--run', there], {encoding: 'utf8'})
+    expect(onHost).toMatch(/nothing to clean up on host app/)
+    // what the killed CLI left here is its own ledger, which chaos cleanup removes
+    execFileSync(process.execPath, ['bin/run.js', 'cleanup'], {stdio: 'ignore'})
+  })
+
+  it('a cut SSH connection removes the fault at once, says the run cannot be vouched for, and the host is left clean', async () => {
+    const file = 'experiments/host/memory-leak.yaml'
+    const experiment = onTestHost(shortened(file, {baseline: 3000, inject: 20_000, recover: 0}))
+    experiment.fault = {type: 'memory-leak', rate: 8 * 1024 ** 2, limit: {bytes: 96 * 1024 ** 2}, hold: true}
+    let cut = false
+    const journal = await runExperiment({
+      experiment, file,
+      onEvent: (event) => {
+        if (cut || event.type !== 'tick' || event.phase !== 'inject') return
+        cut = true
+        // the session's sshd process is the agent's parent: killing it is the connection dropping on the host's side
+        for (const pid of agentPids()) {
+          const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1])
+          process.kill(ppid, 'SIGKILL')
+        }
+      },
+    })
+    expect(cut).toBe(true)
+    expect(journal.verdict).toBe('inconclusive')
+    expect(journal.rollback.leftovers.join('\n')).toMatch(/not confirmed/)
+    await expectNothingLeft(journal.runId)
+  })
+})
