@@ -84,6 +84,31 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     await expectNothingLeft(journal.runId)
   })
 
+  it('separate hosts: the worker alone on a second host (an sshd in a network namespace), the API on the first; each agent runs its own', async () => {
+    const batch = await startSshd({netns: true})
+    try {
+      const file = 'experiments/host/memory-leak-separate.yaml'
+      const experiment = shortened(file)
+      experiment.hosts = {
+        app: {...experiment.hosts!.app, address: sshd.address, port: sshd.port, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts},
+        batch: {...experiment.hosts!.batch, address: batch.address, port: batch.port, identityFile: batch.identityFile, knownHosts: batch.knownHosts},
+      }
+      const journal = await runExperiment({experiment, file})
+      const plan = journal.plan.join('\n')
+      expect(plan).toMatch(new RegExp(`host batch \\(root@${batch.address.replaceAll('.', '\\.')}:${batch.port}\\)`))
+      expect(plan).toMatch(/api on host app, the target on host batch: separate hosts/)
+      // the leak landed on batch, unboxed (level none: the host is the boundary), and grew as asked
+      expect(journal.injection.efficacy?.landed, journal.injection.efficacy?.note).toBe(true)
+      expect(journal.target.boundary).toMatch(/on host batch/)
+      expect(journal.neighbors[0].unexpectedExits).toBe(0)
+      expect(journal.rollback).toEqual({complete: true, leftovers: [], durationMs: expect.any(Number)})
+      // the target's host is the first group, the neighbours' the second: each its own run id, both clean
+      for (const index of [0, 1]) expect(await waitForNoLeftovers(hostRunId(journal.runId, index), 3000)).toEqual([])
+    } finally {
+      await batch.stop()
+    }
+  })
+
   it('a CLI killed with SIGKILL mid-fault leaves nothing running on the host: its agent removes all when the channel ends', async () => {
     // the experiment's own file, pointed at the test's sshd, with a slow leak that holds what it took: the fault is
     // still on when the CLI dies

@@ -48,7 +48,7 @@ describe.each([
 
   it('runs a command as root with the generated key and known_hosts', async () => {
     if (netns) {
-      expect(host.netns).toMatch(/^chaos-test-sshd-/)
+      expect(host.netns).toMatch(/^csshd-test-/)
       expect(host.address).toMatch(/^10\.213\.\d+\.2$/)
     } else {
       expect(host.netns).toBeUndefined()

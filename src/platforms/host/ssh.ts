@@ -61,9 +61,10 @@ export function knownKeysFor(text: string, address: string, port: number): Known
     let revoked = false
     if (parts[0].startsWith('@')) {
       const marker = parts.shift()
-      // a certificate authority's key signs host certificates, which this toolkit does not check: not a host key
-      if (marker === '@cert-authority') continue
-      revoked = marker === '@revoked'
+      // a certificate authority's key signs host certificates, which this toolkit does not check: not a host key;
+      // a marker OpenSSH does not know makes it skip the line, and so does this
+      if (marker !== '@revoked') continue
+      revoked = true
     }
     const [hosts, type, key] = parts
     if (!hosts || !type || !key) continue
@@ -106,7 +107,10 @@ export async function connect(target: SshTarget): Promise<Client> {
     throw new PlanError(`${where}: cannot read known_hosts ${knownHostsFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the host's key must be known before the toolkit logs in`, 2)
   }
   const known = knownKeysFor(knownText, spec.address, spec.port)
-  if (known.filter((k) => !k.revoked).length === 0) {
+  if (known.length > 0 && known.every((k) => k.revoked)) {
+    throw new PlanError(`${where}: the only key ${knownHostsFile} holds for it is marked @revoked; nothing was started`, 4)
+  }
+  if (known.length === 0) {
     throw new PlanError(`${where}: its host key is not in ${knownHostsFile}. Check the key out of band, then add it (ssh-keyscan -p ${spec.port} ${spec.address} >> ${spec.knownHosts}, once you trust it)`, 4)
   }
   let privateKey: Buffer | undefined
@@ -126,8 +130,9 @@ export async function connect(target: SshTarget): Promise<Client> {
   const client = new SshClient()
   let keyVerdict: ReturnType<typeof judgeHostKey> | undefined
   // only the key types known_hosts holds for this host are negotiated, so the server cannot offer another type
-  // whose key is (rightly) not in the file and be refused as "changed"
-  const types = [...new Set(known.filter((k) => !k.revoked).map((k) => k.type))]
+  // whose key is (rightly) not in the file and be refused as "changed". An ssh-rsa key is signed with SHA-2 by
+  // today's servers (OpenSSH 8.8 dropped SHA-1 signatures): the same key, offered under those names first
+  const types = [...new Set(known.filter((k) => !k.revoked).flatMap((k) => (k.type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [k.type])))]
   const config: ConnectConfig = {
     host: spec.address,
     port: spec.port,
