@@ -8,8 +8,8 @@
 // and its agent is gone when the CLI is.
 //
 // Against one real OpenSSH server on loopback (test/helpers/sshd.ts) for every case; the "host" is this machine.
-import {execFile} from 'node:child_process'
-import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {execFile, execFileSync, spawnSync} from 'node:child_process'
+import {chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import net from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -40,6 +40,7 @@ let knownDeadPort: string
 let toolkit: string
 
 interface HostFields {
+  user?: string
   address?: string
   port?: number
   identityFile?: string
@@ -52,7 +53,7 @@ function experimentFile(name: string, host: HostFields, ports: {worker: number, 
   const fields = {
     address: host.address ?? sshd.address,
     port: host.port ?? sshd.port,
-    user: 'root',
+    user: host.user ?? 'root',
     identityFile: host.identityFile ?? sshd.identityFile,
     knownHosts: host.knownHosts ?? sshd.knownHosts,
     connectTimeout: '5s',
@@ -247,7 +248,24 @@ beforeAll(async () => {
   writeFileSync(knownDeadPort, knownHostsLine('127.0.0.1', deadPort, hostPub))
 })
 
+/** a user without privileges on the "host", made for this file when the machine has none (and removed after) */
+const UNPRIVILEGED = 'chaos-nopriv'
+let madeUser = false
+
+beforeAll(() => {
+  if (spawnSync('id', [UNPRIVILEGED]).status !== 0) {
+    // password '*': no password login, yet not a locked account, which sshd would refuse a key for too
+    execFileSync('useradd', ['--no-create-home', '--home-dir', '/', '--shell', '/bin/sh', '--system', '--password', '*', UNPRIVILEGED])
+    madeUser = true
+  }
+  // sshd reads the authorized keys as the user logging in; the agent reads the toolkit through this file's symlink
+  chmodSync(sshd.dir, 0o755)
+  chmodSync(join(sshd.dir, 'authorized_keys'), 0o644)
+  chmodSync(dir, 0o755)
+})
+
 afterAll(async () => {
+  if (madeUser) execFileSync('userdel', [UNPRIVILEGED])
   await sshd?.stop()
   if (dir) rmSync(dir, {recursive: true, force: true})
 })
@@ -257,6 +275,8 @@ interface Refusal {
   host: () => HostFields
   code: number
   message: () => RegExp
+  /** the refusal is the agent's, from the host itself (its cgroups): the agent ran to plan, and is gone once the CLI is */
+  byAgent?: true
 }
 
 const REFUSALS: Refusal[] = [
@@ -270,6 +290,8 @@ const REFUSALS: Refusal[] = [
     message: () => new RegExp(`host app \\(root@${sshd.address}:${sshd.port}\\): the host refused the login as root with ${strangerKey}`)},
   {name: 'no-toolkit', host: () => ({toolkit: '/nonexistent'}), code: 4,
     message: () => /host app \(root@[\d.]+:\d+\): the toolkit is not installed at \/nonexistent there \(dist\/platforms\/host\/agent-main\.js is missing\).*hosts\.app\.toolkit/},
+  {name: 'not-privileged', host: () => ({user: UNPRIVILEGED}), code: 4, byAgent: true,
+    message: () => new RegExp(`host app \\(${UNPRIVILEGED}@[\\d.]+:\\d+\\): no cgroup boundary can be made: .* is not writable by this user`)},
   {name: 'no-identity-file', host: () => ({identityFile: join(dir, 'no-such-key')}), code: 2,
     message: () => new RegExp(`host app \\(root@[\\d.]+:\\d+\\): cannot read identityFile ${dir}/no-such-key \\(ENOENT\\)`)},
 ]
@@ -289,7 +311,8 @@ describe('platform host refuses a host it cannot reach or use, and starts nothin
         expect(result.stdout, what).not.toMatch(/^run [0-9a-f]{8}:/m)
         expect(result.stdout, what).not.toMatch(/nothing was started/)
         expect(result.started, `${what}\nstarted: ${result.started.join('\n')}`).toEqual([])
-        expect(result.agents, what).toEqual([])
+        if (r.byAgent) expect(await agentsLeft(0), `${what}: the agent outlived the CLI`).toEqual([])
+        else expect(result.agents, what).toEqual([])
         expect(result.ledger, `${what}: a ledger was written, so the run went past its plan`).toBe(false)
         expect(await answers(ports.worker)).toBe(false)
         expect(await answers(ports.api)).toBe(false)

@@ -149,15 +149,26 @@ export class AgentConnection extends EventEmitter {
     return this.stderrTail.trim().split('\n').slice(-3).join(' | ')
   }
 
-  /** Ends the channel (the agent removes what it made, if it made anything) and the connection. */
-  close(): void {
+  /**
+   * Ends the channel: the agent removes what it made, if it made anything, and exits, which closes the channel;
+   * then the connection ends. One that does not close its channel within the grace has the connection cut under it.
+   */
+  close(graceMs = 5000): void {
     if (this.closing) return
     this.closing = true
+    if (this.ended) {
+      this.client.end()
+      return
+    }
     try {
       this.channel.end()
     } catch { /* already gone */ }
-    // the agent needs its channel's end to reach it before the connection goes; the connection's end follows
-    setTimeout(() => this.client.end(), 200).unref()
+    const timer = setTimeout(() => this.client.end(), graceMs)
+    timer.unref()
+    this.channel.once('close', () => {
+      clearTimeout(timer)
+      this.client.end()
+    })
   }
 
   /** Waits until the connection has closed (or gives up after timeoutMs). */
