@@ -84,6 +84,24 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     await expectNothingLeft(journal.runId)
   })
 
+  it('process-exhaustion pair: the worker\'s own pids limit on the host holds its fork bomb; in one box the API\'s forks fail', async () => {
+    const own = 'experiments/host/process-exhaustion.yaml'
+    const contained = await runExperiment({experiment: onTestHost(shortened(own)), file: own})
+    expect(contained.injection.efficacy?.note).toMatch(/pids limit of 64 refused \d+ more/)
+    const errors = contained.neighbors[0].signals.find((s) => s.signal === 'error_rate')!
+    expect(errors.faultCount).toBeGreaterThan(150) // 6 s at 40 requests a second
+    expect(errors.fault).toBeLessThan(0.01)
+    await expectNothingLeft(contained.runId)
+    const shared = 'experiments/host/process-exhaustion-shared.yaml'
+    const breach = await runExperiment({experiment: onTestHost(shortened(shared)), file: shared})
+    expect(breach.injection.efficacy?.note).toMatch(/pids limit of 128 refused \d+ more/)
+    const failed = breach.neighbors[0].signals.find((s) => s.signal === 'error_rate')!
+    expect(failed.baseline).toBeLessThan(0.01)
+    expect(failed.fault).toBeGreaterThan(0.2)
+    expect(failed.verdict).toBe('breach')
+    await expectNothingLeft(breach.runId)
+  })
+
   it('separate hosts: the worker alone on a second host (an sshd in a network namespace), the API on the first; each agent runs its own', async () => {
     const batch = await startSshd({netns: true})
     try {
