@@ -16,7 +16,7 @@ interface FillPlan {
   dir: string
   bytes: number
   createdByExperiment: boolean
-  /** the filesystem is the target's, not this machine's (a pod): the stressor keeps the floor, and says when it is full */
+  /** the filesystem is the target's, not this machine's (a pod, a host): where it is, for the plan; the stressor says when it is full, and keeps the floor on one the experiment did not create */
   remote?: string
 }
 
@@ -85,7 +85,13 @@ export function planFill(spec: DiskFillSpec, experiment: Experiment, platform: P
  */
 function planRemoteFill(spec: DiskFillSpec, experiment: Experiment, capability: RemoteFill): FillPlan {
   const remote = capability.remoteFill({volume: spec.volume, path: spec.path})
-  // the platform refuses a volume (remoteFill): a remote fill is always of a path
+  if (remote.volume) {
+    // a volume the platform made there: the experiment's own filesystem, checked by its size alone
+    const size = remote.volume.bytes
+    const bytes = 'bytes' in spec.size ? spec.size.bytes : Math.round(spec.size.fraction * size)
+    return {dir: remote.volume.dir, bytes: capped(Math.min(bytes, size), experiment), createdByExperiment: true, remote: remote.where}
+  }
+  // a platform without volumes there refuses one (remoteFill): what is left is a fill of a path
   const path = spec.path!
   const dir = posix.normalize(path)
   if (dir.split('/').includes('..') || !dir.startsWith('/')) throw new PlanError(`disk-fill path ${path}: an absolute path without ".." is needed`)
@@ -121,7 +127,7 @@ export const diskFill: FaultDriver<DiskFillSpec> = {
 
   async start(spec, ctx) {
     const fill = planFill(spec, ctx.experiment, ctx.platform, false)
-    const params: DiskParams = {dir: fill.dir, bytes: fill.bytes, rate: spec.rate, mode: spec.mode, ...(fill.remote ? {keepFree: ctx.experiment.safety.diskFloor} : {})}
+    const params: DiskParams = {dir: fill.dir, bytes: fill.bytes, rate: spec.rate, mode: spec.mode, ...(fill.remote && !fill.createdByExperiment ? {keepFree: ctx.experiment.safety.diskFloor} : {})}
     const stressor = ctx.launchStressor({kind: 'disk', params, deadline: ctx.deadline, where: 'target'})
     await stressor.ready
     // how full the filesystem got, read while the fill holds its space (the file goes when the stressor stops);
@@ -141,7 +147,7 @@ export const diskFill: FaultDriver<DiskFillSpec> = {
       efficacy() {
         const written = stressor.latest()?.bytes ?? 0
         const full = stressor.latest()?.full === true || fullest >= 0.999
-        const how = `${formatBytes(written)} of ${formatBytes(fill.bytes)} written to ${fill.dir}${fill.remote ? ' in the target' : `; the filesystem reached ${(fullest * 100).toFixed(1)}%`}`
+        const how = `${formatBytes(written)} of ${formatBytes(fill.bytes)} written to ${fill.dir}${fill.remote ? ' where the target runs' : `; the filesystem reached ${(fullest * 100).toFixed(1)}%`}`
         return efficacyOf(fill.bytes, written, 'bytes', `${how}${full ? ' (full)' : ''}`, 0.9, full ? true : undefined)
       },
     } satisfies ActiveFault

@@ -9,15 +9,21 @@ export interface LocalFill {
   fillDirectory(volume: string | undefined, path: string | undefined): {dir: string, createdByExperiment: boolean}
 }
 
-/** A fill in a filesystem this machine cannot see (inside a pod): checked by the stressor where it runs. */
+/** A fill in a filesystem this machine cannot see (inside a pod, on a host): checked by the stressor where it runs. */
 export interface RemoteFillTarget {
   /** where the fill lands, for the plan */
   where: string
   /** what a size given as a percentage is a percentage of, if anything */
   percentOf?: {bytes: number, what: string}
+  /**
+   * An experiment volume the platform made there (a host's tmpfs): the directory the fill writes into, filled to the
+   * last byte if asked (no floor: the filesystem is the experiment's). Absent: the fill is of the experiment's path,
+   * as the target sees it, and the stressor keeps safety.diskFloor free.
+   */
+  volume?: {dir: string, bytes: number}
 }
 
-/** disk-fill in the target's own filesystem, which this machine cannot see (kubernetes). */
+/** disk-fill in the target's own filesystem, which this machine cannot see (kubernetes, host). */
 export interface RemoteFill {
   /** Where a fill of this volume or path lands in the target; throws PlanError for one the platform cannot make there. */
   remoteFill(fill: {volume?: string, path?: string}): RemoteFillTarget

@@ -67,12 +67,17 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
     if (index >= 0) this.created.splice(index, 1)
   }
 
+  /** Where the experiment volume of this name is mounted, once setup has made it. */
+  volumeDir(name: string): string {
+    return join(this.runDir, 'volumes', name)
+  }
+
   /** The run's directory and a sized tmpfs for each of the experiment's volumes, each in the ledger first. */
   protected async makeRunDirAndVolumes(): Promise<void> {
     mkdirSync(this.runDir, {recursive: true})
     this.track({kind: 'dir', path: this.runDir})
     for (const [name, volume] of Object.entries(this.experiment.volumes ?? {})) {
-      const dir = join(this.runDir, 'volumes', name)
+      const dir = this.volumeDir(name)
       this.track({kind: 'mount', path: dir})
       await mountTmpfs(dir, volume.size, `chaos-${this.runId}-${name}`)
       this.volumeDirs.set(name, dir)

@@ -102,6 +102,48 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     await expectNothingLeft(breach.runId)
   })
 
+  it('cpu-hog: the worker\'s box on the host burns the CPU asked of its allowance, proven by the box\'s accounting read there', async () => {
+    const file = 'experiments/host/cpu-hog.yaml'
+    const journal = await runExperiment({experiment: onTestHost(shortened(file)), file})
+    const efficacy = journal.injection.efficacy!
+    expect(efficacy.unit).toBe('cpu-seconds')
+    expect(efficacy.note).toMatch(/cgroup accounting/)
+    expect(efficacy.ratio).toBeGreaterThan(0.9)
+    expect(efficacy.ratio).toBeLessThan(1.1)
+    await expectNothingLeft(journal.runId)
+  })
+
+  it('disk-fill pair: the worker fills its own tmpfs on the host to the last byte; into one shared with the API, its writes fail', async () => {
+    const own = 'experiments/host/disk-fill.yaml'
+    const filled = await runExperiment({experiment: onTestHost(shortened(own)), file: own})
+    expect(filled.plan.join('\n')).toMatch(/disk-fill: .* into volume \S+ \(tmpfs [^)]+\) on host app/)
+    expect(filled.injection.efficacy?.landed, filled.injection.efficacy?.note).toBe(true)
+    // the stressor writes where the target runs; 64Mi asked of a 64Mi tmpfs, all of it landed
+    expect(filled.injection.efficacy?.note).toMatch(/64.0Mi of 64.0Mi written to \S+ where the target runs/)
+    await expectNothingLeft(filled.runId)
+    const shared = 'experiments/host/disk-fill-shared.yaml'
+    const breach = await runExperiment({experiment: onTestHost(shortened(shared)), file: shared})
+    const errors = breach.neighbors[0].signals.find((s) => s.signal === 'error_rate')!
+    expect(errors.fault).toBeGreaterThan(0.5)
+    expect(errors.verdict).toBe('breach')
+    await expectNothingLeft(breach.runId)
+  })
+
+  it('network-flood pair: through the target\'s own shaped link on the host at the link\'s rate; without one, the host\'s loopback at full speed', async () => {
+    const own = 'experiments/host/network-flood.yaml'
+    const shaped = await runExperiment({experiment: onTestHost(shortened(own)), file: own})
+    expect(shaped.plan.join('\n')).toMatch(/through the target's own link on host app \(tbf 100(\.0)?Mbit/)
+    // tbf at 100Mbit: TCP fills it, and nothing crosses faster than the shaping allows
+    expect(shaped.injection.efficacy?.achieved).toBeGreaterThan(85e6)
+    expect(shaped.injection.efficacy?.achieved).toBeLessThan(110e6)
+    await expectNothingLeft(shaped.runId)
+    const none = 'experiments/host/network-flood-none.yaml'
+    const loopback = await runExperiment({experiment: onTestHost(shortened(none)), file: none})
+    expect(loopback.plan.join('\n')).toMatch(/on host app's loopback/)
+    expect(loopback.injection.efficacy?.achieved).toBeGreaterThan(1e9)
+    await expectNothingLeft(loopback.runId)
+  })
+
   it('separate hosts: the worker alone on a second host (an sshd in a network namespace), the API on the first; each agent runs its own', async () => {
     const batch = await startSshd({netns: true})
     try {

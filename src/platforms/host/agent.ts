@@ -78,7 +78,8 @@ export function runAgent(io: AgentIo): (why: string) => void {
         if (!platform) throw new Error('plan before start')
         try {
           const lines = await platform.plan()
-          io.send({type: 'planned', lines, allowance: platform.plannedTargetAllowance(), cpus: onlineCpus().length, taskLimit: platform.taskLimit()})
+          const volumeDirs = Object.fromEntries(Object.keys(started!.experiment.volumes ?? {}).map((name) => [name, platform!.volumeDir(name)]))
+          io.send({type: 'planned', lines, allowance: platform.plannedTargetAllowance(), cpus: onlineCpus().length, taskLimit: platform.taskLimit(), volumeDirs})
         } catch (error) {
           if (!(error instanceof PlanError)) throw error
           io.send({type: 'refused', message: error.message, exitCode: error.exitCode})
@@ -95,7 +96,12 @@ export function runAgent(io: AgentIo): (why: string) => void {
           io.send({type: error instanceof PlanError ? 'refused' : 'failed', message: (error as Error).message, ...(error instanceof PlanError ? {exitCode: error.exitCode} : {})} as AgentMessage)
           return
         }
-        io.send({type: 'set-up', workflows: [p.target, ...p.neighbors].map((w) => ({name: w.name, boundary: w.boundary, allowance: w.allowance()}))})
+        const flood = started.targetHere ? p.flood() : undefined
+        io.send({
+          type: 'set-up',
+          workflows: [p.target, ...p.neighbors].map((w) => ({name: w.name, boundary: w.boundary, allowance: w.allowance()})),
+          ...(flood ? {flood: {sinkHost: flood.sinkHost, inNamespace: flood.inNamespace, ...(flood.egressLimit !== undefined ? {egressLimit: flood.egressLimit} : {})}} : {}),
+        })
         timer = setInterval(() => io.send({type: 'readings', t: Date.now(), workflows: readings()}), sampleMs)
         io.send({type: 'readings', t: Date.now(), workflows: readings()})
         return

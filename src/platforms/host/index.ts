@@ -6,7 +6,8 @@
 import type {Experiment, NeighborSpec, SshHostSpec, TargetSpec} from '../../experiment/schema.js'
 import type {RunLedger} from '../../rollback/ledger.js'
 import type {StressorHandle} from '../../stressors/spawn.js'
-import type {Capabilities} from '../capabilities.js'
+import {formatBitRate, formatBytes} from '../../experiment/units.js'
+import type {Capabilities, FloodEndpoint, RemoteFillTarget} from '../capabilities.js'
 import {type Allowance, localLevel, type Platform, type PlatformFactoryContext, PlanError, type StressorPlacement} from '../platform.js'
 import {PlatformWorkflows} from '../workflows.js'
 import {AgentConnection} from './agent-client.js'
@@ -39,11 +40,14 @@ export function hostOf(spec: TargetSpec | NeighborSpec, experiment: Experiment):
 
 export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Platform {
   readonly name = 'host'
-  readonly capabilities: Partial<Capabilities> = {tasks: this}
+  /** a fill and a flood happen on the target's host, which this machine cannot see: planned from the agent's figures */
+  readonly capabilities: Partial<Capabilities> = {tasks: this, flood: this, remoteFill: this}
   private readonly groups: HostGroup[] = []
   private readonly levelOverride?: string
   private plannedAllowance?: Allowance
   private plannedTaskLimit?: number
+  private volumeDirs: Record<string, string> = {}
+  private floodEndpoint?: FloodEndpoint
 
   constructor(ctx: PlatformFactoryContext) {
     super(ctx)
@@ -82,7 +86,7 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
   }
 
   private start(group: HostGroup, agent: AgentConnection): void {
-    agent.send({op: 'start', experiment: this.experimentOn(group), runId: group.runId, sampleMs: READINGS_MS, ...(this.levelOverride ? {levelOverride: this.levelOverride} : {})})
+    agent.send({op: 'start', experiment: this.experimentOn(group), runId: group.runId, sampleMs: READINGS_MS, targetHere: group.hasTarget, ...(this.levelOverride ? {levelOverride: this.levelOverride} : {})})
   }
 
   private async planOn(group: HostGroup, agent: AgentConnection): Promise<Extract<AgentMessage, {type: 'planned'}>> {
@@ -103,6 +107,7 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
         if (group.hasTarget) {
           this.plannedAllowance = planned.allowance
           this.plannedTaskLimit = planned.taskLimit
+          this.volumeDirs = planned.volumeDirs
         }
         lines.push(`${describeHost(group.host)}: ${planned.cpus} CPUs, clock ${formatOffset(agent.offsetMs)} from this machine's; run ${group.runId} there`)
         lines.push(...planned.lines.map((line) => `  ${line}`))
@@ -137,6 +142,7 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
       agent.send({op: 'setup'})
       const answer = await agent.waitFor((m): m is Extract<AgentMessage, {type: 'set-up' | 'refused'}> => m.type === 'set-up' || m.type === 'refused', SETUP_TIMEOUT_MS, 'its workflows to be set up')
       if (answer.type === 'refused') throw new PlanError(`${describeHost(group.host)}: ${answer.message}`, answer.exitCode)
+      if (answer.flood) this.floodEndpoint = answer.flood
       for (const w of answer.workflows) made.set(w.name, {boundary: `${w.boundary} on host ${group.host.name}`, allowance: w.allowance, agent})
     }
     this.workflows = this.specs.map((spec, index) => {
@@ -148,6 +154,32 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
 
   taskLimit(): number | undefined {
     return this.plannedTaskLimit
+  }
+
+  private get targetHost(): string {
+    return this.groups.find((g) => g.hasTarget)!.host.name
+  }
+
+  /** A fill on the target's host: an experiment volume the agent mounts there, or an allowed path there (the stressor keeps the floor). */
+  remoteFill(fill: {volume?: string, path?: string}): RemoteFillTarget {
+    if (fill.volume !== undefined) {
+      const size = this.experiment.volumes?.[fill.volume]?.size
+      const dir = this.volumeDirs[fill.volume]
+      if (size === undefined || dir === undefined) throw new PlanError(`no volume named ${fill.volume}`)
+      return {where: `volume ${fill.volume} (tmpfs ${formatBytes(size)}) on host ${this.targetHost}`, percentOf: {bytes: size, what: `volume ${fill.volume}`}, volume: {dir, bytes: size}}
+    }
+    return {where: `${fill.path} on host ${this.targetHost}`}
+  }
+
+  /** Where a flood from the target goes: the sink the agent starts on the target's host (its loopback, or across the target's own link). */
+  flood(): FloodEndpoint {
+    if (!this.floodEndpoint) throw new Error('flood before setup')
+    return this.floodEndpoint
+  }
+
+  floodRoute(): string {
+    const network = this.experiment.target.isolation.network
+    return network ? `through the target's own link on host ${this.targetHost} (tbf ${formatBitRate(network.rate)})` : `on host ${this.targetHost}'s loopback`
   }
 
   launchStressor(placement: StressorPlacement): StressorHandle {

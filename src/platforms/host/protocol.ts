@@ -14,7 +14,8 @@ export const AGENT_PROTOCOL = 1
 
 export type AgentRequest =
   /** the workflows on this host, as a process experiment (the first is its target), and the run id used there */
-  | {op: 'start', experiment: Experiment, runId: string, sampleMs: number, levelOverride?: string}
+  /** targetHere: the first workflow is the run's target (else a neighbour stands first, on a host of neighbours only) */
+  | {op: 'start', experiment: Experiment, runId: string, sampleMs: number, targetHere: boolean, levelOverride?: string}
   | {op: 'ping', id: number}
   | {op: 'plan'}
   | {op: 'setup'}
@@ -34,10 +35,11 @@ export type AgentMessage =
   | {type: 'missing', what: 'node' | 'agent'}
   | {type: 'hello', protocol: number, version: string, pid: number, uid: number, node: string}
   | {type: 'pong', id: number, now: number}
-  | {type: 'planned', lines: string[], allowance?: Allowance, cpus: number, taskLimit?: number}
+  | {type: 'planned', lines: string[], allowance?: Allowance, cpus: number, taskLimit?: number, volumeDirs: Record<string, string>}
   | {type: 'refused', message: string, exitCode: 2 | 4}
   | {type: 'log', line: string}
-  | {type: 'set-up', workflows: {name: string, boundary: string, allowance: Allowance}[]}
+  /** flood: where a flood from the target goes there (the target's host only) */
+  | {type: 'set-up', workflows: {name: string, boundary: string, allowance: Allowance}[], flood?: {sinkHost: string, inNamespace: boolean, egressLimit?: number}}
   | {type: 'readings', t: number, workflows: Record<string, WorkflowReading>}
   | {type: 'stressor', id: number, message: StressorMessage}
   | {type: 'stressor-pid', id: number, pid: number}
