@@ -11,6 +11,7 @@ import {interleavedOrder, parseLevels} from '../matrix/order.js'
 import {defaultExpectations, matrixPlan, runMatrix, type MatrixEvent} from '../matrix/run-matrix.js'
 import {renderMatrix} from '../matrix/table.js'
 import {KNOWN_LEVELS, LEVELS, type Level} from '../matrix/types.js'
+import {SEPARATE_HOSTS} from '../platforms/host/levels.js'
 import {writeReport, type MatrixReport} from '../report/formats.js'
 import {renderHtml} from '../report/html.js'
 import {renderJunit} from '../report/junit.js'
@@ -46,7 +47,7 @@ Under --fail-on mismatch (default) the experiment's own target level must show i
   static override args = {file: Args.string({description: 'experiment file', required: true})}
 
   static override flags = {
-    levels: Flags.string({description: `comma-separated isolation levels to compare (container: platform docker; platform kubernetes: kubernetes.level and the names of kubernetes.levels) [default: ${LEVELS.join(',')}; kubernetes: all its levels]`}),
+    levels: Flags.string({description: `comma-separated isolation levels to compare (container: platform docker; separate-hosts: platform host, the target alone on a spare host; platform kubernetes: kubernetes.level and the names of kubernetes.levels) [default: ${LEVELS.join(',')}; kubernetes: all its levels]`}),
     repeat: Flags.integer({description: 'runs per level', default: 3, min: 1, max: 50}),
     seed: Flags.string({description: 'seed of the run order (default: random, printed)'}),
     expect: Flags.string({description: 'what each level should show, e.g. none=breach,cgroup=contained (default: the experiment\'s own level expects its expect)'}),
@@ -78,7 +79,9 @@ Under --fail-on mismatch (default) the experiment's own target level must show i
     }
     // platform kubernetes names its levels (the experiment's own pods, and kubernetes.levels)
     const kubeLevels = experiment.platform === 'kubernetes' ? [experiment.kubernetes?.level ?? 'stated', ...Object.keys(experiment.kubernetes?.levels ?? {})] : undefined
-    const parsedLevels = parseLevels(flags.levels ?? (kubeLevels ?? LEVELS).join(','), kubeLevels ?? KNOWN_LEVELS)
+    // platform host adds the VM boundary: the target alone on a spare host
+    const known = kubeLevels ?? (experiment.platform === 'host' ? [...KNOWN_LEVELS, SEPARATE_HOSTS] : KNOWN_LEVELS)
+    const parsedLevels = parseLevels(flags.levels ?? (kubeLevels ?? LEVELS).join(','), known)
     if ('error' in parsedLevels) return refuse(parsedLevels.error)
     const {levels} = parsedLevels
     const parsedExpect = flags.expect === undefined ? undefined : parseExpectations(flags.expect, levels)

@@ -67,9 +67,14 @@ export async function fixDose(experiment: Experiment): Promise<string | undefine
   if (fault.type !== 'cpu-hog' || fault.cores !== undefined) return undefined
   const {createPlatform} = await import('../platforms/registry.js')
   const {cpuDose} = await import('../faults/cpu-hog.js')
-  // planning only: a platform creates nothing before setup()
+  // planning only: a platform creates nothing before setup(); one that learns the allowance where the target lives
+  // (a host's CPUs) is asked to plan first
   const own = await createPlatform({experiment, runId: 'matrixplan'})
-  const allowance = own.plannedTargetAllowance?.()
+  let allowance = own.plannedTargetAllowance?.()
+  if (allowance === undefined && own.plannedTargetAllowance) {
+    await own.plan()
+    allowance = own.plannedTargetAllowance()
+  }
   if (allowance === undefined) return undefined
   const dose = cpuDose(fault, allowance)
   fault.cores = Number(dose.cores.toFixed(3))

@@ -71,8 +71,11 @@ export interface Platform {
   readonly neighbors: WorkflowHandle[]
   /** the target and its limits are known once plan() returns (nothing to create first): the fault is planned then */
   readonly targetKnownAtPlan?: boolean
-  /** the target's allowance as planned, before setup (chaos matrix fixes a CPU dose with it); absent: unknown */
-  plannedTargetAllowance?(): Allowance
+  /**
+   * the target's allowance as planned, before setup (chaos matrix fixes a CPU dose with it); absent: unknown;
+   * undefined: known once plan() has run (a host's CPUs, read there)
+   */
+  plannedTargetAllowance?(): Allowance | undefined
   /** what fault-specific needs it meets (a filesystem to fill, a network to flood); a fault asks with capabilityOf() */
   readonly capabilities: Partial<Capabilities>
   launchStressor(placement: StressorPlacement): StressorHandle
@@ -92,12 +95,16 @@ export interface PlatformFactoryContext {
   levelOverride?: IsolationSpec['level'] | (string & {})
 }
 
-/** A level override for a local platform: one of its own words (or the other local platform's), else a refusal. */
-export function localLevel(override: string | undefined, platform: 'process' | 'docker'): IsolationSpec['level'] | undefined {
+/**
+ * A level override for a platform of processes or containers: one of its own words (or the other local platform's),
+ * else a refusal that names them, with any level of the platform's own beyond those (host: separate-hosts).
+ */
+export function localLevel(override: string | undefined, platform: 'process' | 'docker', ...also: string[]): IsolationSpec['level'] | undefined {
   if (override === undefined) return undefined
   const known = ['none', 'shared', 'cgroup', 'container']
   if (!known.includes(override)) {
-    throw new PlanError(`level ${override}: platform ${platform} knows the levels none, shared and ${platform === 'docker' ? 'container' : 'cgroup'} (named levels are kubernetes.levels, for platform kubernetes)`)
+    const own = ['none', 'shared', platform === 'docker' ? 'container' : 'cgroup', ...also]
+    throw new PlanError(`level ${override}: ${also.length ? 'this platform' : `platform ${platform}`} knows the levels ${own.slice(0, -1).join(', ')} and ${own.at(-1)} (named levels are kubernetes.levels, for platform kubernetes)`)
   }
   return override as IsolationSpec['level']
 }

@@ -10,7 +10,9 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseDocument} from 'yaml'
 
+import {runMatrix} from '../../src/matrix/run-matrix.js'
 import {hostRunId} from '../../src/platforms/host/index.js'
+import {SEPARATE_HOSTS} from '../../src/platforms/host/levels.js'
 import {runExperiment} from '../../src/run/runner.js'
 import type {Experiment} from '../../src/experiment/schema.js'
 import {interleaved, shortened} from '../helpers/experiments.js'
@@ -164,6 +166,34 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
       expect(journal.rollback).toEqual({complete: true, leftovers: [], durationMs: expect.any(Number)})
       // the target's host is the first group, the neighbours' the second: each its own run id, both clean
       for (const index of [0, 1]) expect(await waitForNoLeftovers(hostRunId(journal.runId, index), 3000)).toEqual([])
+    } finally {
+      await batch.stop()
+    }
+  })
+
+  it('chaos matrix compares the same-host cgroup level with separate-hosts, where the target moves alone to the spare host', async () => {
+    const batch = await startSshd({netns: true})
+    try {
+      const experiment = onTestHost(shortened('experiments/host/memory-leak.yaml'))
+      // a spare host no workflow names: where separate-hosts puts the target
+      experiment.hosts!.batch = {...experiment.hosts!.app, address: batch.address, port: batch.port, identityFile: batch.identityFile, knownHosts: batch.knownHosts}
+      const result = await runMatrix({experiment, file: 'experiments/host/memory-leak.yaml', levels: ['cgroup', SEPARATE_HOSTS], repeat: 1, seed: 'host', failOn: 'mismatch'})
+      const byLevel = new Map(result.runs.map((r) => [r.level, r]))
+      const own = byLevel.get('cgroup')!.journal!
+      const separate = byLevel.get(SEPARATE_HOSTS)!.journal!
+      expect(own.target.boundary).toMatch(/chaos-[0-9a-f]{8}\/worker on host app/)
+      expect(separate.target.boundary, JSON.stringify(byLevel.get(SEPARATE_HOSTS)!.error)).toMatch(/on host batch/)
+      expect(separate.plan.join('\n')).toMatch(/api on host app, the target on host batch: separate hosts/)
+      // at both levels the leak landed: OOM-killed by its own limit on app; grown as asked, unboxed, on batch
+      expect(own.injection.efficacy?.landed).toBe(true)
+      expect(separate.injection.efficacy?.landed, separate.injection.efficacy?.note).toBe(true)
+      expect(separate.injection.efficacy?.note).not.toMatch(/OOM/)
+      for (const journal of [own, separate]) for (const index of [0, 1]) expect(await waitForNoLeftovers(hostRunId(journal.runId, index), 3000)).toEqual([])
+      // without a spare host the level cannot be made: refused, exit 2
+      delete experiment.hosts!.batch
+      const refused = await runMatrix({experiment, levels: [SEPARATE_HOSTS], repeat: 1, seed: 'host', failOn: 'mismatch'})
+      expect(refused.runs[0].error?.exitCode).toBe(2)
+      expect(refused.runs[0].error?.message).toMatch(/add a spare host/)
     } finally {
       await batch.stop()
     }

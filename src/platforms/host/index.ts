@@ -13,6 +13,7 @@ import {PlatformWorkflows} from '../workflows.js'
 import {AgentConnection} from './agent-client.js'
 import type {AgentMessage} from './protocol.js'
 import {agentStressor} from './remote-stressor.js'
+import {SEPARATE_HOSTS} from './levels.js'
 import {describeHost, type SshTarget} from './ssh.js'
 import {HostWorkflow} from './workflow.js'
 
@@ -38,6 +39,22 @@ export function hostOf(spec: TargetSpec | NeighborSpec, experiment: Experiment):
   return spec.host ?? Object.keys(experiment.hosts ?? {})[0]
 }
 
+/** The host the target moves to at level separate-hosts: the experiment's first host that no workflow names. */
+function spareHost(experiment: Experiment): string {
+  const used = new Set([experiment.target, ...experiment.neighbors].map((w) => hostOf(w, experiment)))
+  const spare = Object.keys(experiment.hosts ?? {}).find((name) => !used.has(name))
+  if (spare === undefined) {
+    throw new PlanError(`level ${SEPARATE_HOSTS} moves the target alone to a host no workflow names, and every host in hosts: (${Object.keys(experiment.hosts ?? {}).join(', ')}) has one; add a spare host`)
+  }
+  return spare
+}
+
+/** The experiment at level separate-hosts: the target alone on the spare host, with no box there (the host is its boundary); the neighbours keep theirs. */
+function alone(experiment: Experiment): Experiment {
+  const target = experiment.target
+  return {...experiment, target: {...target, host: spareHost(experiment), isolation: {...target.isolation, level: 'none'}}}
+}
+
 export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Platform {
   readonly name = 'host'
   /** a fill and a flood happen on the target's host, which this machine cannot see: planned from the agent's figures */
@@ -50,9 +67,11 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
   private floodEndpoint?: FloodEndpoint
 
   constructor(ctx: PlatformFactoryContext) {
-    super(ctx)
-    const level = localLevel(ctx.levelOverride, 'process')
-    this.levelOverride = level === 'container' ? 'cgroup' : level
+    super(ctx.levelOverride === SEPARATE_HOSTS ? {...ctx, experiment: alone(ctx.experiment)} : ctx)
+    if (ctx.levelOverride !== SEPARATE_HOSTS) {
+      const level = localLevel(ctx.levelOverride, 'process', SEPARATE_HOSTS)
+      this.levelOverride = level === 'container' ? 'cgroup' : level
+    }
     const hosts = this.experiment.hosts ?? {}
     for (const spec of this.specs) {
       const name = hostOf(spec, this.experiment)
@@ -124,8 +143,8 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
     return lines
   }
 
-  plannedTargetAllowance(): Allowance {
-    if (!this.plannedAllowance) throw new Error('plannedTargetAllowance before plan')
+  /** the target's allowance from its host's CPUs and its box's limits there: known once plan() has asked its agent */
+  plannedTargetAllowance(): Allowance | undefined {
     return this.plannedAllowance
   }
 
