@@ -263,4 +263,32 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     expect(journal.rollback.leftovers.join('\n')).toMatch(/not confirmed/)
     await expectNothingLeft(journal.runId)
   })
+
+  it('an agent that goes silent (stopped: a hung host) is noticed within seconds; the fault is removed and the run is inconclusive', async () => {
+    const file = 'experiments/host/memory-leak.yaml'
+    const experiment = onTestHost(shortened(file, {baseline: 3000, inject: 20_000, recover: 0}))
+    experiment.fault = {type: 'memory-leak', rate: 8 * 1024 ** 2, limit: {bytes: 96 * 1024 ** 2}, hold: true}
+    const stopped: number[] = []
+    let stoppedAt = 0
+    const journal = await runExperiment({
+      experiment, file,
+      onEvent: (event) => {
+        if (stopped.length > 0 || event.type !== 'tick' || event.phase !== 'inject') return
+        stoppedAt = Date.now()
+        for (const pid of agentPids()) {
+          process.kill(pid, 'SIGSTOP')
+          stopped.push(pid)
+          // it wakes later, as a hung host may: it must then find its channel ended and remove what it made
+          setTimeout(() => process.kill(pid, 'SIGCONT'), 9000).unref()
+        }
+      },
+    })
+    expect(stopped.length).toBe(1)
+    expect(journal.verdict).toBe('inconclusive')
+    expect(journal.reason ?? JSON.stringify(journal.abort), JSON.stringify(journal.design?.blocks.at(-1))).toMatch(/no readings from its agent for [5-9]\.\d+s/)
+    // noticed within the silence allowed and an interval, not at the end of the 20 s injection
+    expect(Date.parse(journal.phases.inject!.end) - stoppedAt).toBeLessThan(8000)
+    await new Promise((r) => setTimeout(r, Math.max(0, stoppedAt + 9500 - Date.now())))
+    await expectNothingLeft(journal.runId)
+  })
 })

@@ -19,6 +19,8 @@ import {HostWorkflow} from './workflow.js'
 
 /** how often each agent pushes its readings of the workflows' accounting */
 const READINGS_MS = 200
+/** an agent that has pushed no readings for this long cannot vouch for its host's accounting any more */
+const SILENT_MS = 5000
 /** a workflow's setup on a host may wait for its readiness (ready.timeout, up to 5 minutes) */
 const SETUP_TIMEOUT_MS = 330_000
 const PLAN_TIMEOUT_MS = 60_000
@@ -32,6 +34,8 @@ interface HostGroup {
   /** the run's id on that host: distinct from this machine's and every other host's, so two "hosts" that share a kernel (the tests') never share a cgroup or a ledger */
   runId: string
   agent?: AgentConnection
+  /** when its agent's last readings arrived (this machine's clock) */
+  lastReadingsAt?: number
 }
 
 /** The host a workflow runs on: the one it names, else the experiment's only host. */
@@ -155,6 +159,7 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
       group.agent = agent
       const forward = (m: AgentMessage) => {
         if (m.type === 'log') log(`${group.host.name}: ${m.line}`)
+        else if (m.type === 'readings') group.lastReadingsAt = Date.now()
       }
       agent.on('message', forward)
       await this.planOn(group, agent)
@@ -207,8 +212,14 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
     return agentStressor(group.agent, placement, {kind: placement.kind, runId: group.runId, deadline: placement.deadline, parent: 0, cgroups: [], params: placement.params})
   }
 
+  /** A host whose agent's channel ended, or whose agent has gone silent (a hung host, a stalled connection). */
   lost(): string | undefined {
-    return this.groups.map((g) => g.agent?.closedBecause).find((why) => why !== undefined)
+    for (const group of this.groups) {
+      if (group.agent?.closedBecause !== undefined) return group.agent.closedBecause
+      const silent = group.lastReadingsAt === undefined ? 0 : Date.now() - group.lastReadingsAt
+      if (silent > SILENT_MS) return `${describeHost(group.host)}: no readings from its agent for ${(silent / 1000).toFixed(1)}s`
+    }
+    return undefined
   }
 
   /** Each agent removes what it made on its host; what it could not, or a host that cannot be asked any more, is said. */
