@@ -3,7 +3,7 @@
 // to the target's box, and everything it made is gone after the run, after the CLI is SIGKILLed mid-fault and after
 // the SSH connection is cut. The "host" shares this machine's kernel: docs/host.md says what that cannot prove.
 import {execFileSync, spawn} from 'node:child_process'
-import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -16,6 +16,7 @@ import {SEPARATE_HOSTS} from '../../src/platforms/host/levels.js'
 import {runExperiment} from '../../src/run/runner.js'
 import type {Experiment} from '../../src/experiment/schema.js'
 import {interleaved, shortened} from '../helpers/experiments.js'
+import {agentPids, expectNothingLeft, onTestHost} from '../helpers/host-runs.js'
 import {leftovers, waitForNoLeftovers} from '../helpers/leftovers.js'
 import {type SshHost, startSshd} from '../helpers/sshd.js'
 
@@ -32,37 +33,13 @@ afterAll(async () => {
   if (dir) rmSync(dir, {recursive: true, force: true})
 })
 
-/** An experiment of experiments/host/ pointed at the test's sshd. */
-function onTestHost(experiment: Experiment): Experiment {
-  experiment.hosts = {app: {...experiment.hosts!.app, address: sshd.address, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts}}
-  return experiment
-}
-
-/** pids of the toolkit's agents running now */
-function agentPids(): number[] {
-  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('agent-main.js')
-    } catch {
-      return false
-    }
-  }).map(Number)
-}
-
-/** Nothing of the run on the host (its own run id there) nor here: boxes, stressors, its agent. */
-async function expectNothingLeft(runId: string): Promise<void> {
-  const there = hostRunId(runId, 0)
-  expect(await waitForNoLeftovers(there, 3000), `leftovers of run ${there} on the host`).toEqual([])
-  expect(leftovers(runId), `leftovers of run ${runId} here`).toEqual([])
-  const deadline = Date.now() + 3000
-  while (agentPids().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
-  expect(agentPids(), 'an agent still runs').toEqual([])
-}
+/** An experiment of experiments/host/ pointed at this file's sshd. */
+const onApp = (experiment: Experiment) => onTestHost(experiment, sshd)
 
 describe('chaos run on the host platform, over SSH to a real sshd', () => {
   it('memory-leak: the agent charges the leak to the worker\'s own box on the host, the kernel stops it there', async () => {
     const file = 'experiments/host/memory-leak.yaml'
-    const journal = await runExperiment({experiment: onTestHost(shortened(file)), file})
+    const journal = await runExperiment({experiment: onApp(shortened(file)), file})
     expect(journal.platform).toBe('host')
     expect(journal.plan.join('\n')).toMatch(/host app \(root@127\.0\.0\.1:\d+\): \d+ CPUs/)
     expect(journal.injection.efficacy?.landed).toBe(true)
@@ -77,7 +54,7 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
 
   it('memory-leak-shared: in one box on the host the OOM killer takes the API; its death decides a breach', async () => {
     const file = 'experiments/host/memory-leak-shared.yaml'
-    const journal = await runExperiment({experiment: onTestHost(interleaved(shortened(file))), file})
+    const journal = await runExperiment({experiment: onApp(interleaved(shortened(file))), file})
     const story = JSON.stringify({exit: journal.neighbors[0].lastExit, blocks: journal.design?.blocks.map((b) => `${b.arm} ${b.start}-${b.end}`)})
     expect(journal.neighbors[0].unexpectedExits, story).toBeGreaterThanOrEqual(1)
     expect(journal.neighbors[0].lastExit).toMatch(/SIGKILL/)
@@ -88,14 +65,14 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
 
   it('process-exhaustion pair: the worker\'s own pids limit on the host holds its fork bomb; in one box the API\'s forks fail', async () => {
     const own = 'experiments/host/process-exhaustion.yaml'
-    const contained = await runExperiment({experiment: onTestHost(shortened(own)), file: own})
+    const contained = await runExperiment({experiment: onApp(shortened(own)), file: own})
     expect(contained.injection.efficacy?.note).toMatch(/pids limit of 64 refused \d+ more/)
     const errors = contained.neighbors[0].signals.find((s) => s.signal === 'error_rate')!
     expect(errors.faultCount).toBeGreaterThan(150) // 6 s at 40 requests a second
     expect(errors.fault).toBeLessThan(0.01)
     await expectNothingLeft(contained.runId)
     const shared = 'experiments/host/process-exhaustion-shared.yaml'
-    const breach = await runExperiment({experiment: onTestHost(shortened(shared)), file: shared})
+    const breach = await runExperiment({experiment: onApp(shortened(shared)), file: shared})
     expect(breach.injection.efficacy?.note).toMatch(/pids limit of 128 refused \d+ more/)
     const failed = breach.neighbors[0].signals.find((s) => s.signal === 'error_rate')!
     expect(failed.baseline).toBeLessThan(0.01)
@@ -106,7 +83,7 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
 
   it('cpu-hog: the worker\'s box on the host burns the CPU asked of its allowance, proven by the box\'s accounting read there', async () => {
     const file = 'experiments/host/cpu-hog.yaml'
-    const journal = await runExperiment({experiment: onTestHost(shortened(file)), file})
+    const journal = await runExperiment({experiment: onApp(shortened(file)), file})
     const efficacy = journal.injection.efficacy!
     expect(efficacy.unit).toBe('cpu-seconds')
     expect(efficacy.note).toMatch(/cgroup accounting/)
@@ -115,66 +92,30 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     await expectNothingLeft(journal.runId)
   })
 
-  it('disk-fill pair: the worker fills its own tmpfs on the host to the last byte; into one shared with the API, its writes fail', async () => {
+  it('disk-fill: the worker fills its own tmpfs on the host to the last byte (its control runs in test/slow)', async () => {
     const own = 'experiments/host/disk-fill.yaml'
-    const filled = await runExperiment({experiment: onTestHost(shortened(own)), file: own})
+    const filled = await runExperiment({experiment: onApp(shortened(own)), file: own})
     expect(filled.plan.join('\n')).toMatch(/disk-fill: .* into volume \S+ \(tmpfs [^)]+\) on host app/)
     expect(filled.injection.efficacy?.landed, filled.injection.efficacy?.note).toBe(true)
     // the stressor writes where the target runs; 64Mi asked of a 64Mi tmpfs, all of it landed
     expect(filled.injection.efficacy?.note).toMatch(/64.0Mi of 64.0Mi written to \S+ where the target runs/)
     await expectNothingLeft(filled.runId)
-    const shared = 'experiments/host/disk-fill-shared.yaml'
-    const breach = await runExperiment({experiment: onTestHost(shortened(shared)), file: shared})
-    const errors = breach.neighbors[0].signals.find((s) => s.signal === 'error_rate')!
-    expect(errors.fault).toBeGreaterThan(0.5)
-    expect(errors.verdict).toBe('breach')
-    await expectNothingLeft(breach.runId)
   })
 
-  it('network-flood pair: through the target\'s own shaped link on the host at the link\'s rate; without one, the host\'s loopback at full speed', async () => {
+  it('network-flood: through the target\'s own shaped link on the host, at the link\'s rate (its control runs in test/slow)', async () => {
     const own = 'experiments/host/network-flood.yaml'
-    const shaped = await runExperiment({experiment: onTestHost(shortened(own)), file: own})
+    const shaped = await runExperiment({experiment: onApp(shortened(own)), file: own})
     expect(shaped.plan.join('\n')).toMatch(/through the target's own link on host app \(tbf 100(\.0)?Mbit/)
     // tbf at 100Mbit: TCP fills it, and nothing crosses faster than the shaping allows
     expect(shaped.injection.efficacy?.achieved).toBeGreaterThan(85e6)
     expect(shaped.injection.efficacy?.achieved).toBeLessThan(110e6)
     await expectNothingLeft(shaped.runId)
-    const none = 'experiments/host/network-flood-none.yaml'
-    const loopback = await runExperiment({experiment: onTestHost(shortened(none)), file: none})
-    expect(loopback.plan.join('\n')).toMatch(/on host app's loopback/)
-    expect(loopback.injection.efficacy?.achieved).toBeGreaterThan(1e9)
-    await expectNothingLeft(loopback.runId)
-  })
-
-  it('separate hosts: the worker alone on a second host (an sshd in a network namespace), the API on the first; each agent runs its own', async () => {
-    const batch = await startSshd({netns: true})
-    try {
-      const file = 'experiments/host/memory-leak-separate.yaml'
-      const experiment = shortened(file)
-      experiment.hosts = {
-        app: {...experiment.hosts!.app, address: sshd.address, port: sshd.port, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts},
-        batch: {...experiment.hosts!.batch, address: batch.address, port: batch.port, identityFile: batch.identityFile, knownHosts: batch.knownHosts},
-      }
-      const journal = await runExperiment({experiment, file})
-      const plan = journal.plan.join('\n')
-      expect(plan).toMatch(new RegExp(`host batch \\(root@${batch.address.replaceAll('.', '\\.')}:${batch.port}\\)`))
-      expect(plan).toMatch(/api on host app, the target on host batch: separate hosts/)
-      // the leak landed on batch, unboxed (level none: the host is the boundary), and grew as asked
-      expect(journal.injection.efficacy?.landed, journal.injection.efficacy?.note).toBe(true)
-      expect(journal.target.boundary).toMatch(/on host batch/)
-      expect(journal.neighbors[0].unexpectedExits).toBe(0)
-      expect(journal.rollback).toEqual({complete: true, leftovers: [], durationMs: expect.any(Number)})
-      // the target's host is the first group, the neighbours' the second: each its own run id, both clean
-      for (const index of [0, 1]) expect(await waitForNoLeftovers(hostRunId(journal.runId, index), 3000)).toEqual([])
-    } finally {
-      await batch.stop()
-    }
   })
 
   it('chaos matrix compares the same-host cgroup level with separate-hosts, where the target moves alone to the spare host', async () => {
     const batch = await startSshd({netns: true})
     try {
-      const experiment = onTestHost(shortened('experiments/host/memory-leak.yaml'))
+      const experiment = onApp(shortened('experiments/host/memory-leak.yaml'))
       // a spare host no workflow names: where separate-hosts puts the target
       experiment.hosts!.batch = {...experiment.hosts!.app, address: batch.address, port: batch.port, identityFile: batch.identityFile, knownHosts: batch.knownHosts}
       const result = await runMatrix({experiment, file: 'experiments/host/memory-leak.yaml', levels: ['cgroup', SEPARATE_HOSTS], repeat: 1, seed: 'host', failOn: 'mismatch'})
@@ -243,7 +184,7 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
 
   it('a cut SSH connection removes the fault at once, says the run cannot be vouched for, and the host is left clean', async () => {
     const file = 'experiments/host/memory-leak.yaml'
-    const experiment = onTestHost(shortened(file, {baseline: 3000, inject: 20_000, recover: 0}))
+    const experiment = onApp(shortened(file, {baseline: 3000, inject: 20_000, recover: 0}))
     experiment.fault = {type: 'memory-leak', rate: 8 * 1024 ** 2, limit: {bytes: 96 * 1024 ** 2}, hold: true}
     let cut = false
     const journal = await runExperiment({
@@ -266,7 +207,7 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
 
   it('an agent that goes silent (stopped: a hung host) is noticed within seconds; the fault is removed and the run is inconclusive', async () => {
     const file = 'experiments/host/memory-leak.yaml'
-    const experiment = onTestHost(shortened(file, {baseline: 3000, inject: 20_000, recover: 0}))
+    const experiment = onApp(shortened(file, {baseline: 3000, inject: 20_000, recover: 0}))
     experiment.fault = {type: 'memory-leak', rate: 8 * 1024 ** 2, limit: {bytes: 96 * 1024 ** 2}, hold: true}
     const stopped: number[] = []
     let stoppedAt = 0
