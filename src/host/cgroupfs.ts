@@ -250,6 +250,22 @@ function subtreeBottomUp(dir: string): string[] {
 }
 
 /**
+ * Why this machine cannot weigh a box's I/O, or undefined when it can: v1 needs CFQ's blkio.weight or bfq's
+ * blkio.bfq.weight in the blkio hierarchy (a kernel with neither scheduler has only the throttle files), v2 the io
+ * controller. Known before anything is created, so a plan can refuse an ioWeight it could not apply.
+ */
+export function ioWeightUnsupported(layout: CgroupLayout): string | undefined {
+  if (layout.version === 2) {
+    const controllers = readFileSync(join(layout.root, 'cgroup.controllers'), 'utf8').split(/\s+/)
+    return controllers.includes('io') ? undefined : `ioWeight needs the cgroup v2 io controller, which ${layout.root} does not offer`
+  }
+  const blkio = layout.mounts.blkio
+  if (blkio === undefined) return 'ioWeight needs the cgroup v1 blkio controller, which is not mounted here'
+  if (existsSync(join(blkio, 'blkio.weight')) || existsSync(join(blkio, 'blkio.bfq.weight'))) return undefined
+  return `ioWeight needs blkio.weight (CFQ) or blkio.bfq.weight (bfq), and ${blkio} has neither: this kernel has no I/O scheduler that weighs cgroups (load bfq, e.g. modprobe bfq, where the kernel has it)`
+}
+
+/**
  * An I/O weight into a v1 blkio directory. CFQ's blkio.weight is gone from kernels without CFQ (5.0 on); bfq offers
  * blkio.bfq.weight instead. Either only weighs I/O on a device whose scheduler honours it (bfq, or cfq), as
  * docs/experiment-format.md says. Returns whether the file already held the weight (nothing was written).

@@ -6,7 +6,7 @@ import {join} from 'node:path'
 
 import type {NeighborSpec, TargetSpec} from '../experiment/schema.js'
 import {formatBytes} from '../experiment/units.js'
-import {Cgroup, type CgroupLayout, type CgroupLimits} from '../host/cgroupfs.js'
+import {Cgroup, type CgroupLayout, type CgroupLimits, ioWeightUnsupported} from '../host/cgroupfs.js'
 import {summedLimits} from '../host/cpus.js'
 import {enterNetns, interfaceBytes} from '../host/netns.js'
 import {mountTmpfs} from '../host/tmpfs.js'
@@ -45,6 +45,14 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
   protected sharedLimits(): CgroupLimits {
     if (this.experiment.shared) return {...this.experiment.shared}
     return summedLimits(this.specs.filter((s) => this.inSharedBox(s)).map((s) => s.isolation))
+  }
+
+  /** Refuses, before anything is created, an ioWeight this machine could not apply (no weighing I/O scheduler). */
+  protected refuseUnweighableIo(layout: CgroupLayout): void {
+    const asking = this.specs.find((s) => this.limitsOf(s)?.ioWeight !== undefined)
+    if (!asking) return
+    const why = ioWeightUnsupported(layout)
+    if (why) throw new PlanError(`${asking.name}: ${why}`, 4)
   }
 
   /** The limits a workflow's box gets: its own at its own level, the shared box's at level shared, none at none. */

@@ -9,7 +9,9 @@ import {beforeAll, describe, expect, it} from 'vitest'
 
 import {parseExperiment} from '../../src/experiment/load.js'
 import type {Experiment} from '../../src/experiment/schema.js'
+import {detectCgroupLayout, ioWeightUnsupported} from '../../src/host/cgroupfs.js'
 import {engineProblem} from '../../src/platforms/docker/engine.js'
+import {PlanError} from '../../src/platforms/platform.js'
 import {ExitCode} from '../../src/run/exit-codes.js'
 import {newRunId, runExperiment} from '../../src/run/runner.js'
 import {fromYaml, interleaved} from '../helpers/experiments.js'
@@ -153,6 +155,17 @@ hypothesis: [{signal: error_rate, max: 1%}]
     const runId = newRunId()
     const weights: Record<string, string> = {}
     const lines: string[] = []
+    // a kernel that weighs no cgroup's I/O (no CFQ, no bfq: only the throttle files): refused by the plan, exit 4,
+    // before any container exists
+    const unweighable = ioWeightUnsupported(detectCgroupLayout())
+    if (unweighable !== undefined) {
+      const refusal = await runExperiment({experiment, runId}).then(() => undefined, (error: unknown) => error)
+      expect(refusal).toBeInstanceOf(PlanError)
+      expect((refusal as PlanError).exitCode).toBe(4)
+      expect((refusal as PlanError).message).toMatch(/^worker: ioWeight needs blkio\.weight \(CFQ\) or blkio\.bfq\.weight \(bfq\)/)
+      expect(execFileSync('docker', ['ps', '-a', '-q', '--filter', `label=chaos.run=${runId}`], {encoding: 'utf8'}).trim()).toBe('')
+      return
+    }
     const journal = await runExperiment({
       experiment, runId,
       onEvent: (event) => {

@@ -7,7 +7,7 @@ import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {writeV1IoWeight} from '../../src/host/cgroupfs.js'
+import {ioWeightUnsupported, writeV1IoWeight} from '../../src/host/cgroupfs.js'
 
 function blkio(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'chaos-blkio-'))
@@ -36,5 +36,19 @@ describe('writeV1IoWeight', () => {
 
   it('refuses where the blkio controller has no weight at all', () => {
     expect(() => writeV1IoWeight(blkio({}), 100)).toThrow(/ioWeight needs blkio.weight or blkio.bfq.weight/)
+  })
+})
+
+describe('ioWeightUnsupported: known before anything is created', () => {
+  it('v1: a blkio hierarchy with a weight file weighs; one with only the throttle files (no CFQ, no bfq) does not, and says how to fix it', () => {
+    expect(ioWeightUnsupported({version: 1, root: '/x', mounts: {blkio: blkio({'blkio.bfq.weight': '100\n'})}})).toBeUndefined()
+    expect(ioWeightUnsupported({version: 1, root: '/x', mounts: {blkio: blkio({'blkio.weight': '500\n'})}})).toBeUndefined()
+    expect(ioWeightUnsupported({version: 1, root: '/x', mounts: {blkio: blkio({'blkio.throttle.read_bps_device': ''})}})).toMatch(/has neither: this kernel has no I\/O scheduler that weighs cgroups \(load bfq/)
+    expect(ioWeightUnsupported({version: 1, root: '/x', mounts: {}})).toMatch(/blkio controller, which is not mounted/)
+  })
+
+  it('v2: the io controller at the root', () => {
+    expect(ioWeightUnsupported({version: 2, root: blkio({'cgroup.controllers': 'cpuset cpu io memory pids\n'})})).toBeUndefined()
+    expect(ioWeightUnsupported({version: 2, root: blkio({'cgroup.controllers': 'cpuset cpu memory pids\n'})})).toMatch(/io controller/)
   })
 })

@@ -102,6 +102,7 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
     }
     this.canMakeBoxes = process.getuid?.() === 0
     if (!this.canMakeBoxes) throw new PlanError('the docker platform joins containers\' cgroups and namespaces: run it as root', 4)
+    this.refuseUnweighableIo(this.layout)
     const shared = this.specs.some((s) => managed(s) && this.levelOf(s) === 'shared')
     if (shared && info.CgroupDriver === 'systemd') {
       throw new PlanError('level shared puts containers under one cgroup parent; with the systemd cgroup driver that parent must be a systemd slice, which this version does not make yet. Use the cgroupfs driver, or level container', 4)

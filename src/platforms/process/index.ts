@@ -60,6 +60,7 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
         lines.push('note: cgroups are not writable here, so the toolkit cannot protect its own probe from the fault')
       }
       lines.push(`cgroup v${this.layout.version} at ${this.layout.root}; the toolkit's probe runs in a box of its own with a high CPU weight`)
+      this.refuseUnweighableIo(this.layout)
     }
     const hostCpus = onlineCpus()
     for (const spec of this.specs) {
