@@ -63,55 +63,6 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     await expectNothingLeft(journal.runId)
   })
 
-  it('process-exhaustion pair: the worker\'s own pids limit on the host holds its fork bomb; in one box the API\'s forks fail', async () => {
-    const own = 'experiments/host/process-exhaustion.yaml'
-    const contained = await runExperiment({experiment: onApp(shortened(own)), file: own})
-    expect(contained.injection.efficacy?.note).toMatch(/pids limit of 64 refused \d+ more/)
-    const errors = contained.neighbors[0].signals.find((s) => s.signal === 'error_rate')!
-    expect(errors.faultCount).toBeGreaterThan(150) // 6 s at 40 requests a second
-    expect(errors.fault).toBeLessThan(0.01)
-    await expectNothingLeft(contained.runId)
-    const shared = 'experiments/host/process-exhaustion-shared.yaml'
-    const breach = await runExperiment({experiment: onApp(shortened(shared)), file: shared})
-    expect(breach.injection.efficacy?.note).toMatch(/pids limit of 128 refused \d+ more/)
-    const failed = breach.neighbors[0].signals.find((s) => s.signal === 'error_rate')!
-    expect(failed.baseline).toBeLessThan(0.01)
-    expect(failed.fault).toBeGreaterThan(0.2)
-    expect(failed.verdict).toBe('breach')
-    await expectNothingLeft(breach.runId)
-  })
-
-  it('cpu-hog: the worker\'s box on the host burns the CPU asked of its allowance, proven by the box\'s accounting read there', async () => {
-    const file = 'experiments/host/cpu-hog.yaml'
-    const journal = await runExperiment({experiment: onApp(shortened(file)), file})
-    const efficacy = journal.injection.efficacy!
-    expect(efficacy.unit).toBe('cpu-seconds')
-    expect(efficacy.note).toMatch(/cgroup accounting/)
-    expect(efficacy.ratio).toBeGreaterThan(0.9)
-    expect(efficacy.ratio).toBeLessThan(1.1)
-    await expectNothingLeft(journal.runId)
-  })
-
-  it('disk-fill: the worker fills its own tmpfs on the host to the last byte (its control runs in test/slow)', async () => {
-    const own = 'experiments/host/disk-fill.yaml'
-    const filled = await runExperiment({experiment: onApp(shortened(own)), file: own})
-    expect(filled.plan.join('\n')).toMatch(/disk-fill: .* into volume \S+ \(tmpfs [^)]+\) on host app/)
-    expect(filled.injection.efficacy?.landed, filled.injection.efficacy?.note).toBe(true)
-    // the stressor writes where the target runs; 64Mi asked of a 64Mi tmpfs, all of it landed
-    expect(filled.injection.efficacy?.note).toMatch(/64.0Mi of 64.0Mi written to \S+ where the target runs/)
-    await expectNothingLeft(filled.runId)
-  })
-
-  it('network-flood: through the target\'s own shaped link on the host, at the link\'s rate (its control runs in test/slow)', async () => {
-    const own = 'experiments/host/network-flood.yaml'
-    const shaped = await runExperiment({experiment: onApp(shortened(own)), file: own})
-    expect(shaped.plan.join('\n')).toMatch(/through the target's own link on host app \(tbf 100(\.0)?Mbit/)
-    // tbf at 100Mbit: TCP fills it, and nothing crosses faster than the shaping allows
-    expect(shaped.injection.efficacy?.achieved).toBeGreaterThan(85e6)
-    expect(shaped.injection.efficacy?.achieved).toBeLessThan(110e6)
-    await expectNothingLeft(shaped.runId)
-  })
-
   it('chaos matrix compares the same-host cgroup level with separate-hosts, where the target moves alone to the spare host', async () => {
     const batch = await startSshd({netns: true})
     try {
