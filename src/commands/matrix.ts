@@ -51,6 +51,7 @@ Under --fail-on mismatch (default) the experiment's own target level must show i
     repeat: Flags.integer({description: 'runs per level', default: 3, min: 1, max: 50}),
     seed: Flags.string({description: 'seed of the run order (default: random, printed)'}),
     expect: Flags.string({description: 'what each level should show, e.g. none=breach,cgroup=contained (default: the experiment\'s own level expects its expect)'}),
+    warmup: duration(0)({description: 'override phases.warmup (settling time before measuring; 0s allowed)'}),
     baseline: duration(1)({description: 'override phases.baseline'}),
     inject: duration(1)({description: 'override phases.inject'}),
     recover: duration(0)({description: 'override phases.recover (0s allowed)'}),
@@ -87,7 +88,7 @@ Under --fail-on mismatch (default) the experiment's own target level must show i
     const parsedExpect = flags.expect === undefined ? undefined : parseExpectations(flags.expect, levels)
     if (parsedExpect && 'error' in parsedExpect) return refuse(parsedExpect.error)
     const expectations = parsedExpect?.expectations
-    applyOverrides(experiment, {baseline: flags.baseline || undefined, inject: flags.inject || undefined, recover: flags.recover})
+    applyOverrides(experiment, {warmup: flags.warmup, baseline: flags.baseline || undefined, inject: flags.inject || undefined, recover: flags.recover})
     const failOn = flags['fail-on'] as FailOn
     const seed = flags.seed ?? randomBytes(4).toString('hex')
 

@@ -56,6 +56,7 @@ const duration = (what: string, min: number) => z.union([z.string(), z.number()]
 const SuiteExperiment = z.strictObject({
   file: z.string().min(1),
   level: z.enum(['none', 'shared', 'cgroup']).optional(),
+  warmup: duration('warmup', 0).optional(),
   baseline: duration('baseline', 3000).optional(),
   inject: duration('inject', 3000).optional(),
   recover: duration('recover', 0).optional(),

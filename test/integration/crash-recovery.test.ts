@@ -23,7 +23,7 @@ function experimentFile(): string {
 
 /** `chaos run` of cpu-hog.yaml until its stressor burns; then `interrupt` is done to it. */
 async function interruptedRun(interrupt: (child: ChildProcessWithoutNullStreams) => Promise<void>): Promise<{code: number | null, stderr: string, runId: string}> {
-  const child = spawn(process.execPath, ['bin/run.js', 'run', experimentFile(), '--baseline', '3s', '--inject', '30s', '--output', join(dir, 'interrupted.json')], {
+  const child = spawn(process.execPath, ['bin/run.js', 'run', experimentFile(), '--warmup', '1s', '--baseline', '3s', '--inject', '30s', '--output', join(dir, 'interrupted.json')], {
     env: {...process.env, CHAOS_STATE_DIR: stateDir}, stdio: ['pipe', 'pipe', 'pipe'],
   })
   let stderr = ''
@@ -52,7 +52,7 @@ function chaos(args: string[]): string {
 
 describe('a run killed with SIGKILL', () => {
   it('leaves no stressor alive, and chaos cleanup removes the rest', async () => {
-    const child = spawn(process.execPath, ['bin/run.js', 'run', experimentFile(), '--baseline', '3s', '--inject', '30s'], {
+    const child = spawn(process.execPath, ['bin/run.js', 'run', experimentFile(), '--warmup', '1s', '--baseline', '3s', '--inject', '30s'], {
       env: {...process.env, CHAOS_STATE_DIR: stateDir}, stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stderr = ''

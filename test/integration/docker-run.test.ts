@@ -27,7 +27,7 @@ function experiment(name: string): Experiment {
   // 2 s, a burst of page faults and reclaim on this 2-core machine), and the fault-off block beside it is as long, so
   // that burst is compared with the machine's own bursts rather than diluted in a long window or owning a short one.
   parsed.phases = {...parsed.phases, warmup: 2000}
-  interleaved(parsed, 60_000)
+  interleaved(parsed, 16_000)
   return parsed
 }
 

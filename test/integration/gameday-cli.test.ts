@@ -40,7 +40,7 @@ describe('chaos gameday', () => {
 
   it('runs on a schedule: two suite runs in the history, each with its journal and a valid JUnit', async () => {
     const suite = join(dir, 'tiny.yaml')
-    writeFileSync(suite, `apiVersion: chaos/v1\nkind: GameDay\nmetadata: {name: tiny}\nexperiments:\n  - {file: ${ROOT}/experiments/disk-fill.yaml, baseline: 3s, inject: 3s, recover: 0s}\n`)
+    writeFileSync(suite, `apiVersion: chaos/v1\nkind: GameDay\nmetadata: {name: tiny}\nexperiments:\n  - {file: ${ROOT}/experiments/disk-fill.yaml, warmup: 1s, baseline: 3s, inject: 3s, recover: 0s}\n`)
     const history = join(dir, 'history')
     const junit = join(dir, 'latest.xml')
     const result = await chaos(['gameday', suite, '--schedule', '*/2 * * * * *', '--max-runs', '2', '--history', history, '--junit', junit, '--quiet'])

@@ -35,7 +35,7 @@ describe('chaos matrix', () => {
     const output = join(dir, 'matrix.json')
     const html = join(dir, 'matrix.html')
     const result = await chaos(['matrix', 'experiments/cpu-hog.yaml', '--levels', 'none,cgroup', '--repeat', '1', '--seed', '3',
-      '--baseline', '4s', '--inject', '5s', '--recover', '0s', '--quiet', '--output', output, '--html', html])
+      '--warmup', '2s', '--baseline', '4s', '--inject', '5s', '--recover', '0s', '--quiet', '--output', output, '--html', html])
     expect([0, 1, 4], result.stderr).toContain(result.code)
     expect(result.stderr).toMatch(/matrix cpu-hog: none, cgroup x 1 repeat = 2 runs/)
     expect(result.stderr).toMatch(/order \(seed 3\): (none#1 cgroup#1|cgroup#1 none#1)/)

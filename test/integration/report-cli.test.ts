@@ -87,7 +87,7 @@ describe('chaos report', () => {
 describe('chaos run --junit --html --markdown --fail-on', () => {
   it('writes the three reports of a real run, and exits as the gate says', async () => {
     const files = {journal: join(dir, 'run.json'), junit: join(dir, 'run.xml'), html: join(dir, 'run.html'), markdown: join(dir, 'run.md')}
-    const result = await chaos(['run', 'experiments/disk-fill.yaml', '--baseline', '3s', '--inject', '3s', '--recover', '0s', '--quiet',
+    const result = await chaos(['run', 'experiments/disk-fill.yaml', '--warmup', '1s', '--baseline', '3s', '--inject', '3s', '--recover', '0s', '--quiet',
       '--output', files.journal, '--junit', files.junit, '--html', files.html, '--markdown', files.markdown, '--fail-on', 'breach'])
     const journal = JSON.parse(readFileSync(files.journal, 'utf8')) as Journal
     expect(result.code, result.stderr).toBe(journalExitCode(journal, 'breach'))
