@@ -15,7 +15,7 @@ import {Cgroup, detectCgroupLayout} from '../../src/host/cgroupfs.js'
 import {readCgroupSample} from '../../src/metrics/resources.js'
 import {manifests} from '../../src/platforms/kubernetes/manifests.js'
 import {PERMISSIONS, describePermission} from '../../src/platforms/kubernetes/rbac.js'
-import {FakeKubeApi, OWN_NETNS_ANNOTATION, workloadPod} from '../helpers/fake-kube-api.js'
+import {FakeKubeApi, OWN_NETNS_ANNOTATION, workloadPod, workloadsAnswer} from '../helpers/fake-kube-api.js'
 import {kubeExperiment} from '../helpers/kube-experiment.js'
 import {freePort} from '../helpers/prometheus-server.js'
 
@@ -78,16 +78,7 @@ beforeAll(async () => {
   flooder.metadata.annotations = {[OWN_NETNS_ANNOTATION]: 'true'}
   await fake.addPod(flooder)
   // the workloads answer before the runs start
-  for (const port of [PORTS.worker, PORTS.api]) {
-    for (let i = 0; i < 100; i++) {
-      try {
-        await fetch(`http://127.0.0.1:${port}/metrics`)
-        break
-      } catch {
-        await new Promise((r) => setTimeout(r, 100))
-      }
-    }
-  }
+  await workloadsAnswer([PORTS.worker, PORTS.api])
 })
 
 afterAll(async () => {

@@ -925,6 +925,16 @@ async function readBody(req: IncomingMessage): Promise<Json> {
   }
 }
 
+/** Waits (up to 10 s each) until the workloads of the fake's runtime on these ports answer, before runs start. */
+export async function workloadsAnswer(ports: number[]): Promise<void> {
+  for (const port of ports) {
+    for (let i = 0; i < 100; i++) {
+      if (await fetch(`http://127.0.0.1:${port}/metrics`).then(() => true, () => false)) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+}
+
 /** A pod of the demo workload for the fake's runtime. */
 export function workloadPod(opts: {name: string, namespace: string, port: number, labels?: Record<string, string>, cpu?: string, memory?: string, extraArgs?: string[], containerName?: string}): Json {
   const limits: Record<string, string> = {}

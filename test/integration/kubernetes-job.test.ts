@@ -23,7 +23,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {engineProblem} from '../../src/platforms/docker/engine.js'
 import {manifests} from '../../src/platforms/kubernetes/manifests.js'
 import {describePermission} from '../../src/platforms/kubernetes/rbac.js'
-import {FakeKubeApi, parseCpu, parseQuantity, workloadPod, type RequestRecord} from '../helpers/fake-kube-api.js'
+import {FakeKubeApi, parseCpu, parseQuantity, workloadPod, workloadsAnswer, type RequestRecord} from '../helpers/fake-kube-api.js'
 import {docker, type DockerResult, removeLabelledContainers} from '../helpers/docker-cli.js'
 import {kubeExperiment} from '../helpers/kube-experiment.js'
 import {freePort} from '../helpers/prometheus-server.js'
@@ -149,16 +149,7 @@ describe.skipIf(skip)('the Job of `chaos k8s manifests` runs the toolkit image i
     await fake.addPod(workloadPod({name: 'worker-0', namespace: 'shop', port: PORTS.worker, cpu: '500m', memory: '256Mi', labels: {app: 'worker', 'chaos.allowed': 'true'}}))
     await fake.addPod(workloadPod({name: 'api-0', namespace: 'shop', port: PORTS.api, cpu: '500m', memory: '256Mi', labels: {app: 'api', tier: 'web'}}))
     // the workloads answer before the runs start
-    for (const port of [PORTS.worker, PORTS.api]) {
-      for (let i = 0; i < 100; i++) {
-        try {
-          await fetch(`http://127.0.0.1:${port}/metrics`)
-          break
-        } catch {
-          await sleep(100)
-        }
-      }
-    }
+    await workloadsAnswer([PORTS.worker, PORTS.api])
   }, 120_000)
 
   afterAll(async () => {

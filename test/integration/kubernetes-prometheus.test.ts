@@ -19,7 +19,7 @@ import {parsePrometheusText} from '../../src/metrics/prom-text.js'
 import {PrometheusClient} from '../../src/metrics/prometheus/client.js'
 import {parseKeyValueLines, readCgroupSample} from '../../src/metrics/resources.js'
 import type {Journal} from '../../src/report/journal.js'
-import {FakeKubeApi, workloadPod} from '../helpers/fake-kube-api.js'
+import {FakeKubeApi, workloadPod, workloadsAnswer} from '../helpers/fake-kube-api.js'
 import {CADVISOR_CONTENT_TYPE} from '../helpers/fake-kubelet-cadvisor.js'
 import {kubeExperiment} from '../helpers/kube-experiment.js'
 import {waitForNoLeftovers} from '../helpers/leftovers.js'
@@ -97,12 +97,7 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'api-data'))
   await fake.addPod(workloadPod({name: 'worker-0', namespace: 'shop', port: PORTS.worker, cpu: '500m', memory: '256Mi', labels: {app: 'worker', 'chaos.allowed': 'true'}}))
   await fake.addPod(workloadPod({name: 'api-0', namespace: 'shop', port: PORTS.api, cpu: '1', memory: '256Mi', labels: {app: 'api'}, extraArgs: ['--data-dir', join(dir, 'api-data')]}))
-  for (const port of [PORTS.worker, PORTS.api]) {
-    for (let i = 0; i < 100; i++) {
-      if (await fetch(`http://127.0.0.1:${port}/metrics`).then(() => true, () => false)) break
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
+  await workloadsAnswer([PORTS.worker, PORTS.api])
   prometheus = await startPrometheus({config: scrapeConfig(new URL(fake.url).host)})
 })
 
