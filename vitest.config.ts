@@ -1,8 +1,8 @@
 import {defineConfig} from 'vitest/config'
 
 // Four projects: fast unit tests and integration tests on real cgroups, processes, Docker, Prometheus and sshd
-// (`npm test`, kept under about 15 minutes on 2 cores); the longer end-to-end runs through a host over SSH and the
-// Kubernetes mechanisms (`npm run test:e2e`, which CI runs after npm test); and the experiments at full length,
+// (`npm test`, kept under about 15 minutes on 2 cores); the longer end-to-end runs through a host over SSH, the
+// Kubernetes mechanisms and a real kube-apiserver (`npm run test:e2e`, which CI runs after npm test); and the experiments at full length,
 // whose verdicts are measurements rather than pass/fail mechanics (`npm run test:slow`).
 export default defineConfig({
   test: {

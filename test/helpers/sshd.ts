@@ -208,11 +208,12 @@ async function greets(address: string, port: number, child: ChildProcess, timeou
   return false
 }
 
-async function terminate(child: ChildProcess): Promise<void> {
+/** Stops a child: SIGTERM, then SIGKILL after graceMs. */
+export async function terminate(child: ChildProcess, graceMs = 5000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
   await exited
   clearTimeout(timer)
 }
