@@ -1,0 +1,27 @@
+// Types of apiserver.mjs (plain JavaScript, shared by the tests and the benchmarks).
+export interface ApiResponse {
+  status: number
+  body: any // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+export interface RealApiServer {
+  url: string
+  /** the server's CA certificate file */
+  caFile: string
+  /** a kubeconfig that authenticates as the admin (client certificate, O=system:masters) */
+  adminKubeconfig: string
+  /** a REST call as the admin, or with a bearer token */
+  request(method: string, path: string, body?: unknown, options?: {token?: string, contentType?: string}): Promise<ApiResponse>
+  /** a token of this ServiceAccount from the real TokenRequest API */
+  tokenFor(namespace: string, serviceAccount: string): Promise<string>
+  /** a kubeconfig that authenticates with this bearer token */
+  tokenKubeconfig(token: string, name: string): string
+  /** a namespace and its default ServiceAccount (what the controller-manager, not run here, would add) */
+  createNamespace(name: string): Promise<void>
+  /** the last lines of the apiserver's log, for a failing test's message */
+  logTail(): string
+  stop(): Promise<void>
+}
+
+export function buildKubeBinaries(): {apiserver: string, etcd: string}
+export function startRealApiServer(): Promise<RealApiServer>
