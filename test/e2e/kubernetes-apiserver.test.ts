@@ -59,7 +59,7 @@ function create(o: Obj) {
 }
 
 function pod(name: string, namespace: string, labels: Record<string, string>): Obj {
-  return {apiVersion: 'v1', kind: 'Pod', metadata: {name, namespace, labels}, spec: {containers: [{name: 'app', image: 'chaos-toolkit:test'}]}}
+  return {apiVersion: 'v1', kind: 'Pod', metadata: {name, namespace, labels}, spec: {containers: [{name: 'app', image: 'chaos-toolkit:test', resources: {limits: {cpu: '500m', memory: '256Mi'}}}]}}
 }
 
 beforeAll(async () => {
@@ -147,8 +147,42 @@ describe('the kubernetes platform against a real kube-apiserver (RBAC, validatio
       const pods = await server.request('GET', '/api/v1/namespaces/shop/pods')
       expect(pods.body.items.map((p: Obj) => p.metadata.name).sort()).toEqual(['api-0', 'worker-0'])
     } finally {
-      await server.request('PUT', '/apis/rbac.authorization.k8s.io/v1/namespaces/shop/roles/chaos', role.body)
+      // unconditionally (the role's resourceVersion moved on with the edit above): the later tests need it whole
+      const {resourceVersion, ...metadata} = role.body.metadata
+      const restored = await server.request('PUT', '/apis/rbac.authorization.k8s.io/v1/namespaces/shop/roles/chaos', {...role.body, metadata})
+      expect(restored.status, `${resourceVersion}: ${JSON.stringify(restored.body)}`).toBe(200)
     }
+  })
+
+  it('reads chaos.allowed from the namespace when a running pod carries none (the ClusterRole\'s get namespaces), and refuses a pod in an unlabelled namespace or no pod at all, exit 2', async () => {
+    expect((await create(pod('lone-0', 'shop', {app: 'lone'}))).status).toBe(201)
+    expect((await create(pod('stray-0', 'bulk', {app: 'stray'}))).status).toBe(201)
+    // the status a node would write for a started container (no kubelet runs here): the pods are Running from now on
+    for (const [ns, name] of [['shop', 'lone-0'], ['bulk', 'stray-0'], ['shop', 'api-0']]) {
+      const startedAt = new Date().toISOString()
+      const res = await server.request('PATCH', `/api/v1/namespaces/${ns}/pods/${name}/status`, {status: {
+        phase: 'Running', conditions: [{type: 'Ready', status: 'True', lastTransitionTime: startedAt}],
+        containerStatuses: [{name: 'app', ready: true, started: true, restartCount: 0, image: 'chaos-toolkit:test', imageID: '', containerID: `containerd://${name}`, state: {running: {startedAt}}}],
+      }}, {contentType: 'application/merge-patch+json'})
+      expect(res.status, JSON.stringify(res.body)).toBe(200)
+    }
+    const lone = join(dir, 'lone.yaml')
+    writeFileSync(lone, kubeExperiment({name: 'real-lone', mechanism: 'ephemeral-container', image: 'chaos-toolkit:test', apiPort: 1, targetSelector: 'app=lone'}))
+    // shop is labelled chaos.allowed=true: the unlabelled pod passes, read under the ServiceAccount, and the plan is whole
+    const inLabelled = await chaos(['run', lone, '--dry-run'], {KUBECONFIG: saKubeconfig})
+    expect(inLabelled.code, inLabelled.out).toBe(0)
+    expect(inLabelled.out).toContain('namespace shop is labelled chaos.allowed=true')
+    // bulk is not labelled (the admin lists there: the ServiceAccount's Role is in shop only)
+    const stray = join(dir, 'stray.yaml')
+    writeFileSync(stray, kubeExperiment({name: 'real-stray', mechanism: 'ephemeral-container', image: 'chaos-toolkit:test', apiPort: 1, targetSelector: 'app=stray'}).replace('pods: {namespace: shop, selector: "app=stray"', 'pods: {namespace: bulk, selector: "app=stray"'))
+    const unlabelled = await chaos(['run', stray, '--dry-run'], {KUBECONFIG: server.adminKubeconfig})
+    expect(unlabelled.code, unlabelled.out).toBe(2)
+    expect(unlabelled.out).toContain('stray-0 in namespace bulk is not labelled for chaos')
+    const none = join(dir, 'none.yaml')
+    writeFileSync(none, kubeExperiment({name: 'real-none', mechanism: 'ephemeral-container', image: 'chaos-toolkit:test', apiPort: 1, targetSelector: 'app=nothing'}))
+    const noPods = await chaos(['run', none, '--dry-run'], {KUBECONFIG: saKubeconfig})
+    expect(noPods.code, noPods.out).toBe(2)
+    expect(noPods.out).toContain('no pods in namespace shop matching app=nothing')
   })
 
   it('selects through the real server\'s pagination (continue tokens), label selectors and field selectors, and passes on its refusal of a bad selector', async () => {
