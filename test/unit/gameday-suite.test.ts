@@ -58,9 +58,9 @@ describe('loading a suite', () => {
   })
 
   it('applies phase overrides and levels', async () => {
-    const file = suiteFile(`${HEADER}experiments:\n  - {file: ${EXPERIMENTS}/cpu-hog.yaml, baseline: 3s, inject: 4s, recover: 0s, level: none}\n`)
+    const file = suiteFile(`${HEADER}experiments:\n  - {file: ${EXPERIMENTS}/cpu-hog.yaml, warmup: 0s, baseline: 3s, inject: 4s, recover: 0s, level: none}\n`)
     const [item] = (await loadSuite(file)).steps[0].items
-    expect(item.experiment.phases).toMatchObject({baseline: 3000, inject: 4000, recover: 0})
+    expect(item.experiment.phases).toMatchObject({warmup: 0, baseline: 3000, inject: 4000, recover: 0})
     expect(item.level).toBe('none')
   })
 
