@@ -208,12 +208,11 @@ async function greets(address: string, port: number, child: ChildProcess, timeou
   return false
 }
 
-/** Stops a child: SIGTERM, then SIGKILL after graceMs. */
-export async function terminate(child: ChildProcess, graceMs = 5000): Promise<void> {
+async function terminate(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
   await exited
   clearTimeout(timer)
 }
