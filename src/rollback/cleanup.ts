@@ -9,25 +9,10 @@ import {mountsBySource} from '../host/tmpfs.js'
 import {connectEngine, engineProblem, listLabelled} from '../platforms/docker/engine.js'
 import {STRESSOR_PROCESS} from '../stressors/kinds.js'
 import {type LedgerRecord, type AnyLedgerResource as Resource, ownerAlive, processStartTime, readLedgers, readLiveMarkers, removeLiveMarker, stateDir} from './ledger.js'
+import type {CleanupOptions, CleanupReport} from './cleanup-report.js'
 import {describeResource, resourceExists, undo} from './undo.js'
 
-export interface CleanupReport {
-  runs: string[]
-  removed: string[]
-  failed: {what: string, error: string}[]
-  skippedLiveRuns: string[]
-}
-
-export interface CleanupOptions {
-  /** only this run */
-  runId?: string
-  /** also sweep by name for leftovers no ledger mentions (default true) */
-  sweep?: boolean
-  /** list what would be removed without removing it */
-  dryRun?: boolean
-  /** also sweep this cluster for pods labelled chaos.run (`chaos cleanup --kubernetes`); never by default */
-  kubernetes?: {kubeconfig?: string, context?: string}
-}
+export type {CleanupOptions, CleanupReport} from './cleanup-report.js'
 
 export async function cleanup(options: CleanupOptions = {}): Promise<CleanupReport> {
   const report: CleanupReport = {runs: [], removed: [], failed: [], skippedLiveRuns: []}
@@ -115,6 +100,7 @@ function identity(resource: Resource): string {
     case 'container':
     case 'network': return `${resource.kind}:${resource.name}`
     case 'pod': return `pod:${resource.namespace}/${resource.name}`
+    case 'host-run': return `host-run:${resource.host}/${resource.runId}`
     default: return `${resource.kind}:${resource.path}`
   }
 }

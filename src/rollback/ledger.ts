@@ -5,6 +5,8 @@ import {mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, rmSync, wri
 import {homedir, tmpdir} from 'node:os'
 import {join} from 'node:path'
 
+import type {SshHostSpec} from '../experiment/schema.js'
+
 export type Resource =
   | {kind: 'cgroup', version: 1 | 2, root: string, path: string}
   | {kind: 'mount', path: string}
@@ -24,8 +26,16 @@ export type LedgerResource = Resource | EngineResource
 /** Objects in a Kubernetes cluster (platform kubernetes): a helper pod, removed through the API server with the context and kubeconfig the run used. */
 export type ClusterResource = {kind: 'pod', namespace: string, name: string, context?: string, kubeconfig?: string}
 
-/** Everything a ledger may list, the cluster's objects included. */
-export type AnyLedgerResource = LedgerResource | ClusterResource
+/**
+ * A run's share on a host reached over SSH (platform host): what the run made there is in that host's own ledger,
+ * undone there by its agent when the channel ends, or by `chaos cleanup` run there over SSH. Written here before the
+ * agent starts, so that a run killed on this machine still names the hosts to check; `ssh` is how the experiment
+ * said to reach the host (paths to keys and known_hosts, never a secret).
+ */
+export type HostRunResource = {kind: 'host-run', host: string, runId: string, ssh: SshHostSpec}
+
+/** Everything a ledger may list, the cluster's and the hosts' included. */
+export type AnyLedgerResource = LedgerResource | ClusterResource | HostRunResource
 
 export interface LedgerRecord {
   runId: string

@@ -19,6 +19,7 @@ export function describeResource(r: Resource): string {
     case 'container': return `docker container ${r.name}`
     case 'network': return `docker network ${r.name}`
     case 'pod': return `kubernetes pod ${r.namespace}/${r.name}`
+    case 'host-run': return `run ${r.runId} on host ${r.host} (${r.ssh.user}@${r.ssh.address}:${r.ssh.port})`
   }
 }
 
@@ -27,6 +28,7 @@ export function resourceExists(r: Resource): boolean | Promise<boolean> {
     case 'container':
     case 'network': return dockerObjectExists(r)
     case 'pod': return import('../platforms/kubernetes/undo.js').then((k) => k.podExists(r))
+    case 'host-run': return import('../platforms/host/cleanup.js').then((h) => h.hostRunLeft(r))
     case 'cgroup': return new Cgroup(layoutFor(r), r.path).exists()
     case 'mount': return readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === r.path)
     case 'dir':
@@ -78,6 +80,7 @@ export async function undo(r: Resource): Promise<boolean> {
       return r.kind === 'container' ? removeContainer(docker, r.name) : removeNetwork(docker, r.name)
     }
     case 'pod': return (await import('../platforms/kubernetes/undo.js')).deletePod(r)
+    case 'host-run': return (await import('../platforms/host/cleanup.js')).undoHostRun(r)
   }
 }
 

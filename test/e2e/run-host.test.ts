@@ -3,7 +3,7 @@
 // to the target's box, and everything it made is gone after the run, after the CLI is SIGKILLed mid-fault and after
 // the SSH connection is cut. The "host" shares this machine's kernel: docs/host.md says what that cannot prove.
 import {execFileSync, spawn} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -12,6 +12,8 @@ import {parseDocument} from 'yaml'
 
 import {runMatrix} from '../../src/matrix/run-matrix.js'
 import {hostRunId} from '../../src/platforms/host/index.js'
+import {cleanup} from '../../src/rollback/cleanup.js'
+import {ledgerDir} from '../../src/rollback/ledger.js'
 import {SEPARATE_HOSTS} from '../../src/platforms/host/levels.js'
 import {runExperiment} from '../../src/run/runner.js'
 import type {Experiment} from '../../src/experiment/schema.js'
@@ -129,8 +131,14 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     // machine's would also find the killed CLI's own marker here: this "host" is this machine)
     const onHost = execFileSync(process.execPath, ['bin/run.js', 'cleanup', '--host', 'app', '--experiment', file, '--run', there], {encoding: 'utf8'})
     expect(onHost).toMatch(/nothing to clean up on host app/)
-    // what the killed CLI left here is its own ledger, which chaos cleanup removes
-    execFileSync(process.execPath, ['bin/run.js', 'cleanup'], {stdio: 'ignore'})
+    // what the killed CLI left here is its ledger, which names the run on the host (written before the agent
+    // started); chaos cleanup here asks the host over SSH, finds nothing left there, and forgets the run
+    const ledger = JSON.parse(readFileSync(join(ledgerDir(), `${runId}.json`), 'utf8')) as {resources: {kind: string, host?: string, runId?: string}[]}
+    expect(ledger.resources.filter((r) => r.kind === 'host-run').map((r) => `${r.host} ${r.runId}`)).toEqual([`app ${there}`])
+    const here = JSON.parse(execFileSync(process.execPath, ['bin/run.js', 'cleanup', '--run', runId, '--json'], {encoding: 'utf8'})) as {runs: string[], failed: unknown[]}
+    expect(here.runs).toEqual([runId])
+    expect(here.failed).toEqual([])
+    expect(existsSync(join(ledgerDir(), `${runId}.json`))).toBe(false)
   })
 
   it('a cut SSH connection removes the fault at once, says the run cannot be vouched for, and the host is left clean', async () => {
@@ -154,6 +162,7 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     expect(journal.verdict).toBe('inconclusive')
     expect(journal.rollback.leftovers.join('\n')).toMatch(/not confirmed/)
     await expectNothingLeft(journal.runId)
+    await expectHostRunForgotten(journal.runId)
   })
 
   it('an agent that goes silent (stopped: a hung host) is noticed within seconds; the fault is removed and the run is inconclusive', async () => {
@@ -182,5 +191,22 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     expect(Date.parse(journal.phases.inject!.end) - stoppedAt).toBeLessThan(8000)
     await new Promise((r) => setTimeout(r, Math.max(0, stoppedAt + 9500 - Date.now())))
     await expectNothingLeft(journal.runId)
+    // the agent, woken within the teardown's wait, may still confirm it: then this machine's ledger is gone already
+    if (journal.rollback.complete) expect(existsSync(join(ledgerDir(), `${journal.runId}.json`))).toBe(false)
+    else await expectHostRunForgotten(journal.runId)
   })
 })
+
+/**
+ * A run whose teardown its host's agent did not confirm keeps, in this machine's ledger, the entry naming its run
+ * there: chaos cleanup here asks the host over SSH, finds nothing left (the agent removed it when its channel
+ * ended) and forgets the run.
+ */
+async function expectHostRunForgotten(runId: string): Promise<void> {
+  const file = join(ledgerDir(), `${runId}.json`)
+  const ledger = JSON.parse(readFileSync(file, 'utf8')) as {resources: {kind: string, runId?: string}[]}
+  expect(ledger.resources.map((r) => `${r.kind} ${r.runId}`)).toEqual([`host-run ${hostRunId(runId, 0)}`])
+  const report = await cleanup({runId})
+  expect(report.failed).toEqual([])
+  expect(existsSync(file)).toBe(false)
+}

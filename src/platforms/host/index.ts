@@ -4,7 +4,7 @@
 // platform's levels, applied there; on different hosts the boundary is the hosts themselves (separate machines,
 // or VMs).
 import type {Experiment, NeighborSpec, SshHostSpec, TargetSpec} from '../../experiment/schema.js'
-import type {RunLedger} from '../../rollback/ledger.js'
+import type {HostRunResource, RunLedger} from '../../rollback/ledger.js'
 import type {StressorHandle} from '../../stressors/spawn.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
 import type {Capabilities, FloodEndpoint, RemoteFillTarget} from '../capabilities.js'
@@ -36,6 +36,8 @@ interface HostGroup {
   agent?: AgentConnection
   /** when its agent's last readings arrived (this machine's clock) */
   lastReadingsAt?: number
+  /** this machine's ledger entry naming the run there, removed once its agent confirms the teardown */
+  ledgerEntry?: HostRunResource
 }
 
 /** The host a workflow runs on: the one it names, else the experiment's only host. */
@@ -69,6 +71,7 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
   private plannedTaskLimit?: number
   private volumeDirs: Record<string, string> = {}
   private floodEndpoint?: FloodEndpoint
+  private ledger?: RunLedger
 
   constructor(ctx: PlatformFactoryContext) {
     super(ctx.levelOverride === SEPARATE_HOSTS ? {...ctx, experiment: alone(ctx.experiment)} : ctx)
@@ -152,9 +155,13 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
     return this.plannedAllowance
   }
 
-  async setup(_ledger: RunLedger, log: (line: string) => void): Promise<void> {
+  async setup(ledger: RunLedger, log: (line: string) => void): Promise<void> {
+    this.ledger = ledger
     const made = new Map<string, {boundary: string, allowance: Allowance, agent: AgentConnection}>()
     for (const group of this.groups) {
+      // before anything starts there: a run killed here still names the hosts to check (chaos cleanup does, over SSH)
+      group.ledgerEntry = {kind: 'host-run', host: group.host.name, runId: group.runId, ssh: group.host.spec}
+      ledger.add(group.ledgerEntry)
       const agent = await AgentConnection.open(group.host)
       group.agent = agent
       const forward = (m: AgentMessage) => {
@@ -227,7 +234,11 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
     const left: string[] = []
     await Promise.all(this.groups.map(async (group) => {
       const agent = group.agent
-      if (!agent) return
+      if (!agent) {
+        // never connected: nothing was started there, and there is nothing for chaos cleanup to ask it
+        if (group.ledgerEntry) this.ledger?.remove(group.ledgerEntry)
+        return
+      }
       try {
         if (agent.closedBecause !== undefined) {
           left.push(`${describeHost(group.host)}: not confirmed (${agent.closedBecause}); its agent removes what it made when its channel ends; \`chaos cleanup\` there finds anything left`)
@@ -236,6 +247,8 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
         agent.send({op: 'teardown'})
         const done = await agent.waitFor((m): m is Extract<AgentMessage, {type: 'torn-down'}> => m.type === 'torn-down', TEARDOWN_TIMEOUT_MS, 'its teardown')
         left.push(...done.leftovers.map((l) => `${l} on host ${group.host.name}`))
+        // confirmed by the agent: nothing of the run is left there to name
+        if (done.leftovers.length === 0 && group.ledgerEntry) this.ledger?.remove(group.ledgerEntry)
       } catch (error) {
         left.push(`${describeHost(group.host)}: not confirmed (${(error as Error).message})`)
       } finally {
