@@ -241,7 +241,7 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
       }
       try {
         if (agent.closedBecause !== undefined) {
-          left.push(`${describeHost(group.host)}: not confirmed (${agent.closedBecause}); its agent removes what it made when its channel ends; \`chaos cleanup\` there finds anything left`)
+          left.push(`${describeHost(group.host)}: not confirmed (${agent.closedBecause}); its agent removes what it made when its channel ends; \`chaos cleanup\` here asks the host for anything left`)
           return
         }
         agent.send({op: 'teardown'})
