@@ -3,7 +3,7 @@ import {readFileSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
 
 import type {IsolationSpec} from '../experiment/schema.js'
-import type {CgroupLimits} from './cgroupfs.js'
+import {type CgroupLimits, MAX_CPU_WEIGHT} from './cgroupfs.js'
 
 /** What a workflow may use: the basis of a limit-relative dose. Every platform's workflows answer with one. */
 export interface Allowance {
@@ -55,6 +55,6 @@ export function summedLimits(members: readonly IsolationSpec[]): CgroupLimits {
     cpuset: cpusets.length === members.length && cpusets.length > 0 ? [...new Set(cpusets.flatMap(expandCpuset))].sort((a, b) => a - b).join(',') : undefined,
     pids: sum((i) => i.pids),
     // a pod's cpu.shares is the sum of its containers' requests: the box weighs what its members would together
-    cpuWeight: ((w) => (w === undefined ? undefined : Math.min(10_000, w)))(sum((i) => i.cpuWeight)),
+    cpuWeight: ((w) => (w === undefined ? undefined : Math.min(MAX_CPU_WEIGHT, w)))(sum((i) => i.cpuWeight)),
   }
 }

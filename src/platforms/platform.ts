@@ -53,7 +53,7 @@ export interface StressorPlacement {
   params: StressorParams
   /** epoch ms after which the stressor dies by itself */
   deadline: number
-  /** 'target': charged to the target's boundary; 'sink': the receiving end the experiment created */
+  /** 'target': charged to the target's boundary; 'sink': the receiving end the experiment created (the process and host platforms charge it to the target's box as well) */
   where: 'target' | 'sink'
   /**
    * The same dose against another allowance (a second container of the target, dosed by its own limits), from the

@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 
 import {Isolation, ISOLATION_SETTINGS, isolationSettingsOf} from '../../src/experiment/schema.js'
 import {summedLimits} from '../../src/host/cpus.js'
-import {v1CpuShares} from '../../src/host/cgroupfs.js'
+import {DEFAULT_CPU_WEIGHT, runBoxWeight, v1CpuShares} from '../../src/host/cgroupfs.js'
 
 describe('isolation settings', () => {
   it('are every key of the schema but level, so a new one cannot be missed by the attached-workflow refusal', () => {
@@ -35,5 +35,12 @@ describe('isolation settings', () => {
     expect(summedLimits([member(10), member(100)]).cpuWeight).toBe(110)
     expect(summedLimits([member(10), member()]).cpuWeight).toBeUndefined()
     expect(summedLimits([member(9000), member(9000)]).cpuWeight).toBe(10_000)
+  })
+
+  it('weighs a run\'s own cgroup as the sum of its boxes, so their weights count against the host\'s other work', () => {
+    expect(runBoxWeight([10, DEFAULT_CPU_WEIGHT])).toBe(110)
+    expect(runBoxWeight([DEFAULT_CPU_WEIGHT, DEFAULT_CPU_WEIGHT])).toBe(200)
+    expect(runBoxWeight([10_000, DEFAULT_CPU_WEIGHT])).toBe(10_000)
+    expect(runBoxWeight([1])).toBe(1)
   })
 })
