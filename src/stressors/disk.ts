@@ -8,10 +8,10 @@
 // (tmpfs on older kernels) fall back to buffered writes with an fdatasync every 64 MiB, which bounds the dirty
 // pages. Writes are synchronous in slices of ≤ 20 ms so that timers (progress, dead-man's switch) keep running.
 import {spawn} from 'node:child_process'
-import {closeSync, constants, fdatasyncSync, fstatSync, openSync, statfsSync, unlinkSync, writeSync} from 'node:fs'
-import {basename} from 'node:path'
+import {constants, fdatasyncSync, fstatSync, openSync, statfsSync, writeSync} from 'node:fs'
 
 import {fillFileName} from './names.js'
+import {alignedBuffer, createOwnFile} from './own-file.js'
 import type {DiskParams} from './protocol.js'
 import {errorMessage, StressorError, type RunningStressor, type StressorContext} from './runtime.js'
 
@@ -26,48 +26,11 @@ function isFull(error: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT'
 }
 
-/**
- * A CHUNK-byte buffer at a page-aligned address, as O_DIRECT needs. Buffer memory comes from malloc (16-byte
- * aligned); WebAssembly memory is mmap'd by V8 and so starts on a page boundary.
- */
-function alignedChunk(): Buffer {
-  // (the WebAssembly global exists in Node; only its types are missing from this project's libs)
-  const {WebAssembly: wasm} = globalThis as unknown as {WebAssembly: {Memory: new (pages: {initial: number}) => {buffer: ArrayBuffer}}}
-  const memory = new wasm.Memory({initial: CHUNK / 65536})
-  return Buffer.from(memory.buffer, 0, CHUNK).fill(0x5a)
-}
-
 export function startDisk(params: DiskParams, ctx: StressorContext): Promise<RunningStressor> | RunningStressor {
   if (params.keepFree !== undefined) checkFloor(params)
-  const named = fillFileName(params.dir, ctx.runId)
-  // the file is reached through a descriptor of its directory, so it can still be removed when the path that led
-  // there is gone (a fill inside a pod goes through /proc/PID/root, which ends with that process)
-  let dirFd: number
-  try {
-    dirFd = openSync(params.dir, constants.O_RDONLY | constants.O_DIRECTORY)
-  } catch (error) {
-    throw new StressorError(`cannot open ${params.dir}: ${errorMessage(error)}`)
-  }
-  // (by PID, not /proc/self: fallocate(1) runs as a child and opens it too)
-  const file = `/proc/${process.pid}/fd/${dirFd}/${basename(named)}`
-  let fd: number
-  try {
-    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
-  } catch (error) {
-    closeSync(dirFd)
-    throw new StressorError(`cannot create ${named}: ${errorMessage(error)}`)
-  }
+  const {file, fd, alsoClose} = createOwnFile(params.dir, fillFileName(params.dir, ctx.runId), ctx)
   const directFd = params.mode === 'write' ? openDirect(file) : undefined
-  ctx.onExit(() => {
-    try {
-      unlinkSync(file)
-    } catch { /* gone already */ }
-    for (const open of [directFd, fd, dirFd]) {
-      try {
-        if (open !== undefined) closeSync(open)
-      } catch { /* already closed */ }
-    }
-  })
+  alsoClose(directFd)
   return params.mode === 'fallocate' ? fallocate(params, file, fd, ctx) : writeFill(params, file, fd, directFd, ctx)
 }
 
@@ -98,7 +61,7 @@ function openDirect(file: string): number | undefined {
 
 function writeFill(params: DiskParams, file: string, fd: number, directFdOrNone: number | undefined, ctx: StressorContext): RunningStressor {
   const state = {bytes: 0, full: false}
-  const chunk = alignedChunk()
+  const chunk = alignedBuffer(CHUNK, 0x5a)
   // dropped (not closed: the exit cleanup does that) if the filesystem turns out not to take these writes
   let directFd = directFdOrNone
   let sinceSync = 0
