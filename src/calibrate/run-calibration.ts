@@ -116,5 +116,6 @@ function describeDose(fault: Calibration['nullDose']): string {
     case 'disk-fill': return `disk-fill ${'bytes' in fault.size ? formatBytes(fault.size.bytes) : formatPercent(fault.size.fraction)}`
     case 'network-flood': return `network-flood ${fault.rate === undefined ? 'unbounded' : `${Math.round(fault.rate / 1000)} kbit/s`} over ${fault.connections} connection(s)`
     case 'process-exhaustion': return `process-exhaustion ${describeForkDose(fault)}`
+    case 'io-saturation': return `io-saturation ${formatBytes(fault.blockSize)} writes, ${fault.depth} in flight, over ${formatBytes(fault.size)}${fault.rate === undefined ? '' : ` at ${formatBytes(fault.rate)}/s`}`
   }
 }

@@ -39,6 +39,7 @@ export default class Stress extends Command {
     '<%= config.bin %> stress disk --dir /mnt/scratch --size 1Gi',
     '<%= config.bin %> stress flood --port 5201 --rate 1gbit',
     '<%= config.bin %> stress fork --count 200 --rate 50/s --cgroup chaos-demo',
+    '<%= config.bin %> stress io --dir /var/tmp/scratch --size 256Mi --depth 8 --cgroup chaos-demo',
   ]
 
   static override args = {fault: Args.string({description: 'what to stress', required: true, options: [...ADHOC_KINDS]})}
@@ -48,10 +49,12 @@ export default class Stress extends Command {
     load: percentFlag({description: 'cpu: share of the allowance (--cpus, else the host), 50% or 50 as stress-ng writes it'}),
     cpus: Flags.string({description: 'cpu: the allowance in cores the load is relative to'}),
     workers: Flags.integer({description: 'cpu: busy threads', min: 1, max: 256}),
-    rate: Flags.string({description: 'memory: growth such as 64Mi/s; flood: bit rate such as 1gbit; fork: processes per second such as 50/s (default: as fast as possible)'}),
+    rate: Flags.string({description: 'memory: growth such as 64Mi/s; flood: bit rate such as 1gbit; fork: processes per second such as 50/s; io: bytes per second such as 50Mi/s (default: as fast as possible)'}),
     limit: sizeFlag({description: 'memory: where the leak stops'}),
-    dir: Flags.string({description: 'disk: directory to fill'}),
-    size: sizeFlag({description: 'disk: bytes to write'}),
+    dir: Flags.string({description: 'disk: directory to fill; io: directory of the working file (on a disk, not tmpfs)'}),
+    size: sizeFlag({description: 'disk: bytes to write; io: size of the working file (default 256Mi)'}),
+    'block-size': sizeFlag({description: 'io: bytes per direct write, a whole number of 4Ki (default 1Mi)'}),
+    depth: Flags.integer({description: 'io: writes in flight at once (default 8)', min: 1, max: 64}),
     'disk-floor': percentFlag({description: 'disk: free space always left, 10% or 10', default: 0.1}),
     host: Flags.string({description: 'flood: loopback destination', default: '127.0.0.1'}),
     port: Flags.integer({description: 'flood: destination port', min: 1, max: 65_535}),
@@ -74,7 +77,8 @@ export default class Stress extends Command {
       const exit = await runAdhoc({
         kind, durationMs: flags.duration, load: flags.load, workers: flags.workers,
         cpus: flags.cpus === undefined ? undefined : Number(flags.cpus),
-        rate: kind === 'memory' && flags.rate ? parseByteRate(flags.rate) : undefined,
+        rate: (kind === 'memory' || kind === 'io') && flags.rate ? parseByteRate(flags.rate) : undefined,
+        blockSize: flags['block-size'], depth: flags.depth,
         bitRate: kind === 'flood' && flags.rate ? parseBitRate(flags.rate) : undefined,
         limit: flags.limit, dir: flags.dir, size: flags.size, diskFloor: flags['disk-floor'],
         host: flags.host, port: flags.port, connections: flags.connections, cgroup: flags.cgroup, pid: flags.pid,

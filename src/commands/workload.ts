@@ -39,6 +39,7 @@ export default class Workload extends Command {
     cache: Flags.string({description: 'in-memory cache filled at start and held, e.g. 320Mi'}),
     'slowdown-file': Flags.string({description: 'file holding a multiplier of --cpu-ms (e.g. 1.2), re-read every second; missing means 1'}),
     spawn: Flags.boolean({description: 'run /bin/true in every /work request; a refused fork (EAGAIN) answers 503', default: false}),
+    fsync: Flags.boolean({description: 'make each request\'s append durable (fdatasync) before answering, as a database commit does', default: false}),
   }
 
   async run(): Promise<void> {
@@ -60,6 +61,7 @@ export default class Workload extends Command {
       cacheBytes,
       slowdownFile: flags['slowdown-file'],
       spawn: flags.spawn ? SPAWN_PROGRAM : undefined,
+      fsync: flags.fsync,
     })
     // Last resort for an exit that skips close() (an uncaught error): leave no data file behind.
     process.once('exit', workload.removeDataSync)

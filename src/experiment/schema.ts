@@ -150,6 +150,15 @@ export const Isolation = z.strictObject({
   network: z.strictObject({
     rate: bitRate('isolation.network.rate').describe('egress limit on the workflow\'s own veth (tc tbf), e.g. 100Mbit'),
   }).optional().describe('a network namespace of its own, joined to the host by a veth pair'),
+  io: z.strictObject({
+    path: z.string().startsWith('/').optional().describe('a directory on the disk to throttle; default: the disk the run\'s own directory is on'),
+    readBps: byteRate('isolation.io.readBps').optional().describe('bytes read per second, e.g. 20Mi/s'),
+    writeBps: byteRate('isolation.io.writeBps').optional().describe('bytes written per second, e.g. 20Mi/s'),
+    readIops: z.number().int().min(1).max(10_000_000).optional().describe('read operations per second'),
+    writeIops: z.number().int().min(1).max(10_000_000).optional().describe('write operations per second'),
+  }).superRefine((io, ctx) => {
+    if ([io.readBps, io.writeBps, io.readIops, io.writeIops].every((v) => v === undefined)) ctx.addIssue({code: 'custom', message: 'isolation.io needs at least one of readBps, writeBps, readIops, writeIops'})
+  }).optional().describe('a throttle on the workflow\'s disk I/O on one disk (v1 blkio.throttle.*_device, v2 io.max)'),
 })
 
 export const HttpProbe = z.strictObject({
@@ -255,7 +264,25 @@ const ProcessExhaustion = z.strictObject({
   kind: z.enum(['processes', 'threads']).default('processes').describe('processes: forked children; threads: threads of one process (each may take a stack of 8Mi)'),
 })
 
-export const Fault = z.discriminatedUnion('type', [MemoryLeak, CpuHog, DiskFill, NetworkFlood, ProcessExhaustion])
+const blockSize = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const n = typeof value === 'string' ? parseBytes(value) : undefined
+  if (n === undefined || n < 4096 || n > 16 * 1024 ** 2 || n % 4096 !== 0) {
+    ctx.addIssue({code: 'custom', message: `fault.blockSize: expected a whole number of 4Ki blocks from 4Ki to 16Mi such as 1Mi, got ${JSON.stringify(value)}`})
+    return z.NEVER
+  }
+  return n
+})
+
+const IoSaturation = z.strictObject({
+  type: z.literal('io-saturation'),
+  path: z.string().startsWith('/').optional().describe('a directory on a block-backed filesystem under safety.allowPaths; default: the run\'s own directory'),
+  size: bytes('fault.size', {min: 1024 ** 2, max: 64 * 1024 ** 3}).prefault('256Mi').describe('the working file, written over and over; counts against safety.maxDisk'),
+  blockSize: blockSize.prefault('1Mi').describe('bytes per write (O_DIRECT: a whole number of 4Ki blocks)'),
+  depth: z.number().int().min(1).max(64).default(8).describe('writes in flight at once: the queue depth the disk sees'),
+  rate: byteRate('fault.rate').optional().describe('write at this rate; default: as fast as the disk (or the target\'s throttle) takes it'),
+})
+
+export const Fault = z.discriminatedUnion('type', [MemoryLeak, CpuHog, DiskFill, NetworkFlood, ProcessExhaustion, IoSaturation])
 
 export const BUILTIN_SIGNALS = [
   'latency_p50', 'latency_p90', 'latency_p95', 'latency_p99', 'latency_mean',

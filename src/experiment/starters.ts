@@ -3,7 +3,7 @@
 // that runs and edits from there.
 import type {FaultType} from './schema.js'
 
-export const STARTER_FAULTS = ['memory-leak', 'cpu-hog', 'disk-fill', 'network-flood', 'process-exhaustion'] as const satisfies readonly FaultType[]
+export const STARTER_FAULTS = ['memory-leak', 'cpu-hog', 'disk-fill', 'network-flood', 'process-exhaustion', 'io-saturation'] as const satisfies readonly FaultType[]
 
 interface StarterParts {
   name: string
@@ -112,6 +112,25 @@ volumes:
     max: 0
   - signal: latency_p99
     max_increase: 50%`,
+  },
+  'io-saturation': {
+    name: 'io-saturation-contained',
+    description: 'A worker saturating the disk is held by its own I/O throttle; the web neighbour\'s writes keep their latency.',
+    targetIsolation: `  isolation:
+    level: cgroup            # none | shared | cgroup
+    io:
+      writeBps: 20Mi/s       # the worker's own throttle on the disk of the run's directory (or of io.path)`,
+    fault: `fault:
+  type: io-saturation
+  size: 256Mi                # the working file, written over and over, in the run's own directory
+  blockSize: 1Mi             # bytes per direct (O_DIRECT) write
+  depth: 8                   # writes in flight: the queue the disk sees
+  # path: /var/tmp/scratch   # elsewhere: a directory on a disk, listed in safety.allowPaths`,
+    hypothesis: `hypothesis:
+  - signal: error_rate
+    max: 1%
+  - signal: latency_p95
+    max_increase: 25%`,
   },
 }
 

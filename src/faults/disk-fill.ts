@@ -1,13 +1,14 @@
 // A disk fill by the target: a stressor in the target's box writing into an experiment volume (a filesystem the
 // experiment created) or into a path the experiment explicitly allows, where a floor of free space is always kept.
-import {realpathSync, statfsSync} from 'node:fs'
-import {posix, sep} from 'node:path'
+import {statfsSync} from 'node:fs'
+import {posix} from 'node:path'
 
 import {formatBytes} from '../experiment/units.js'
 import type {Experiment} from '../experiment/schema.js'
 import type {RemoteFill} from '../platforms/capabilities.js'
 import {capabilityOf, PlanError, type Platform} from '../platforms/platform.js'
 import type {DiskParams} from '../stressors/protocol.js'
+import {allowedPath} from './allowed-path.js'
 import {type ActiveFault, type FaultDriver, efficacyOf} from './fault.js'
 
 type DiskFillSpec = Extract<import('../experiment/schema.js').FaultSpec, {type: 'disk-fill'}>
@@ -45,24 +46,7 @@ export function planFill(spec: DiskFillSpec, experiment: Experiment, platform: P
     return {dir: `(volume ${spec.volume})`, bytes: capped(Math.min(bytes, size), experiment), createdByExperiment: true}
   }
   const {dir, createdByExperiment} = local.fillDirectory(spec.volume, spec.path)
-  if (!createdByExperiment) {
-    let real: string
-    try {
-      real = realpathSync(dir)
-    } catch {
-      throw new PlanError(`disk-fill path ${dir} does not exist`)
-    }
-    const allowed = experiment.safety.allowPaths.map((p) => {
-      try {
-        return realpathSync(p)
-      } catch {
-        return p
-      }
-    })
-    if (!allowed.some((a) => real === a || real.startsWith(a.endsWith(sep) ? a : a + sep))) {
-      throw new PlanError(`disk-fill path ${dir} (${real}) is not under safety.allowPaths (${allowed.join(', ') || 'empty'}); add it there to allow filling it, or fill an experiment volume`)
-    }
-  }
+  if (!createdByExperiment) allowedPath('disk-fill', dir, experiment, 'filling it, or fill an experiment volume')
   const fs = filesystem(dir)
   const used = fs.total - fs.free
   let bytes = 'bytes' in spec.size ? spec.size.bytes : Math.max(0, Math.round(spec.size.fraction * fs.total) - used)

@@ -5,7 +5,7 @@
 import {execFileSync} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
-import type {CgroupPaths, ResourceSample} from './types.js'
+import type {CgroupPaths, IoCounters, ResourceSample} from './types.js'
 
 export type {CgroupPaths, ResourceSample} from './types.js'
 
@@ -91,6 +91,44 @@ function refusedIn(own: ResourceSample, box: ResourceSample): number | undefined
   return Math.max(own.tasksRefused, box.tasksRefused)
 }
 
+/**
+ * v1's blkio.throttle.io_service_bytes and io_serviced ("254:0 Read 20971520" lines, and a "Total" line), per disk.
+ * Exported for the tests.
+ */
+export function parseV1Io(bytes: string | undefined, ops: string | undefined): Record<string, IoCounters> | undefined {
+  const out: Record<string, IoCounters> = {}
+  const take = (text: string | undefined, field: (c: IoCounters, op: string, n: number) => void) => {
+    for (const line of (text ?? '').split('\n')) {
+      const [device, op, value] = line.trim().split(/\s+/)
+      if (!device?.includes(':') || value === undefined) continue
+      const n = Number(value)
+      if (!Number.isFinite(n)) continue
+      field(out[device] ??= {readBytes: 0, writeBytes: 0, reads: 0, writes: 0}, op, n)
+    }
+  }
+  take(bytes, (c, op, n) => {
+    if (op === 'Read') c.readBytes = n
+    else if (op === 'Write') c.writeBytes = n
+  })
+  take(ops, (c, op, n) => {
+    if (op === 'Read') c.reads = n
+    else if (op === 'Write') c.writes = n
+  })
+  return Object.keys(out).length > 0 ? out : undefined
+}
+
+/** v2's io.stat ("254:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0" per disk). Exported for the tests. */
+export function parseV2IoStat(text: string | undefined): Record<string, IoCounters> | undefined {
+  const out: Record<string, IoCounters> = {}
+  for (const line of (text ?? '').split('\n')) {
+    const [device, ...pairs] = line.trim().split(/\s+/)
+    if (!device?.includes(':')) continue
+    const kv = Object.fromEntries(pairs.map((p) => p.split('=')).map(([k, v]) => [k, Number(v)]))
+    out[device] = {readBytes: kv.rbytes ?? 0, writeBytes: kv.wbytes ?? 0, reads: kv.rios ?? 0, writes: kv.wios ?? 0}
+  }
+  return Object.keys(out).length > 0 ? out : undefined
+}
+
 export function readCgroupSample(paths: CgroupPaths): ResourceSample {
   return paths.version === 2 ? readCgroupV2(paths.dir) : readCgroupV1(paths)
 }
@@ -118,6 +156,7 @@ function readCgroupV1(paths: Extract<CgroupPaths, {version: 1}>): ResourceSample
     memoryPeakBytes: readNumber(join(paths.memory, 'memory.max_usage_in_bytes')),
     oomKills: parseKeyValueLines(oomControl).oom_kill,
     ...readTasks(paths.pids),
+    io: paths.blkio === undefined ? undefined : parseV1Io(readOptional(join(paths.blkio, 'blkio.throttle.io_service_bytes')), readOptional(join(paths.blkio, 'blkio.throttle.io_serviced'))),
     psi: Object.keys(psi).length > 0 ? psi : undefined,
   })
 }
@@ -142,6 +181,7 @@ function readCgroupV2(dir: string): ResourceSample {
     memoryPeakBytes: readNumber(path.join(dir, 'memory.peak')),
     oomKills: parseKeyValueLines(events).oom_kill,
     ...readTasks(dir),
+    io: parseV2IoStat(readOptional(path.join(dir, 'io.stat'))),
     psi: Object.keys(psi).length > 0 ? psi : undefined,
   })
 }

@@ -29,6 +29,16 @@ export interface ResourceSample {
   tasksLimit?: number
   /** forks and clones the group's pids limit refused (cumulative): the max counter of pids.events */
   tasksRefused?: number
+  /** disk I/O the group did, per whole disk ("major:minor"), cumulative (v1: only on disks where it has a throttle rule) */
+  io?: Record<string, IoCounters>
   /** pressure stall information: the `some` line's total, in microseconds (cumulative) */
   psi?: {cpu?: number, memory?: number, io?: number}
+}
+
+/** Bytes and operations a group did on one disk, cumulative. */
+export interface IoCounters {
+  readBytes: number
+  writeBytes: number
+  reads: number
+  writes: number
 }

@@ -2,6 +2,8 @@
 // A platform offers the capabilities it has (Platform.capabilities); a fault asks for the one it needs with
 // capabilityOf() (platforms/platform.ts), which refuses the run, before anything is created, on a platform that
 // lacks it. A new fault with a new need adds its capability here, not a member to every platform.
+import type {IoThrottle} from '../host/cgroupfs.js'
+import type {IoCounters} from '../metrics/types.js'
 
 /** disk-fill on this machine's filesystems (process, docker). */
 export interface LocalFill {
@@ -56,12 +58,29 @@ export interface Tasks {
   taskLimit(): number | undefined
 }
 
+/** io-saturation: direct writes on one of this machine's disks, counted by the target's own box (process). */
+export interface BlockIo {
+  /**
+   * The directory the fault writes in when the experiment names no path: the run's own (which setup creates), and
+   * the nearest directory that exists before then, on the same filesystem, for the plan's checks.
+   */
+  ioDirectory(): {dir: string, existing: string}
+  /** the throttle the target's box has on this disk ("major:minor"), if any */
+  ioThrottle(device: string): IoThrottle | undefined
+  /**
+   * Once the target is set up: makes its box count its I/O on this disk and returns a reader of those counters;
+   * undefined where the target has no box of its own to count in.
+   */
+  targetIo(device: string): (() => IoCounters | undefined) | undefined
+}
+
 /** Every capability, by the name a fault asks for it with. */
 export interface Capabilities {
   localFill: LocalFill
   remoteFill: RemoteFill
   flood: Flood
   tasks: Tasks
+  blockIo: BlockIo
 }
 
 /** What each capability is, for the refusal of a platform that lacks it: "<fault> needs <this>". */
@@ -70,4 +89,5 @@ export const CAPABILITY_NEEDS: {[K in keyof Capabilities]: string} = {
   remoteFill: 'a filesystem in the target to fill',
   flood: 'a network from the target to flood',
   tasks: 'processes forked into the target\'s own box and counted by its pids accounting',
+  blockIo: 'direct writes to one of this machine\'s disks, counted by the target\'s own box',
 }

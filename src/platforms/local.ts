@@ -4,9 +4,10 @@
 import {mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {NeighborSpec, TargetSpec} from '../experiment/schema.js'
+import type {IsolationSpec, NeighborSpec, TargetSpec} from '../experiment/schema.js'
 import {formatBytes} from '../experiment/units.js'
-import {Cgroup, type CgroupLayout, type CgroupLimits, ioWeightUnsupported} from '../host/cgroupfs.js'
+import {blockDeviceOf, existingAncestor} from '../host/blockdev.js'
+import {Cgroup, type CgroupLayout, type CgroupLimits, type IoThrottle, ioWeightUnsupported} from '../host/cgroupfs.js'
 import {summedLimits} from '../host/cpus.js'
 import {enterNetns, interfaceBytes} from '../host/netns.js'
 import {mountTmpfs} from '../host/tmpfs.js'
@@ -43,8 +44,38 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
 
   /** The shared box's limits: as the experiment states them, or the sum of its members' limits (like a pod's). */
   protected sharedLimits(): CgroupLimits {
-    if (this.experiment.shared) return {...this.experiment.shared}
+    if (this.experiment.shared) {
+      const {io, ...rest} = this.experiment.shared
+      return {...rest, io: this.ioThrottleOf(io)}
+    }
     return summedLimits(this.specs.filter((s) => this.inSharedBox(s)).map((s) => s.isolation))
+  }
+
+  /**
+   * A disk throttle on the whole disk its path is on (by default the disk of the run's own directory, which the
+   * workflows' data directories are in). PlanError for a path with no disk under it (tmpfs, overlay).
+   */
+  protected ioThrottleOf(io: IsolationSpec['io']): IoThrottle | undefined {
+    if (!io) return undefined
+    const {path, ...rates} = io
+    const dir = path ?? existingAncestor(this.runDir)
+    try {
+      const disk = blockDeviceOf(dir)
+      return {device: disk.id, name: disk.name, ...rates}
+    } catch (error) {
+      throw new PlanError(`isolation.io: ${error instanceof Error ? error.message : String(error)}`)
+    }
+  }
+
+  /** Where an io-saturation's file goes: the run's own directory, on this machine's disk (a container's stressor joins its cgroups). */
+  ioDirectory(): {dir: string, existing: string} {
+    return {dir: this.runDir, existing: existingAncestor(this.runDir)}
+  }
+
+  /** The target's own disk throttle, when it is on the disk the dose goes to. */
+  ioThrottle(device: string): IoThrottle | undefined {
+    const io = this.limitsOf(this.experiment.target)?.io
+    return io?.device === device ? io : undefined
   }
 
   /** Refuses, before anything is created, an ioWeight this machine could not apply (no weighing I/O scheduler). */
@@ -60,8 +91,8 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
     const level = this.levelOf(spec)
     if (level === 'none') return undefined
     if (level === 'shared') return this.sharedLimits()
-    const {memory, cpus, cpuset, pids, ioWeight, cpuWeight} = spec.isolation
-    return {memory, cpus, cpuset, pids, ioWeight, cpuWeight}
+    const {memory, cpus, cpuset, pids, ioWeight, cpuWeight, io} = spec.isolation
+    return {memory, cpus, cpuset, pids, ioWeight, cpuWeight, io: this.ioThrottleOf(io)}
   }
 
   protected track(resource: LedgerResource): void {
@@ -196,6 +227,17 @@ export function describeLimits(limits: CgroupLimits): string {
     limits.cpuset !== undefined ? `cpuset ${limits.cpuset}` : '',
     limits.pids !== undefined ? `pids ${limits.pids}` : '',
     limits.cpuWeight !== undefined ? `cpu weight ${limits.cpuWeight}` : '',
+    limits.io !== undefined ? `disk ${limits.io.device} ${describeIoThrottle(limits.io)}` : '',
   ].filter(Boolean)
   return parts.length ? `, ${parts.join(', ')}` : ', no limits'
+}
+
+/** "write 20Mi/s, read 100 ops/s": what a throttle limits, in the file's words. */
+export function describeIoThrottle(io: IoThrottle): string {
+  return [
+    io.writeBps !== undefined ? `write ${formatBytes(io.writeBps)}/s` : '',
+    io.readBps !== undefined ? `read ${formatBytes(io.readBps)}/s` : '',
+    io.writeIops !== undefined ? `write ${io.writeIops} ops/s` : '',
+    io.readIops !== undefined ? `read ${io.readIops} ops/s` : '',
+  ].filter(Boolean).join(', ')
 }

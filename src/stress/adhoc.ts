@@ -5,6 +5,7 @@ import {isIP} from 'node:net'
 
 import {formatBitRate, formatBytes} from '../experiment/units.js'
 import {cpuDose} from '../faults/cpu-hog.js'
+import {describeIoDose, planIoDose} from '../faults/io-saturation.js'
 import {describeForkDose, forkDose} from '../faults/process-exhaustion.js'
 import {Cgroup, cgroupOfProcess, detectCgroupLayout} from '../host/cgroupfs.js'
 import {allowanceOf} from '../host/cpus.js'
@@ -39,6 +40,9 @@ export interface AdhocOptions {
   /** fork: the caps an experiment's safety section would set (defaults: 2000, 8Gi) */
   maxProcesses?: number
   maxMemory?: number
+  /** io: bytes per write and writes in flight (the working file is --size in --dir, the rate --rate) */
+  blockSize?: number
+  depth?: number
   /** charge to this cgroup (relative to the cgroup root) or to the cgroup of this pid */
   cgroup?: string
   pid?: number
@@ -79,6 +83,18 @@ export function planAdhoc(o: AdhocOptions): {params: StressorParams, describe: s
       const params = forkDose({count: o.count, rate: o.forkRate, kind: o.forkKind ?? 'processes'}, {maxProcesses: o.maxProcesses ?? 2000, maxMemory: o.maxMemory ?? 8 * 1024 ** 3})
       return {params, describe: `fork: ${describeForkDose(params)}, held`}
     }
+    case 'io': {
+      if (!o.dir) throw new PlanError('io stress needs --dir: a directory on the disk to saturate (never a default)')
+      let real: string
+      try {
+        real = realpathSync(o.dir)
+      } catch {
+        throw new PlanError(`io stress: ${o.dir} does not exist`)
+      }
+      // the same checks as an experiment's: a disk under it, safety.maxDisk's default, the floor of free space
+      const plan = planIoDose({size: o.size ?? 256 * 1024 ** 2, blockSize: o.blockSize ?? 1024 ** 2, depth: o.depth ?? 8, rate: o.rate}, real, real, {maxDisk: 8 * 1024 ** 3, diskFloor: o.diskFloor ?? 0.1})
+      return {params: plan.params, describe: `io: ${describeIoDose(plan)}`}
+    }
   }
 }
 
@@ -97,7 +113,7 @@ export async function runAdhoc(o: AdhocOptions, signal: AbortSignal, report: (li
   report(`${describe}, for ${Math.round(o.durationMs / 1000)}s (run ${runId})`)
   const ticker = setInterval(() => {
     const p = handle.latest()
-    if (p) report(`  ${((p.t - Date.now()) / 1000 + o.durationMs / 1000).toFixed(0)}s left  cpu ${p.cpuSeconds?.toFixed(1) ?? '-'}s  ${o.kind === 'fork' ? `tasks ${p.tasks ?? 0}  refused ${p.refused ?? 0}` : `bytes ${formatBytes(p.bytes ?? 0)}`}`)
+    if (p) report(`  ${((p.t - Date.now()) / 1000 + o.durationMs / 1000).toFixed(0)}s left  cpu ${p.cpuSeconds?.toFixed(1) ?? '-'}s  ${o.kind === 'fork' ? `tasks ${p.tasks ?? 0}  refused ${p.refused ?? 0}` : `bytes ${formatBytes(p.bytes ?? 0)}${o.kind === 'io' ? `  writes ${p.ops ?? 0}` : ''}`}`)
   }, 5000)
   const onAbort = () => void handle.stop()
   signal.addEventListener('abort', onAbort, {once: true})

@@ -65,6 +65,22 @@ export const STRESSOR_KINDS = {
     start: async (params, ctx) => (await import('./fork.js')).startFork(params, ctx),
     adhoc: true,
   },
+  io: {
+    params: (p) => {
+      const dir = p.string('dir')
+      if (!dir.startsWith('/')) throw new UsageError(`io: dir must be an absolute path, got ${JSON.stringify(dir)}`)
+      const blockSize = p.number('blockSize', {min: 4096, max: 16 * 1024 ** 2, integer: true})
+      if (blockSize % 4096 !== 0) throw new UsageError(`io: blockSize must be a whole number of 4096-byte blocks (O_DIRECT), got ${blockSize}`)
+      return {
+        dir, blockSize,
+        bytes: p.number('bytes', {min: 4096, integer: true}),
+        depth: p.number('depth', {min: 1, max: 64, integer: true}),
+        rate: p.optionalNumber('rate', {min: 1}),
+      }
+    },
+    start: async (params, ctx) => (await import('./io.js')).startIo(params, ctx),
+    adhoc: true,
+  },
 } satisfies {readonly [K in StressorKind]: StressorKindEntry<StressorParamsByKind[K]>}
 
 /** Every kind, in the table's order. */

@@ -58,6 +58,19 @@ export interface ForkParams {
   kind: 'processes' | 'threads'
 }
 
+export interface IoParams {
+  /** directory of the working file; the stressor creates `chaos-<run>-io` there and removes it when it exits */
+  dir: string
+  /** size of the working file, written over and over */
+  bytes: number
+  /** bytes per write, a whole number of 4 KiB blocks (O_DIRECT) */
+  blockSize: number
+  /** writes in flight at once */
+  depth: number
+  /** bytes per second, or undefined for as fast as the disk takes them */
+  rate?: number
+}
+
 /** Each kind's parameters. The kinds themselves, with how each is read and run, are the table in kinds.ts. */
 export interface StressorParamsByKind {
   cpu: CpuParams
@@ -66,6 +79,7 @@ export interface StressorParamsByKind {
   flood: FloodParams
   sink: SinkParams
   fork: ForkParams
+  io: IoParams
 }
 
 export type StressorKind = keyof StressorParamsByKind
@@ -87,7 +101,7 @@ export interface StressorArgs {
 export type StressorMessage =
   | {type: 'ready', pid: number, port?: number}
   /** cumulative figures since the start, at least every 250 ms */
-  | {type: 'progress', t: number, bytes?: number, cpuSeconds?: number, rssBytes?: number, full?: boolean, tasks?: number, refused?: number}
+  | {type: 'progress', t: number, bytes?: number, ops?: number, cpuSeconds?: number, rssBytes?: number, full?: boolean, tasks?: number, refused?: number}
   | {type: 'error', message: string}
   | {type: 'exit', reason: 'deadline' | 'parent-gone' | 'stdin-closed' | 'signal' | 'done' | 'error', t: number}
 

@@ -20,6 +20,8 @@ export interface StressorContext {
 /** Cumulative figures of one kind, for the progress message (main.ts adds t, cpuSeconds and rssBytes). */
 export interface KindFigures {
   bytes?: number
+  /** io: writes completed */
+  ops?: number
   full?: boolean
   /** fork: processes (or threads) created and alive now */
   tasks?: number

@@ -7,8 +7,8 @@ import {fileURLToPath} from 'node:url'
 import {joinCgroup} from './join.js'
 import {lineSplitter, type StressorExitReason, type StressorProgress, StressorMessages, type StressorReady} from './messages.js'
 import {STRESSOR_TITLE} from './kinds.js'
-import {fillFileName} from './names.js'
-import {stressorArgv, type DiskParams, type StressorArgs, type StressorKind, type StressorMessage} from './protocol.js'
+import {fileOfStressor} from './names.js'
+import {stressorArgv, type StressorArgs, type StressorKind, type StressorMessage} from './protocol.js'
 
 export type {StressorExitReason, StressorProgress, StressorReady} from './messages.js'
 
@@ -132,10 +132,11 @@ export function spawnStressor(args: StressorArgs, opts: SpawnStressorOptions = {
       if (forced) exit.forced = true
       const error = said.lastError ?? spawnError?.message
       if (error !== undefined) exit.error = error
-      // a disk stressor killed outright cannot delete its file; only if it made it (ready) is it ours to delete
-      if (signal === 'SIGKILL' && said.wasReady && args.kind === 'disk') {
+      // a disk or I/O stressor killed outright cannot delete its file; only if it made it (ready) is it ours to delete
+      const file = fileOfStressor(args.kind, args.params, args.runId)
+      if (signal === 'SIGKILL' && said.wasReady && file !== undefined) {
         try {
-          unlinkSync(fillFileName((args.params as DiskParams).dir, args.runId))
+          unlinkSync(file)
         } catch { /* not there */ }
       }
       said.neverReady(new Error(`stressor ${args.kind} ended before it was ready (${describeExit(exit)})${stderrTail ? `: ${stderrTail.trim()}` : ''}`))

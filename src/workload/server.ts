@@ -36,6 +36,11 @@ export interface WorkloadOptions {
   slowdownFile?: string
   /** run this program (argv) to its end in each /work request; a refused fork answers 503. Default: none */
   spawn?: string[]
+  /**
+   * make each request's append durable before answering (fdatasync), as a database's commit or a queue's
+   * acknowledgement does: the request then waits on the disk, behind whatever else its queue holds. Default false
+   */
+  fsync?: boolean
 }
 
 /** The program --spawn runs per request: the shortest there is. */
@@ -244,6 +249,7 @@ export async function startWorkload(options: WorkloadOptions): Promise<Workload>
         const {bytesWritten} = await file.write(writeChunk, offset, writeChunk.length - offset)
         offset += bytesWritten
       }
+      if (options.fsync) await file.datasync()
     } catch (error) {
       // Reopen on the next request: the file may have been removed or its filesystem remounted.
       if (handle === file) handle = undefined

@@ -30,6 +30,7 @@ const ROWS = [
   {n: 7, title: 'scale', peer: '-', goal: '200 neighbours; k8s < 2 s', file: './rows/scale.js'},
   {n: 8, title: 'verdict quality', peer: '-', goal: '<= 5% false breach; <= 10% each wrong verdict at L; >= 90% power at 2L', file: './rows/verdict.js'},
   {n: 9, title: 'process creation', peer: 'stress-ng --fork 1 --fork-max 1', goal: '>= 50% of stress-ng; within 5% of rate', file: './rows/fork.js'},
+  {n: 10, title: 'disk I/O saturation', peer: 'dd bs=1M oflag=direct', goal: '>= 80% of dd; within 5% of rate', file: './rows/io.js'},
 ]
 
 function parseArgs(argv) {

@@ -139,6 +139,28 @@ describe.skipIf(skip)('chaos run on the docker platform', () => {
     expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
   })
 
+  it('io-saturation: the io stressor in the worker container\'s cgroups is held by its own write throttle (BlkioDeviceWriteBps), proven from the container\'s blkio accounting', async () => {
+    const journal = await runExperiment({experiment: windows('io-saturation')})
+    console.log(`docker io-saturation: ${journal.verdict}; dose: ${journal.injection.efficacy?.note}; ${journal.neighbors[0].signals.map((s) => `${s.signal} ${s.baseline} -> ${s.fault} ${s.verdict}`).join('; ')}`)
+    expect(journal.rollback.complete).toBe(true)
+    expect(labelled(journal.runId)).toEqual({containers: [], networks: []})
+    expect(journal.plan.join('\n')).toMatch(/io-saturation: direct writes of 1.0Mi, 8 in flight, .* charged to container: .*\(its throttle on \d+:\d+: write 20.0Mi\/s\)/)
+    expect(journal.injection.efficacy?.landed).toBe(true)
+    expect(journal.injection.efficacy?.note).toMatch(/pressing the target's own throttle of 20.0Mi\/s, counted by container: container chaos-\w+-worker/)
+    expect(journal.injection.efficacy!.achieved / 6).toBeLessThan(24 * 1024 ** 2)
+    expect(journal.neighbors[0].unexpectedExits).toBe(0)
+    expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
+  })
+
+  it('io-saturation-none: unthrottled, the container\'s writes go as fast as the disk takes them, all counted by its blkio accounting', async () => {
+    const journal = await runExperiment({experiment: windows('io-saturation-none')})
+    console.log(`docker io-saturation-none: ${journal.verdict}; dose: ${journal.injection.efficacy?.note}; ${journal.neighbors[0].signals.map((s) => `${s.signal} ${s.baseline} -> ${s.fault} ${s.verdict}`).join('; ')}`)
+    expect(journal.rollback.complete).toBe(true)
+    expect(journal.injection.efficacy?.landed).toBe(true)
+    expect(journal.injection.efficacy!.achieved / 6).toBeGreaterThan(50 * 1024 ** 2)
+    expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
+  })
+
   it('ioWeight: the container\'s blkio weight is the one asked, though the engine discards BlkioWeight on a kernel without CFQ', async () => {
     const experiment = fromYaml(`
 apiVersion: chaos/v1

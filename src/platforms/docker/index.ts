@@ -9,10 +9,12 @@ import type Docker from 'dockerode'
 
 import {isolationSettingsOf, type NeighborSpec, type TargetSpec} from '../../experiment/schema.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
-import {Cgroup, CgroupUnavailableError, detectCgroupLayout, v1CpuShares, writeV1IoWeight} from '../../host/cgroupfs.js'
+import {Cgroup, CgroupUnavailableError, countIoIn, detectCgroupLayout, type IoThrottle, v1CpuShares, writeV1IoWeight} from '../../host/cgroupfs.js'
 import {allowanceOf, expandCpuset, onlineCpus} from '../../host/cpus.js'
 import {run} from '../../host/exec.js'
 import {limitEgress} from '../../host/netns.js'
+import {readCgroupSample} from '../../metrics/resources.js'
+import type {IoCounters} from '../../metrics/types.js'
 import type {LedgerResource as Resource, RunLedger} from '../../rollback/ledger.js'
 import {undo} from '../../rollback/undo.js'
 import type {StressorHandle} from '../../stressors/spawn.js'
@@ -54,7 +56,7 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
    * besides a local platform's fill and flood: a fork stressor on this machine placed in the target container's
    * cgroups, whose children its pids accounting counts (as a process the container itself forked would be)
    */
-  override readonly capabilities: Partial<Capabilities> = {localFill: this, flood: this, tasks: this}
+  override readonly capabilities: Partial<Capabilities> = {localFill: this, flood: this, tasks: this, blockIo: this}
 
   constructor(ctx: PlatformFactoryContext) {
     super(ctx)
@@ -309,6 +311,7 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
           ...(limits?.pids !== undefined ? {PidsLimit: limits.pids} : {}),
           ...(limits?.ioWeight !== undefined ? {BlkioWeight: Math.min(1000, Math.max(10, limits.ioWeight))} : {}),
           ...(limits?.cpuWeight !== undefined ? {CpuShares: v1CpuShares(limits.cpuWeight)} : {}),
+          ...(limits?.io !== undefined ? engineIoThrottle(limits.io) : {}),
         },
       })
       w.id = container.id
@@ -430,11 +433,23 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
     return this.floodEndpoint(target.netnsPath && target.gateway ? {sinkHost: target.gateway, netnsPath: target.netnsPath, iface: 'eth0'} : undefined)
   }
 
+  targetIo(device: string): (() => IoCounters | undefined) | undefined {
+    const target = this.workflows[0]
+    const cgroup = target?.cgroup
+    if (!cgroup) return undefined
+    // v1 counts only with a rule, which is not ours to add to a container the run did not make (it would outlive
+    // the run): an attached container's dose is then the stressor's own count
+    if (!target.managed && cgroup.paths.version === 1) return undefined
+    countIoIn(cgroup.paths, device)
+    return () => readCgroupSample(cgroup.paths).io?.[device]
+  }
+
   launchStressor(placement: StressorPlacement): StressorHandle {
     const target = this.workflows[0]
     const inTarget = placement.where === 'target'
     const rootDirs = this.layout ? Cgroup.rootDirs(this.layout) : []
-    return this.spawnTracked(placement, inTarget ? target.cgroup?.dirs ?? [] : rootDirs, inTarget && placement.kind === 'flood' ? target.netnsPath : undefined)
+    // the sink is part of the fault too: it listens on the host's end of the bridge, charged to the target's container
+    return this.spawnTracked(placement, target.cgroup?.dirs ?? rootDirs, inTarget && placement.kind === 'flood' ? target.netnsPath : undefined)
   }
 
   async teardown(): Promise<string[]> {
@@ -458,6 +473,20 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
       }
     })
   }
+}
+
+/** A disk throttle as the engine takes it: the device node's path (the engine reads major:minor from it), per direction. */
+function engineIoThrottle(io: IoThrottle): Record<string, {Path: string, Rate: number}[]> {
+  if (io.name === undefined) throw new PlanError(`isolation.io: the engine needs the disk's device node, and disk ${io.device} has no name here`, 4)
+  const path = `/dev/${io.name}`
+  const rule = (rate: number | undefined) => (rate === undefined ? undefined : [{Path: path, Rate: Math.round(rate)}])
+  const set = {
+    BlkioDeviceReadBps: rule(io.readBps),
+    BlkioDeviceWriteBps: rule(io.writeBps),
+    BlkioDeviceReadIOps: rule(io.readIops),
+    BlkioDeviceWriteIOps: rule(io.writeIops),
+  }
+  return Object.fromEntries(Object.entries(set).filter(([, v]) => v !== undefined)) as Record<string, {Path: string, Rate: number}[]>
 }
 
 function portPair(entry: number | string): {host: number, container: number} {

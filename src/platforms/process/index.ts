@@ -7,6 +7,8 @@ import {formatBitRate, formatBytes} from '../../experiment/units.js'
 import {Cgroup, CgroupUnavailableError, cgroupOfProcess, DEFAULT_CPU_WEIGHT, detectCgroupLayout, runBoxWeight} from '../../host/cgroupfs.js'
 import {allowanceOf, expandCpuset, onlineCpus} from '../../host/cpus.js'
 import {createNetns, limitEgress, linkAddresses, linkNamespaces, type NetnsLink, netnsPath} from '../../host/netns.js'
+import {readCgroupSample} from '../../metrics/resources.js'
+import type {IoCounters} from '../../metrics/types.js'
 import {processStartTime, type RunLedger} from '../../rollback/ledger.js'
 import {undo} from '../../rollback/undo.js'
 import type {StressorHandle} from '../../stressors/spawn.js'
@@ -23,7 +25,7 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
   private link?: NetnsLink
   private canMakeBoxes = false
   /** besides a local platform's fill and flood: forks into the target's box, whose pids accounting it reads */
-  override readonly capabilities: Partial<Capabilities> = {localFill: this, flood: this, tasks: this}
+  override readonly capabilities: Partial<Capabilities> = {localFill: this, flood: this, tasks: this, blockIo: this}
 
   constructor(ctx: PlatformFactoryContext) {
     super(ctx)
@@ -194,6 +196,17 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
 
   taskLimit(): number | undefined {
     return this.limitsOf(this.experiment.target)?.pids
+  }
+
+  targetIo(device: string): (() => IoCounters | undefined) | undefined {
+    const target = this.workflows[0]
+    const box = target?.box
+    if (!box) return undefined
+    // v1 counts only with a rule on the box, and a rule is not ours to add to a cgroup the run did not make (it would
+    // outlive the run): an attached target's dose is then the stressor's own count
+    if (target.spec.run === undefined && box.layout.version === 1) return undefined
+    box.countIo(device)
+    return () => readCgroupSample(box.paths()).io?.[device]
   }
 
   flood(): FloodEndpoint {

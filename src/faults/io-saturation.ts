@@ -1,0 +1,146 @@
+// Disk I/O saturation by the target: direct writes, several in flight, from a stressor in the target's own box,
+// over a working file in the run's own directory or in a directory the experiment allows. The isolated case: the
+// target's own throttle on that disk (isolation.io: blkio.throttle.*_device / io.max) holds it to its share, and a
+// neighbour that fsyncs keeps its latency. The control: the same disk unthrottled, whose queue the writes fill.
+// The dose is proven from the target's own I/O accounting on that disk, not from the stressor's word.
+import {statfsSync} from 'node:fs'
+
+import type {Experiment, SafetySpec} from '../experiment/schema.js'
+import {formatBytes} from '../experiment/units.js'
+import {type BlockDevice, blockDeviceOf} from '../host/blockdev.js'
+import type {IoThrottle} from '../host/cgroupfs.js'
+import type {IoCounters} from '../metrics/types.js'
+import {capabilityOf, PlanError, type Platform} from '../platforms/platform.js'
+import type {IoParams} from '../stressors/protocol.js'
+import {allowedPath} from './allowed-path.js'
+import {type ActiveFault, type FaultDriver, efficacyOf} from './fault.js'
+
+type IoSaturationSpec = Extract<import('../experiment/schema.js').FaultSpec, {type: 'io-saturation'}>
+
+/** What the plan decided: where the working file goes, on which disk, and the stressor's parameters. */
+export interface IoPlan {
+  dir: string
+  device: BlockDevice
+  params: IoParams
+}
+
+/**
+ * The dose, the one place it is checked: chaos run, chaos stress and chaos calibrate all ask here. `dir` is where the
+ * working file goes, `existing` a directory that already exists on the same filesystem (the run's directory is made
+ * only at setup). Refuses (PlanError) a filesystem without a disk under it, a file above safety.maxDisk or one that
+ * would leave less than safety.diskFloor of the filesystem free, and a block larger than the file.
+ */
+export function planIoDose(spec: Pick<IoSaturationSpec, 'size' | 'blockSize' | 'depth' | 'rate'>, dir: string, existing: string, safety: Pick<SafetySpec, 'maxDisk' | 'diskFloor'>): IoPlan {
+  let device: BlockDevice
+  try {
+    device = blockDeviceOf(existing)
+  } catch (error) {
+    throw new PlanError(`io-saturation: ${error instanceof Error ? error.message : String(error)}; name a directory on a disk (fault.path, under safety.allowPaths)`)
+  }
+  if (spec.size > safety.maxDisk) {
+    throw new PlanError(`io-saturation: a working file of ${formatBytes(spec.size)} is above safety.maxDisk (${formatBytes(safety.maxDisk)}); lower fault.size or raise safety.maxDisk`)
+  }
+  if (spec.blockSize > spec.size) throw new PlanError(`io-saturation: blockSize ${formatBytes(spec.blockSize)} is larger than the working file (${formatBytes(spec.size)})`)
+  const fs = statfsSync(existing)
+  const total = fs.blocks * fs.bsize
+  const room = Math.max(0, fs.bavail * fs.bsize - Math.ceil(safety.diskFloor * total))
+  if (spec.size > room) {
+    throw new PlanError(`io-saturation: a working file of ${formatBytes(spec.size)} in ${dir} would leave less than safety.diskFloor (${Math.round(safety.diskFloor * 100)}%) of its filesystem free; at most ${formatBytes(room)} fits. Lower fault.size`)
+  }
+  return {dir, device, params: {dir, bytes: spec.size, blockSize: spec.blockSize, depth: spec.depth, ...(spec.rate === undefined ? {} : {rate: spec.rate})}}
+}
+
+/** "direct writes of 1Mi, 8 in flight, over a 256Mi file in DIR (disk vda, 254:0) as fast as the disk takes them" */
+export function describeIoDose(plan: IoPlan): string {
+  const {params, device} = plan
+  const pace = params.rate === undefined ? 'as fast as the disk takes them' : `at ${formatBytes(params.rate)}/s`
+  return `direct writes of ${formatBytes(params.blockSize)}, ${params.depth} in flight, over a ${formatBytes(params.bytes)} file in ${plan.dir} (disk ${device.name}, ${device.id}) ${pace}`
+}
+
+function directoryOf(spec: IoSaturationSpec, experiment: Experiment, platform: Platform): {dir: string, existing: string} {
+  const io = capabilityOf(platform, 'blockIo', 'io-saturation')
+  if (spec.path === undefined) return io.ioDirectory()
+  const real = allowedPath('io-saturation', spec.path, experiment, 'writing there, or leave fault.path out to write in the run\'s own directory')
+  return {dir: real, existing: real}
+}
+
+/** What one fault window measured. */
+export interface IoWindowFigures {
+  seconds: number
+  /** bytes the stressor's writes completed */
+  written: number
+  /** the target box's write counters on the disk before the stressor started and at the end; undefined without a box of its own */
+  boxBefore?: IoCounters
+  boxAfter?: IoCounters
+  rate?: number
+  throttle?: IoThrottle
+  depth: number
+  device: BlockDevice
+  boundary: string
+}
+
+/**
+ * Whether the dose landed. Achieved is what the target's own box counted on the disk (at most what the stressor
+ * wrote: the box may hold other writers). Asked: the rate (or the target's own write throttle, when lower) over the
+ * window; unbounded without a throttle, what the stressor wrote, so that the box must have counted it. Without a box
+ * of its own to count in, the stressor's own count, said so.
+ */
+export function ioEfficacy(f: IoWindowFigures) {
+  const counted = f.boxBefore !== undefined || f.boxAfter !== undefined
+  const growth = counted ? (f.boxAfter?.writeBytes ?? 0) - (f.boxBefore?.writeBytes ?? 0) : undefined
+  const achieved = growth === undefined ? f.written : Math.max(0, Math.min(f.written, growth))
+  const cap = [f.rate, f.throttle?.writeBps].filter((v): v is number => v !== undefined)
+  const asked = cap.length > 0 ? Math.min(...cap) * f.seconds : f.written
+  const perSecond = f.seconds > 0 ? achieved / f.seconds : 0
+  const pressing = f.rate === undefined && f.throttle?.writeBps !== undefined ? `, pressing the target's own throttle of ${formatBytes(f.throttle.writeBps)}/s` : ''
+  const source = growth === undefined ? "by the stressor's own count (the target has no box of its own to count its I/O)"
+    : `counted by ${f.boundary} on ${f.device.name} (${f.device.id})`
+  const note = `${formatBytes(achieved)} written in ${f.seconds.toFixed(1)} s (${formatBytes(perSecond)}/s, ${f.depth} in flight)${pressing}, ${source}`
+  return efficacyOf(asked, achieved, 'bytes', note)
+}
+
+export const ioSaturation: FaultDriver<IoSaturationSpec> = {
+  type: 'io-saturation',
+
+  // a 4Mi file written at 1Mi/s, one write at a time: the same stressor's start and stop, a dose no disk notices
+  nullDose: (spec) => ({...spec, size: 4 * 1024 ** 2, blockSize: 1024 ** 2, depth: 1, rate: 1024 ** 2}),
+
+  guard(spec, experiment, platform) {
+    const {dir, existing} = directoryOf(spec, experiment, platform)
+    return `io-saturation: ${describeIoDose(planIoDose(spec, dir, existing, experiment.safety))}`
+  },
+
+  plan(spec, experiment, platform) {
+    const {dir, existing} = directoryOf(spec, experiment, platform)
+    const plan = planIoDose(spec, dir, existing, experiment.safety)
+    const throttle = capabilityOf(platform, 'blockIo', 'io-saturation').ioThrottle(plan.device.id)
+    const limit = throttle ? `its throttle on ${plan.device.id}: ${[throttle.writeBps === undefined ? '' : `write ${formatBytes(throttle.writeBps)}/s`, throttle.writeIops === undefined ? '' : `write ${throttle.writeIops} ops/s`].filter(Boolean).join(', ') || 'reads only'}` : `no throttle on ${plan.device.id}`
+    return `io-saturation: ${describeIoDose(plan)}, charged to ${platform.target.boundary} (${limit})`
+  },
+
+  async start(spec, ctx) {
+    const io = capabilityOf(ctx.platform, 'blockIo', 'io-saturation')
+    const {dir, existing} = directoryOf(spec, ctx.experiment, ctx.platform)
+    const plan = planIoDose(spec, dir, existing, ctx.experiment.safety)
+    const readBox = io.targetIo(plan.device.id)
+    const throttle = io.ioThrottle(plan.device.id)
+    // the box's counters before the stressor exists: what they grow by from here is the stressor's (and the box's own)
+    const boxBefore = readBox?.() ?? (readBox ? {readBytes: 0, writeBytes: 0, reads: 0, writes: 0} : undefined)
+    const stressor = ctx.launchStressor({kind: 'io', params: plan.params, deadline: ctx.deadline, where: 'target'})
+    await stressor.ready
+    const startedAt = Date.now()
+    return {
+      progress: () => `wrote ${formatBytes(stressor.latest()?.bytes ?? 0)} in ${stressor.latest()?.ops ?? 0} writes${stressor.latest()?.full ? ' (filesystem full)' : ''}`,
+      stop: async () => {
+        await stressor.stop()
+      },
+      efficacy(window) {
+        return ioEfficacy({
+          seconds: (window.endedAt - startedAt) / 1000, written: stressor.latest()?.bytes ?? 0,
+          boxBefore, boxAfter: readBox?.(), rate: plan.params.rate, throttle, depth: plan.params.depth,
+          device: plan.device, boundary: ctx.platform.target.boundary,
+        })
+      },
+    } satisfies ActiveFault
+  },
+}

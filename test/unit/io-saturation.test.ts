@@ -1,0 +1,196 @@
+// io-saturation's parts that need no disk I/O: the file's keys, the dose's checks against this machine's real
+// filesystems (/ is a disk here, /dev/shm a tmpfs), the device under a directory (a fake /sys/dev/block for the
+// partition case), the box's I/O counters as both cgroup versions write them, and the rule that says a dose landed.
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {Fault, Isolation} from '../../src/experiment/schema.js'
+import {ioEfficacy, ioSaturation, planIoDose} from '../../src/faults/io-saturation.js'
+import {blockDeviceOf, existingAncestor, NotBlockBackedError, splitDev} from '../../src/host/blockdev.js'
+import {IO_THROTTLE_KEYS} from '../../src/host/cgroupfs.js'
+import {parseV1Io, parseV2IoStat} from '../../src/metrics/resources.js'
+import {PlanError} from '../../src/platforms/platform.js'
+import {fromYaml} from '../helpers/experiments.js'
+import {fakePlatform} from '../helpers/fake-platform.js'
+import {refusal} from '../helpers/refusal.js'
+
+const MiB = 1024 ** 2
+const safety = {maxDisk: 8 * 1024 ** 3, diskFloor: 0.1}
+const dose = {size: 64 * MiB, blockSize: MiB, depth: 8}
+const root = mkdtempSync(join(tmpdir(), 'chaos-io-'))
+afterAll(() => rmSync(root, {recursive: true, force: true}))
+
+/** Whether / is on a disk here (the CI machine's is: /dev/vda); a container's overlay root is not. */
+const rootIsDisk = (() => {
+  try {
+    blockDeviceOf('/')
+    return true
+  } catch {
+    return false
+  }
+})()
+
+describe('io-saturation: the file', () => {
+  it('defaults to 1Mi writes, 8 in flight, over a 256Mi file in the run\'s own directory', () => {
+    const fault = Fault.parse({type: 'io-saturation'})
+    expect(fault).toEqual({type: 'io-saturation', size: 256 * MiB, blockSize: MiB, depth: 8})
+  })
+
+  it('refuses a block that is not a whole number of 4Ki (O_DIRECT), or is above 16Mi', () => {
+    for (const blockSize of ['6Ki', '5000', '32Mi', 4096]) {
+      const parsed = Fault.safeParse({type: 'io-saturation', blockSize})
+      expect(parsed.success, String(blockSize)).toBe(false)
+      expect(parsed.error?.issues[0].message).toMatch(/fault.blockSize: expected a whole number of 4Ki blocks from 4Ki to 16Mi/)
+    }
+    expect(Fault.parse({type: 'io-saturation', blockSize: '64Ki'})).toMatchObject({blockSize: 64 * 1024})
+  })
+
+  it('takes a throttle in isolation.io, which must limit something', () => {
+    expect(Isolation.parse({level: 'cgroup', io: {writeBps: '20Mi/s', readIops: 500}}).io).toEqual({writeBps: 20 * MiB, readIops: 500})
+    const empty = Isolation.safeParse({level: 'cgroup', io: {path: '/var'}})
+    expect(empty.error?.issues[0].message).toMatch(/isolation.io needs at least one of readBps, writeBps, readIops, writeIops/)
+  })
+
+  it('lists the four throttle keys once, with both versions\' names', () => {
+    expect(IO_THROTTLE_KEYS.map((k) => k.key)).toEqual(['readBps', 'writeBps', 'readIops', 'writeIops'])
+    expect(IO_THROTTLE_KEYS.map((k) => k.v2)).toEqual(['rbps', 'wbps', 'riops', 'wiops'])
+    const schemaKeys = Object.keys((Isolation.shape.io.unwrap() as unknown as {shape?: object}).shape ?? {})
+    if (schemaKeys.length > 0) expect(schemaKeys.filter((k) => k !== 'path')).toEqual(IO_THROTTLE_KEYS.map((k) => k.key))
+  })
+})
+
+describe('io-saturation: the dose before anything starts', () => {
+  it('refuses a filesystem with no disk under it (tmpfs), naming what to do instead', () => {
+    const error = refusal(() => planIoDose(dose, '/dev/shm', '/dev/shm', safety))
+    expect(error.message).toMatch(/io-saturation: \/dev\/shm is on a filesystem with no block device under it \(device 0:\d+: tmpfs, overlay or a network filesystem\).*name a directory on a disk/)
+  })
+
+  it.runIf(rootIsDisk)('finds the whole disk of a directory on one, as major:minor', () => {
+    const plan = planIoDose(dose, '/var/tmp/x', '/var/tmp', safety)
+    const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === '/')!
+    expect(plan.device.partition ?? plan.device.id).toBe(mountinfo.split(' ')[2])
+    expect(plan.params).toEqual({dir: '/var/tmp/x', bytes: 64 * MiB, blockSize: MiB, depth: 8})
+  })
+
+  it.runIf(rootIsDisk)('caps the working file by safety.maxDisk and by the floor of free space, and a block by the file', () => {
+    expect(refusal(() => planIoDose({...dose, size: 2 * 1024 ** 3}, '/var/tmp', '/var/tmp', {...safety, maxDisk: 1024 ** 3})).message)
+      .toMatch(/a working file of 2.0Gi is above safety.maxDisk \(1.0Gi\); lower fault.size or raise safety.maxDisk/)
+    expect(refusal(() => planIoDose(dose, '/var/tmp', '/var/tmp', {...safety, diskFloor: 0.9999})).message)
+      .toMatch(/would leave less than safety.diskFloor \(100%\) of its filesystem free; at most .* fits/)
+    expect(refusal(() => planIoDose({...dose, size: MiB, blockSize: 4 * MiB}, '/var/tmp', '/var/tmp', safety)).message)
+      .toMatch(/blockSize 4.0Mi is larger than the working file \(1.0Mi\)/)
+  })
+
+  it('needs a platform that can count the target\'s disk I/O, and a path under safety.allowPaths', () => {
+    const e = fromYaml(`
+apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: io}
+target: {name: worker, run: [sleep, "60"], isolation: {level: cgroup}}
+neighbors: [{name: api, run: [sleep, "60"]}]
+fault: {type: io-saturation, path: ${root}}
+hypothesis: [{signal: error_rate, max: 1%}]
+`)
+    const without = fakePlatform({target: {boundary: 'container x'}})
+    expect(refusal(() => ioSaturation.guard(e.fault as never, e, without)).message).toMatch(/io-saturation needs direct writes to one of this machine's disks/)
+    const counting = fakePlatform({
+      target: {boundary: 'cgroup /chaos-x/worker'},
+      capabilities: {blockIo: {ioDirectory: () => ({dir: '/nowhere', existing: '/'}), ioThrottle: () => undefined, targetIo: () => undefined}},
+    })
+    expect(refusal(() => ioSaturation.guard(e.fault as never, e, counting)).message).toMatch(new RegExp(`io-saturation path ${root} .* is not under safety.allowPaths \\(empty\\)`))
+  })
+})
+
+describe('the disk under a directory', () => {
+  it('decodes dev_t as glibc does, large majors and minors included', () => {
+    expect(splitDev(0xfe00n)).toEqual({major: 254, minor: 0})
+    expect(splitDev(0x803n)).toEqual({major: 8, minor: 3})
+    // major 259 (nvme partitions), minor 300
+    const dev = (259n & 0xfffn) << 8n | (300n & 0xffn) | ((300n & ~0xffn) << 12n)
+    expect(splitDev(dev)).toEqual({major: 259, minor: 300})
+  })
+
+  it('throws NotBlockBackedError for tmpfs', () => {
+    expect(() => blockDeviceOf('/dev/shm')).toThrow(NotBlockBackedError)
+  })
+
+  it.runIf(rootIsDisk)('names the whole disk when the directory is on a partition (fake /sys/dev/block)', () => {
+    const own = planIoDose(dose, '/', '/', safety).device
+    const ownId = own.partition ?? own.id
+    const sys = join(root, 'sys')
+    mkdirSync(join(sys, 'devices', 'sdz', 'sdz1'), {recursive: true})
+    writeFileSync(join(sys, 'devices', 'sdz', 'dev'), '8:16\n')
+    writeFileSync(join(sys, 'devices', 'sdz', 'sdz1', 'partition'), '1\n')
+    mkdirSync(join(sys, 'block'))
+    symlinkSync(join(sys, 'devices', 'sdz', 'sdz1'), join(sys, 'block', ownId))
+    expect(blockDeviceOf('/', join(sys, 'block'))).toEqual({id: '8:16', name: 'sdz', partition: ownId})
+  })
+
+  it('finds the nearest directory that exists, for a run directory made only at setup', () => {
+    expect(existingAncestor(join(root, 'a', 'b', 'c'))).toBe(root)
+  })
+})
+
+describe('a box\'s disk I/O counters', () => {
+  it('reads v1\'s io_service_bytes and io_serviced per disk', () => {
+    const bytes = '254:0 Read 20971520\n254:0 Write 41943040\n254:0 Sync 62914560\n254:0 Async 0\n254:0 Discard 0\n254:0 Total 62914560\n7:1 Write 4096\nTotal 62918656\n'
+    const ops = '254:0 Read 20\n254:0 Write 40\n254:0 Total 60\n7:1 Write 1\nTotal 61\n'
+    expect(parseV1Io(bytes, ops)).toEqual({
+      '254:0': {readBytes: 20 * MiB, writeBytes: 40 * MiB, reads: 20, writes: 40},
+      '7:1': {readBytes: 0, writeBytes: 4096, reads: 0, writes: 1},
+    })
+    // no rule on any disk yet: v1 prints only the Total line
+    expect(parseV1Io('Total 0\n', 'Total 0\n')).toBeUndefined()
+  })
+
+  it('reads v2\'s io.stat', () => {
+    expect(parseV2IoStat('254:0 rbytes=1048576 wbytes=2097152 rios=1 wios=2 dbytes=0 dios=0\n')).toEqual({'254:0': {readBytes: MiB, writeBytes: 2 * MiB, reads: 1, writes: 2}})
+    expect(parseV2IoStat('')).toBeUndefined()
+  })
+})
+
+describe('whether the dose landed', () => {
+  const device = {id: '254:0', name: 'vda'}
+  const counters = (writeBytes: number) => ({readBytes: 0, writeBytes, reads: 0, writes: writeBytes / MiB})
+
+  it('unbounded and unthrottled: landed when the target\'s box counted what the stressor wrote', () => {
+    const e = ioEfficacy({seconds: 4, written: 2000 * MiB, boxBefore: counters(100 * MiB), boxAfter: counters(2100 * MiB), depth: 8, device, boundary: 'cgroup /chaos-x/worker'})
+    expect(e).toMatchObject({landed: true, asked: 2000 * MiB, achieved: 2000 * MiB, ratio: 1})
+    expect(e.note).toMatch(/2.0Gi written in 4.0 s \(500Mi\/s, 8 in flight\), counted by cgroup \/chaos-x\/worker on vda \(254:0\)/)
+  })
+
+  it('not landed when the box counted less than 90% of it (writes that went elsewhere are not the target\'s dose)', () => {
+    const e = ioEfficacy({seconds: 4, written: 2000 * MiB, boxBefore: counters(0), boxAfter: counters(1000 * MiB), depth: 8, device, boundary: 'b'})
+    expect(e).toMatchObject({landed: false, achieved: 1000 * MiB, ratio: 0.5})
+  })
+
+  it('against the target\'s own throttle: asked is the throttle over the window, and pressing it lands', () => {
+    const e = ioEfficacy({seconds: 4, written: 78 * MiB, boxBefore: counters(0), boxAfter: counters(78 * MiB), throttle: {device: '254:0', writeBps: 20 * MiB}, depth: 8, device, boundary: 'b'})
+    expect(e).toMatchObject({landed: true, asked: 80 * MiB, achieved: 78 * MiB})
+    expect(e.note).toMatch(/pressing the target's own throttle of 20.0Mi\/s/)
+    // the box's other writers do not make up a dose the stressor did not write
+    expect(ioEfficacy({seconds: 4, written: 10 * MiB, boxBefore: counters(0), boxAfter: counters(80 * MiB), throttle: {device: '254:0', writeBps: 20 * MiB}, depth: 8, device, boundary: 'b'}).landed).toBe(false)
+  })
+
+  it('paced: asked is the rate over the window', () => {
+    expect(ioEfficacy({seconds: 4, written: 4 * MiB, boxBefore: counters(0), boxAfter: counters(4 * MiB), rate: MiB, depth: 1, device, boundary: 'b'})).toMatchObject({landed: true, asked: 4 * MiB})
+  })
+
+  it('without a box of its own, the stressor\'s own count, and says so', () => {
+    const e = ioEfficacy({seconds: 4, written: 400 * MiB, depth: 8, device, boundary: 'b'})
+    expect(e).toMatchObject({landed: true, achieved: 400 * MiB})
+    expect(e.note).toMatch(/by the stressor's own count \(the target has no box of its own to count its I\/O\)/)
+  })
+
+  it('has a null dose small enough not to matter, through the same stressor', () => {
+    const spec = Fault.parse({type: 'io-saturation'}) as Parameters<typeof ioSaturation.nullDose>[0]
+    expect(ioSaturation.nullDose(spec)).toEqual({type: 'io-saturation', size: 4 * MiB, blockSize: MiB, depth: 1, rate: MiB})
+  })
+})
+
+it('PlanError is what every refusal here is', () => {
+  expect(refusal(() => planIoDose(dose, '/dev/shm', '/dev/shm', safety))).toBeInstanceOf(PlanError)
+})
