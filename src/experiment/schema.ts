@@ -279,7 +279,8 @@ const IoSaturation = z.strictObject({
   size: bytes('fault.size', {min: 1024 ** 2, max: 64 * 1024 ** 3}).prefault('256Mi').describe('the working file, written over and over; counts against safety.maxDisk'),
   blockSize: blockSize.prefault('1Mi').describe('bytes per write (O_DIRECT: a whole number of 4Ki blocks)'),
   depth: z.number().int().min(1).max(64).default(8).describe('writes in flight at once: the queue depth the disk sees'),
-  rate: byteRate('fault.rate').optional().describe('write at this rate; default: as fast as the disk (or the target\'s throttle) takes it'),
+  rate: byteRate('fault.rate').optional().describe('read and write at this rate; default: as fast as the disk (or the target\'s throttle) takes it'),
+  reads: percent('fault.reads').default(0).describe('the share of operations that are direct reads of blocks already written (the file is written through once first); default 0%: writes only'),
 })
 
 export const Fault = z.discriminatedUnion('type', [MemoryLeak, CpuHog, DiskFill, NetworkFlood, ProcessExhaustion, IoSaturation])

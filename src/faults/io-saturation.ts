@@ -30,7 +30,7 @@ export interface IoPlan {
  * only at setup). Refuses (PlanError) a filesystem without a disk under it, a file above safety.maxDisk or one that
  * would leave less than safety.diskFloor of the filesystem free, and a block larger than the file.
  */
-export function planIoDose(spec: Pick<IoSaturationSpec, 'size' | 'blockSize' | 'depth' | 'rate'>, dir: string, existing: string, safety: Pick<SafetySpec, 'maxDisk' | 'diskFloor'>): IoPlan {
+export function planIoDose(spec: Pick<IoSaturationSpec, 'size' | 'blockSize' | 'depth' | 'rate'> & {reads?: number}, dir: string, existing: string, safety: Pick<SafetySpec, 'maxDisk' | 'diskFloor'>): IoPlan {
   let device: BlockDevice
   try {
     device = blockDeviceOf(existing)
@@ -47,14 +47,15 @@ export function planIoDose(spec: Pick<IoSaturationSpec, 'size' | 'blockSize' | '
   if (spec.size > room) {
     throw new PlanError(`io-saturation: a working file of ${formatBytes(spec.size)} in ${dir} would leave less than safety.diskFloor (${Math.round(safety.diskFloor * 100)}%) of its filesystem free; at most ${formatBytes(room)} fits. Lower fault.size`)
   }
-  return {dir, device, params: {dir, bytes: spec.size, blockSize: spec.blockSize, depth: spec.depth, ...(spec.rate === undefined ? {} : {rate: spec.rate})}}
+  return {dir, device, params: {dir, bytes: spec.size, blockSize: spec.blockSize, depth: spec.depth, ...(spec.rate === undefined ? {} : {rate: spec.rate}), ...(spec.reads ? {readShare: spec.reads} : {})}}
 }
 
 /** "direct writes of 1Mi, 8 in flight, over a 256Mi file in DIR (disk vda, 254:0) as fast as the disk takes them" */
 export function describeIoDose(plan: IoPlan): string {
   const {params, device} = plan
   const pace = params.rate === undefined ? 'as fast as the disk takes them' : `at ${formatBytes(params.rate)}/s`
-  return `direct writes of ${formatBytes(params.blockSize)}, ${params.depth} in flight, over a ${formatBytes(params.bytes)} file in ${plan.dir} (disk ${device.name}, ${device.id}) ${pace}`
+  const what = params.readShare ? `direct reads and writes (${+(params.readShare * 100).toFixed(2)}% reads, once the file is written through)` : 'direct writes'
+  return `${what} of ${formatBytes(params.blockSize)}, ${params.depth} in flight, over a ${formatBytes(params.bytes)} file in ${plan.dir} (disk ${device.name}, ${device.id}) ${pace}`
 }
 
 function directoryOf(spec: IoSaturationSpec, experiment: Experiment, platform: Platform): {dir: string, existing: string} {
@@ -67,8 +68,11 @@ function directoryOf(spec: IoSaturationSpec, experiment: Experiment, platform: P
 /** What one fault window measured. */
 export interface IoWindowFigures {
   seconds: number
-  /** bytes the stressor's writes completed */
+  /** bytes the stressor's reads and writes completed */
   written: number
+  /** share of its operations that are reads (0 or undefined: writes only) */
+  readShare?: number
+  blockSize?: number
   /** the target box's write counters on the disk before the stressor started and at the end; undefined without a box of its own */
   boxBefore?: IoCounters
   boxAfter?: IoCounters
@@ -87,16 +91,48 @@ export interface IoWindowFigures {
  */
 export function ioEfficacy(f: IoWindowFigures) {
   const counted = f.boxBefore !== undefined || f.boxAfter !== undefined
-  const growth = counted ? (f.boxAfter?.writeBytes ?? 0) - (f.boxBefore?.writeBytes ?? 0) : undefined
+  const moved = (c?: IoCounters) => (c?.writeBytes ?? 0) + (f.readShare ? c?.readBytes ?? 0 : 0)
+  const growth = counted ? moved(f.boxAfter) - moved(f.boxBefore) : undefined
   const achieved = growth === undefined ? f.written : Math.max(0, Math.min(f.written, growth))
-  const cap = [f.rate, f.throttle?.writeBps].filter((v): v is number => v !== undefined)
+  const cap = [f.rate, ...throttleCaps(f)].filter((v): v is number => v !== undefined)
   const asked = cap.length > 0 ? Math.min(...cap) * f.seconds : f.written
   const perSecond = f.seconds > 0 ? achieved / f.seconds : 0
-  const pressing = f.rate === undefined && f.throttle?.writeBps !== undefined ? `, pressing the target's own throttle of ${formatBytes(f.throttle.writeBps)}/s` : ''
+  const pressing = f.rate === undefined && f.throttle !== undefined && throttleCaps(f).length > 0 ? `, pressing the target's own throttle (${describeThrottle(f.throttle)})` : ''
   const source = growth === undefined ? "by the stressor's own count (the target has no box of its own to count its I/O)"
     : `counted by ${f.boundary} on ${f.device.name} (${f.device.id})`
-  const note = `${formatBytes(achieved)} written in ${f.seconds.toFixed(1)} s (${formatBytes(perSecond)}/s, ${f.depth} in flight)${pressing}, ${source}`
+  const note = `${formatBytes(achieved)} ${f.readShare ? 'read and written' : 'written'} in ${f.seconds.toFixed(1)} s (${formatBytes(perSecond)}/s, ${f.depth} in flight)${pressing}, ${source}`
   return efficacyOf(asked, achieved, 'bytes', note)
+}
+
+/**
+ * What the target's own throttle allows the stressor's mix, in bytes a second: a write limit W holds the whole mix to
+ * W / (1 - reads), a read limit R to R / reads, and an ops limit to ops × block size likewise.
+ */
+function throttleCaps(f: Pick<IoWindowFigures, 'throttle' | 'readShare' | 'blockSize'>): number[] {
+  const t = f.throttle
+  if (!t) return []
+  const r = f.readShare ?? 0
+  const block = f.blockSize ?? 0
+  const caps: number[] = []
+  if (r < 1) {
+    if (t.writeBps !== undefined) caps.push(t.writeBps / (1 - r))
+    if (t.writeIops !== undefined && block > 0) caps.push((t.writeIops * block) / (1 - r))
+  }
+  if (r > 0) {
+    if (t.readBps !== undefined) caps.push(t.readBps / r)
+    if (t.readIops !== undefined && block > 0) caps.push((t.readIops * block) / r)
+  }
+  return caps
+}
+
+/** "write 20.0Mi/s, read 400 ops/s" */
+export function describeThrottle(t: IoThrottle): string {
+  return [
+    t.writeBps === undefined ? '' : `write ${formatBytes(t.writeBps)}/s`,
+    t.writeIops === undefined ? '' : `write ${t.writeIops} ops/s`,
+    t.readBps === undefined ? '' : `read ${formatBytes(t.readBps)}/s`,
+    t.readIops === undefined ? '' : `read ${t.readIops} ops/s`,
+  ].filter(Boolean).join(', ')
 }
 
 export const ioSaturation: FaultDriver<IoSaturationSpec> = {
@@ -114,7 +150,7 @@ export const ioSaturation: FaultDriver<IoSaturationSpec> = {
     const {dir, existing} = directoryOf(spec, experiment, platform)
     const plan = planIoDose(spec, dir, existing, experiment.safety)
     const throttle = capabilityOf(platform, 'blockIo', 'io-saturation').ioThrottle(plan.device.id)
-    const limit = throttle ? `its throttle on ${plan.device.id}: ${[throttle.writeBps === undefined ? '' : `write ${formatBytes(throttle.writeBps)}/s`, throttle.writeIops === undefined ? '' : `write ${throttle.writeIops} ops/s`].filter(Boolean).join(', ') || 'reads only'}` : `no throttle on ${plan.device.id}`
+    const limit = throttle ? `its throttle on ${plan.device.id}: ${describeThrottle(throttle) || 'none'}` : `no throttle on ${plan.device.id}`
     return `io-saturation: ${describeIoDose(plan)}, charged to ${platform.target.boundary} (${limit})`
   },
 
@@ -130,14 +166,14 @@ export const ioSaturation: FaultDriver<IoSaturationSpec> = {
     await stressor.ready
     const startedAt = Date.now()
     return {
-      progress: () => `wrote ${formatBytes(stressor.latest()?.bytes ?? 0)} in ${stressor.latest()?.ops ?? 0} writes${stressor.latest()?.full ? ' (filesystem full)' : ''}`,
+      progress: () => `wrote ${formatBytes((stressor.latest()?.bytes ?? 0) - (stressor.latest()?.readBytes ?? 0))}${stressor.latest()?.readBytes ? `, read ${formatBytes(stressor.latest()!.readBytes!)}` : ''} in ${stressor.latest()?.ops ?? 0} ${plan.params.readShare ? 'operations' : 'writes'}${stressor.latest()?.full ? ' (filesystem full)' : ''}`,
       stop: async () => {
         await stressor.stop()
       },
       efficacy(window) {
         return ioEfficacy({
           seconds: (window.endedAt - startedAt) / 1000, written: stressor.latest()?.bytes ?? 0,
-          boxBefore, boxAfter: readBox?.(), rate: plan.params.rate, throttle, depth: plan.params.depth,
+          boxBefore, boxAfter: readBox?.(), rate: plan.params.rate, readShare: plan.params.readShare, blockSize: plan.params.blockSize, throttle, depth: plan.params.depth,
           device: plan.device, boundary: ctx.platform.target.boundary,
         })
       },

@@ -43,6 +43,8 @@ export interface AdhocOptions {
   /** io: bytes per write and writes in flight (the working file is --size in --dir, the rate --rate) */
   blockSize?: number
   depth?: number
+  /** io: share of operations that are reads */
+  reads?: number
   /** charge to this cgroup (relative to the cgroup root) or to the cgroup of this pid */
   cgroup?: string
   pid?: number
@@ -92,7 +94,7 @@ export function planAdhoc(o: AdhocOptions): {params: StressorParams, describe: s
         throw new PlanError(`io stress: ${o.dir} does not exist`)
       }
       // the same checks as an experiment's: a disk under it, safety.maxDisk's default, the floor of free space
-      const plan = planIoDose({size: o.size ?? 256 * 1024 ** 2, blockSize: o.blockSize ?? 1024 ** 2, depth: o.depth ?? 8, rate: o.rate}, real, real, {maxDisk: 8 * 1024 ** 3, diskFloor: o.diskFloor ?? 0.1})
+      const plan = planIoDose({size: o.size ?? 256 * 1024 ** 2, blockSize: o.blockSize ?? 1024 ** 2, depth: o.depth ?? 8, rate: o.rate, reads: o.reads}, real, real, {maxDisk: 8 * 1024 ** 3, diskFloor: o.diskFloor ?? 0.1})
       return {params: plan.params, describe: `io: ${describeIoDose(plan)}`}
     }
   }
@@ -113,7 +115,7 @@ export async function runAdhoc(o: AdhocOptions, signal: AbortSignal, report: (li
   report(`${describe}, for ${Math.round(o.durationMs / 1000)}s (run ${runId})`)
   const ticker = setInterval(() => {
     const p = handle.latest()
-    if (p) report(`  ${((p.t - Date.now()) / 1000 + o.durationMs / 1000).toFixed(0)}s left  cpu ${p.cpuSeconds?.toFixed(1) ?? '-'}s  ${o.kind === 'fork' ? `tasks ${p.tasks ?? 0}  refused ${p.refused ?? 0}` : `bytes ${formatBytes(p.bytes ?? 0)}${o.kind === 'io' ? `  writes ${p.ops ?? 0}` : ''}`}`)
+    if (p) report(`  ${((p.t - Date.now()) / 1000 + o.durationMs / 1000).toFixed(0)}s left  cpu ${p.cpuSeconds?.toFixed(1) ?? '-'}s  ${o.kind === 'fork' ? `tasks ${p.tasks ?? 0}  refused ${p.refused ?? 0}` : `bytes ${formatBytes(p.bytes ?? 0)}${o.kind === 'io' ? `  ${p.readBytes === undefined ? 'writes' : `read ${formatBytes(p.readBytes)}  ops`} ${p.ops ?? 0}` : ''}`}`)
   }, 5000)
   const onAbort = () => void handle.stop()
   signal.addEventListener('abort', onAbort, {once: true})

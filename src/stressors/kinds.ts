@@ -76,6 +76,7 @@ export const STRESSOR_KINDS = {
         bytes: p.number('bytes', {min: 4096, integer: true}),
         depth: p.number('depth', {min: 1, max: 64, integer: true}),
         rate: p.optionalNumber('rate', {min: 1}),
+        readShare: p.optionalNumber('readShare', {min: 0, max: 1}),
       }
     },
     start: async (params, ctx) => (await import('./io.js')).startIo(params, ctx),

@@ -16,11 +16,11 @@ export interface OwnFile {
 }
 
 /**
- * Creates `named` in `dir` with `flags` added to O_WRONLY|O_CREAT|O_EXCL, and registers its removal (and the closing
+ * Creates `named` in `dir`, opened with `flags` (an access mode and more; O_CREAT|O_EXCL are added), and registers its removal (and the closing
  * of `alsoClose` descriptors) at the stressor's exit. `explain` turns an open error into the refusal to report, or
  * returns undefined for the plain one.
  */
-export function createOwnFile(dir: string, named: string, ctx: StressorContext, flags = 0, explain?: (error: NodeJS.ErrnoException) => string | undefined): OwnFile & {alsoClose: (fd: number | undefined) => void} {
+export function createOwnFile(dir: string, named: string, ctx: StressorContext, flags: number = constants.O_WRONLY, explain?: (error: NodeJS.ErrnoException) => string | undefined): OwnFile & {alsoClose: (fd: number | undefined) => void} {
   let dirFd: number
   try {
     dirFd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY)
@@ -30,7 +30,7 @@ export function createOwnFile(dir: string, named: string, ctx: StressorContext, 
   const file = `/proc/${process.pid}/fd/${dirFd}/${basename(named)}`
   let fd: number
   try {
-    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | flags, 0o600)
+    fd = openSync(file, flags | constants.O_CREAT | constants.O_EXCL, 0o600)
   } catch (error) {
     closeSync(dirFd)
     throw new StressorError(explain?.(error as NodeJS.ErrnoException) ?? `cannot create ${named}: ${errorMessage(error)}`)

@@ -69,6 +69,8 @@ export interface IoParams {
   depth: number
   /** bytes per second, or undefined for as fast as the disk takes them */
   rate?: number
+  /** share of operations that are reads (0..1), once the file has been written through; default 0 */
+  readShare?: number
 }
 
 /** Each kind's parameters. The kinds themselves, with how each is read and run, are the table in kinds.ts. */
@@ -101,7 +103,7 @@ export interface StressorArgs {
 export type StressorMessage =
   | {type: 'ready', pid: number, port?: number}
   /** cumulative figures since the start, at least every 250 ms */
-  | {type: 'progress', t: number, bytes?: number, ops?: number, cpuSeconds?: number, rssBytes?: number, full?: boolean, tasks?: number, refused?: number}
+  | {type: 'progress', t: number, bytes?: number, ops?: number, readBytes?: number, cpuSeconds?: number, rssBytes?: number, full?: boolean, tasks?: number, refused?: number}
   | {type: 'error', message: string}
   | {type: 'exit', reason: 'deadline' | 'parent-gone' | 'stdin-closed' | 'signal' | 'done' | 'error', t: number}
 

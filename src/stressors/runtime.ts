@@ -20,8 +20,10 @@ export interface StressorContext {
 /** Cumulative figures of one kind, for the progress message (main.ts adds t, cpuSeconds and rssBytes). */
 export interface KindFigures {
   bytes?: number
-  /** io: writes completed */
+  /** io: operations completed (reads and writes) */
   ops?: number
+  /** io: of `bytes`, those read */
+  readBytes?: number
   full?: boolean
   /** fork: processes (or threads) created and alive now */
   tasks?: number

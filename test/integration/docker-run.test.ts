@@ -146,7 +146,7 @@ describe.skipIf(skip)('chaos run on the docker platform', () => {
     expect(labelled(journal.runId)).toEqual({containers: [], networks: []})
     expect(journal.plan.join('\n')).toMatch(/io-saturation: direct writes of 1.0Mi, 8 in flight, .* charged to container: .*\(its throttle on \d+:\d+: write 20.0Mi\/s\)/)
     expect(journal.injection.efficacy?.landed).toBe(true)
-    expect(journal.injection.efficacy?.note).toMatch(/pressing the target's own throttle of 20.0Mi\/s, counted by container: container chaos-\w+-worker/)
+    expect(journal.injection.efficacy?.note).toMatch(/pressing the target's own throttle \(write 20.0Mi\/s\), counted by container: container chaos-\w+-worker/)
     expect(journal.injection.efficacy!.achieved / 6).toBeLessThan(24 * 1024 ** 2)
     expect(journal.neighbors[0].unexpectedExits).toBe(0)
     expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])

@@ -94,6 +94,23 @@ describe('the I/O stressor', () => {
     expect(own / 3).toBeLessThan(10 * MiB)
   })
 
+  it('mixes direct reads into its writes once the file is written through, and the box counts both', async () => {
+    const target = box()
+    const readsOf = (where: Cgroup) => readCgroupSample(where.paths()).io?.[disk.id]?.readBytes ?? 0
+    const handle = stressors.launch('io', {dir: scratch, bytes: 16 * MiB, blockSize: MiB, depth: 4, readShare: 0.5}, {cgroups: target.dirs()})
+    await handle.ready
+    await sleep(2000)
+    const {bytes = 0, readBytes = 0} = handle.latest()!
+    const [boxRead, boxWritten] = [readsOf(target), written(target)]
+    console.log(`half reads: the stressor moved ${(bytes / MiB).toFixed(0)} MiB, ${(readBytes / MiB).toFixed(0)} MiB of it read; the box counted ${(boxRead / MiB).toFixed(0)} MiB read, ${(boxWritten / MiB).toFixed(0)} MiB written`)
+    // the first 16 MiB are writes only; after that one operation in two reads
+    expect(readBytes).toBeGreaterThan(0.4 * (bytes - 16 * MiB))
+    expect(readBytes).toBeLessThan(0.6 * (bytes - 16 * MiB) + 8 * MiB)
+    // direct reads reach the disk (no page cache answers them): the box counts them
+    expect(boxRead).toBeGreaterThanOrEqual(readBytes * 0.9)
+    expect(boxWritten).toBeGreaterThanOrEqual((bytes - readBytes) * 0.9)
+  })
+
   it('leaves no file after a kill -9 (the handle removes what the stressor made)', async () => {
     const handle = stressors.launch('io', {dir: scratch, bytes: 16 * MiB, blockSize: MiB, depth: 4})
     await handle.ready
@@ -124,7 +141,7 @@ describe('the io-saturation experiments', () => {
     expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
     expect(journal.plan.join('\n')).toMatch(new RegExp(`io-saturation: direct writes of 1.0Mi, 8 in flight, over a 256Mi file in .*${journal.runId} \\(disk \\w+, ${disk.id}\\) as fast as the disk takes them, charged to .* \\(its throttle on ${disk.id}: write 20.0Mi/s\\)`))
     expect(journal.injection.efficacy?.landed).toBe(true)
-    expect(journal.injection.efficacy?.note).toMatch(/pressing the target's own throttle of 20.0Mi\/s, counted by cgroup/)
+    expect(journal.injection.efficacy?.note).toMatch(/pressing the target's own throttle \(write 20.0Mi\/s\), counted by cgroup/)
     const perSecond = journal.injection.efficacy!.achieved / 6
     expect(perSecond).toBeLessThan(24 * MiB)
   })

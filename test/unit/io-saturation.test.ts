@@ -8,7 +8,7 @@ import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {Fault, Isolation} from '../../src/experiment/schema.js'
-import {ioEfficacy, ioSaturation, planIoDose} from '../../src/faults/io-saturation.js'
+import {describeIoDose, ioEfficacy, ioSaturation, planIoDose} from '../../src/faults/io-saturation.js'
 import {blockDeviceOf, existingAncestor, NotBlockBackedError, splitDev} from '../../src/host/blockdev.js'
 import {IO_THROTTLE_KEYS} from '../../src/host/cgroupfs.js'
 import {parseV1Io, parseV2IoStat} from '../../src/metrics/resources.js'
@@ -36,7 +36,7 @@ const rootIsDisk = (() => {
 describe('io-saturation: the file', () => {
   it('defaults to 1Mi writes, 8 in flight, over a 256Mi file in the run\'s own directory', () => {
     const fault = Fault.parse({type: 'io-saturation'})
-    expect(fault).toEqual({type: 'io-saturation', size: 256 * MiB, blockSize: MiB, depth: 8})
+    expect(fault).toEqual({type: 'io-saturation', size: 256 * MiB, blockSize: MiB, depth: 8, reads: 0})
   })
 
   it('refuses a block that is not a whole number of 4Ki (O_DIRECT), or is above 16Mi', () => {
@@ -46,6 +46,13 @@ describe('io-saturation: the file', () => {
       expect(parsed.error?.issues[0].message).toMatch(/fault.blockSize: expected a whole number of 4Ki blocks from 4Ki to 16Mi/)
     }
     expect(Fault.parse({type: 'io-saturation', blockSize: '64Ki'})).toMatchObject({blockSize: 64 * 1024})
+  })
+
+  it('takes a read share as a percentage, refusing a bare number', () => {
+    expect(Fault.parse({type: 'io-saturation', reads: '30%'})).toMatchObject({reads: 0.3})
+    const bare = Fault.safeParse({type: 'io-saturation', reads: 0.3})
+    expect(bare.error?.issues[0].message).toMatch(/fault.reads: 0.3 is a bare number: did you mean 0.3% or 30%/)
+    expect(Fault.safeParse({type: 'io-saturation', reads: '120%'}).success).toBe(false)
   })
 
   it('takes a throttle in isolation.io, which must limit something', () => {
@@ -73,6 +80,9 @@ describe('io-saturation: the dose before anything starts', () => {
     const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === '/')!
     expect(plan.device.partition ?? plan.device.id).toBe(mountinfo.split(' ')[2])
     expect(plan.params).toEqual({dir: '/var/tmp/x', bytes: 64 * MiB, blockSize: MiB, depth: 8})
+    const mixed = planIoDose({...dose, reads: 0.3}, '/var/tmp/x', '/var/tmp', safety)
+    expect(mixed.params.readShare).toBe(0.3)
+    expect(describeIoDose(mixed)).toMatch(/^direct reads and writes \(30% reads, once the file is written through\) of 1.0Mi, 8 in flight, over a 64.0Mi file in \/var\/tmp\/x/)
   })
 
   it.runIf(rootIsDisk)('caps the working file by safety.maxDisk and by the floor of free space, and a block by the file', () => {
@@ -170,13 +180,25 @@ describe('whether the dose landed', () => {
   it('against the target\'s own throttle: asked is the throttle over the window, and pressing it lands', () => {
     const e = ioEfficacy({seconds: 4, written: 78 * MiB, boxBefore: counters(0), boxAfter: counters(78 * MiB), throttle: {device: '254:0', writeBps: 20 * MiB}, depth: 8, device, boundary: 'b'})
     expect(e).toMatchObject({landed: true, asked: 80 * MiB, achieved: 78 * MiB})
-    expect(e.note).toMatch(/pressing the target's own throttle of 20.0Mi\/s/)
+    expect(e.note).toMatch(/pressing the target's own throttle \(write 20.0Mi\/s\)/)
     // the box's other writers do not make up a dose the stressor did not write
     expect(ioEfficacy({seconds: 4, written: 10 * MiB, boxBefore: counters(0), boxAfter: counters(80 * MiB), throttle: {device: '254:0', writeBps: 20 * MiB}, depth: 8, device, boundary: 'b'}).landed).toBe(false)
   })
 
   it('paced: asked is the rate over the window', () => {
     expect(ioEfficacy({seconds: 4, written: 4 * MiB, boxBefore: counters(0), boxAfter: counters(4 * MiB), rate: MiB, depth: 1, device, boundary: 'b'})).toMatchObject({landed: true, asked: 4 * MiB})
+  })
+
+  it('a read/write mix: the box\'s reads count too, and a write throttle holds the whole mix to W / (1 - reads)', () => {
+    const mixed = (writeBytes: number, readBytes: number) => ({readBytes, writeBytes, reads: readBytes / MiB, writes: writeBytes / MiB})
+    // half reads, write throttle 20Mi/s: the mix moves up to 40Mi/s, 160Mi in 4 s
+    const e = ioEfficacy({seconds: 4, written: 156 * MiB, readShare: 0.5, blockSize: MiB, boxBefore: mixed(0, 0), boxAfter: mixed(78 * MiB, 78 * MiB), throttle: {device: '254:0', writeBps: 20 * MiB}, depth: 8, device, boundary: 'b'})
+    expect(e).toMatchObject({landed: true, asked: 160 * MiB, achieved: 156 * MiB})
+    expect(e.note).toMatch(/156Mi read and written in 4.0 s/)
+    // a read limit too: 30% reads under read 6Mi/s hold the mix to 20Mi/s, below the write limit's 28.6Mi/s
+    expect(ioEfficacy({seconds: 4, written: 80 * MiB, readShare: 0.3, blockSize: MiB, boxBefore: mixed(0, 0), boxAfter: mixed(56 * MiB, 24 * MiB), throttle: {device: '254:0', writeBps: 20 * MiB, readBps: 6 * MiB}, depth: 8, device, boundary: 'b'})).toMatchObject({landed: true, asked: 80 * MiB})
+    // writes only: the box's reads (the workload's own) are not the dose
+    expect(ioEfficacy({seconds: 4, written: 40 * MiB, boxBefore: mixed(0, 0), boxAfter: mixed(10 * MiB, 30 * MiB), depth: 8, device, boundary: 'b'}).landed).toBe(false)
   })
 
   it('without a box of its own, the stressor\'s own count, and says so', () => {
@@ -187,7 +209,7 @@ describe('whether the dose landed', () => {
 
   it('has a null dose small enough not to matter, through the same stressor', () => {
     const spec = Fault.parse({type: 'io-saturation'}) as Parameters<typeof ioSaturation.nullDose>[0]
-    expect(ioSaturation.nullDose(spec)).toEqual({type: 'io-saturation', size: 4 * MiB, blockSize: MiB, depth: 1, rate: MiB})
+    expect(ioSaturation.nullDose(spec)).toEqual({type: 'io-saturation', size: 4 * MiB, blockSize: MiB, depth: 1, rate: MiB, reads: 0})
   })
 })
 
