@@ -148,7 +148,7 @@ export const Isolation = z.strictObject({
   ioWeight: z.number().int().min(1).max(10_000).optional().describe('block IO weight (v2 io.weight 1-10000; v1 blkio.weight 10-1000)'),
   cpuWeight: z.number().int().min(1).max(10_000).optional().describe('CPU weight under contention (v2 cpu.weight 1-10000, default 100; v1 cpu.shares and Docker CpuShares get weight x 10.24): a low weight lets a neighbour that wakes preempt this workflow'),
   network: z.strictObject({
-    rate: bitRate('isolation.network.rate').describe('egress limit on the workflow\'s own veth (tc tbf), e.g. 100Mbit'),
+    rate: bitRate('isolation.network.rate').describe('the speed of the workflow\'s own veth, both ways (tc tbf on each end: its egress, and its ingress as the far end\'s egress), e.g. 100Mbit'),
   }).optional().describe('a network namespace of its own, joined to the host by a veth pair'),
   io: z.strictObject({
     path: z.string().startsWith('/').optional().describe('a directory on the disk to throttle; default: the disk the run\'s own directory is on'),
@@ -252,6 +252,7 @@ const NetworkFlood = z.strictObject({
     z.literal('sink'),
     z.strictObject({host: z.string().min(1), port: z.number().int().min(1).max(65535)}),
   ]).default('sink').describe('sink: a receiver the toolkit starts on the other end of the target\'s network; or an allowed host:port'),
+  direction: z.enum(['send', 'receive']).default('send').describe('send: the target floods the sink; receive: a source the toolkit starts in the sink\'s place floods a receiver in the target (its box, its namespace), so the target\'s receive path is the one saturated'),
   protocol: z.enum(['tcp', 'udp']).default('tcp'),
   rate: bitRate('fault.rate').optional().describe('send at this rate; default: unbounded'),
   connections: z.number().int().min(1).max(64).default(4),
@@ -419,8 +420,8 @@ export const Experiment = z.strictObject({
   if (e.fault.type === 'disk-fill' && e.fault.volume !== undefined && !(e.volumes && e.fault.volume in e.volumes)) {
     ctx.addIssue({code: 'custom', path: ['fault', 'volume'], message: `no volume is named "${e.fault.volume}"; declare it under volumes:`})
   }
-  if (e.fault.type === 'network-flood' && e.fault.destination === 'sink' && e.target.isolation.network === undefined && e.target.run === undefined) {
-    // an attached target floods from wherever it lives; nothing to check here
+  if (e.fault.type === 'network-flood' && e.fault.direction === 'receive' && e.fault.destination !== 'sink') {
+    ctx.addIssue({code: 'custom', path: ['fault', 'destination'], message: 'a receive flood comes from a source the toolkit starts in the sink\'s place, never from another host: destination must be sink'})
   }
   for (const [level, spec] of Object.entries(e.kubernetes?.levels ?? {})) {
     for (const neighbor of Object.keys(spec.neighbors ?? {})) {

@@ -1,10 +1,16 @@
 // A network flood from the target: stressors in the target's box (and its network namespace, when it has one)
 // sending to a sink the experiment starts, or to a destination the experiment explicitly allows. Never anywhere
 // else: loopback, the experiment's own namespaces, or safety.allowHosts.
+//
+// Or toward it (direction receive): the roles swap. A receiver runs in the target's box and namespace, and a source
+// the toolkit starts in the sink's place (its namespace; charged to the target's box, as the sink is: the far end
+// is part of the fault) floods it, so the target's receive path (softirq, socket buffers, its own reads) is the one
+// saturated. The dose is what the target's receiver read; its link's ingress limit is the far end's egress tbf.
 import {BlockList, isIP} from 'node:net'
 
 import {formatBitRate} from '../experiment/units.js'
 import type {Experiment} from '../experiment/schema.js'
+import type {FloodEndpoint} from '../platforms/capabilities.js'
 import {capabilityOf, PlanError} from '../platforms/platform.js'
 import type {FloodParams, SinkParams} from '../stressors/protocol.js'
 import type {StressorHandle} from '../stressors/spawn.js'
@@ -46,7 +52,14 @@ export const networkFlood: FaultDriver<NetworkFloodSpec> = {
 
   guard(spec, experiment, platform) {
     // what the platform cannot flood from (its target's shape) is refused first, as the platform's own word
-    capabilityOf(platform, 'flood', 'network-flood').checkFlood?.()
+    const flood = capabilityOf(platform, 'flood', 'network-flood')
+    flood.checkFlood?.()
+    if (spec.direction === 'receive' && !flood.floodsTowardTarget) {
+      throw new PlanError(`network-flood direction receive: the ${platform.name} platform cannot yet place a source in the sink's place and a receiver in the target; the process platform can`)
+    }
+    if (spec.direction === 'receive') {
+      return `network-flood: ${spec.protocol} x${spec.connections} from the experiment's source to a receiver in the target at ${spec.rate ? formatBitRate(spec.rate) : 'full speed'}`
+    }
     if (spec.destination !== 'sink' && !destinationAllowed(spec.destination.host, experiment)) {
       throw new PlanError(`network-flood destination ${spec.destination.host} is not allowed: floods go to loopback, the experiment's own sink, or addresses listed in safety.allowHosts (literal IPs or CIDRs)`)
     }
@@ -56,12 +69,13 @@ export const networkFlood: FaultDriver<NetworkFloodSpec> = {
 
   plan(spec, experiment, platform) {
     const network = experiment.target.isolation.network
-    const route = capabilityOf(platform, 'flood', 'network-flood').floodRoute?.() ?? (network ? `through the target's own link (tbf ${formatBitRate(network.rate)})` : 'on the host\'s loopback')
+    const route = capabilityOf(platform, 'flood', 'network-flood').floodRoute?.() ?? (network ? `through the target's own link (tbf ${formatBitRate(network.rate)} on its ${spec.direction === 'receive' ? 'ingress' : 'egress'})` : 'on the host\'s loopback')
     return `${this.guard(spec, experiment, platform)}, ${route}, charged to ${platform.target.boundary}`
   },
 
   async start(spec, ctx) {
     const endpoint = capabilityOf(ctx.platform, 'flood', 'network-flood').flood()
+    if (spec.direction === 'receive') return startReceive(spec, ctx, endpoint)
     let sink: StressorHandle | undefined
     let host: string
     let port: number
@@ -84,15 +98,46 @@ export const networkFlood: FaultDriver<NetworkFloodSpec> = {
       async stop() {
         await Promise.all([flood.stop(), sink?.stop()])
       },
-      efficacy(window) {
-        const seconds = (window.endedAt - window.startedAt) / 1000
-        const achieved = (delivered() * 8) / seconds
-        const limit = endpoint.inNamespace ? endpoint.egressLimit : undefined
-        const asked = spec.rate !== undefined ? Math.min(spec.rate, limit ?? Infinity) : limit ?? MIN_UNBOUNDED_BITS_PER_SECOND
-        const what = spec.rate !== undefined ? `${formatBitRate(spec.rate)} asked` : limit ? `unbounded, capped by the target's link at ${formatBitRate(limit)}` : 'unbounded'
-        return efficacyOf(asked, achieved, 'bits/s', `${formatBitRate(achieved)} delivered (${what}), ${Math.round((flood.latest()?.bytes ?? 0) / 1e6)} MB sent`,
-          spec.rate !== undefined || limit ? 0.9 : 1)
-      },
+      efficacy: (window) => floodEfficacy(spec, window, delivered(), endpoint.inNamespace ? endpoint.egressLimit : undefined,
+        (achieved, what) => `${achieved} delivered (${what}), ${Math.round((flood.latest()?.bytes ?? 0) / 1e6)} MB sent`),
     } satisfies ActiveFault
   },
+}
+
+/** The receive direction: a receiver in the target's place, flooded by a source in the sink's place. */
+async function startReceive(spec: NetworkFloodSpec, ctx: Parameters<FaultDriver<NetworkFloodSpec>['start']>[1], endpoint: FloodEndpoint): Promise<ActiveFault> {
+  const host = endpoint.targetHost
+  if (!host) throw new PlanError(`network-flood direction receive: the ${ctx.platform.name} platform gave no address for a receiver in the target`)
+  const receiver = ctx.launchStressor({kind: 'sink', params: {host, port: 0, protocol: spec.protocol} satisfies SinkParams, deadline: ctx.deadline, where: 'target'})
+  const {port} = await receiver.ready
+  let source: StressorHandle | undefined
+  try {
+    source = ctx.launchStressor({kind: 'flood', params: {host, port: port!, protocol: spec.protocol, rate: spec.rate, connections: spec.connections} satisfies FloodParams, deadline: ctx.deadline, where: 'sink'})
+    await source.ready
+  } catch (error) {
+    await Promise.all([receiver.stop(), source?.stop()])
+    throw error
+  }
+  const startedAt = Date.now()
+  const received = () => receiver.latest()?.bytes ?? 0
+  return {
+    progress: () => `the target receiving ${formatBitRate((received() * 8) / Math.max(0.001, (Date.now() - startedAt) / 1000))}`,
+    async stop() {
+      await Promise.all([source!.stop(), receiver.stop()])
+    },
+    efficacy: (window) => floodEfficacy(spec, window, received(), endpoint.inNamespace ? endpoint.ingressLimit : undefined,
+      (achieved, what) => `${achieved} received by the target (${what}${what.startsWith('unbounded, capped') ? ' inbound' : ''}), ${Math.round((source!.latest()?.bytes ?? 0) / 1e6)} MB sent to it`),
+  }
+}
+
+/**
+ * Whether a flood's dose landed: the bits counted at its receiving end over the window against the rate asked, or the
+ * target's link limit in the flood's direction, or, unbounded on loopback, the floor that makes it a flood at all.
+ */
+function floodEfficacy(spec: NetworkFloodSpec, window: {startedAt: number, endedAt: number}, bytes: number, limit: number | undefined, note: (achieved: string, what: string) => string) {
+  const seconds = (window.endedAt - window.startedAt) / 1000
+  const achieved = (bytes * 8) / seconds
+  const asked = spec.rate !== undefined ? Math.min(spec.rate, limit ?? Infinity) : limit ?? MIN_UNBOUNDED_BITS_PER_SECOND
+  const what = spec.rate !== undefined ? `${formatBitRate(spec.rate)} asked` : limit ? `unbounded, capped by the target's link at ${formatBitRate(limit)}` : 'unbounded'
+  return efficacyOf(asked, achieved, 'bits/s', note(formatBitRate(achieved), what), spec.rate !== undefined || limit ? 0.9 : 1)
 }

@@ -40,6 +40,10 @@ export interface FloodEndpoint {
   linkBytes?: () => Promise<{tx: number, rx: number}>
   /** egress limit on the target's link (bits/s) */
   egressLimit?: number
+  /** where a receiver in the target's place listens, reached from the sink's side (receive direction) */
+  targetHost?: string
+  /** ingress limit on the target's link (bits/s): the far end's egress shaping */
+  ingressLimit?: number
 }
 
 /** network-flood from the target, to a sink the platform places. */
@@ -50,6 +54,8 @@ export interface Flood {
   floodRoute?(): string
   /** where the flood goes, once the target is set up */
   flood(): FloodEndpoint
+  /** whether a flood toward the target can be placed: a source in the sink's place, a receiver in the target's */
+  readonly floodsTowardTarget?: boolean
 }
 
 /** process-exhaustion: processes forked into the target's own box, counted by the box's pids accounting (process, docker). */

@@ -172,13 +172,15 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
   }
 
   /** Where a flood goes: the host's loopback, or across the target's own link (its namespace's interface) to the sink. */
-  protected floodEndpoint(link: {sinkHost: string, netnsPath: string, iface: string} | undefined): FloodEndpoint {
-    if (!link) return {sinkHost: '127.0.0.1', inNamespace: false}
+  protected floodEndpoint(link: {sinkHost: string, targetHost?: string, ingressShaped?: boolean, netnsPath: string, iface: string} | undefined): FloodEndpoint {
+    if (!link) return {sinkHost: '127.0.0.1', targetHost: '127.0.0.1', inNamespace: false}
     return {
       sinkHost: link.sinkHost,
+      targetHost: link.targetHost,
       inNamespace: true,
       linkBytes: () => interfaceBytes(link.netnsPath, link.iface),
       egressLimit: this.experiment.target.isolation.network?.rate,
+      ingressLimit: link.ingressShaped ? this.experiment.target.isolation.network?.rate : undefined,
     }
   }
 

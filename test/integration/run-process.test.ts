@@ -2,7 +2,7 @@
 // namespaces: each fault lands in the target's own boundary, the journal holds the contract's fields, and nothing
 // is left behind. Phases are shortened here; the full experiments and their verdicts run in test/slow.
 import {type ChildProcess, spawn} from 'node:child_process'
-import {existsSync, readFileSync, readdirSync} from 'node:fs'
+import {existsSync, readFileSync, readdirSync, readlinkSync} from 'node:fs'
 import {createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 
@@ -134,6 +134,54 @@ describe('chaos run on the process platform', () => {
 
   it('network-flood without a boundary floods loopback at full speed', async () => {
     const journal = await run('experiments/network-flood-none.yaml')
+    expect(journal.injection.efficacy?.achieved).toBeGreaterThan(1e9)
+  })
+
+  it('network-flood-receive: a source on the far end floods a receiver in the target\'s namespace, held to the link\'s ingress rate, both charged to its box', async () => {
+    const netOf = (pid: number) => {
+      try {
+        return readlinkSync(`/proc/${pid}/ns/net`)
+      } catch {
+        return undefined
+      }
+    }
+    const seen = {receiver: new Set<string>(), source: new Set<string>(), worker: new Set<string>(), boxes: new Set<string>()}
+    const journal = await run('experiments/network-flood-receive.yaml', {
+      onEvent: (event) => {
+        if (event.type !== 'tick' || event.phase !== 'inject') return
+        for (const [title, into] of [['chaos-stressor sink', seen.receiver], ['chaos-stressor flood', seen.source]] as const) {
+          for (const pid of pidsTitled(title)) {
+            const ns = netOf(pid)
+            if (ns) into.add(ns)
+            const box = cgroupLine(pid, 'memory')
+            if (box) seen.boxes.add(box)
+          }
+        }
+        for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number)) {
+          try {
+            if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('workload\0--port\x0019171')) seen.worker.add(netOf(pid)!)
+          } catch { /* gone */ }
+        }
+      },
+    })
+    // the receiver is where the worker is; the source is elsewhere (the sink's namespace), never the host's
+    expect([...seen.receiver]).toEqual([...seen.worker])
+    expect(seen.source.size).toBe(1)
+    expect([...seen.source][0]).not.toBe([...seen.worker][0])
+    expect([...seen.source][0]).not.toBe(readlinkSync('/proc/self/ns/net'))
+    expect([...seen.boxes]).toEqual([`/chaos-${journal.runId}/worker`])
+    const efficacy = journal.injection.efficacy!
+    console.log(`network-flood-receive: ${journal.verdict}; ${efficacy.note}`)
+    expect(efficacy.landed).toBe(true)
+    expect(efficacy.note).toMatch(/received by the target \(unbounded, capped by the target's link at 100.0Mbit\/s inbound\)/)
+    // tbf at 100Mbit on the far end's egress: TCP fills it, and nothing arrives faster than the shaping allows
+    expect(efficacy.achieved).toBeGreaterThan(85e6)
+    expect(efficacy.achieved).toBeLessThan(110e6)
+  })
+
+  it('network-flood-receive without a boundary: the target receives on loopback at full speed', async () => {
+    const journal = await run('experiments/network-flood-receive-none.yaml')
+    console.log(`network-flood-receive-none: ${journal.verdict}; ${journal.injection.efficacy?.note}`)
     expect(journal.injection.efficacy?.achieved).toBeGreaterThan(1e9)
   })
 

@@ -23,8 +23,8 @@ function runCli(file: string, output: string): Promise<{code: number, stdout: st
 }
 
 describe('the experiments in experiments/', () => {
-  it("are thirteen: a contained/breach pair per fault, and cpu-hog's spread case", () => {
-    expect(files).toHaveLength(13)
+  it("are fifteen: a contained/breach pair per fault and direction, and cpu-hog's spread case", () => {
+    expect(files).toHaveLength(15)
   })
 
   for (const file of files) {

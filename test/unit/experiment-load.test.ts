@@ -165,9 +165,9 @@ describe('parseExperiment on valid files', () => {
     expect(withFault('  type: memory-leak\n  rate: 1Mi/s\n  limit: 200Mi\n  hold: false\n')).toEqual({type: 'memory-leak', rate: Mi, limit: {bytes: 200 * Mi}, hold: false})
     expect(withFault('  type: cpu-hog\n  load: 50%\n  workers: 2\n')).toEqual({type: 'cpu-hog', load: 0.5, workers: 2})
     expect(withFault('  type: disk-fill\n  path: /var/tmp\n')).toEqual({type: 'disk-fill', path: '/var/tmp', size: {fraction: 1}, mode: 'write'})
-    expect(withFault('  type: network-flood\n')).toEqual({type: 'network-flood', destination: 'sink', protocol: 'tcp', connections: 4})
+    expect(withFault('  type: network-flood\n')).toEqual({type: 'network-flood', destination: 'sink', direction: 'send', protocol: 'tcp', connections: 4})
     expect(withFault('  type: network-flood\n  destination: {host: 10.0.0.2, port: 9000}\n  protocol: udp\n  rate: 1Gbit\n'))
-      .toEqual({type: 'network-flood', destination: {host: '10.0.0.2', port: 9000}, protocol: 'udp', rate: 1e9, connections: 4})
+      .toEqual({type: 'network-flood', destination: {host: '10.0.0.2', port: 9000}, direction: 'send', protocol: 'udp', rate: 1e9, connections: 4})
   })
 })
 

@@ -95,6 +95,17 @@ describe('guardrails', () => {
     expect(destinationAllowed('8.8.8.8', allowed)).toBe(false)
   })
 
+  it('floods toward the target only where the platform can place a receiver in it, and only from its own source', () => {
+    const receive = base('{type: network-flood, direction: receive}')
+    const sends = fakePlatform({capabilities: {flood: {flood: () => ({sinkHost: '127.0.0.1', inNamespace: false})}}})
+    expect(refusal(() => networkFlood.guard(receive.fault as never, receive, sends)).message)
+      .toBe('network-flood direction receive: the fake platform cannot yet place a source in the sink\'s place and a receiver in the target; the process platform can')
+    const both = fakePlatform({capabilities: {flood: {flood: () => ({sinkHost: '127.0.0.1', inNamespace: false}), floodsTowardTarget: true}}})
+    expect(networkFlood.guard(receive.fault as never, receive, both)).toBe('network-flood: tcp x4 from the experiment\'s source to a receiver in the target at full speed')
+    // a receive flood never comes from another host
+    expect(() => base('{type: network-flood, direction: receive, destination: {host: 127.0.0.1, port: 5201}}')).toThrow(/a receive flood comes from a source the toolkit starts in the sink's place, never from another host: destination must be sink/)
+  })
+
   it('refuses phases longer than safety.maxDuration before creating anything', async () => {
     const e: Experiment = base('{type: cpu-hog, load: 50%}', 'safety: {maxDuration: 8s}')
     await expect(runExperiment({experiment: e, runId: 'guard001'})).rejects.toThrow(/above safety.maxDuration \(8s\); raise safety.maxDuration/)

@@ -94,7 +94,7 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
       }
       const limits = this.limitsOf(spec)
       const box = level === 'none' ? 'no box' : level === 'shared' ? `shared box chaos-${this.runId}/shared` : `own box chaos-${this.runId}/${spec.name}`
-      lines.push(`${role} ${spec.name}: ${spec.run.join(' ')}  [${level}: ${box}${limits ? describeLimits(limits) : ''}]${spec.isolation.network ? ` netns, egress ${formatBitRate(spec.isolation.network.rate)}` : ''}`)
+      lines.push(`${role} ${spec.name}: ${spec.run.join(' ')}  [${level}: ${box}${limits ? describeLimits(limits) : ''}]${spec.isolation.network ? ` netns, link ${formatBitRate(spec.isolation.network.rate)} each way` : ''}`)
     }
     if (this.experiment.target.isolation.network || Object.keys(this.experiment.volumes ?? {}).length > 0) {
       if (process.getuid?.() !== 0) throw new PlanError('network namespaces and volumes need root on the process platform', 4)
@@ -130,8 +130,10 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
         await createNetns(ns)
       }
       await linkNamespaces(this.link)
+      // a link's speed holds both ways: the target's egress on its end, its ingress as the sink end's egress
       await limitEgress(netnsPath(this.link.targetNs), this.link.targetIf, network.rate)
-      log(`network: ${this.link.targetNs} --veth (tbf ${formatBitRate(network.rate)})--> ${this.link.sinkNs}`)
+      await limitEgress(netnsPath(this.link.sinkNs), this.link.sinkIf, network.rate)
+      log(`network: ${this.link.targetNs} <--veth (tbf ${formatBitRate(network.rate)} each way)--> ${this.link.sinkNs}`)
     }
     const boxes = new Map<string, Cgroup>()
     const boxWeights: number[] = []
@@ -209,9 +211,12 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
     return () => readCgroupSample(box.paths()).io?.[device]
   }
 
+  /** a receive flood: the source in the sink's namespace, the receiver in the target's namespace and box */
+  readonly floodsTowardTarget = true
+
   flood(): FloodEndpoint {
     const link = this.link
-    return this.floodEndpoint(link ? {sinkHost: link.sinkAddress, netnsPath: netnsPath(link.targetNs), iface: link.targetIf} : undefined)
+    return this.floodEndpoint(link ? {sinkHost: link.sinkAddress, targetHost: link.targetAddress, ingressShaped: true, netnsPath: netnsPath(link.targetNs), iface: link.targetIf} : undefined)
   }
 
   launchStressor(placement: StressorPlacement): StressorHandle {

@@ -55,7 +55,7 @@ async function oursIntoDrain(tracker, root, {connections, settleS, windowS}) {
   }
 }
 
-async function iperf(tracker, {connections, rate, windowS}) {
+async function iperf(tracker, {connections, rate, windowS, reverse = false}) {
   const port = PORTS.iperf
   const server = tracker.child('iperf3', ['-s', '-p', String(port), '-1', '-B', HOST, '--forceflush'])
   try {
@@ -63,6 +63,8 @@ async function iperf(tracker, {connections, rate, windowS}) {
     // --omit 1 runs one more second before the -t window and leaves it out of the results
     const args = ['-c', HOST, '-p', String(port), '-P', String(connections), '-t', String(windowS), '-O', '1', '-J']
     if (rate) args.push('-b', String(Math.round(rate / connections)))
+    // -R: the server sends and the client receives, iperf3's receive direction
+    if (reverse) args.push('-R')
     const done = await tracker.child('iperf3', args).done
     const result = JSON.parse(done.stdout)
     if (result.error) throw new Error(`iperf3: ${result.error}`)
@@ -79,6 +81,7 @@ export async function run({tracker, quick, pick, peers, root, log}) {
   const rates = pick({smoke: [10e6], quick: [1e9], full: [1e9, 100e6]})
   const unbounded = {ours: [], peer: []}
   const sender = []
+  const reversePeer = []
   const single = {ours: [], peer: []}
   const paced = new Map(rates.map((r) => [r, {ours: [], peer: []}]))
 
@@ -90,6 +93,11 @@ export async function run({tracker, quick, pick, peers, root, log}) {
       const p = await iperf(tracker, {connections, windowS})
       unbounded.peer.push(p.bps / 1e9)
       line += `, iperf3 -P ${connections} ${(p.bps / 1e9).toFixed(2)} Gbit/s`
+    }
+    if (peers.iperf3.present) {
+      const pr = await iperf(tracker, {connections, windowS, reverse: true})
+      reversePeer.push(pr.bps / 1e9)
+      line += `, iperf3 -R -P ${connections} ${(pr.bps / 1e9).toFixed(2)} Gbit/s`
     }
     const d = await oursIntoDrain(tracker, root, {connections, settleS: 1, windowS})
     sender.push(d.bps / 1e9)
@@ -127,6 +135,11 @@ export async function run({tracker, quick, pick, peers, root, log}) {
   }, {
     what: `flood → minimal receiver (the sender alone), unbounded, TCP ×${connections} (vs iperf3 -c → iperf3 -s)`,
     unit: 'Gbit/s', ours: sender, peer: peerOf(unbounded.peer), ratio: 'ours/peer', goal: '>= 80% of iperf3', check: atLeast,
+  }, {
+    // on loopback a receive flood is the same two stressors with the roles swapped (the sink is the target's
+    // receiver, the flood the source in the sink's place): the same measurement as the first line, against iperf3 -R
+    what: `receive flood: source → the target's receiver, unbounded, TCP ×${connections}, received (vs iperf3 -R, the server sending)`,
+    unit: 'Gbit/s', ours: unbounded.ours, peer: peerOf(reversePeer), ratio: 'ours/peer', goal: '>= 80% of iperf3', check: atLeast,
   }]
   if (!quick) {
     lines.push({
