@@ -85,6 +85,41 @@ describe('a run killed with SIGKILL', () => {
   })
 })
 
+describe('a receive flood killed with SIGKILL mid-fault', () => {
+  it('leaves neither its source nor its receiver alive, and chaos cleanup removes both namespaces', async () => {
+    const text = readFileSync('experiments/network-flood-receive.yaml', 'utf8').replaceAll('19171', '19183').replaceAll('19172', '19184')
+    const file = join(dir, 'receive.yaml')
+    writeFileSync(file, text)
+    const child = spawn(process.execPath, ['bin/run.js', 'run', file, '--warmup', '1s', '--baseline', '3s', '--inject', '30s', '--design', 'windows'], {
+      env: {...process.env, CHAOS_STATE_DIR: stateDir}, stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString()
+        if (/the target receiving [1-9]/.test(stderr)) resolve()
+      })
+      child.once('exit', () => reject(new Error(`the run ended before the target received anything: ${stderr.slice(-800)}`)))
+    })
+    const runId = /run ([0-9a-f]{8})/.exec(stderr)![1]
+    const stressorsOfRun = () => execFileSync('ps', ['-eo', 'args'], {encoding: 'utf8'}).split('\n').filter((l) => l.startsWith('chaos-stressor') && l.includes(runId))
+    expect(stressorsOfRun().map((l) => l.split(' ')[1]).sort()).toEqual(['flood', 'sink'])
+    child.kill('SIGKILL')
+    await new Promise((r) => child.once('exit', r))
+    // both ends' dead-man's switches fire on their own, long before their deadline (30 s away)
+    expect((await waitForNoLeftovers(runId, 2000)).filter((l) => l.startsWith('process'))).toEqual([])
+    expect(stressorsOfRun()).toEqual([])
+    // the two namespaces outlive the toolkit until cleanup, which finds them in the ledger
+    expect(execFileSync('ip', ['netns', 'list'], {encoding: 'utf8'})).toContain(`chaos-${runId}-t`)
+    const report = JSON.parse(chaos(['cleanup', '--json'])) as {runs: string[], failed: unknown[]}
+    expect(report.runs).toContain(runId)
+    expect(report.failed).toEqual([])
+    expect(execFileSync('ip', ['netns', 'list'], {encoding: 'utf8'})).not.toContain(runId)
+    expect(leftovers(runId)).toEqual([])
+    expect(chaos(['cleanup'])).toMatch(/nothing to clean up/)
+  })
+})
+
 describe('a run interrupted through the CLI', () => {
   it('SIGINT once: the fault is removed, the rollback completes, exit 3', async () => {
     const {code, stderr, runId} = await interruptedRun(signalled(['SIGINT'], 0))
