@@ -98,7 +98,7 @@ export const networkFlood: FaultDriver<NetworkFloodSpec> = {
       async stop() {
         await Promise.all([flood.stop(), sink?.stop()])
       },
-      efficacy: (window) => floodEfficacy(spec, window, delivered(), endpoint.inNamespace ? endpoint.egressLimit : undefined,
+      efficacy: (window) => floodEfficacy(spec, window, delivered(), endpoint.inNamespace ? endpoint.egressLimit : undefined, '',
         (achieved, what) => `${achieved} delivered (${what}), ${Math.round((flood.latest()?.bytes ?? 0) / 1e6)} MB sent`),
     } satisfies ActiveFault
   },
@@ -125,8 +125,8 @@ async function startReceive(spec: NetworkFloodSpec, ctx: Parameters<FaultDriver<
     async stop() {
       await Promise.all([source!.stop(), receiver.stop()])
     },
-    efficacy: (window) => floodEfficacy(spec, window, received(), endpoint.inNamespace ? endpoint.ingressLimit : undefined,
-      (achieved, what) => `${achieved} received by the target (${what}${what.startsWith('unbounded, capped') ? ' inbound' : ''}), ${Math.round((source!.latest()?.bytes ?? 0) / 1e6)} MB sent to it`),
+    efficacy: (window) => floodEfficacy(spec, window, received(), endpoint.inNamespace ? endpoint.ingressLimit : undefined, ' inbound',
+      (achieved, what) => `${achieved} received by the target (${what}), ${Math.round((source!.latest()?.bytes ?? 0) / 1e6)} MB sent to it`),
   }
 }
 
@@ -134,10 +134,10 @@ async function startReceive(spec: NetworkFloodSpec, ctx: Parameters<FaultDriver<
  * Whether a flood's dose landed: the bits counted at its receiving end over the window against the rate asked, or the
  * target's link limit in the flood's direction, or, unbounded on loopback, the floor that makes it a flood at all.
  */
-function floodEfficacy(spec: NetworkFloodSpec, window: {startedAt: number, endedAt: number}, bytes: number, limit: number | undefined, note: (achieved: string, what: string) => string) {
+function floodEfficacy(spec: NetworkFloodSpec, window: {startedAt: number, endedAt: number}, bytes: number, limit: number | undefined, way: string, note: (achieved: string, what: string) => string) {
   const seconds = (window.endedAt - window.startedAt) / 1000
   const achieved = (bytes * 8) / seconds
   const asked = spec.rate !== undefined ? Math.min(spec.rate, limit ?? Infinity) : limit ?? MIN_UNBOUNDED_BITS_PER_SECOND
-  const what = spec.rate !== undefined ? `${formatBitRate(spec.rate)} asked` : limit ? `unbounded, capped by the target's link at ${formatBitRate(limit)}` : 'unbounded'
+  const what = spec.rate !== undefined ? `${formatBitRate(spec.rate)} asked` : limit ? `unbounded, capped by the target's link at ${formatBitRate(limit)}${way}` : 'unbounded'
   return efficacyOf(asked, achieved, 'bits/s', note(formatBitRate(achieved), what), spec.rate !== undefined || limit ? 0.9 : 1)
 }

@@ -64,7 +64,7 @@ export interface Tasks {
   taskLimit(): number | undefined
 }
 
-/** io-saturation: direct writes on one of this machine's disks, counted by the target's own box (process). */
+/** io-saturation: direct writes on one of this machine's disks, counted by the target's own box (process, docker). */
 export interface BlockIo {
   /**
    * The directory the fault writes in when the experiment names no path: the run's own (which setup creates), and
