@@ -57,12 +57,30 @@ export async function linkNamespaces(link: NetnsLink): Promise<void> {
   await runOrThrow('ip', ['-n', link.sinkNs, 'link', 'set', link.sinkIf, 'up'])
 }
 
-/** Token bucket filter on the interface's egress: the namespace's bandwidth limit. The namespace is given by its path. */
-export async function limitEgress(nsPath: string, ifname: string, bitsPerSecond: number): Promise<void> {
+/**
+ * Token bucket filter on the interface's egress: the namespace's bandwidth limit. The namespace is given by its path;
+ * without one, the interface is in the toolkit's own namespace (the host's end of a container's veth).
+ */
+export async function limitEgress(nsPath: string | undefined, ifname: string, bitsPerSecond: number): Promise<void> {
   const rate = `${Math.round(bitsPerSecond / 1000)}kbit`
   // a burst of at least one jiffy's worth of bytes at this rate, and a queue of ~50 ms
   const burst = Math.max(32 * 1024, Math.round(bitsPerSecond / 8 / 250))
-  await runInNetns(nsPath, ['tc', 'qdisc', 'replace', 'dev', ifname, 'root', 'tbf', 'rate', rate, 'burst', String(burst), 'latency', '50ms'])
+  const tc = ['tc', 'qdisc', 'replace', 'dev', ifname, 'root', 'tbf', 'rate', rate, 'burst', String(burst), 'latency', '50ms']
+  if (nsPath) await runInNetns(nsPath, tc)
+  else await runOrThrow(tc[0], tc.slice(1))
+}
+
+/**
+ * The toolkit's own end of a veth whose other end is ifname in the namespace at nsPath (a container's eth0 and the
+ * host's vethXXXX on the container's bridge): its egress is the container's ingress.
+ */
+export async function vethPeerHere(nsPath: string, ifname: string): Promise<string> {
+  const [inside] = JSON.parse(await runInNetns(nsPath, ['ip', '-j', 'link', 'show', 'dev', ifname])) as {link_index?: number}[]
+  if (inside?.link_index === undefined) throw new Error(`${ifname} in ${nsPath} is not one end of a veth pair`)
+  const here = JSON.parse(await runOrThrow('ip', ['-j', 'link', 'show'])) as {ifindex: number, ifname: string}[]
+  const peer = here.find((l) => l.ifindex === inside.link_index)
+  if (!peer) throw new Error(`the other end of ${ifname} in ${nsPath} (interface ${inside.link_index}) is not in this namespace`)
+  return peer.ifname
 }
 
 /** Interface byte counters inside a namespace, given by its path (what crossed the link, whoever sent it). */

@@ -155,12 +155,15 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
 
   /**
    * A stressor charged to these cgroup directories, inside the network namespace at netnsPath when given (where a
-   * flood may go). Its process goes in the ledger once it is ready, and out when it ends.
+   * flood may go to the namespace's private addresses), or, outside one, allowed to flood one private address: a
+   * container's of the run's own, from the host's end of its bridge. Its process goes in the ledger once it is
+   * ready, and out when it ends.
    */
-  protected spawnTracked(placement: StressorPlacement, cgroups: string[], netnsPath?: string): StressorHandle {
+  protected spawnTracked(placement: StressorPlacement, cgroups: string[], netnsPath?: string, floodAddress?: string): StressorHandle {
+    const env = netnsPath ? {CHAOS_FLOOD_ALLOW_NETNS: '1'} : floodAddress ? {CHAOS_FLOOD_ALLOW_ADDRESS: floodAddress} : undefined
     const handle = spawnStressor(
       {kind: placement.kind, runId: this.runId, deadline: placement.deadline, parent: process.pid, cgroups, params: placement.params},
-      {command: netnsPath ? enterNetns(netnsPath) : undefined, env: netnsPath ? {CHAOS_FLOOD_ALLOW_NETNS: '1'} : undefined},
+      {command: netnsPath ? enterNetns(netnsPath) : undefined, env},
     )
     void handle.ready.then(({pid}) => {
       // a record for cleanup in case the dead-man's switch is ever not enough

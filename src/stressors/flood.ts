@@ -5,7 +5,8 @@
 //
 // Second guard (the toolkit validates destinations before launch): only loopback, and private or link-local
 // addresses only when CHAOS_FLOOD_ALLOW_NETNS=1, which the toolkit sets when the flood runs inside a network
-// namespace of its own. Host names are refused outright: resolving one could already leave the machine.
+// namespace of its own, or the one private address in CHAOS_FLOOD_ALLOW_ADDRESS (a container of the run's own).
+// Host names are refused outright: resolving one could already leave the machine.
 import dgram from 'node:dgram'
 import net from 'node:net'
 import type {FloodParams} from './protocol.js'
@@ -39,6 +40,12 @@ export function floodRefusal(host: string, env: NodeJS.ProcessEnv = process.env)
   if (version === 0) return `refusing to flood ${JSON.stringify(host)}: only literal addresses are accepted`
   const family = version === 4 ? 'ipv4' : 'ipv6'
   if (loopback.check(host, family)) return undefined
+  // one address the toolkit named (a container of the run's own, flooded from the host's end of its bridge), and
+  // only if it is private: a mistake there still cannot leave the machine's private networks
+  if (env.CHAOS_FLOOD_ALLOW_ADDRESS !== undefined && env.CHAOS_FLOOD_ALLOW_NETNS !== '1') {
+    if (host === env.CHAOS_FLOOD_ALLOW_ADDRESS && privateOrLinkLocal.check(host, family)) return undefined
+    return `refusing to flood ${host}: outside a network namespace of the toolkit's, only loopback or the one private address it named (${env.CHAOS_FLOOD_ALLOW_ADDRESS})`
+  }
   if (env.CHAOS_FLOOD_ALLOW_NETNS === '1') {
     if (privateOrLinkLocal.check(host, family)) return undefined
     return `refusing to flood ${host}: only loopback, private or link-local addresses inside the toolkit's network namespace`

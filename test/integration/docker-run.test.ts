@@ -161,6 +161,36 @@ describe.skipIf(skip)('chaos run on the docker platform', () => {
     expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
   })
 
+  it('network-flood receive: a source on the host\'s end of the bridge floods a receiver in the worker container, held to 100Mbit by the tbf on the host\'s end of its veth', async () => {
+    const lines: string[] = []
+    const journal = await runExperiment({experiment: windows('network-flood-receive'), onEvent: (event) => {
+      if (event.type === 'log') lines.push(event.line)
+    }})
+    const note = journal.injection.efficacy?.note
+    console.log(`docker network-flood receive: ${journal.verdict}; dose: ${note}; ${journal.neighbors[0].signals.map((s) => `${s.signal} ${s.baseline} -> ${s.fault} ${s.verdict}`).join('; ')}`)
+    expect(journal.rollback.complete).toBe(true)
+    expect(labelled(journal.runId)).toEqual({containers: [], networks: []})
+    expect(journal.plan.join('\n')).toMatch(/link 100.0Mbit\/s each way \(tbf on its eth0 and on the host's end of its veth\)/)
+    expect(journal.plan.join('\n')).toMatch(/network-flood: tcp x4 from the experiment's source to a receiver in the target at full speed, through the target's own link \(tbf 100.0Mbit\/s on its ingress\)/)
+    expect(lines.join('\n')).toMatch(/network: chaos-\w+-worker eth0 <--veth \(tbf 100.0Mbit\/s each way\)--> veth\w+ on chaos-\w+/)
+    expect(journal.injection.efficacy?.landed).toBe(true)
+    expect(note).toMatch(/received by the target \(unbounded, capped by the target's link at 100.0Mbit\/s inbound\)/)
+    // the tbf on the host's end holds it: at most the link's rate (and its burst), at least 90% of it
+    expect(journal.injection.efficacy!.achieved).toBeGreaterThan(90e6)
+    expect(journal.injection.efficacy!.achieved).toBeLessThan(110e6)
+    expect(journal.neighbors[0].unexpectedExits).toBe(0)
+    expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
+  })
+
+  it('network-flood receive, unshaped: the flood into a container without limits runs at the bridge\'s speed, far beyond the link the contained case has', async () => {
+    const journal = await runExperiment({experiment: windows('network-flood-receive-none')})
+    console.log(`docker network-flood receive none: ${journal.verdict}; dose: ${journal.injection.efficacy?.note}; ${journal.neighbors[0].signals.map((s) => `${s.signal} ${s.baseline} -> ${s.fault} ${s.verdict}`).join('; ')}`)
+    expect(journal.rollback.complete).toBe(true)
+    expect(journal.injection.efficacy?.landed).toBe(true)
+    expect(journal.injection.efficacy!.achieved).toBeGreaterThan(1e9)
+    expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
+  })
+
   it('ioWeight: the container\'s blkio weight is the one asked, though the engine discards BlkioWeight on a kernel without CFQ', async () => {
     const experiment = fromYaml(`
 apiVersion: chaos/v1

@@ -36,6 +36,16 @@ describe('floodRefusal', () => {
   it('wants the variable to be exactly 1', () => {
     expect(floodRefusal('10.0.0.1', {CHAOS_FLOOD_ALLOW_NETNS: 'yes'})).toMatch(/refusing/)
   })
+  it('allows, outside a namespace, exactly the one private address the toolkit named (a container of the run), and loopback', () => {
+    const env = {CHAOS_FLOOD_ALLOW_ADDRESS: '172.18.0.2'}
+    expect(floodRefusal('172.18.0.2', env)).toBeUndefined()
+    expect(floodRefusal('127.0.0.1', env)).toBeUndefined()
+    for (const other of ['172.18.0.3', '172.18.0.1', '10.0.0.1', '8.8.8.8']) expect(floodRefusal(other, env)).toMatch(/only loopback or the one private address it named \(172\.18\.0\.2\)/)
+  })
+  it('refuses a named address that is not private, even when it is the one named', () => {
+    expect(floodRefusal('8.8.8.8', {CHAOS_FLOOD_ALLOW_ADDRESS: '8.8.8.8'})).toMatch(/refusing/)
+    expect(floodRefusal('172.32.0.1', {CHAOS_FLOOD_ALLOW_ADDRESS: '172.32.0.1'})).toMatch(/refusing/)
+  })
 })
 
 describe('names', () => {

@@ -12,7 +12,7 @@ import {formatBitRate, formatBytes} from '../../experiment/units.js'
 import {Cgroup, CgroupUnavailableError, countIoIn, detectCgroupLayout, type IoThrottle, v1CpuShares, writeV1IoWeight} from '../../host/cgroupfs.js'
 import {allowanceOf, expandCpuset, onlineCpus} from '../../host/cpus.js'
 import {run} from '../../host/exec.js'
-import {limitEgress} from '../../host/netns.js'
+import {limitEgress, vethPeerHere} from '../../host/netns.js'
 import {readCgroupSample} from '../../metrics/resources.js'
 import type {IoCounters} from '../../metrics/types.js'
 import type {LedgerResource as Resource, RunLedger} from '../../rollback/ledger.js'
@@ -148,7 +148,7 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
       const box = level === 'none' ? 'no limits' : level === 'shared' ? `shared cgroup parent /${this.sharedPath}` : 'limits of its own'
       lines.push(`${role} ${spec.name}: container chaos-${this.runId}-${spec.name} from ${spec.image}${spec.run ? `: ${this.commandOf(spec).join(' ')}` : ''}  [${level}: ${box}${limits ? describeLimits(limits) : ''}]` +
         `${spec.ports?.length ? `, ports ${spec.ports.map((p) => `127.0.0.1:${portPair(p).host}->${portPair(p).container}`).join(' ')}` : ''}` +
-        `${spec.isolation.network ? `, egress ${formatBitRate(spec.isolation.network.rate)} (tbf on its eth0)` : ''}`)
+        `${spec.isolation.network ? `, link ${formatBitRate(spec.isolation.network.rate)} each way (tbf on its eth0 and on the host's end of its veth)` : ''}`)
     }
     if (this.experiment.target.isolation.network) {
       const tc = await run('tc', ['-V'])
@@ -262,13 +262,18 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
     const network = this.experiment.target.isolation.network
     if (network && target.managed) {
       if (!target.netnsPath) throw new PlanError(`${target.name}: the target has no network namespace of its own to shape`, 4)
+      let hostEnd: string
       try {
-        // the container's eth0 egress, set from the host through its network namespace
+        // a link's speed holds both ways: the container's eth0 egress, set from the host through its network
+        // namespace, and its ingress as the egress of the veth's other end on the host (the engine removes that
+        // end, and its qdisc, with the container)
         await limitEgress(target.netnsPath, 'eth0', network.rate)
+        hostEnd = await vethPeerHere(target.netnsPath, 'eth0')
+        await limitEgress(undefined, hostEnd, network.rate)
       } catch (error) {
-        throw new PlanError(`${target.name}: cannot shape the container's eth0: ${(error as Error).message}`, 4)
+        throw new PlanError(`${target.name}: cannot shape the container's link: ${(error as Error).message}`, 4)
       }
-      log(`network: ${target.containerName} eth0 --tbf ${formatBitRate(network.rate)}--> ${this.networkName}`)
+      log(`network: ${target.containerName} eth0 <--veth (tbf ${formatBitRate(network.rate)} each way)--> ${hostEnd} on ${this.networkName}`)
     }
     await Promise.all(this.workflows.map((w) => this.waitReady(docker, w)))
     for (const w of this.workflows) log(`${w.role} ${w.name} ready (${w.boundary})`)
@@ -427,10 +432,18 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
     return target.managed ? this.limitsOf(this.experiment.target)?.pids : target.limits?.pids
   }
 
+  /**
+   * Toward the target too: the receiver listens on the container's own address inside it, and the source sends from
+   * the host's end of the bridge, so the flood crosses the container's veth inbound (shaped there, when asked).
+   */
+  readonly floodsTowardTarget = true
+
   flood(): FloodEndpoint {
     const target = this.workflows[0]
     // the sink listens on the host's end of the experiment's own bridge: the flood crosses the target's veth
-    return this.floodEndpoint(target.netnsPath && target.gateway ? {sinkHost: target.gateway, netnsPath: target.netnsPath, iface: 'eth0'} : undefined)
+    return this.floodEndpoint(target.netnsPath && target.gateway
+      ? {sinkHost: target.gateway, targetHost: target.address, ingressShaped: target.managed, netnsPath: target.netnsPath, iface: 'eth0'}
+      : undefined)
   }
 
   targetIo(device: string): (() => IoCounters | undefined) | undefined {
@@ -448,8 +461,12 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
     const target = this.workflows[0]
     const inTarget = placement.where === 'target'
     const rootDirs = this.layout ? Cgroup.rootDirs(this.layout) : []
-    // the sink is part of the fault too: it listens on the host's end of the bridge, charged to the target's container
-    return this.spawnTracked(placement, target.cgroup?.dirs ?? rootDirs, inTarget && placement.kind === 'flood' ? target.netnsPath : undefined)
+    // the network's ends: a flood from the target, or a receiver in it, join its namespace; the sink (or a source
+    // toward the target) stays on the host's end of the bridge. Both ends are charged to the target's container:
+    // the far end is part of the fault too
+    const networkEnd = placement.kind === 'flood' || placement.kind === 'sink'
+    return this.spawnTracked(placement, target.cgroup?.dirs ?? rootDirs, inTarget && networkEnd ? target.netnsPath : undefined,
+      !inTarget && placement.kind === 'flood' && target.netnsPath ? target.address : undefined)
   }
 
   async teardown(): Promise<string[]> {
