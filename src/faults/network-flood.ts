@@ -55,7 +55,7 @@ export const networkFlood: FaultDriver<NetworkFloodSpec> = {
     const flood = capabilityOf(platform, 'flood', 'network-flood')
     flood.checkFlood?.()
     if (spec.direction === 'receive' && !flood.floodsTowardTarget) {
-      throw new PlanError(`network-flood direction receive: the ${platform.name} platform cannot yet place a source in the sink's place and a receiver in the target; the process and docker platforms can`)
+      throw new PlanError(`network-flood direction receive: the ${platform.name} platform cannot yet place a source in the sink's place and a receiver in the target; the process, docker and host platforms can`)
     }
     if (spec.direction === 'receive') {
       return `network-flood: ${spec.protocol} x${spec.connections} from the experiment's source to a receiver in the target at ${spec.rate ? formatBitRate(spec.rate) : 'full speed'}`

@@ -54,6 +54,18 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     await expectNothingLeft(journal.runId)
   })
 
+  it('network-flood receive: the agent places the source in the sink\'s namespace and the receiver in the worker\'s, on the host, held by the tbf on the far end of its link', async () => {
+    const file = 'experiments/host/network-flood-receive.yaml'
+    const journal = await runExperiment({experiment: onApp(shortened(file)), file})
+    expect(journal.plan.join('\n')).toMatch(/from the experiment's source to a receiver in the target at full speed, through the target's own link on host app \(tbf 100\.0Mbit\/s each way\)/)
+    // the agent sent where the receiver listens and the link's ingress limit: the dose is judged against it
+    expect(journal.injection.efficacy?.note).toMatch(/received by the target \(unbounded, capped by the target's link at 100\.0Mbit\/s inbound\)/)
+    expect(journal.injection.efficacy?.achieved).toBeGreaterThan(85e6)
+    expect(journal.injection.efficacy?.achieved).toBeLessThan(110e6)
+    expect(journal.rollback).toEqual({complete: true, leftovers: [], durationMs: expect.any(Number)})
+    await expectNothingLeft(journal.runId)
+  })
+
   it('memory-leak-shared: in one box on the host the OOM killer takes the API; its death decides a breach', async () => {
     const file = 'experiments/host/memory-leak-shared.yaml'
     const journal = await runExperiment({experiment: onApp(interleaved(shortened(file))), file})

@@ -1,6 +1,6 @@
 // The host platform's runs the default suite leaves to `npm run test:slow` to keep within its time: the faults beyond
-// memory-leak on a host (process-exhaustion, cpu-hog, disk-fill, network-flood, with their controls) and the
-// VM-boundary experiment file with its two hosts (the default suite covers the agent, the memory-leak pair, chaos
+// memory-leak on a host (process-exhaustion, cpu-hog, disk-fill, network-flood, with their controls, and the receive
+// flood's control) and the VM-boundary experiment file with its two hosts (the default suite covers the agent, the memory-leak pair, chaos
 // matrix's separate-hosts level and every way a run can lose its host). Real sshds, as there.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -85,6 +85,15 @@ describe('platform host: the controls and the separate-hosts file', () => {
     const file = 'experiments/host/network-flood-none.yaml'
     const journal = await runExperiment({experiment: onTestHost(shortened(file), app), file})
     expect(journal.plan.join('\n')).toMatch(/on host app's loopback/)
+    expect(journal.injection.efficacy?.achieved).toBeGreaterThan(1e9)
+    await expectNothingLeft(journal.runId)
+  })
+
+  it('network-flood-receive-none: without a link of its own the worker is flooded on the host\'s loopback at full speed', async () => {
+    const file = 'experiments/host/network-flood-receive-none.yaml'
+    const journal = await runExperiment({experiment: onTestHost(shortened(file), app), file})
+    expect(journal.plan.join('\n')).toMatch(/to a receiver in the target at full speed, on host app's loopback/)
+    expect(journal.injection.efficacy?.note).toMatch(/received by the target \(unbounded\)/)
     expect(journal.injection.efficacy?.achieved).toBeGreaterThan(1e9)
     await expectNothingLeft(journal.runId)
   })

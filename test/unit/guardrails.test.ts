@@ -99,7 +99,7 @@ describe('guardrails', () => {
     const receive = base('{type: network-flood, direction: receive}')
     const sends = fakePlatform({capabilities: {flood: {flood: () => ({sinkHost: '127.0.0.1', inNamespace: false})}}})
     expect(refusal(() => networkFlood.guard(receive.fault as never, receive, sends)).message)
-      .toBe('network-flood direction receive: the fake platform cannot yet place a source in the sink\'s place and a receiver in the target; the process and docker platforms can')
+      .toBe('network-flood direction receive: the fake platform cannot yet place a source in the sink\'s place and a receiver in the target; the process, docker and host platforms can')
     const both = fakePlatform({capabilities: {flood: {flood: () => ({sinkHost: '127.0.0.1', inNamespace: false}), floodsTowardTarget: true}}})
     expect(networkFlood.guard(receive.fault as never, receive, both)).toBe('network-flood: tcp x4 from the experiment\'s source to a receiver in the target at full speed')
     // a receive flood never comes from another host

@@ -202,6 +202,12 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
     return {where: `${fill.path} on host ${this.targetHost}`}
   }
 
+  /**
+   * Toward the target too: the agent's own platform places the source in the sink's place and the receiver in the
+   * target, both on the target's host, as the process platform does there.
+   */
+  readonly floodsTowardTarget = true
+
   /** Where a flood from the target goes: the sink the agent starts on the target's host (its loopback, or across the target's own link). */
   flood(): FloodEndpoint {
     if (!this.floodEndpoint) throw new Error('flood before setup')
@@ -210,7 +216,7 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
 
   floodRoute(): string {
     const network = this.experiment.target.isolation.network
-    return network ? `through the target's own link on host ${this.targetHost} (tbf ${formatBitRate(network.rate)})` : `on host ${this.targetHost}'s loopback`
+    return network ? `through the target's own link on host ${this.targetHost} (tbf ${formatBitRate(network.rate)} each way)` : `on host ${this.targetHost}'s loopback`
   }
 
   launchStressor(placement: StressorPlacement): StressorHandle {

@@ -38,8 +38,8 @@ export type AgentMessage =
   | {type: 'planned', lines: string[], allowance?: Allowance, cpus: number, taskLimit?: number, volumeDirs: Record<string, string>}
   | {type: 'refused', message: string, exitCode: 2 | 4}
   | {type: 'log', line: string}
-  /** flood: where a flood from the target goes there (the target's host only) */
-  | {type: 'set-up', workflows: {name: string, boundary: string, allowance: Allowance}[], flood?: {sinkHost: string, inNamespace: boolean, egressLimit?: number}}
+  /** flood: where a flood from the target goes there, and where a receiver in the target listens (the target's host only) */
+  | {type: 'set-up', workflows: {name: string, boundary: string, allowance: Allowance}[], flood?: {sinkHost: string, inNamespace: boolean, egressLimit?: number, targetHost?: string, ingressLimit?: number}}
   | {type: 'readings', t: number, workflows: Record<string, WorkflowReading>}
   | {type: 'stressor', id: number, message: StressorMessage}
   | {type: 'stressor-pid', id: number, pid: number}
