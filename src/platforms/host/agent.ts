@@ -100,12 +100,8 @@ export function runAgent(io: AgentIo): (why: string) => void {
         io.send({
           type: 'set-up',
           workflows: [p.target, ...p.neighbors].map((w) => ({name: w.name, boundary: w.boundary, allowance: w.allowance()})),
-          ...(flood ? {flood: {
-            sinkHost: flood.sinkHost, inNamespace: flood.inNamespace,
-            ...(flood.egressLimit !== undefined ? {egressLimit: flood.egressLimit} : {}),
-            ...(flood.targetHost !== undefined ? {targetHost: flood.targetHost} : {}),
-            ...(flood.ingressLimit !== undefined ? {ingressLimit: flood.ingressLimit} : {}),
-          }} : {}),
+          // the endpoint's data only (its linkBytes is a function of this host's); JSON drops what is undefined
+          ...(flood ? {flood: {sinkHost: flood.sinkHost, inNamespace: flood.inNamespace, egressLimit: flood.egressLimit, targetHost: flood.targetHost, ingressLimit: flood.ingressLimit}} : {}),
         })
         timer = setInterval(() => io.send({type: 'readings', t: Date.now(), workflows: readings()}), sampleMs)
         io.send({type: 'readings', t: Date.now(), workflows: readings()})
