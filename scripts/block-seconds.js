@@ -4,6 +4,8 @@
 // fault-off block: the per-second p99 and p50 from the neighbour's timeline, on the log scale, against the mean of
 // the off block's seconds. Prints, per second of the block, the geometric-mean change and its standard error.
 // A fault that ends itself (a leak killed by its limit) shows its cost in the seconds of its episode only.
+// The neighbour is the journal's first unless --neighbor names one; seconds past `block` (an episode that ran
+// longer) are left out, so every row compares the same second of equal blocks.
 //
 //   node scripts/block-seconds.js [--neighbor NAME] JOURNAL.json...
 import {readFileSync} from 'node:fs'
@@ -26,9 +28,9 @@ const change = {p99: [], p50: []}
 let blockSeconds = 0
 for (const file of args) {
   const journal = JSON.parse(readFileSync(file, 'utf8'))
-  const blocks = journal.design?.blocks ?? []
   // one baseline window and one fault window have no pairs to compare second by second
   if (journal.design?.kind !== 'interleaved') continue
+  const blocks = journal.design.blocks
   const neighbor = journal.neighbors.find((n) => wanted === undefined || n.name === wanted)
   if (!neighbor) continue
   blockSeconds = Math.max(blockSeconds, Math.round(journal.design.blockMs / 1000))
