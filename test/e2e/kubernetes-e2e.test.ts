@@ -254,8 +254,10 @@ describe('kubernetes platform end to end (fake API server, local runtime)', () =
       expect(wrong.out).toContain('worker: a LimitRange in namespace shop stated, but it has none')
       expect(wrong.out).toContain('worker: a dedicated node stated, but api\'s api-0 on fake-node-1')
       expect(wrong.out).toContain('worker: nodeSelector pool=chaos stated, but worker-0 has {}')
-      // nothing was created: a dry run, and the refusal comes from the plan
-      expect(fake.requests.filter((r) => r.verb === 'create' && r.resource === 'pods' && !r.subresource)).toEqual([])
+      // nothing was created: a dry run, and the refusal comes from the plan; the plan's admission check is a
+      // server-side dry run (dryRun=All), which stores nothing
+      expect(fake.requests.filter((r) => r.verb === 'create' && r.resource === 'pods' && !r.subresource && !r.dryRun)).toEqual([])
+      expect(ok.out).toContain('admission: the API server admits the helper pod in namespace shop (dry-run create)')
     } finally {
       fake.removeNamespaceLimits('shop')
     }

@@ -8,23 +8,22 @@
 // is ignored; a command starting with "chaos" runs this checkout's bin/run.js), each in a cgroup of its own under
 // kubepods-fake-ID/podUID/CONTAINERID with the container's resources.limits applied, and status.containerStatuses[]
 // .containerID names that directory. So a helper pod really can find and join the target container's cgroup.
-import {type ChildProcess, spawn} from 'node:child_process'
 import {randomBytes, randomUUID} from 'node:crypto'
 import {execFileSync} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import type {IncomingMessage, Server, ServerResponse} from 'node:http'
 import {createServer} from 'node:https'
 import {tmpdir} from 'node:os'
 import type {AddressInfo} from 'node:net'
-import {dirname, join} from 'node:path'
-import {fileURLToPath} from 'node:url'
+import {join} from 'node:path'
 
 import {Cgroup, type CgroupLayout, detectCgroupLayout} from '../../src/host/cgroupfs.js'
 import {readCgroupSample} from '../../src/metrics/resources.js'
 import {closeExecSessions, handleExecUpgrade} from './fake-kube-exec.js'
 import {serveKubeletProxy} from './fake-kubelet-cadvisor.js'
+import {conditions, type ContainerExit, containerIdOf, OWN_NETNS_ANNOTATION, createPodBox, createPodNetns, deletePodNetns, launchContainer, now, type RunningContainer, serveContainerLog, stopContainer, terminatedState} from './local-runtime.js'
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export {OWN_NETNS_ANNOTATION, parseCpu, parseQuantity} from './local-runtime.js'
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Json = any
@@ -39,6 +38,8 @@ export interface RequestRecord {
   namespace?: string
   name?: string
   status: number
+  /** a request with dryRun=All: answered, nothing stored */
+  dryRun?: boolean
 }
 
 export interface FakeKubeOptions {
@@ -58,19 +59,6 @@ export interface FakeKubeOptions {
   token?: string
 }
 
-interface RunningContainer {
-  name: string
-  containerId: string
-  cgroup?: Cgroup
-  child?: ChildProcess
-  log: string
-  followers: Set<ServerResponse>
-  ended: boolean
-  ephemeral: boolean
-  stopping?: boolean
-  lastCpu?: {t: number, seconds: number}
-}
-
 interface WatchClient {
   res: ServerResponse
   namespace?: string
@@ -81,12 +69,6 @@ interface WatchClient {
 type Requirement = {key: string, op: 'in' | 'notin' | 'exists' | '!exists', values: string[]}
 type FieldRequirement = {field: string, op: '=' | '!=', value: string}
 
-/**
- * A pod annotated so gets a network namespace of its own (chaos-fake-*, loopback only), shared by its containers and
- * ephemeral containers, as a real pod's sandbox is. Other pods stay on the host's network, so a probe can reach them
- * on 127.0.0.1 (the fake has no pod network).
- */
-export const OWN_NETNS_ANNOTATION = 'fake.chaos.test/own-netns'
 
 const POD_FIELDS = new Set(['metadata.name', 'metadata.namespace', 'spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName'])
 
@@ -192,7 +174,7 @@ export class FakeKubeApi {
       const pod = this.normalisePod(input)
       const startedAt = now()
       pod.spec.nodeName ??= this.nodeName
-      pod.status = this.runningStatus(pod, startedAt, pod.spec.containers.map(() => `containerd://${randomBytes(32).toString('hex')}`))
+      pod.status = this.runningStatus(pod, startedAt, pod.spec.containers.map(() => `containerd://${containerIdOf()}`))
       this.store(pod, 'ADDED')
     }
   }
@@ -320,19 +302,10 @@ export class FakeKubeApi {
   private async schedule(pod: Json): Promise<void> {
     pod.spec.nodeName ??= this.nodeName
     const k = key(pod.metadata.namespace, pod.metadata.name)
-    const ids = pod.spec.containers.map(() => randomBytes(32).toString('hex'))
+    const ids = pod.spec.containers.map(() => containerIdOf())
     if (this.options.runtime) {
-      const podBox = new Cgroup(this.layout!, `${this.runtimeRoot}/pod${pod.metadata.uid}`)
-      podBox.create()
-      const limits = pod.spec.containers.map((c: Json) => c.resources?.limits ?? {})
-      if (limits.every((l: Json) => l.cpu !== undefined)) podBox.applyLimits({cpus: limits.reduce((s: number, l: Json) => s + parseCpu(l.cpu), 0)})
-      if (limits.every((l: Json) => l.memory !== undefined)) podBox.applyLimits({memory: limits.reduce((s: number, l: Json) => s + parseQuantity(l.memory), 0)})
-      if (pod.metadata.annotations?.[OWN_NETNS_ANNOTATION] === 'true') {
-        const name = `chaos-fake-${randomBytes(4).toString('hex')}`
-        execFileSync('ip', ['netns', 'add', name])
-        execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up'])
-        this.netns.set(k, name)
-      }
+      createPodBox(this.layout!, `${this.runtimeRoot}/pod${pod.metadata.uid}`, pod.spec.containers)
+      if (pod.metadata.annotations?.[OWN_NETNS_ANNOTATION] === 'true') this.netns.set(k, createPodNetns('chaos-fake'))
       const running: RunningContainer[] = []
       this.runtimes.set(k, running)
       pod.spec.containers.forEach((c: Json, i: number) => running.push(this.startContainer(pod, c, ids[i], false)))
@@ -344,51 +317,14 @@ export class FakeKubeApi {
 
   private startContainer(pod: Json, c: Json, id: string, ephemeral: boolean): RunningContainer {
     const k = key(pod.metadata.namespace, pod.metadata.name)
-    const box = new Cgroup(this.layout!, `${this.runtimeRoot}/pod${pod.metadata.uid}/${id}`)
-    box.create()
-    const limits = c.resources?.limits ?? {}
-    if (limits.cpu !== undefined) box.applyLimits({cpus: parseCpu(limits.cpu)})
-    if (limits.memory !== undefined) box.applyLimits({memory: parseQuantity(limits.memory)})
-    const argv: string[] = [...(c.command ?? []), ...(c.args ?? [])]
-    const inPod = argv[0] === 'chaos' ? [process.execPath, join(REPO, 'bin', 'run.js'), ...argv.slice(1)] : argv
-    const netns = this.netns.get(k)
-    const command = netns ? ['ip', 'netns', 'exec', netns, ...inPod] : inPod
-    const env = {...process.env, ...Object.fromEntries((c.env ?? []).map((e: Json) => [e.name, e.value ?? '']))}
-    // join the container's cgroup before exec, as runc does
-    const child = spawn('/bin/sh', ['-c', 'while [ "$1" != "--" ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"', 'fake-runc', ...box.dirs(), '--', ...command], {env, stdio: ['ignore', 'pipe', 'pipe']})
-    const rc: RunningContainer = {name: c.name, containerId: `containerd://${id}`, cgroup: box, child, log: '', followers: new Set(), ended: false, ephemeral}
-    const onData = (chunk: Buffer) => {
-      const text = chunk.toString()
-      rc.log = (rc.log + text).slice(-1_000_000)
-      for (const f of rc.followers) f.write(text)
-    }
-    child.stdout!.on('data', onData)
-    child.stderr!.on('data', onData)
-    const startedAt = now()
-    // 'exit' can come before the last output is read: the kubelet's log has all of it, so the fake ends the
-    // container once its pipes are drained too (or a moment later, if a descendant keeps them open)
-    const drained = Promise.all([child.stdout!, child.stderr!].map((stream) => new Promise<void>((resolve) => {
-      if (stream.readableEnded || stream.destroyed) resolve()
-      stream.once('close', resolve)
-      stream.once('end', resolve)
-    })))
-    child.on('exit', async (code, signal) => {
-      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 1000).unref())])
-      try {
-        onExit(code, signal)
-      } catch (error) {
-        // a bug here must not take the test process (and with it the cleanup of these processes) down
-        process.stderr.write(`fake kubelet: ${(error as Error).stack}\n`)
-      }
+    const rc: RunningContainer = launchContainer({
+      layout: this.layout!, cgroupPath: `${this.runtimeRoot}/pod${pod.metadata.uid}/${id}`, spec: c, id, ephemeral, netns: this.netns.get(k),
+      who: 'fake kubelet', onExit: (exit) => onExit(exit),
     })
-    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
-      rc.ended = true
-      for (const f of rc.followers) f.end()
-      rc.followers.clear()
+    const onExit = (exit: ContainerExit) => {
       const current = this.pods.get(k)
-      if (!current || current.metadata.deletionTimestamp || rc.stopping || !this.runtimes.has(k)) return
-      const oom = signal === 'SIGKILL' && oomKilled(box)
-      const terminated = {exitCode: code ?? 128 + 9, ...(signal ? {signal: 9} : {}), reason: oom ? 'OOMKilled' : code === 0 ? 'Completed' : 'Error', startedAt, finishedAt: now(), containerID: rc.containerId}
+      if (!current || current.metadata.deletionTimestamp || !this.runtimes.has(k)) return
+      const terminated = terminatedState(rc, exit)
       const statuses = ephemeral ? current.status.ephemeralContainerStatuses : current.status.containerStatuses
       const status = statuses?.find((s: Json) => s.name === c.name)
       if (!status) return
@@ -420,25 +356,13 @@ export class FakeKubeApi {
     if (!list) return
     this.runtimes.delete(k)
     for (const rc of list) rc.stopping = true
-    await Promise.all(list.map(async (rc) => {
-      const child = rc.child
-      if (child && child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve))
-        child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), 2000)
-        await exited
-        clearTimeout(timer)
-      }
-      await rc.cgroup?.remove()
-    }))
+    await Promise.all(list.map((rc) => stopContainer(rc)))
     const uid = list[0]?.cgroup?.relativePath.split('/')[1]
     if (uid && this.layout) await new Cgroup(this.layout, `${this.runtimeRoot}/${uid}`).remove()
     const netns = this.netns.get(k)
     if (netns) {
       this.netns.delete(k)
-      try {
-        execFileSync('ip', ['netns', 'del', netns])
-      } catch { /* already gone */ }
+      deletePodNetns(netns)
     }
   }
 
@@ -518,7 +442,10 @@ export class FakeKubeApi {
     if (!record.name) {
       if (record.verb === 'list') return this.list(res, record.namespace, q)
       if (record.verb === 'watch') return this.watch(req, res, record.namespace, q)
-      if (record.verb === 'create') return this.create(res, record.namespace!, body)
+      if (record.verb === 'create') {
+        record.dryRun = q.get('dryRun') === 'All' || undefined
+        return this.create(res, record.namespace!, body, record.dryRun)
+      }
     }
     const pod = this.pods.get(key(record.namespace!, record.name!))
     if (!pod) return this.notFound(res, 'pods', record.name!)
@@ -655,7 +582,8 @@ export class FakeKubeApi {
     })
   }
 
-  private async create(res: ServerResponse, namespace: string, body: Json): Promise<void> {
+  /** dryRun: validated and answered as created, but not stored (dryRun=All, as the apiserver does) */
+  private async create(res: ServerResponse, namespace: string, body: Json, dryRun = false): Promise<void> {
     if (!body?.metadata?.name && !body?.metadata?.generateName) return this.status(res, 422, 'Invalid', 'Pod "" is invalid: metadata.name: Required value: name or generateName is required', {kind: 'Pod', causes: [{reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name'}]})
     if (body.metadata.namespace && body.metadata.namespace !== namespace) return this.status(res, 400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request')
     if (body.metadata.name && this.pods.has(key(namespace, body.metadata.name))) {
@@ -663,6 +591,7 @@ export class FakeKubeApi {
     }
     if (!Array.isArray(body.spec?.containers) || body.spec.containers.length === 0) return this.status(res, 422, 'Invalid', `Pod "${body.metadata.name}" is invalid: spec.containers: Required value`, {name: body.metadata.name, kind: 'Pod'})
     const pod = this.normalisePod({...body, metadata: {...body.metadata, namespace}})
+    if (dryRun) return this.json(res, 201, pod)
     this.store(pod, 'ADDED')
     const created = structuredClone(pod)
     // the scheduler and kubelet act after the create returns, as in a cluster
@@ -730,7 +659,7 @@ export class FakeKubeApi {
         if (!current || current.metadata.deletionTimestamp) return
         current.status.ephemeralContainerStatuses ??= []
         for (const a of added) {
-          const id = randomBytes(32).toString('hex')
+          const id = containerIdOf()
           const spec = current.spec.ephemeralContainers.find((e: Json) => e.name === a.name)
           if (this.options.runtime) this.runtimes.get(key(pod.metadata.namespace, pod.metadata.name))?.push(this.startContainer(current, spec, id, true))
           current.status.ephemeralContainerStatuses.push({
@@ -751,11 +680,7 @@ export class FakeKubeApi {
     if (!names.includes(container)) return this.status(res, 400, 'BadRequest', `container ${container} is not valid for pod ${pod.metadata.name}`)
     const rc = this.runtimes.get(key(pod.metadata.namespace, pod.metadata.name))?.filter((r) => r.name === container).at(-1)
     if (!rc) return this.status(res, 400, 'BadRequest', `container "${container}" in pod "${pod.metadata.name}" is waiting to start: ContainerCreating`)
-    res.writeHead(200, {'content-type': 'text/plain', 'transfer-encoding': 'chunked'})
-    res.write(rc.log)
-    if (q.get('follow') !== 'true' || rc.ended) return void res.end()
-    rc.followers.add(res)
-    res.on('close', () => rc.followers.delete(res))
+    serveContainerLog(res, rc, q.get('follow') === 'true')
   }
 
   /** metrics.k8s.io/v1beta1 PodMetrics, read from the fake runtime's cgroups (metrics-server reads the kubelet's). */
@@ -868,49 +793,13 @@ function key(namespace: string, name: string): string {
   return `${namespace}/${name}`
 }
 
-function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z')
-}
 
-function conditions(ready: boolean): Json[] {
-  const t = now()
-  const s = ready ? 'True' : 'False'
-  return [
-    {type: 'PodReadyToStartContainers', status: 'True', lastTransitionTime: t},
-    {type: 'Initialized', status: 'True', lastTransitionTime: t},
-    {type: 'Ready', status: s, lastTransitionTime: t},
-    {type: 'ContainersReady', status: s, lastTransitionTime: t},
-    {type: 'PodScheduled', status: 'True', lastTransitionTime: t},
-  ]
-}
 
 function qosClass(containers: Json[]): string {
   const all = containers.map((c) => ({req: c.resources?.requests ?? c.resources?.limits ?? {}, lim: c.resources?.limits ?? {}}))
   if (all.every((c) => Object.keys(c.req).length === 0 && Object.keys(c.lim).length === 0)) return 'BestEffort'
   if (all.every((c) => c.lim.cpu !== undefined && c.lim.memory !== undefined && c.req.cpu === c.lim.cpu && c.req.memory === c.lim.memory)) return 'Guaranteed'
   return 'Burstable'
-}
-
-function oomKilled(box: Cgroup): boolean {
-  const paths = box.paths()
-  const file = paths.version === 2 ? join(paths.dir, 'memory.events') : paths.memory ? join(paths.memory, 'memory.oom_control') : undefined
-  try {
-    return file !== undefined && existsSync(file) && /oom_kill (\d+)/.test(readFileSync(file, 'utf8')) && Number(/oom_kill (\d+)/.exec(readFileSync(file, 'utf8'))![1]) > 0
-  } catch {
-    return false
-  }
-}
-
-export function parseCpu(q: string | number): number {
-  const text = String(q)
-  return text.endsWith('m') ? Number(text.slice(0, -1)) / 1000 : Number(text)
-}
-
-export function parseQuantity(q: string | number): number {
-  const m = /^([\d.]+)([EPTGMK]i?|[mk])?$/.exec(String(q))
-  if (!m) return NaN
-  const mult: Record<string, number> = {Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, m: 1e-3}
-  return Number(m[1]) * (m[2] ? mult[m[2]] ?? 1 : 1)
 }
 
 async function readBody(req: IncomingMessage): Promise<Json> {

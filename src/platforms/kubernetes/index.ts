@@ -80,7 +80,36 @@ export class KubernetesPlatform extends PlatformWorkflows<KubeWorkflow> implemen
     }
     this.workflows = workflows
     await this.checkIsolation(lines)
+    await this.checkAdmission(lines)
     return lines
+  }
+
+  /**
+   * The helper pod as the API server's admission sees it, created with dryRun=All on each target pod's node: a
+   * cluster that forbids privileged containers (kube-apiserver --allow-privileged=false) or a namespace whose Pod
+   * Security level is baseline or restricted refuses it here, before anything starts, and not in the middle of the
+   * run. RBAC was asked already; this is the server's validation and admission (policies and webhooks included).
+   */
+  private async checkAdmission(lines: string[]): Promise<void> {
+    if (this.settings.mechanism !== 'helper-pod') return
+    const cluster = this.cluster!
+    const places = new Map<string, {namespace: string, node: string}>()
+    for (const pod of this.workflows[0].pods) {
+      const namespace = pod.metadata?.namespace
+      const node = pod.spec?.nodeName
+      if (namespace && node) places.set(`${namespace}/${node}`, {namespace, node})
+    }
+    for (const {namespace, node} of places.values()) {
+      const body = helperPod(`chaos-${this.runId}-admission`, this.runId, node, this.settings.image, ['chaos', 'k8s', 'helper'], Date.now() + 60_000)
+      try {
+        await withTimeout(cluster, 'a dry-run create of the helper pod', cluster.core.createNamespacedPod({namespace, body, dryRun: 'All'}))
+      } catch (error) {
+        if (error instanceof PlanError) throw error
+        throw new PlanError(`mechanism helper-pod: the API server would not admit the helper pod in namespace ${namespace} (a dry-run create was refused): ${describeApiError(error)}. ` +
+          'The helper is a privileged pod with hostPID and a hostPath volume: it needs a cluster that allows privileged containers and a namespace at Pod Security level privileged. Mechanism ephemeral-container needs neither', 4)
+      }
+    }
+    lines.push(`admission: the API server admits the helper pod in namespace ${[...new Set([...places.values()].map((p) => p.namespace))].join(', ')} (dry-run create)`)
   }
 
   /** SelfSubjectAccessReview for every verb this run needs, in every namespace it touches: a refusal names the verb. */
