@@ -18,6 +18,8 @@ export interface RealApiServer {
   tokenKubeconfig(token: string, name: string): string
   /** a namespace and its default ServiceAccount (what the controller-manager, not run here, would add) */
   createNamespace(name: string): Promise<void>
+  /** a certificate of the test CA: a client's (subject /O=group/CN=name) or, with server, one for 127.0.0.1 */
+  issueCertificate(name: string, subject: string, options?: {server?: boolean}): {cert: string, key: string}
   /** the last lines of the apiserver's log, for a failing test's message */
   logTail(): string
   stop(): Promise<void>

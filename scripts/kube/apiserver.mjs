@@ -43,6 +43,10 @@ function certificates(dir) {
   openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'admin.key', '-out', 'admin.csr', '-subj', '/O=system:masters/CN=chaos-test-admin')
   writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n')
   openssl('x509', '-req', '-in', 'admin.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'client.ext', '-out', 'admin.crt')
+  // the apiserver's identity towards kubelets (logs, exec): the test node agent (test/helpers/node-agent.ts) admits
+  // only certificates of this CA
+  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'kubelet-client.key', '-out', 'kubelet-client.csr', '-subj', '/O=system:masters/CN=kube-apiserver-kubelet-client')
+  openssl('x509', '-req', '-in', 'kubelet-client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'client.ext', '-out', 'kubelet-client.crt')
   openssl('genrsa', '-out', 'sa.key', '2048')
   openssl('rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub')
 }
@@ -85,6 +89,12 @@ export async function startRealApiServer() {
     '--authorization-mode=Node,RBAC', '--service-cluster-ip-range=10.0.0.0/24',
     // no controller-manager runs to reconcile the kubernetes Service's endpoints
     '--endpoint-reconciler-type=none', `--cert-dir=${dir}/certs`,
+    // as clusters run it (kubeadm's default): the toolkit's helper pod is privileged
+    '--allow-privileged=true',
+    // how it reaches a node's kubelet (here the test node agent): by the node's InternalIP, with a client
+    // certificate, verifying the kubelet's serving certificate against the test CA
+    `--kubelet-client-certificate=${dir}/kubelet-client.crt`, `--kubelet-client-key=${dir}/kubelet-client.key`,
+    `--kubelet-certificate-authority=${dir}/ca.crt`, '--kubelet-preferred-address-types=InternalIP',
   ], {stdio: ['ignore', 'ignore', 'pipe']})
   apiserver.stderr.on('data', (chunk) => {
     log = (log + chunk.toString()).slice(-20_000)
@@ -170,6 +180,17 @@ export async function startRealApiServer() {
         const res = await request('POST', path, body)
         if (res.status !== 201) throw new Error(`POST ${path}: HTTP ${res.status} ${JSON.stringify(res.body)}`)
       }
+    },
+    /**
+     * A certificate of the test CA: a client's (subject as /O=group/CN=name), or a server's for 127.0.0.1 (server:
+     * true). A node's own identity (/O=system:nodes/CN=system:node:NAME) is one the Node authorizer knows.
+     */
+    issueCertificate(name, subject, {server = false} = {}) {
+      const openssl = (...args) => execFileSync('openssl', args, {cwd: dir, stdio: 'ignore'})
+      openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject)
+      writeFileSync(join(dir, `${name}.ext`), server ? 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' : 'extendedKeyUsage=clientAuth\n')
+      openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', `${name}.ext`, '-out', `${name}.crt`)
+      return {cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`)}
     },
     logTail: () => log.slice(-3000),
     stop,

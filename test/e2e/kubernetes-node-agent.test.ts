@@ -1,0 +1,283 @@
+// The kubernetes platform's mechanisms against a REAL kube-apiserver (v1.37.2 and etcd, built from the Go module proxy
+// by scripts/kube/build.sh), with the test node agent (test/helpers/node-agent.ts) in a kubelet's place: the pods are
+// stored, validated, defaulted and admitted by the real server; the toolkit runs under its own ServiceAccount (the
+// objects `chaos k8s manifests` prints, applied to the server, a token from the real TokenRequest API), so every
+// request it makes is authorized by the real RBAC authorizer; the helper pods it creates reach the node because they
+// name it, and their stressor's lines come back through the real server's log proxying to the agent. The agent's part
+// (what a kubelet would do) is the local processes in cgroups and the status it writes through the API as the node.
+import {execFile, spawn} from 'node:child_process'
+import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {parseAllDocuments} from 'yaml'
+
+import {readCgroupSample} from '../../src/metrics/resources.js'
+import {workloadPod, workloadsAnswer} from '../helpers/fake-kube-api.js'
+import {type RealApiServer, startRealApiServer} from '../helpers/kube-apiserver.js'
+import {kubeExperiment} from '../helpers/kube-experiment.js'
+import {OWN_NETNS_ANNOTATION} from '../helpers/local-runtime.js'
+import {TestNodeAgent} from '../helpers/node-agent.js'
+import {freePort} from '../helpers/prometheus-server.js'
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'run.js')
+const execFileAsync = promisify(execFile)
+const PORTS = {worker: 0, api: 0, flooder: 0}
+
+let server: RealApiServer
+let agent: TestNodeAgent
+let dir: string
+/** kubeconfigs holding only a ServiceAccount token: one per mechanism, each from its own `chaos k8s manifests` */
+const kubeconfigs: Record<'helper-pod' | 'ephemeral-container', string> = {'helper-pod': '', 'ephemeral-container': ''}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Obj = {apiVersion: string, kind: string, metadata: {name: string, namespace?: string, labels?: Record<string, string>, uid?: string}, [key: string]: any}
+
+const PLURAL: Record<string, string> = {
+  Namespace: 'namespaces', ServiceAccount: 'serviceaccounts', ConfigMap: 'configmaps', Pod: 'pods', Role: 'roles', RoleBinding: 'rolebindings',
+  ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings', Job: 'jobs', CronJob: 'cronjobs',
+}
+
+function collection(o: Obj): string {
+  const base = o.apiVersion.includes('/') ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`
+  return `${base}${o.metadata.namespace ? `/namespaces/${o.metadata.namespace}` : ''}/${PLURAL[o.kind]}`
+}
+
+function write(name: string, text: string): string {
+  const file = join(dir, name)
+  writeFileSync(file, text)
+  return file
+}
+
+function experiment(mechanism: 'helper-pod' | 'ephemeral-container', o: {fault?: string, extra?: string, targetSelector?: string} = {}): string {
+  return kubeExperiment({name: `real-${mechanism}`, mechanism, image: 'chaos-toolkit:test', apiPort: PORTS.api, fault: o.fault, extra: o.extra, targetSelector: o.targetSelector})
+}
+
+/** `chaos ARGS` as a child process (asynchronous: the agent answers from this process's event loop). */
+function chaos(args: string[], env: Record<string, string> = {}): Promise<{code: number | null, out: string}> {
+  const child = spawn(process.execPath, [BIN, ...args], {env: {...process.env, CHAOS_STATE_DIR: join(dir, 'state'), ...env}})
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000)
+  return new Promise((resolve) => child.on('close', (code) => {
+    clearTimeout(timer)
+    resolve({code, out})
+  }))
+}
+
+/** Runs an experiment under a mechanism's ServiceAccount; the journal and the CLI's output. */
+async function runUnderServiceAccount(mechanism: 'helper-pod' | 'ephemeral-container', name: string, text: string) {
+  const journalFile = join(dir, `${name}.json`)
+  const result = await chaos(['run', write(`${name}.yaml`, text), '--quiet', '--output', journalFile], {KUBECONFIG: kubeconfigs[mechanism]})
+  let journal
+  try {
+    journal = JSON.parse(readFileSync(journalFile, 'utf8'))
+  } catch {
+    throw new Error(`no journal; the run said:\n${result.out}`)
+  }
+  return {result, journal}
+}
+
+async function getPod(name: string): Promise<Obj> {
+  const res = await server.request('GET', `/api/v1/namespaces/shop/pods/${name}`)
+  expect(res.status, JSON.stringify(res.body)).toBe(200)
+  return res.body
+}
+
+/** Pods the toolkit created (labelled chaos.run) still in the real server. */
+async function toolkitPods(): Promise<string[]> {
+  const res = await server.request('GET', '/api/v1/namespaces/shop/pods?labelSelector=chaos.run')
+  return res.body.items.map((p: Obj) => p.metadata.name)
+}
+
+/** The worker container's cgroup, as the agent runs it. */
+function workerBox() {
+  return agent.running('shop', 'worker-0')!.containers.find((c) => c.name === 'app' && !c.ephemeral)!.cgroup
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const until = Date.now() + ms
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'chaos-node-agent-'))
+  server = await startRealApiServer()
+  agent = new TestNodeAgent(server)
+  await agent.start()
+  for (const ns of ['chaos', 'shop']) await server.createNamespace(ns)
+  expect((await server.request('PATCH', '/api/v1/namespaces/shop', {metadata: {labels: {'chaos.allowed': 'true'}}}, {contentType: 'application/merge-patch+json'})).status).toBe(200)
+  PORTS.worker = await freePort()
+  PORTS.api = await freePort()
+  PORTS.flooder = await freePort()
+  mkdirSync(join(dir, 'scratch'))
+  const pods = [
+    workloadPod({name: 'worker-0', namespace: 'shop', port: PORTS.worker, cpu: '500m', memory: '256Mi', labels: {app: 'worker', 'chaos.allowed': 'true'}}),
+    workloadPod({name: 'api-0', namespace: 'shop', port: PORTS.api, cpu: '500m', memory: '256Mi', labels: {app: 'api', tier: 'web'}}),
+    workloadPod({name: 'flooder-0', namespace: 'shop', port: PORTS.flooder, cpu: '500m', memory: '256Mi', labels: {app: 'flooder', 'chaos.allowed': 'true'}}),
+  ]
+  // the worker mounts an emptyDir where a disk fill may go (the agent mounts nothing: a mount path is a directory here)
+  pods[0].spec.volumes = [{name: 'scratch', emptyDir: {sizeLimit: '1Gi'}}]
+  pods[0].spec.containers[0].volumeMounts = [{name: 'scratch', mountPath: join(dir, 'scratch')}]
+  pods[2].metadata.annotations = {[OWN_NETNS_ANNOTATION]: 'true'}
+  for (const p of pods) {
+    // no scheduler runs: the pod names its node, as a scheduler's binding would
+    const res = await server.request('POST', '/api/v1/namespaces/shop/pods', {apiVersion: 'v1', kind: 'Pod', ...p, spec: {...p.spec, nodeName: agent.nodeName}})
+    expect(res.status, JSON.stringify(res.body)).toBe(201)
+  }
+  for (const name of ['worker-0', 'api-0', 'flooder-0']) {
+    await waitFor(`${name} Running`, async () => ((await getPod(name)).status?.phase === 'Running' ? true : undefined))
+  }
+  await workloadsAnswer([PORTS.worker, PORTS.api])
+  // the toolkit's own objects, one set per mechanism (their Roles differ), applied to the real server
+  for (const mechanism of ['helper-pod', 'ephemeral-container'] as const) {
+    const name = mechanism === 'helper-pod' ? 'chaos-helper' : 'chaos-eph'
+    const printed = await chaos(['k8s', 'manifests', write(`manifests-${mechanism}.yaml`, experiment(mechanism)), '--namespace', 'chaos', '--name', name, '--image', 'chaos-toolkit:test'])
+    expect(printed.code, printed.out).toBe(0)
+    for (const o of parseAllDocuments(printed.out).map((d) => d.toJS() as Obj).filter(Boolean)) {
+      const res = await server.request('POST', `${collection(o)}?fieldValidation=Strict`, o)
+      expect(res.status, `${o.kind} ${o.metadata.name}: ${JSON.stringify(res.body)}`).toBe(201)
+    }
+    kubeconfigs[mechanism] = server.tokenKubeconfig(await server.tokenFor('chaos', name), name)
+  }
+}, 45 * 60_000)
+
+afterAll(async () => {
+  await agent?.stop()
+  await server?.stop()
+  if (dir) rmSync(dir, {recursive: true, force: true})
+})
+
+describe('kubernetes mechanisms against a real kube-apiserver, the test node agent in a kubelet\'s place', () => {
+  it('the agent registers a Ready node and runs the pods bound to it; the status it writes is the real server\'s', async () => {
+    const node = await server.request('GET', `/api/v1/nodes/${agent.nodeName}`)
+    expect(node.status).toBe(200)
+    expect(node.body.status.conditions.find((c: {type: string}) => c.type === 'Ready').status).toBe('True')
+    const worker = await getPod('worker-0')
+    // the server's own defaults and QoS class, the agent's container status
+    expect(worker.status.qosClass).toBe('Guaranteed')
+    expect(worker.spec.containers[0].terminationMessagePolicy).toBe('File')
+    const id = worker.status.containerStatuses[0].containerID.replace('containerd://', '')
+    expect(workerBox().relativePath).toBe(`${agent.runtimeRoot}/pod${worker.metadata.uid}/${id}`)
+    expect(agent.errors).toEqual([])
+  })
+
+  it('helper pod (cpu-hog): created under the ServiceAccount, run by the node, its log read through the server, the dose in the worker container\'s cgroup, deleted after', async () => {
+    const box = workerBox()
+    const before = readCgroupSample(box.paths()).cpuSeconds!
+    const started = Date.now()
+    const {result, journal} = await runUnderServiceAccount('helper-pod', 'helper-cpu', experiment('helper-pod'))
+    const seconds = (Date.now() - started) / 1000
+    const after = readCgroupSample(box.paths()).cpuSeconds!
+    expect(result.code, `${result.out}\nagent: ${agent.errors.join('\n')}`).toBe(0)
+    expect(journal.plan.join('\n')).toContain(`shop/worker-0 on node ${agent.nodeName}`)
+    expect(journal.plan.join('\n')).toContain('admission: the API server admits the helper pod in namespace shop (dry-run create)')
+    expect(journal.injection.efficacy.landed, JSON.stringify(journal.injection.efficacy)).toBe(true)
+    // 0.25 cores for the 4 s of the dose, charged to the worker container's own cgroup
+    expect(after - before).toBeGreaterThan(0.25 * 4 * 0.8)
+    expect(after - before).toBeLessThan(0.5 * seconds)
+    // the stressor's lines came through the API server's log proxy to the node (follow=true)
+    expect(agent.kubeletRequests.some((r) => /^\/containerLogs\/shop\/chaos-[0-9a-f]+-/.test(r.path) && r.status === 200)).toBe(true)
+    // deleted through the API, ended by the node, gone from the server
+    await waitFor('the helper pod gone', async () => ((await toolkitPods()).length === 0 ? true : undefined))
+    expect(agent.running('shop', 'worker-0')!.containers).toHaveLength(1)
+    expect(agent.errors).toEqual([])
+  })
+
+  it('helper pod (memory-leak): the leak is OOM-killed at the worker container\'s 256Mi limit, the workload survives', async () => {
+    const box = workerBox()
+    const {result, journal} = await runUnderServiceAccount('helper-pod', 'helper-leak', experiment('helper-pod', {fault: '{type: memory-leak, rate: 128Mi/s, limit: 1Gi}'}))
+    const events = journal.injection.events.join('\n')
+    expect(result.code, `${result.out}\n${events}`).toBe(0)
+    expect(journal.verdict).toBe('contained')
+    expect(events).toMatch(/memory stressor ended .*killed by SIGKILL, oom-or-sigkill/)
+    expect(journal.injection.efficacy.note, JSON.stringify(journal.injection.efficacy)).toMatch(/OOM-killed/)
+    expect(readCgroupSample(box.paths()).oomKills).toBeGreaterThanOrEqual(1)
+    // the server's record of the worker: never restarted (the leak was the largest process in its box)
+    expect((await getPod('worker-0')).status.containerStatuses[0].restartCount).toBe(0)
+    await waitFor('the helper pod gone', async () => ((await toolkitPods()).length === 0 ? true : undefined))
+    expect(agent.errors).toEqual([])
+  })
+
+  it('helper pod (disk-fill): 64Mi written into the worker container\'s path, charged to its cgroup, and removed', async () => {
+    const scratch = join(dir, 'scratch', 'helper')
+    mkdirSync(scratch)
+    let largest = 0
+    const watch = setInterval(() => {
+      for (const name of readdirSync(scratch)) {
+        try {
+          largest = Math.max(largest, statSync(join(scratch, name)).size)
+        } catch { /* removed meanwhile */ }
+      }
+    }, 100)
+    const {result, journal} = await runUnderServiceAccount('helper-pod', 'helper-fill', experiment('helper-pod', {extra: `safety: {allowPaths: [${scratch}]}\n`, fault: `{type: disk-fill, path: ${scratch}, size: 64Mi}`}))
+    clearInterval(watch)
+    expect(result.code, result.out).toBe(0)
+    expect(journal.injection.efficacy.landed, JSON.stringify(journal.injection.efficacy)).toBe(true)
+    expect(largest).toBe(64 * 1024 ** 2)
+    expect(readdirSync(scratch)).toEqual([])
+    await waitFor('the helper pod gone', async () => ((await toolkitPods()).length === 0 ? true : undefined))
+  })
+
+  it('helper pod (network-flood): inside the target pod\'s own network namespace, to a sink in that pod', async () => {
+    const netns = agent.running('shop', 'flooder-0')!.netns!
+    expect(netns).toMatch(/^chaos-agent-/)
+    const loBytes = async () => Number((await execFileAsync('ip', ['netns', 'exec', netns, 'cat', '/sys/class/net/lo/statistics/tx_bytes'])).stdout)
+    const before = await loBytes()
+    const {result, journal} = await runUnderServiceAccount('helper-pod', 'helper-flood', experiment('helper-pod', {fault: '{type: network-flood, rate: 200Mbit, connections: 2}', targetSelector: 'app=flooder'}))
+    expect(result.code, result.out).toBe(0)
+    const efficacy = journal.injection.efficacy
+    expect(efficacy.landed, JSON.stringify(efficacy)).toBe(true)
+    const sent = Number(/(\d+) MB sent/.exec(efficacy.note)![1]) * 1e6
+    expect(sent).toBeGreaterThan(10e6)
+    expect((await loBytes()) - before).toBeGreaterThan(0.95 * sent)
+    await waitFor('the helper pod gone', async () => ((await toolkitPods()).length === 0 ? true : undefined))
+  })
+
+  it('a namespace whose Pod Security level is baseline: the real admission refuses the helper pod in the preflight\'s dry-run, exit 4, and nothing is created', async () => {
+    await server.createNamespace('locked')
+    const labels = {'chaos.allowed': 'true', 'pod-security.kubernetes.io/enforce': 'baseline'}
+    expect((await server.request('PATCH', '/api/v1/namespaces/locked', {metadata: {labels}}, {contentType: 'application/merge-patch+json'})).status).toBe(200)
+    const p = workloadPod({name: 'locked-0', namespace: 'locked', port: await freePort(), cpu: '200m', memory: '128Mi', labels: {app: 'locked'}})
+    const created = await server.request('POST', '/api/v1/namespaces/locked/pods', {apiVersion: 'v1', kind: 'Pod', ...p, spec: {...p.spec, nodeName: agent.nodeName}})
+    expect(created.status, JSON.stringify(created.body)).toBe(201)
+    await waitFor('locked-0 Running', async () => ((await server.request('GET', '/api/v1/namespaces/locked/pods/locked-0')).body.status?.phase === 'Running' ? true : undefined))
+    const text = experiment('helper-pod').replace('pods: {namespace: shop, selector: "app=worker"', 'pods: {namespace: locked, selector: "app=locked"')
+    const journalFile = join(dir, 'locked.json')
+    for (const args of [['--dry-run'], ['--output', journalFile]]) {
+      const result = await chaos(['run', write('locked.yaml', text), '--quiet', ...args], {KUBECONFIG: server.adminKubeconfig})
+      expect(result.code, result.out).toBe(4)
+      expect(result.out).toContain('the API server would not admit the helper pod in namespace locked')
+      expect(result.out).toMatch(/violates PodSecurity "baseline:latest": .*privileged/)
+    }
+    const pods = await server.request('GET', '/api/v1/namespaces/locked/pods')
+    expect(pods.body.items.map((o: Obj) => o.metadata.name)).toEqual(['locked-0'])
+  })
+
+  it('ephemeral container (cpu-hog): added through the real server\'s ephemeralcontainers subresource, run in the worker\'s pod; with no exec on the node it ends at its own deadline', async () => {
+    const {result, journal} = await runUnderServiceAccount('ephemeral-container', 'ephemeral-cpu', experiment('ephemeral-container'))
+    expect(result.code, result.out).toBe(0)
+    expect(journal.injection.efficacy.landed, JSON.stringify(journal.injection.efficacy)).toBe(true)
+    const pod = await getPod('worker-0')
+    const name = pod.spec.ephemeralContainers.at(-1).name
+    expect(name).toMatch(/^chaos-[0-9a-f]{8}-1$/)
+    // the agent has no exec: the API server proxied the toolkit's early stop to it and passed on its refusal, so the
+    // stressor ran to its deadline and the node reported it terminated
+    expect(agent.kubeletRequests.some((r) => r.path.startsWith(`/exec/shop/worker-0/${name}`) && r.status === 404)).toBe(true)
+    const terminated = await waitFor('the ephemeral container terminated', async () => {
+      const status = (await getPod('worker-0')).status.ephemeralContainerStatuses?.find((s: {name: string}) => s.name === name)
+      return status?.state?.terminated
+    }, 60_000)
+    expect(terminated.exitCode).toBe(0)
+    expect(agent.running('shop', 'worker-0')!.containers.find((c) => c.name === name)!.log).toContain('"reason":"deadline"')
+    expect(agent.errors).toEqual([])
+  })
+})

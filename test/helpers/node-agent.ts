@@ -1,0 +1,351 @@
+// The test node agent: the tests' stand-in for a kubelet beside a REAL kube-apiserver (scripts/kube/apiserver.mjs),
+// since no kubelet can run on this machine. What it does is what a kubelet does towards the API, through the real
+// server and under a node's own identity (a client certificate O=system:nodes, CN=system:node:NAME, so the server's
+// Node authorizer decides what it may do):
+//
+// - registers its Node (Ready, InternalIP 127.0.0.1, the port of its kubelet API in status.daemonEndpoints);
+// - lists and watches the pods bound to it (fieldSelector spec.nodeName), as a kubelet does; no scheduler runs, so a
+//   pod reaches it by naming the node (the toolkit's helper pods do; the tests' pods do too);
+// - runs their containers, and the ephemeral containers added to them, as local processes in cgroups with their
+//   limits (local-runtime.ts: the image is ignored), restarts a container of a restartPolicy Always pod in place, and
+//   reports every change through the pod's status subresource (phase, conditions, container states, OOMKilled);
+// - ends a pod the API marked for deletion (SIGTERM, SIGKILL after its grace period) and then deletes it for good
+//   (grace period 0, precondition on its uid), as a kubelet does;
+// - serves the kubelet API's container logs over HTTPS to the API server alone (a client certificate of the test CA,
+//   the one the server presents with --kubelet-client-certificate), so `kubectl logs`-style reads, follow=true among
+//   them, go through the real server's proxying.
+//
+// What it does not do: exec and attach (the API server would proxy them to it over SPDY; it answers 404, so the
+// toolkit's optional early stop of an ephemeral stressor fails and the stressor ends at its own deadline), images,
+// volumes (a mount path is this machine's directory), a pod network (pods share the host's loopback unless annotated
+// with OWN_NETNS_ANNOTATION, which gives a pod a network namespace of its own, as the fake's runtime does), probes,
+// leases and node heartbeats (no node-lifecycle controller runs), and cAdvisor's metrics.
+import {randomBytes} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import type {IncomingMessage, ServerResponse} from 'node:http'
+import {createServer, request as httpsRequest, type Server} from 'node:https'
+import type {AddressInfo} from 'node:net'
+
+import {Cgroup, type CgroupLayout, detectCgroupLayout} from '../../src/host/cgroupfs.js'
+import type {RealApiServer} from './kube-apiserver.js'
+import {conditions, containerIdOf, type ContainerExit, createPodBox, OWN_NETNS_ANNOTATION, createPodNetns, deletePodNetns, launchContainer, now, type RunningContainer, serveContainerLog, stopContainer, terminatedState} from './local-runtime.js'
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Json = any
+
+interface PodState {
+  uid: string
+  namespace: string
+  name: string
+  pod: Json
+  containers: RunningContainer[]
+  netns?: string
+  status: Json
+  /** status writes, one at a time and in order */
+  writes: Promise<unknown>
+  terminating: boolean
+}
+
+export interface AgentRequest {
+  method: string
+  path: string
+  status: number
+}
+
+export class TestNodeAgent {
+  readonly nodeName: string
+  /** every request the API server made to this agent's kubelet API */
+  readonly kubeletRequests: AgentRequest[] = []
+  readonly runtimeRoot = `kubepods-agent-${randomBytes(4).toString('hex')}`
+  private readonly pods = new Map<string, PodState>()
+  private layout?: CgroupLayout
+  private server?: Server
+  private identity?: {cert: Buffer, key: Buffer, ca: Buffer}
+  private watch?: {abort(): void}
+  private stopping = false
+  private watching?: Promise<void>
+  /** errors the agent met talking to the API (a test fails on them) */
+  readonly errors: string[] = []
+
+  constructor(private readonly api: RealApiServer, nodeName = `chaos-node-${randomBytes(3).toString('hex')}`) {
+    this.nodeName = nodeName
+  }
+
+  async start(): Promise<void> {
+    this.layout = detectCgroupLayout()
+    new Cgroup(this.layout, this.runtimeRoot).create()
+    const id = this.api.issueCertificate(`node-${this.nodeName}`, `/O=system:nodes/CN=system:node:${this.nodeName}`)
+    const serving = this.api.issueCertificate(`kubelet-${this.nodeName}`, `/CN=${this.nodeName}`, {server: true})
+    const ca = readFileSync(this.api.caFile)
+    this.identity = {cert: readFileSync(id.cert), key: readFileSync(id.key), ca}
+    // the kubelet API: only a client with a certificate of the test CA (the API server's) gets in
+    this.server = createServer({cert: readFileSync(serving.cert), key: readFileSync(serving.key), ca, requestCert: true, rejectUnauthorized: true}, (req, res) => this.serveKubelet(req, res))
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve))
+    const port = (this.server.address() as AddressInfo).port
+    const created = await this.request('POST', '/api/v1/nodes', {
+      apiVersion: 'v1', kind: 'Node',
+      metadata: {name: this.nodeName, labels: {'kubernetes.io/hostname': this.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64'}},
+    })
+    if (created.status !== 201) throw new Error(`the node agent could not register node ${this.nodeName}: HTTP ${created.status} ${JSON.stringify(created.body)}`)
+    const at = now()
+    const status = await this.request('PATCH', `/api/v1/nodes/${this.nodeName}/status`, {status: {
+      conditions: [{type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'the test node agent is ready', lastHeartbeatTime: at, lastTransitionTime: at}],
+      addresses: [{type: 'InternalIP', address: '127.0.0.1'}, {type: 'Hostname', address: this.nodeName}],
+      daemonEndpoints: {kubeletEndpoint: {Port: port}},
+      capacity: {cpu: '2', memory: '8Gi', pods: '110'}, allocatable: {cpu: '2', memory: '8Gi', pods: '110'},
+      nodeInfo: {machineID: '', systemUUID: '', bootID: '', kernelVersion: '', osImage: 'test node agent', containerRuntimeVersion: 'local://0', kubeletVersion: 'v1.37.2', kubeProxyVersion: '', operatingSystem: 'linux', architecture: 'amd64'},
+    }}, 'application/merge-patch+json')
+    if (status.status !== 200) throw new Error(`the node agent could not write node ${this.nodeName}'s status: HTTP ${status.status} ${JSON.stringify(status.body)}`)
+    const listed = this.listAndWatch()
+    this.watching = listed.then(() => undefined, () => undefined)
+    await listed.catch((error) => {
+      throw new Error(`the node agent could not list its pods: ${(error as Error).message}`)
+    })
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true
+    this.watch?.abort()
+    await Promise.all([...this.pods.values()].map((p) => this.endPod(p, false)))
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve()
+      this.server.closeAllConnections()
+      this.server.close(() => resolve())
+    })
+    if (this.layout) await new Cgroup(this.layout, this.runtimeRoot).remove()
+    await this.request('DELETE', `/api/v1/nodes/${this.nodeName}`).catch(() => undefined)
+  }
+
+  /** The pod's state as the agent runs it (for assertions): its containers' cgroups, its network namespace. */
+  running(namespace: string, name: string): {containers: {name: string, containerId: string, cgroup: Cgroup, ephemeral: boolean, log: string}[], netns?: string} | undefined {
+    const state = [...this.pods.values()].find((p) => p.namespace === namespace && p.name === name)
+    if (!state) return undefined
+    return {containers: state.containers.flatMap((rc) => (rc.cgroup ? [{name: rc.name, containerId: rc.containerId, cgroup: rc.cgroup, ephemeral: rc.ephemeral, log: rc.log}] : [])), netns: state.netns}
+  }
+
+  /** How many pods' containers the agent runs now. */
+  get podCount(): number {
+    return this.pods.size
+  }
+
+  // ---- the API, as the node --------------------------------------------------------------------------------------
+
+  private request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{status: number, body: Json}> {
+    const {cert, key, ca} = this.identity!
+    return new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body)
+      const headers: Record<string, string> = {accept: 'application/json'}
+      // a body without a length (chunked) is ignored on a DELETE: the options would be lost
+      if (payload !== undefined) Object.assign(headers, {'content-type': contentType, 'content-length': String(Buffer.byteLength(payload))})
+      const req = httpsRequest(`${this.api.url}${path}`, {method, cert, key, ca, headers}, (res) => {
+        let text = ''
+        res.on('data', (chunk: Buffer) => { text += chunk.toString() })
+        res.on('end', () => {
+          let parsed: Json = text
+          try {
+            parsed = JSON.parse(text)
+          } catch { /* not JSON */ }
+          resolve({status: res.statusCode ?? 0, body: parsed})
+        })
+      })
+      req.once('error', reject)
+      req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${path}: no answer in 30 s`)))
+      req.end(payload)
+    })
+  }
+
+  private note(what: string): void {
+    if (!this.stopping) this.errors.push(what)
+  }
+
+  /** List the node's pods, then watch from that list's resourceVersion; on any end of the watch, list again. */
+  private async listAndWatch(): Promise<void> {
+    const selector = encodeURIComponent(`spec.nodeName=${this.nodeName}`)
+    const list = await this.request('GET', `/api/v1/pods?fieldSelector=${selector}`)
+    if (list.status !== 200) throw new Error(`HTTP ${list.status} ${JSON.stringify(list.body)}`)
+    const seen = new Set<string>()
+    for (const pod of list.body.items) {
+      seen.add(pod.metadata.uid)
+      this.reconcile('MODIFIED', pod)
+    }
+    // a pod that disappeared while the watch was down
+    for (const state of this.pods.values()) if (!seen.has(state.uid)) void this.endPod(state, false)
+    const rv = list.body.metadata.resourceVersion
+    void this.watchFrom(`/api/v1/pods?fieldSelector=${selector}&watch=true&resourceVersion=${rv}`)
+  }
+
+  private async watchFrom(path: string): Promise<void> {
+    const {cert, key, ca} = this.identity!
+    await new Promise<void>((resolve) => {
+      const req = httpsRequest(`${this.api.url}${path}`, {method: 'GET', cert, key, ca, headers: {accept: 'application/json'}}, (res) => {
+        let buffered = ''
+        res.on('data', (chunk: Buffer) => {
+          buffered += chunk.toString()
+          let newline
+          while ((newline = buffered.indexOf('\n')) >= 0) {
+            const line = buffered.slice(0, newline)
+            buffered = buffered.slice(newline + 1)
+            if (!line.trim()) continue
+            try {
+              const event = JSON.parse(line)
+              if (event.type === 'ERROR') continue // expired: the relist below starts over
+              this.reconcile(event.type, event.object)
+            } catch (error) {
+              this.note(`watch event: ${(error as Error).message}`)
+            }
+          }
+        })
+        res.on('end', resolve)
+        res.on('close', resolve)
+        res.on('error', resolve)
+      })
+      req.once('error', () => resolve())
+      req.end()
+      this.watch = {abort: () => req.destroy()}
+    })
+    if (this.stopping) return
+    await new Promise((r) => setTimeout(r, 200))
+    if (!this.stopping) await this.listAndWatch().catch((error) => this.note(`relist: ${(error as Error).message}`))
+  }
+
+  private reconcile(type: string, pod: Json): void {
+    if (this.stopping) return
+    if (process.env.CHAOS_AGENT_TRACE) process.stderr.write(`node agent: ${type} ${pod.metadata.namespace}/${pod.metadata.name} ${pod.status?.phase ?? ''}${pod.metadata.deletionTimestamp ? ' deleting' : ''}\n`)
+    const uid = pod.metadata.uid
+    const state = this.pods.get(uid)
+    if (type === 'DELETED') {
+      if (state) void this.endPod(state, false)
+      return
+    }
+    if (pod.metadata.deletionTimestamp) {
+      if (state && !state.terminating) void this.endPod(state, true)
+      else if (!state) void this.finalDelete(pod.metadata.namespace, pod.metadata.name, uid)
+      return
+    }
+    if (!state) {
+      if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return
+      this.startPod(pod)
+      return
+    }
+    state.pod = pod
+    const started = new Set(state.containers.filter((c) => c.ephemeral).map((c) => c.name))
+    const added = (pod.spec.ephemeralContainers ?? []).filter((e: Json) => !started.has(e.name))
+    if (added.length > 0 && !state.terminating) {
+      state.status.ephemeralContainerStatuses ??= []
+      for (const spec of added) {
+        const rc = this.launch(state, spec, containerIdOf(), true)
+        state.status.ephemeralContainerStatuses.push({
+          name: spec.name, image: spec.image, imageID: `${spec.image}@sha256:${'0'.repeat(64)}`, containerID: rc.containerId,
+          ready: false, restartCount: 0, state: {running: {startedAt: rc.startedAt}}, lastState: {},
+        })
+      }
+      this.writeStatus(state)
+    }
+  }
+
+  private startPod(pod: Json): void {
+    const state: PodState = {
+      uid: pod.metadata.uid, namespace: pod.metadata.namespace, name: pod.metadata.name, pod,
+      containers: [], status: {}, writes: Promise.resolve(), terminating: false,
+    }
+    this.pods.set(state.uid, state)
+    createPodBox(this.layout!, `${this.runtimeRoot}/pod${state.uid}`, pod.spec.containers)
+    if (pod.metadata.annotations?.[OWN_NETNS_ANNOTATION] === 'true') state.netns = createPodNetns('chaos-agent')
+    const startedAt = now()
+    for (const spec of pod.spec.containers) this.launch(state, spec, containerIdOf(), false)
+    const hostNetwork = state.netns === undefined
+    state.status = {
+      phase: 'Running', hostIP: '127.0.0.1', hostIPs: [{ip: '127.0.0.1'}],
+      ...(hostNetwork ? {podIP: '127.0.0.1', podIPs: [{ip: '127.0.0.1'}]} : {}),
+      startTime: startedAt, conditions: conditions(true, startedAt),
+      containerStatuses: state.containers.map((rc, i) => ({
+        name: rc.name, image: pod.spec.containers[i].image, imageID: `${pod.spec.containers[i].image}@sha256:${'0'.repeat(64)}`, containerID: rc.containerId,
+        ready: true, started: true, restartCount: 0, state: {running: {startedAt: rc.startedAt}}, lastState: {},
+      })),
+    }
+    this.writeStatus(state)
+  }
+
+  private launch(state: PodState, spec: Json, id: string, ephemeral: boolean): RunningContainer {
+    const rc: RunningContainer = launchContainer({
+      layout: this.layout!, cgroupPath: `${this.runtimeRoot}/pod${state.uid}/${id}`, spec, id, ephemeral, netns: state.netns,
+      who: 'test node agent', onExit: (exit) => this.exited(state, spec, rc, id, exit),
+    })
+    state.containers.push(rc)
+    return rc
+  }
+
+  /** A container ended on its own: restarted in place (restartPolicy Always) or reported terminated. */
+  private exited(state: PodState, spec: Json, rc: RunningContainer, id: string, exit: ContainerExit): void {
+    if (state.terminating || this.stopping) return
+    const terminated = terminatedState(rc, exit)
+    const list = rc.ephemeral ? state.status.ephemeralContainerStatuses : state.status.containerStatuses
+    const status = list?.find((s: Json) => s.name === spec.name)
+    if (!status) return
+    if (!rc.ephemeral && (state.pod.spec.restartPolicy ?? 'Always') === 'Always') {
+      status.restartCount++
+      status.lastState = {terminated}
+      state.containers.splice(state.containers.indexOf(rc), 1)
+      const next = this.launch(state, spec, id, false)
+      status.state = {running: {startedAt: next.startedAt}}
+    } else {
+      status.state = {terminated}
+      status.ready = false
+      status.started = false
+      if (!rc.ephemeral) {
+        const all = state.status.containerStatuses.every((s: Json) => s.state.terminated)
+        if (all) state.status.phase = state.status.containerStatuses.every((s: Json) => s.state.terminated.exitCode === 0) ? 'Succeeded' : 'Failed'
+        state.status.conditions = conditions(false, exit.finishedAt)
+      }
+    }
+    this.writeStatus(state)
+  }
+
+  private writeStatus(state: PodState): void {
+    const status = structuredClone(state.status)
+    state.writes = state.writes.then(async () => {
+      if (state.terminating) return
+      const res = await this.request('PATCH', `/api/v1/namespaces/${state.namespace}/pods/${state.name}/status`, {status}, 'application/merge-patch+json')
+      if (res.status !== 200 && res.status !== 404) this.note(`status of pod ${state.namespace}/${state.name}: HTTP ${res.status} ${JSON.stringify(res.body)}`)
+    }).catch((error) => this.note(`status of pod ${state.namespace}/${state.name}: ${(error as Error).message}`))
+  }
+
+  /** Stops the pod's containers and removes its cgroups; for a pod marked for deletion, then deletes it for good. */
+  private async endPod(state: PodState, finalDelete: boolean): Promise<void> {
+    if (state.terminating) return
+    if (process.env.CHAOS_AGENT_TRACE) process.stderr.write(`node agent: ending ${state.namespace}/${state.name}\n`)
+    state.terminating = true
+    const graceMs = Math.min(2, state.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000
+    await Promise.all(state.containers.map((rc) => stopContainer(rc, graceMs)))
+    await new Cgroup(this.layout!, `${this.runtimeRoot}/pod${state.uid}`).remove()
+    if (state.netns) deletePodNetns(state.netns)
+    this.pods.delete(state.uid)
+    if (process.env.CHAOS_AGENT_TRACE) process.stderr.write(`node agent: ended ${state.namespace}/${state.name}\n`)
+    if (finalDelete) await this.finalDelete(state.namespace, state.name, state.uid)
+  }
+
+  private async finalDelete(namespace: string, name: string, uid: string): Promise<void> {
+    const res = await this.request('DELETE', `/api/v1/namespaces/${namespace}/pods/${name}`, {apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: {uid}}).catch((error: Error) => ({status: 0, body: error.message}))
+    if (process.env.CHAOS_AGENT_TRACE) process.stderr.write(`node agent: DELETE ${namespace}/${name}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}\n`)
+    if (res.status !== 200 && res.status !== 404 && res.status !== 409) this.note(`deleting pod ${namespace}/${name}: HTTP ${res.status} ${JSON.stringify(res.body)}`)
+  }
+
+  // ---- the kubelet API, for the API server -----------------------------------------------------------------------
+
+  private serveKubelet(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'https://x')
+    const record: AgentRequest = {method: req.method ?? 'GET', path: url.pathname, status: 0}
+    this.kubeletRequests.push(record)
+    res.on('finish', () => { record.status = res.statusCode })
+    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
+    if (req.method === 'GET' && parts[0] === 'containerLogs' && parts.length === 4) {
+      const [, namespace, name, container] = parts
+      const state = [...this.pods.values()].find((p) => p.namespace === namespace && p.name === name)
+      const rc = state?.containers.filter((c) => c.name === container).at(-1)
+      if (!rc) return void res.writeHead(404, {'content-type': 'text/plain'}).end(`container ${container} of pod ${namespace}/${name} is not running on node ${this.nodeName}`)
+      return serveContainerLog(res, rc, url.searchParams.get('follow') === 'true')
+    }
+    if (parts[0] === 'healthz') return void res.writeHead(200, {'content-type': 'text/plain'}).end('ok')
+    res.writeHead(404, {'content-type': 'text/plain'}).end(`the test node agent does not serve ${url.pathname}`)
+  }
+}
