@@ -57,8 +57,10 @@ interface Session {
   child: ChildProcess
 }
 
-const sessions = new WeakMap<FakeKubeApi, Set<Session>>()
-const servers = new WeakMap<FakeKubeApi, WebSocketServer>()
+// keyed by what serves the exec: the fake API server, or the test node agent (node-agent.ts), which speaks the same
+// protocol as a kubelet does to an API server that proxies WebSocket exec to it
+const sessions = new WeakMap<object, Set<Session>>()
+const servers = new WeakMap<object, WebSocketServer>()
 
 /** meta/v1 Status of a command that exited 0, as the kubelet (and the apiserver's translator) marshal it. */
 export function successStatus(): Json {
@@ -79,8 +81,8 @@ export function internalErrorStatus(message: string): Json {
   return {metadata: {}, status: 'Failure', message: `Internal error occurred: ${message}`, reason: 'InternalError', details: {causes: [{message}]}, code: 500}
 }
 
-/** Closes every exec session of this fake and kills its commands (called by FakeKubeApi.stop). */
-export function closeExecSessions(fake: FakeKubeApi): void {
+/** Closes every exec session of this server and kills its commands (called by FakeKubeApi.stop, TestNodeAgent.stop). */
+export function closeExecSessions(fake: object): void {
   for (const s of sessions.get(fake) ?? []) {
     s.ws.terminate()
     if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL')
@@ -105,7 +107,7 @@ function statusObject(code: number, reason: string, message: string, details?: J
 }
 
 /** An HTTP answer instead of the upgrade; the connection is closed after it. */
-function refuse(socket: Duplex, code: number, body: Json | string, records: RequestRecord[] = []): void {
+export function refuse(socket: Duplex, code: number, body: Json | string, records: {status: number}[] = []): void {
   for (const r of records) r.status = code
   const text = typeof body === 'string' ? body : JSON.stringify(body)
   const type = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json'
@@ -165,12 +167,7 @@ function upgrade(fake: FakeKubeApi, req: IncomingMessage, socket: Duplex, head: 
   // the kubelet's own WebSocket server (v4) refuses before it upgrades
   if (!running && protocol !== 'v5.channel.k8s.io') return refuse(socket, 500, notFound, records)
   for (const r of records) r.status = 101
-  let wss = servers.get(fake)
-  if (!wss) {
-    wss = new WebSocketServer({noServer: true, perMessageDeflate: false, handleProtocols: (protocols) => [...protocols].find((p) => EXEC_PROTOCOLS.includes(p)) ?? false})
-    servers.set(fake, wss)
-  }
-  wss.handleUpgrade(req, socket, head, (ws) => {
+  execServer(fake).handleUpgrade(req, socket, head, (ws) => {
     const first = streams.stdout ? CHANNEL.stdout : streams.stderr ? CHANNEL.stderr : CHANNEL.error
     ws.send(Buffer.from([first]))
     if (!running) {
@@ -183,11 +180,21 @@ function upgrade(fake: FakeKubeApi, req: IncomingMessage, socket: Duplex, head: 
   })
 }
 
+/** The WebSocket server of this owner's exec sessions (it speaks EXEC_PROTOCOLS only). */
+export function execServer(owner: object): WebSocketServer {
+  let wss = servers.get(owner)
+  if (!wss) {
+    wss = new WebSocketServer({noServer: true, perMessageDeflate: false, handleProtocols: (protocols) => [...protocols].find((p) => EXEC_PROTOCOLS.includes(p)) ?? false})
+    servers.set(owner, wss)
+  }
+  return wss
+}
+
 function sendStatus(ws: WebSocket, status: Json): void {
   ws.send(Buffer.concat([Buffer.from([CHANNEL.error]), Buffer.from(JSON.stringify(status))]), () => ws.close(1000))
 }
 
-interface ExecSpec {
+export interface ExecSpec {
   command: string[]
   stdin: boolean
   stdout: boolean
@@ -198,7 +205,8 @@ interface ExecSpec {
   env: {name: string, value?: string}[]
 }
 
-function startSession(fake: FakeKubeApi, ws: WebSocket, spec: ExecSpec): void {
+/** Runs the command in the container's cgroup (and network namespace) and streams it over the channels. */
+export function startSession(fake: object, ws: WebSocket, spec: ExecSpec): void {
   const argv = spec.command[0] === 'chaos' ? [process.execPath, join(REPO, 'bin', 'run.js'), ...spec.command.slice(1)] : spec.command
   const inPod = spec.netns ? ['ip', 'netns', 'exec', spec.netns, ...argv] : argv
   const env = {...process.env, ...Object.fromEntries(spec.env.map((e) => [e.name, e.value ?? '']))}

@@ -11,12 +11,14 @@
 //   reports every change through the pod's status subresource (phase, conditions, container states, OOMKilled);
 // - ends a pod the API marked for deletion (SIGTERM, SIGKILL after its grace period) and then deletes it for good
 //   (grace period 0, precondition on its uid), as a kubelet does;
-// - serves the kubelet API's container logs over HTTPS to the API server alone (a client certificate of the test CA,
-//   the one the server presents with --kubelet-client-certificate), so `kubectl logs`-style reads, follow=true among
-//   them, go through the real server's proxying.
+// - serves the kubelet API over HTTPS to the API server alone (a client certificate of the test CA, the one the
+//   server presents with --kubelet-client-certificate): container logs, so `kubectl logs`-style reads, follow=true
+//   among them, go through the real server's proxying; and exec over WebSocket (v5.channel.k8s.io), the protocol of
+//   fake-kube-exec.ts: the node declares ExtendWebSocketsToKubelet (status.declaredFeatures), so the real server
+//   authorizes the exec and proxies the client's upgrade to the node as it is.
 //
-// What it does not do: exec and attach (the API server would proxy them to it over SPDY; it answers 404, so the
-// toolkit's optional early stop of an ephemeral stressor fails and the stressor ends at its own deadline), images,
+// What it does not do: exec over SPDY (what the server speaks to a node that does not declare that feature), attach,
+// port-forward, images,
 // volumes (a mount path is this machine's directory), a pod network (pods share the host's loopback unless annotated
 // with OWN_NETNS_ANNOTATION, which gives a pod a network namespace of its own, as the fake's runtime does), probes,
 // leases and node heartbeats (no node-lifecycle controller runs), and cAdvisor's metrics.
@@ -25,8 +27,10 @@ import {readFileSync} from 'node:fs'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import {createServer, request as httpsRequest, type Server} from 'node:https'
 import type {AddressInfo} from 'node:net'
+import type {Duplex} from 'node:stream'
 
 import {Cgroup, type CgroupLayout, detectCgroupLayout} from '../../src/host/cgroupfs.js'
+import {CHANNEL, closeExecSessions, execServer, refuse, startSession} from './fake-kube-exec.js'
 import type {RealApiServer} from './kube-apiserver.js'
 import {conditions, containerIdOf, type ContainerExit, createPodBox, OWN_NETNS_ANNOTATION, createPodNetns, deletePodNetns, launchContainer, now, type RunningContainer, serveContainerLog, stopContainer, terminatedState} from './local-runtime.js'
 
@@ -80,6 +84,9 @@ export class TestNodeAgent {
     this.identity = {cert: readFileSync(id.cert), key: readFileSync(id.key), ca}
     // the kubelet API: only a client with a certificate of the test CA (the API server's) gets in
     this.server = createServer({cert: readFileSync(serving.cert), key: readFileSync(serving.key), ca, requestCert: true, rejectUnauthorized: true}, (req, res) => this.serveKubelet(req, res))
+    // exec: the node declares ExtendWebSocketsToKubelet, so the API server proxies the client's WebSocket upgrade to
+    // it as it is (it would translate to SPDY for a node that does not)
+    this.server.on('upgrade', (req, socket, head) => this.serveExec(req, socket, head))
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve))
     const port = (this.server.address() as AddressInfo).port
     const created = await this.request('POST', '/api/v1/nodes', {
@@ -92,6 +99,7 @@ export class TestNodeAgent {
       conditions: [{type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'the test node agent is ready', lastHeartbeatTime: at, lastTransitionTime: at}],
       addresses: [{type: 'InternalIP', address: '127.0.0.1'}, {type: 'Hostname', address: this.nodeName}],
       daemonEndpoints: {kubeletEndpoint: {Port: port}},
+      declaredFeatures: ['ExtendWebSocketsToKubelet'],
       capacity: {cpu: '2', memory: '8Gi', pods: '110'}, allocatable: {cpu: '2', memory: '8Gi', pods: '110'},
       nodeInfo: {machineID: '', systemUUID: '', bootID: '', kernelVersion: '', osImage: 'test node agent', containerRuntimeVersion: 'local://0', kubeletVersion: 'v1.37.2', kubeProxyVersion: '', operatingSystem: 'linux', architecture: 'amd64'},
     }}, 'application/merge-patch+json')
@@ -106,6 +114,7 @@ export class TestNodeAgent {
   async stop(): Promise<void> {
     this.stopping = true
     this.watch?.abort()
+    closeExecSessions(this)
     await Promise.all([...this.pods.values()].map((p) => this.endPod(p, false)))
     await new Promise<void>((resolve) => {
       if (!this.server) return resolve()
@@ -331,6 +340,34 @@ export class TestNodeAgent {
   }
 
   // ---- the kubelet API, for the API server -----------------------------------------------------------------------
+
+  /**
+   * GET /exec/{namespace}/{pod}/{container}?command=..&input=..&output=..&error=..&tty=.. upgraded to WebSocket
+   * (v5.channel.k8s.io or v4): the kubelet's own exec server, reached through the API server's exec proxying, which
+   * has already authorized the request (get and create pods/exec).
+   */
+  private serveExec(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => undefined)
+    const url = new URL(req.url ?? '/', 'https://x')
+    const record: AgentRequest = {method: req.method ?? 'GET', path: url.pathname, status: 0}
+    this.kubeletRequests.push(record)
+    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
+    if (parts[0] !== 'exec' || parts.length !== 4) return refuse(socket, 404, `the test node agent does not serve ${url.pathname}`, [record])
+    const [, namespace, name, container] = parts
+    const state = [...this.pods.values()].find((p) => p.namespace === namespace && p.name === name)
+    const rc = state?.containers.filter((c) => c.name === container && !c.ended).at(-1)
+    // the kubelet's answer for a container that is not running, before it upgrades
+    if (!state || !rc?.cgroup) return refuse(socket, 500, `container not found (${JSON.stringify(container)})`, [record])
+    const q = url.searchParams
+    const flag = (n: string) => ['1', 'true'].includes(q.get(n) ?? '')
+    const streams = {stdin: flag('input'), stdout: flag('output'), stderr: flag('error'), tty: flag('tty')}
+    const spec = [...state.pod.spec.containers, ...(state.pod.spec.ephemeralContainers ?? [])].find((c: Json) => c.name === container)
+    record.status = 101
+    execServer(this).handleUpgrade(req, socket, head, (ws) => {
+      ws.send(Buffer.from([streams.stdout ? CHANNEL.stdout : streams.stderr ? CHANNEL.stderr : CHANNEL.error]))
+      startSession(this, ws, {command: q.getAll('command'), ...streams, cgroupDirs: rc.cgroup!.dirs(), netns: state.netns, env: spec?.env ?? []})
+    })
+  }
 
   private serveKubelet(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'https://x')
