@@ -98,6 +98,20 @@ function workerBox() {
   return agent.running('shop', 'worker-0')!.containers.find((c) => c.name === 'app' && !c.ephemeral)!.cgroup
 }
 
+/** A namespace with these labels, beside the test's others. */
+async function labelledNamespace(name: string, labels: Record<string, string>): Promise<void> {
+  await server.createNamespace(name)
+  expect((await server.request('PATCH', `/api/v1/namespaces/${name}`, {metadata: {labels}}, {contentType: 'application/merge-patch+json'})).status).toBe(200)
+}
+
+/** A workload pod bound to the agent's node (no scheduler runs: the pod names its node), once it runs. */
+async function runningPod(namespace: string, name: string, o: {port: number, cpu: string, memory: string, labels: Record<string, string>}): Promise<void> {
+  const p = workloadPod({name, namespace, ...o})
+  const created = await server.request('POST', `/api/v1/namespaces/${namespace}/pods`, {apiVersion: 'v1', kind: 'Pod', ...p, spec: {...p.spec, nodeName: agent.nodeName}})
+  expect(created.status, JSON.stringify(created.body)).toBe(201)
+  await waitFor(`${name} Running`, async () => ((await server.request('GET', `/api/v1/namespaces/${namespace}/pods/${name}`)).body.status?.phase === 'Running' ? true : undefined))
+}
+
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
   const until = Date.now() + ms
   for (;;) {
@@ -243,13 +257,8 @@ describe('kubernetes mechanisms against a real kube-apiserver, the test node age
   })
 
   it('a namespace whose Pod Security level is baseline: the real admission refuses the helper pod in the preflight\'s dry-run, exit 4, and nothing is created', async () => {
-    await server.createNamespace('locked')
-    const labels = {'chaos.allowed': 'true', 'pod-security.kubernetes.io/enforce': 'baseline'}
-    expect((await server.request('PATCH', '/api/v1/namespaces/locked', {metadata: {labels}}, {contentType: 'application/merge-patch+json'})).status).toBe(200)
-    const p = workloadPod({name: 'locked-0', namespace: 'locked', port: await freePort(), cpu: '200m', memory: '128Mi', labels: {app: 'locked'}})
-    const created = await server.request('POST', '/api/v1/namespaces/locked/pods', {apiVersion: 'v1', kind: 'Pod', ...p, spec: {...p.spec, nodeName: agent.nodeName}})
-    expect(created.status, JSON.stringify(created.body)).toBe(201)
-    await waitFor('locked-0 Running', async () => ((await server.request('GET', '/api/v1/namespaces/locked/pods/locked-0')).body.status?.phase === 'Running' ? true : undefined))
+    await labelledNamespace('locked', {'chaos.allowed': 'true', 'pod-security.kubernetes.io/enforce': 'baseline'})
+    await runningPod('locked', 'locked-0', {port: await freePort(), cpu: '200m', memory: '128Mi', labels: {app: 'locked'}})
     const text = experiment('helper-pod').replace('pods: {namespace: shop, selector: "app=worker"', 'pods: {namespace: locked, selector: "app=locked"')
     const journalFile = join(dir, 'locked.json')
     for (const args of [['--dry-run'], ['--output', journalFile]]) {
@@ -260,6 +269,37 @@ describe('kubernetes mechanisms against a real kube-apiserver, the test node age
     }
     const pods = await server.request('GET', '/api/v1/namespaces/locked/pods')
     expect(pods.body.items.map((o: Obj) => o.metadata.name)).toEqual(['locked-0'])
+  })
+
+  it('a namespace with a compute ResourceQuota: the real quota admission takes the helper pod (it states its own requests and limits; without them the plan\'s dry-run is refused: "failed quota: compute: must specify limits.cpu"), the dose lands, and the stated isolation is checked against the real objects', async () => {
+    await labelledNamespace('quota', {'chaos.allowed': 'true'})
+    const quota = await server.request('POST', '/api/v1/namespaces/quota/resourcequotas', {apiVersion: 'v1', kind: 'ResourceQuota', metadata: {name: 'compute'}, spec: {hard: {'limits.cpu': '4', 'limits.memory': '8Gi', 'requests.cpu': '2', 'requests.memory': '4Gi'}}})
+    expect(quota.status, JSON.stringify(quota.body)).toBe(201)
+    // the quota's status, as the resource-quota controller (not run here) would first write it: the admission plugin
+    // enforces a quota only once its status holds hard and used
+    const hard = quota.body.spec.hard
+    const status = await server.request('PUT', '/api/v1/namespaces/quota/resourcequotas/compute/status', {...quota.body, status: {hard, used: Object.fromEntries(Object.keys(hard).map((k) => [k, '0']))}})
+    expect(status.status, JSON.stringify(status.body)).toBe(200)
+    await runningPod('quota', 'metered-0', {port: await freePort(), cpu: '500m', memory: '256Mi', labels: {app: 'metered'}})
+    const text = experiment('helper-pod').replace('pods: {namespace: shop, selector: "app=worker"', 'pods: {namespace: quota, selector: "app=metered"')
+    const journalFile = join(dir, 'quota.json')
+    const result = await chaos(['run', write('quota.yaml', text), '--quiet', '--output', journalFile], {KUBECONFIG: server.adminKubeconfig})
+    expect(result.code, result.out).toBe(0)
+    const journal = JSON.parse(readFileSync(journalFile, 'utf8'))
+    expect(journal.plan.join('\n')).toContain('admission: the API server admits the helper pod in namespace quota (dry-run create)')
+    expect(journal.injection.efficacy.landed, JSON.stringify(journal.injection.efficacy)).toBe(true)
+    const left = await server.request('GET', '/api/v1/namespaces/quota/pods')
+    expect(left.body.items.map((o: Obj) => o.metadata.name)).toEqual(['metered-0'])
+    // the isolation a workflow states, checked against what the real server holds: the QoS class it computed, the
+    // quota, no LimitRange; a false statement refuses the run (exit 2)
+    const stated = (isolation: string) => text.replace('container: app}', `container: app, isolation: ${isolation}}`)
+    const ok = await chaos(['run', write('quota-ok.yaml', stated('{qos: Guaranteed, limits: true, quota: true, limitRange: false}')), '--dry-run'], {KUBECONFIG: server.adminKubeconfig})
+    expect(ok.code, ok.out).toBe(0)
+    expect(ok.out).toMatch(/isolation of worker as stated: QoS Guaranteed, cpu and memory limits, ResourceQuota compute \(limits\.cpu 4, limits\.memory 8Gi, requests\.cpu 2, requests\.memory 4Gi\), no LimitRange/)
+    const wrong = await chaos(['run', write('quota-wrong.yaml', stated('{qos: BestEffort, limitRange: true}')), '--dry-run'], {KUBECONFIG: server.adminKubeconfig})
+    expect(wrong.code, wrong.out).toBe(2)
+    expect(wrong.out).toContain('worker: QoS BestEffort stated, but metered-0 is Guaranteed')
+    expect(wrong.out).toContain('worker: a LimitRange in namespace quota stated, but it has none')
   })
 
   it('ephemeral container (cpu-hog): added through the real server\'s ephemeralcontainers subresource, run in the worker\'s pod, and stopped early over exec through the server\'s exec proxying', async () => {

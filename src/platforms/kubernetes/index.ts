@@ -105,8 +105,11 @@ export class KubernetesPlatform extends PlatformWorkflows<KubeWorkflow> implemen
         await withTimeout(cluster, 'a dry-run create of the helper pod', cluster.core.createNamespacedPod({namespace, body, dryRun: 'All'}))
       } catch (error) {
         if (error instanceof PlanError) throw error
-        throw new PlanError(`mechanism helper-pod: the API server would not admit the helper pod in namespace ${namespace} (a dry-run create was refused): ${describeApiError(error)}. ` +
-          'The helper is a privileged pod with hostPID and a hostPath volume: it needs a cluster that allows privileged containers and a namespace at Pod Security level privileged. Mechanism ephemeral-container needs neither', 4)
+        const said = describeApiError(error)
+        const why = /privileged|PodSecurity|host namespaces|hostPath/i.test(said)
+          ? 'The helper is a privileged pod with hostPID and a hostPath volume: it needs a cluster that allows privileged containers and a namespace at Pod Security level privileged; mechanism ephemeral-container needs neither'
+          : 'Mechanism ephemeral-container adds no pod'
+        throw new PlanError(`mechanism helper-pod: the API server would not admit the helper pod in namespace ${namespace} (a dry-run create was refused): ${said}. ${why}`, 4)
       }
     }
     lines.push(`admission: the API server admits the helper pod in namespace ${[...new Set([...places.values()].map((p) => p.namespace))].join(', ')} (dry-run create)`)
@@ -499,6 +502,10 @@ export function helperPod(name: string, runId: string, nodeName: string, image: 
       containers: [{
         name: 'stressor', image, imagePullPolicy: 'IfNotPresent', command,
         securityContext: {privileged: true},
+        // the helper's own box, not the dose's: its stressor joins the target container's cgroup before it burns or
+        // allocates anything. Stated so that a namespace with a compute ResourceQuota admits the pod (the quota
+        // refuses a pod without requests and limits); a CPU limit of one core keeps the helper's start quick
+        resources: {requests: {cpu: '100m', memory: '256Mi'}, limits: {cpu: '1', memory: '256Mi'}},
         volumeMounts: [{name: 'host-cgroup', mountPath: '/host/sys/fs/cgroup'}],
       }],
       volumes: [{name: 'host-cgroup', hostPath: {path: '/sys/fs/cgroup', type: 'Directory'}}],
