@@ -86,9 +86,10 @@ export class KubernetesPlatform extends PlatformWorkflows<KubeWorkflow> implemen
 
   /**
    * The helper pod as the API server's admission sees it, created with dryRun=All on each target pod's node: a
-   * cluster that forbids privileged containers (kube-apiserver --allow-privileged=false) or a namespace whose Pod
-   * Security level is baseline or restricted refuses it here, before anything starts, and not in the middle of the
-   * run. RBAC was asked already; this is the server's validation and admission (policies and webhooks included).
+   * cluster that forbids privileged containers (kube-apiserver --allow-privileged=false), a namespace whose Pod
+   * Security level is baseline or restricted, or a ResourceQuota the pod does not fit refuses it here, before anything
+   * starts, and not in the middle of the run. RBAC was asked already; this is the server's validation and admission
+   * (policies and webhooks included).
    */
   private async checkAdmission(lines: string[]): Promise<void> {
     if (this.settings.mechanism !== 'helper-pod') return
