@@ -148,7 +148,9 @@ export class TestNodeAgent {
       if (payload !== undefined) Object.assign(headers, {'content-type': contentType, 'content-length': String(Buffer.byteLength(payload))})
       const req = httpsRequest(`${this.api.url}${path}`, {method, cert, key, ca, headers}, (res) => {
         let text = ''
-        res.on('data', (chunk: Buffer) => { text += chunk.toString() })
+        // decoded as a stream: a character split across two chunks stays whole
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => { text += chunk })
         res.on('end', () => {
           let parsed: Json = text
           try {
@@ -188,8 +190,9 @@ export class TestNodeAgent {
     await new Promise<void>((resolve) => {
       const req = httpsRequest(`${this.api.url}${path}`, {method: 'GET', cert, key, ca, headers: {accept: 'application/json'}}, (res) => {
         let buffered = ''
-        res.on('data', (chunk: Buffer) => {
-          buffered += chunk.toString()
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          buffered += chunk
           let newline
           while ((newline = buffered.indexOf('\n')) >= 0) {
             const line = buffered.slice(0, newline)
