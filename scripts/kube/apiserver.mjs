@@ -79,6 +79,12 @@ export async function startRealApiServer() {
     '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
     '--initial-cluster', `test=http://127.0.0.1:${peerPort}`, '--log-level', 'warn',
   ], {stdio: 'ignore'})
+  // the audit log of what ServiceAccounts did (who, which verb on what, the answer): a test reads from it what the
+  // toolkit asked the server under its own identity, in a pod or outside one
+  writeFileSync(join(dir, 'audit-policy.yaml'), [
+    'apiVersion: audit.k8s.io/v1', 'kind: Policy', 'omitStages: [RequestReceived, ResponseStarted]', 'rules:',
+    '  - level: Metadata', '    userGroups: ["system:serviceaccounts"]', '  - level: None', '',
+  ].join('\n'))
   let log = ''
   const apiserver = spawn(bin.apiserver, [
     '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${port}`,
@@ -95,6 +101,7 @@ export async function startRealApiServer() {
     // certificate, verifying the kubelet's serving certificate against the test CA
     `--kubelet-client-certificate=${dir}/kubelet-client.crt`, `--kubelet-client-key=${dir}/kubelet-client.key`,
     `--kubelet-certificate-authority=${dir}/ca.crt`, '--kubelet-preferred-address-types=InternalIP',
+    `--audit-policy-file=${dir}/audit-policy.yaml`, `--audit-log-path=${dir}/audit.log`,
   ], {stdio: ['ignore', 'ignore', 'pipe']})
   apiserver.stderr.on('data', (chunk) => {
     log = (log + chunk.toString()).slice(-20_000)
@@ -174,9 +181,17 @@ export async function startRealApiServer() {
       return res.body.status.token
     },
     tokenKubeconfig: (token, name) => kubeconfig(name, {token}),
-    /** a namespace and its default ServiceAccount, as the controller-manager (not run here) would add it: admission refuses pods without it */
+    /**
+     * A namespace with what the controller-manager (not run here) would add to it: its default ServiceAccount
+     * (admission refuses pods without it) and the kube-root-ca.crt ConfigMap (the CA a pod's service account volume
+     * holds; a kubelet does not start a pod whose volume it cannot fill)
+     */
     async createNamespace(name) {
-      for (const [path, body] of [['/api/v1/namespaces', {apiVersion: 'v1', kind: 'Namespace', metadata: {name}}], [`/api/v1/namespaces/${name}/serviceaccounts`, {apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: 'default'}}]]) {
+      for (const [path, body] of [
+        ['/api/v1/namespaces', {apiVersion: 'v1', kind: 'Namespace', metadata: {name}}],
+        [`/api/v1/namespaces/${name}/serviceaccounts`, {apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: 'default'}}],
+        [`/api/v1/namespaces/${name}/configmaps`, {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'kube-root-ca.crt'}, data: {'ca.crt': ca.toString()}}],
+      ]) {
         const res = await request('POST', path, body)
         if (res.status !== 201) throw new Error(`POST ${path}: HTTP ${res.status} ${JSON.stringify(res.body)}`)
       }
@@ -191,6 +206,16 @@ export async function startRealApiServer() {
       writeFileSync(join(dir, `${name}.ext`), server ? 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' : 'extendedKeyUsage=clientAuth\n')
       openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', `${name}.ext`, '-out', `${name}.crt`)
       return {cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`)}
+    },
+    /** the audit events of ServiceAccounts' requests so far (level Metadata: who, verb, objectRef, responseStatus) */
+    auditEvents() {
+      let text = ''
+      try {
+        text = readFileSync(join(dir, 'audit.log'), 'utf8')
+      } catch {
+        return []
+      }
+      return text.split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line))
     },
     logTail: () => log.slice(-3000),
     stop,

@@ -234,8 +234,11 @@ describe('kubernetes mechanisms against a real kube-apiserver, the test node age
     expect(agent.errors).toEqual([])
   })
 
-  it.each(MECHANISMS)('%s (disk-fill): 64Mi written into the worker container\'s path and removed', async (mechanism) => {
-    const scratch = join(dir, 'scratch', mechanism)
+  it.each(MECHANISMS)('%s (disk-fill): 64Mi written into the worker container\'s path (its emptyDir) and removed', async (mechanism) => {
+    // the path as the worker container sees it, and where its emptyDir volume is on this machine (the agent binds the
+    // volume there in the container's own mount namespace): the fill must reach it through the container's view
+    const inContainer = join(dir, 'scratch', mechanism)
+    const scratch = join(agent.volumeDir('shop', 'worker-0', 'scratch')!, mechanism)
     mkdirSync(scratch)
     let largest = 0
     const watch = setInterval(() => {
@@ -245,12 +248,14 @@ describe('kubernetes mechanisms against a real kube-apiserver, the test node age
         } catch { /* removed meanwhile */ }
       }
     }, 100)
-    const {result, journal} = await runUnderServiceAccount(mechanism, `${mechanism}-fill`, experiment(mechanism, {extra: `safety: {allowPaths: [${scratch}]}\n`, fault: `{type: disk-fill, path: ${scratch}, size: 64Mi}`}))
+    const {result, journal} = await runUnderServiceAccount(mechanism, `${mechanism}-fill`, experiment(mechanism, {extra: `safety: {allowPaths: [${inContainer}]}\n`, fault: `{type: disk-fill, path: ${inContainer}, size: 64Mi}`}))
     clearInterval(watch)
     expect(result.code, result.out).toBe(0)
     expect(journal.injection.efficacy.landed, JSON.stringify(journal.injection.efficacy)).toBe(true)
     expect(largest).toBe(64 * 1024 ** 2)
     expect(readdirSync(scratch)).toEqual([])
+    // nothing went around the container's mount into this machine's directory of the same name
+    expect(readdirSync(join(dir, 'scratch'))).toEqual([])
     // an ephemeral container reaches the path through the worker's volume, which the server's validation accepted
     if (mechanism === 'ephemeral-container') {
       const added = (await getPod('worker-0')).spec.ephemeralContainers.find((e: {name: string}) => e.name === `chaos-${journal.runId}-1`)
@@ -339,6 +344,60 @@ describe('kubernetes mechanisms against a real kube-apiserver, the test node age
     const log = agent.running('shop', 'worker-0')!.containers.find((c) => c.name === name)!.log
     expect(log).toMatch(/"type":"exit"[^\n]*"reason":"signal"/)
     expect(log).not.toContain('"reason":"deadline"')
+    expect(agent.errors).toEqual([])
+  })
+
+  it('the Job of `chaos k8s manifests` runs as a pod on the node: in-cluster configuration from the token the node asked for that pod, every request authorized by the real RBAC', async () => {
+    // the Job as the server stored it (beforeAll applied the manifests); no Job controller runs, so the test creates
+    // the pod it would: the template, owned by the Job, bound to the agent's node (no scheduler either)
+    const job = (await server.request('GET', '/apis/batch/v1/namespaces/chaos/jobs/chaos-helper')).body
+    expect(job.kind, JSON.stringify(job)).toBe('Job')
+    const template = job.spec.template
+    const created = await server.request('POST', '/api/v1/namespaces/chaos/pods', {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: {
+        generateName: 'chaos-helper-', labels: {...template.metadata.labels, 'batch.kubernetes.io/job-name': 'chaos-helper', 'batch.kubernetes.io/controller-uid': job.metadata.uid},
+        ownerReferences: [{apiVersion: 'batch/v1', kind: 'Job', name: 'chaos-helper', uid: job.metadata.uid, controller: true, blockOwnerDeletion: true}],
+      },
+      spec: {...template.spec, nodeName: agent.nodeName},
+    })
+    expect(created.status, JSON.stringify(created.body)).toBe(201)
+    const name: string = created.body.metadata.name
+    // the server's ServiceAccount admission gave the pod its service account volume; the agent fills it as a kubelet
+    // does (a TokenRequest as the node, bound to this pod; kube-root-ca.crt; the namespace) and mounts it where
+    // client libraries look for it
+    const projected = created.body.spec.volumes.find((v: Obj) => v.projected?.sources?.some((source: Obj) => source.serviceAccountToken))
+    expect(projected, JSON.stringify(created.body.spec.volumes)).toBeDefined()
+    expect(created.body.spec.containers[0].volumeMounts).toContainEqual({name: projected.name, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true})
+    const auditedBefore = server.auditEvents().length
+    const phase = await waitFor('the Job\'s pod finished', async () => {
+      const p = (await server.request('GET', `/api/v1/namespaces/chaos/pods/${name}`)).body
+      return ['Succeeded', 'Failed'].includes(p.status?.phase) ? p.status.phase as string : undefined
+    }, 110_000)
+    // its output through the server's log proxying, as `kubectl logs job/chaos-helper` would read it
+    const logs = await server.request('GET', `/api/v1/namespaces/chaos/pods/${name}/log`)
+    // (the request helper parses a body that is JSON: the pod printed the journal and nothing else)
+    const output = typeof logs.body === 'string' ? logs.body : JSON.stringify(logs.body)
+    expect(phase, output.slice(-3000)).toBe('Succeeded')
+    const journal = JSON.parse(output)
+    expect(journal.verdict, output.slice(-3000)).toBe('contained')
+    expect(journal.injection.efficacy.landed, JSON.stringify(journal.injection.efficacy)).toBe(true)
+    expect(journal.plan.join('\n')).toContain('kubernetes: in-cluster service account (/var/run/secrets/kubernetes.io/serviceaccount)')
+
+    // what the server's audit log says the pod's toolkit did, under the Job's ServiceAccount
+    const events = server.auditEvents().slice(auditedBefore).filter((e) => e.user.username === 'system:serviceaccount:chaos:chaos-helper' && e.stage === 'ResponseComplete')
+    expect(events.length).toBeGreaterThan(5)
+    // with the token the node asked for this very pod: the server names the pod the token is bound to
+    expect([...new Set(events.map((e) => e.user.extra?.['authentication.kubernetes.io/pod-name']?.[0]))]).toEqual([name])
+    expect(events.filter((e) => e.responseStatus?.code === 401 || e.responseStatus?.code === 403).map((e) => `${e.responseStatus?.code} ${e.verb} ${e.requestURI}`)).toEqual([])
+    // one helper pod created in shop (besides the plan's dry-run), deleted after; none left
+    const creates = events.filter((e) => e.verb === 'create' && e.objectRef?.resource === 'pods' && e.objectRef.subresource === undefined && !e.requestURI.includes('dryRun'))
+    expect(creates.map((e) => [e.objectRef?.namespace, e.responseStatus?.code])).toEqual([['shop', 201]])
+    expect(events.some((e) => e.verb === 'delete' && e.objectRef?.resource === 'pods' && e.objectRef.namespace === 'shop' && e.responseStatus?.code === 200)).toBe(true)
+    await waitFor('the helper pod gone', async () => ((await toolkitPods()).length === 0 ? true : undefined))
+    // the finished pod is removed as the Job's ttlSecondsAfterFinished would (the agent removes its volumes)
+    expect((await server.request('DELETE', `/api/v1/namespaces/chaos/pods/${name}`)).status).toBe(200)
+    await waitFor('the Job\'s pod gone', async () => ((await server.request('GET', `/api/v1/namespaces/chaos/pods/${name}`)).status === 404 ? true : undefined))
     expect(agent.errors).toEqual([])
   })
 })

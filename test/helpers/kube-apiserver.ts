@@ -3,7 +3,7 @@
 import {startRealApiServer as start, type RealApiServer} from '../../scripts/kube/apiserver.mjs'
 import {requireTool} from './tools.js'
 
-export type {ApiResponse, RealApiServer} from '../../scripts/kube/apiserver.mjs'
+export type {ApiResponse, AuditEvent, RealApiServer} from '../../scripts/kube/apiserver.mjs'
 
 export function startRealApiServer(): Promise<RealApiServer> {
   requireTool('openssl', 'openssl')

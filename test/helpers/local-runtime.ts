@@ -97,7 +97,14 @@ export function deletePodNetns(name: string): void {
  * called once the process has ended and its output is read (or a moment later, if a descendant keeps the pipes open),
  * unless the container was being stopped.
  */
-export function launchContainer(o: {layout: CgroupLayout, cgroupPath: string, spec: Json, id: string, ephemeral: boolean, netns?: string, onExit: (exit: ContainerExit) => void, who?: string}): RunningContainer {
+/** A volume bound into a container's own mount namespace at its mount path, as a kubelet's runtime does. */
+export interface ContainerMount {
+  source: string
+  target: string
+  readOnly: boolean
+}
+
+export function launchContainer(o: {layout: CgroupLayout, cgroupPath: string, spec: Json, id: string, ephemeral: boolean, netns?: string, mounts?: ContainerMount[], env?: Record<string, string>, onExit: (exit: ContainerExit) => void, who?: string}): RunningContainer {
   const c = o.spec
   const box = new Cgroup(o.layout, o.cgroupPath)
   box.create()
@@ -106,8 +113,19 @@ export function launchContainer(o: {layout: CgroupLayout, cgroupPath: string, sp
   if (limits.memory !== undefined) box.applyLimits({memory: parseQuantity(limits.memory)})
   const argv: string[] = [...(c.command ?? []), ...(c.args ?? [])]
   const inPod = argv[0] === 'chaos' ? [process.execPath, join(REPO, 'bin', 'run.js'), ...argv.slice(1)] : argv
-  const command = o.netns ? ['ip', 'netns', 'exec', o.netns, ...inPod] : inPod
-  const env = {...process.env, ...Object.fromEntries((c.env ?? []).map((e: Json) => [e.name, e.value ?? '']))}
+  const inNetns = o.netns ? ['ip', 'netns', 'exec', o.netns, ...inPod] : inPod
+  // volumes: bound in a mount namespace of the container's own (private propagation), so this machine sees none of
+  // them; every mount point must exist (node-agent.ts creates the missing ones)
+  const mounts = o.mounts ?? []
+  const command = mounts.length === 0 ? inNetns : [
+    'unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c',
+    'while [ "$1" != "--" ]; do mount --bind "$1" "$2" || exit 125; [ "$3" = ro ] && { mount -o remount,bind,ro "$2" || exit 125; }; shift 3; done; shift; exec "$@"',
+    'local-mounts', ...mounts.flatMap((m) => [m.source, m.target, m.readOnly ? 'ro' : 'rw']), '--', ...inNetns,
+  ]
+  // with an environment given, the container's is that and its spec's alone, as a container's is (nothing of this
+  // process's, such as a KUBECONFIG, leaks in); PATH and HOME as an image would set them
+  const base = o.env ? {PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...o.env} : process.env
+  const env = {...base, ...Object.fromEntries((c.env ?? []).map((e: Json) => [e.name, e.value ?? '']))}
   // join the container's cgroup before exec, as runc does
   const child = spawn('/bin/sh', ['-c', 'while [ "$1" != "--" ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"', 'local-runc', ...box.dirs(), '--', ...command], {env, stdio: ['ignore', 'pipe', 'pipe']})
   const rc: RunningContainer = {name: c.name, containerId: `containerd://${o.id}`, cgroup: box, child, log: '', followers: new Set(), startedAt: now(), ended: false, ephemeral: o.ephemeral}

@@ -17,22 +17,28 @@
 //   fake-kube-exec.ts: the node declares ExtendWebSocketsToKubelet (status.declaredFeatures), so the real server
 //   authorizes the exec and proxies the client's upgrade to the node as it is.
 //
+// - mounts the pods' volumes in each container's own mount namespace: emptyDir, configMap, secret, and projected
+//   (the service account token it asks the TokenRequest API for as the node, bound to the pod), so a Job's pod finds
+//   its in-cluster configuration where client libraries look.
+//
 // What it does not do: exec over SPDY (what the server speaks to a node that does not declare that feature), attach,
-// port-forward, images,
-// volumes (a mount path is this machine's directory), a pod network (pods share the host's loopback unless annotated
+// port-forward, images, hostPath volumes (its containers see this machine's filesystem), subPath, token rotation,
+// a pod network (pods share the host's loopback unless annotated
 // with OWN_NETNS_ANNOTATION, which gives a pod a network namespace of its own, as the fake's runtime does), probes,
 // leases and node heartbeats (no node-lifecycle controller runs), and cAdvisor's metrics.
 import {randomBytes} from 'node:crypto'
-import {readFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync} from 'node:fs'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import {createServer, request as httpsRequest, type Server} from 'node:https'
 import type {AddressInfo} from 'node:net'
+import {tmpdir} from 'node:os'
+import {dirname, join} from 'node:path'
 import type {Duplex} from 'node:stream'
 
 import {Cgroup, type CgroupLayout, detectCgroupLayout} from '../../src/host/cgroupfs.js'
 import {CHANNEL, closeExecSessions, execServer, refuse, startSession} from './fake-kube-exec.js'
 import type {RealApiServer} from './kube-apiserver.js'
-import {conditions, containerIdOf, type ContainerExit, createPodBox, OWN_NETNS_ANNOTATION, createPodNetns, deletePodNetns, launchContainer, now, type RunningContainer, serveContainerLog, stopContainer, terminatedState} from './local-runtime.js'
+import {conditions, containerIdOf, type ContainerExit, type ContainerMount, createPodBox, OWN_NETNS_ANNOTATION, createPodNetns, deletePodNetns, launchContainer, now, type RunningContainer, serveContainerLog, stopContainer, terminatedState} from './local-runtime.js'
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Json = any
@@ -48,6 +54,12 @@ interface PodState {
   /** status writes, one at a time and in order */
   writes: Promise<unknown>
   terminating: boolean
+  /** its volumes filled (true) or not (false: the pod stays Pending, as a kubelet's with a failed mount) */
+  setup: Promise<boolean>
+  /** the pod's directory on this machine: its volumes, one directory each */
+  dir?: string
+  /** volume name to the directory that holds it (hostPath volumes are not in it: see prepareVolumes) */
+  volumes: Map<string, string>
 }
 
 export interface AgentRequest {
@@ -70,6 +82,8 @@ export class TestNodeAgent {
   private watching?: Promise<void>
   /** errors the agent met talking to the API (a test fails on them) */
   readonly errors: string[] = []
+  /** mount points this agent created on this machine (none of them existed), removed when it stops */
+  private readonly mountPoints = new Set<string>()
 
   constructor(private readonly api: RealApiServer, nodeName = `chaos-node-${randomBytes(3).toString('hex')}`) {
     this.nodeName = nodeName
@@ -122,6 +136,12 @@ export class TestNodeAgent {
       this.server.close(() => resolve())
     })
     if (this.layout) await new Cgroup(this.layout, this.runtimeRoot).remove()
+    // deepest first; only what is still empty (nothing else is kept in them)
+    for (const path of [...this.mountPoints].sort((a, b) => b.length - a.length)) {
+      try {
+        rmdirSync(path)
+      } catch { /* not empty, or gone */ }
+    }
     await this.request('DELETE', `/api/v1/nodes/${this.nodeName}`).catch(() => undefined)
   }
 
@@ -130,6 +150,11 @@ export class TestNodeAgent {
     const state = [...this.pods.values()].find((p) => p.namespace === namespace && p.name === name)
     if (!state) return undefined
     return {containers: state.containers.flatMap((rc) => (rc.cgroup ? [{name: rc.name, containerId: rc.containerId, cgroup: rc.cgroup, ephemeral: rc.ephemeral, log: rc.log}] : [])), netns: state.netns}
+  }
+
+  /** The directory on this machine that holds a pod's volume (an emptyDir, a configMap's files, a projected volume). */
+  volumeDir(namespace: string, name: string, volume: string): string | undefined {
+    return [...this.pods.values()].find((p) => p.namespace === namespace && p.name === name)?.volumes.get(volume)
   }
 
   /** How many pods' containers the agent runs now. */
@@ -240,6 +265,13 @@ export class TestNodeAgent {
       return
     }
     state.pod = pod
+    void state.setup.then((ready) => {
+      if (ready) this.startEphemeralContainers(state)
+    })
+  }
+
+  private startEphemeralContainers(state: PodState): void {
+    const pod = state.pod
     const started = new Set(state.containers.filter((c) => c.ephemeral).map((c) => c.name))
     const added = (pod.spec.ephemeralContainers ?? []).filter((e: Json) => !started.has(e.name))
     if (added.length > 0 && !state.terminating) {
@@ -258,9 +290,123 @@ export class TestNodeAgent {
   private startPod(pod: Json): void {
     const state: PodState = {
       uid: pod.metadata.uid, namespace: pod.metadata.namespace, name: pod.metadata.name, pod,
-      containers: [], status: {}, writes: Promise.resolve(), terminating: false,
+      containers: [], status: {}, writes: Promise.resolve(), terminating: false, setup: Promise.resolve(false), volumes: new Map(),
     }
     this.pods.set(state.uid, state)
+    state.setup = (async () => {
+      try {
+        await this.prepareVolumes(state)
+        if (state.terminating || this.stopping) return false
+        this.runPod(state)
+        return true
+      } catch (error) {
+        // a kubelet leaves such a pod in ContainerCreating (an event FailedMount); the test sees it in agent.errors
+        this.note(`pod ${state.namespace}/${state.name}: ${(error as Error).message}`)
+        return false
+      }
+    })()
+  }
+
+  /**
+   * Fills the pod's volumes as a kubelet does, in a directory of the pod's own: an emptyDir empty; a configMap's or
+   * secret's keys as files, read through the API as the node (the Node authorizer lets a node read only what pods
+   * bound to it reference); a projected volume's sources, among them the service account token the kubelet asks the
+   * TokenRequest API for, bound to this pod (audience the server's own unless the source names one), the
+   * kube-root-ca.crt ConfigMap and the downward API's fields. The kubelet rotates the token at 80% of its life;
+   * the agent writes it once (3607 s by default: longer than any test). A hostPath volume is not mounted: the
+   * agent's containers already see this machine's filesystem (the helper pod's /host/sys/fs/cgroup is then absent,
+   * and it reads /sys/fs/cgroup, the same hierarchy).
+   */
+  private async prepareVolumes(state: PodState): Promise<void> {
+    const volumes: Json[] = state.pod.spec.volumes ?? []
+    if (volumes.length === 0) return
+    state.dir = mkdtempSync(join(tmpdir(), 'chaos-agent-pod-'))
+    for (const v of volumes) {
+      if (v.hostPath) continue
+      const at = join(state.dir, 'volumes', v.name)
+      mkdirSync(at, {recursive: true})
+      if (v.emptyDir) {
+        // empty, as the kubelet makes it
+      } else if (v.configMap) {
+        await this.writeKeys(at, state.namespace, 'configmaps', v.configMap)
+      } else if (v.secret) {
+        await this.writeKeys(at, state.namespace, 'secrets', {...v.secret, name: v.secret.secretName})
+      } else if (v.projected) {
+        for (const source of v.projected.sources ?? []) {
+          if (source.serviceAccountToken) writeFileSync(join(at, source.serviceAccountToken.path), await this.serviceAccountToken(state, source.serviceAccountToken))
+          else if (source.configMap) await this.writeKeys(at, state.namespace, 'configmaps', source.configMap)
+          else if (source.secret) await this.writeKeys(at, state.namespace, 'secrets', source.secret)
+          else if (source.downwardAPI) for (const item of source.downwardAPI.items ?? []) writeFileSync(join(at, item.path), this.downwardField(state.pod, item))
+          else throw new Error(`volume ${v.name}: the test node agent cannot fill a projected source ${Object.keys(source).join(',')}`)
+        }
+      } else {
+        throw new Error(`volume ${v.name}: the test node agent cannot mount a ${Object.keys(v).filter((k) => k !== 'name').join(',')} volume`)
+      }
+      state.volumes.set(v.name, at)
+    }
+  }
+
+  /** A configMap's or secret's keys (or the items chosen) as files. */
+  private async writeKeys(at: string, namespace: string, resource: 'configmaps' | 'secrets', ref: {name: string, items?: Array<{key: string, path: string}>, optional?: boolean}): Promise<void> {
+    const res = await this.request('GET', `/api/v1/namespaces/${namespace}/${resource}/${ref.name}`)
+    if (res.status === 404 && ref.optional) return
+    if (res.status !== 200) throw new Error(`MountVolume: ${resource} ${namespace}/${ref.name}: HTTP ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`)
+    const data: Record<string, string> = resource === 'secrets'
+      ? Object.fromEntries(Object.entries(res.body.data ?? {}).map(([k, v]) => [k, Buffer.from(v as string, 'base64').toString()]))
+      : res.body.data ?? {}
+    const items = ref.items ?? Object.keys(data).map((key) => ({key, path: key}))
+    for (const item of items) {
+      if (!(item.key in data)) throw new Error(`MountVolume: ${resource} ${namespace}/${ref.name} has no key ${item.key}`)
+      mkdirSync(dirname(join(at, item.path)), {recursive: true})
+      writeFileSync(join(at, item.path), data[item.key])
+    }
+  }
+
+  /** The kubelet's TokenRequest for a pod's projected service account token: as the node, bound to the pod. */
+  private async serviceAccountToken(state: PodState, source: {audience?: string, expirationSeconds?: number}): Promise<string> {
+    const sa = state.pod.spec.serviceAccountName ?? 'default'
+    const res = await this.request('POST', `/api/v1/namespaces/${state.namespace}/serviceaccounts/${sa}/token`, {
+      apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
+      spec: {
+        ...(source.audience ? {audiences: [source.audience]} : {}),
+        expirationSeconds: source.expirationSeconds ?? 3607,
+        boundObjectRef: {apiVersion: 'v1', kind: 'Pod', name: state.name, uid: state.uid},
+      },
+    })
+    if (res.status !== 201) throw new Error(`MountVolume: token of service account ${state.namespace}/${sa}: HTTP ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`)
+    return res.body.status.token
+  }
+
+  private downwardField(pod: Json, item: {fieldRef?: {fieldPath: string}}): string {
+    const path = item.fieldRef?.fieldPath
+    const fields: Record<string, string | undefined> = {
+      'metadata.namespace': pod.metadata.namespace, 'metadata.name': pod.metadata.name, 'metadata.uid': pod.metadata.uid,
+      'spec.nodeName': pod.spec.nodeName, 'spec.serviceAccountName': pod.spec.serviceAccountName,
+    }
+    const value = path === undefined ? undefined : fields[path]
+    if (value === undefined) throw new Error(`MountVolume: the test node agent does not give the downward API's ${JSON.stringify(item)}`)
+    return value
+  }
+
+  /** A container's volume mounts as bind mounts, each mount point made on this machine if it is missing. */
+  private mountsOf(state: PodState, spec: Json): ContainerMount[] {
+    return (spec.volumeMounts ?? []).flatMap((m: Json): ContainerMount[] => {
+      const source = state.volumes.get(m.name)
+      if (source === undefined) return [] // a hostPath volume: see prepareVolumes
+      if (m.subPath) throw new Error(`container ${spec.name}: the test node agent does not mount subPath (${m.name})`)
+      const missing: string[] = []
+      for (let p = m.mountPath; !existsSync(p); p = dirname(p)) missing.unshift(p)
+      for (const p of missing) {
+        mkdirSync(p)
+        this.mountPoints.add(p)
+      }
+      return [{source, target: m.mountPath, readOnly: m.readOnly === true}]
+    })
+  }
+
+  /** Its containers started, and the pod reported Running. */
+  private runPod(state: PodState): void {
+    const pod = state.pod
     createPodBox(this.layout!, `${this.runtimeRoot}/pod${state.uid}`, pod.spec.containers)
     if (pod.metadata.annotations?.[OWN_NETNS_ANNOTATION] === 'true') state.netns = createPodNetns('chaos-agent')
     const startedAt = now()
@@ -279,8 +425,13 @@ export class TestNodeAgent {
   }
 
   private launch(state: PodState, spec: Json, id: string, ephemeral: boolean): RunningContainer {
+    const api = new URL(this.api.url)
     const rc: RunningContainer = launchContainer({
       layout: this.layout!, cgroupPath: `${this.runtimeRoot}/pod${state.uid}/${id}`, spec, id, ephemeral, netns: state.netns,
+      mounts: this.mountsOf(state, spec),
+      // the kubelet gives every container the kubernetes Service's address; its ClusterIP cannot be reached here (no
+      // kube-proxy), so the server's own, as on a node whose pods reach the API directly
+      env: {HOSTNAME: state.name, KUBERNETES_SERVICE_HOST: api.hostname, KUBERNETES_SERVICE_PORT: api.port, KUBERNETES_SERVICE_PORT_HTTPS: api.port, KUBERNETES_PORT: `tcp://${api.host}`},
       who: 'test node agent', onExit: (exit) => this.exited(state, spec, rc, id, exit),
     })
     state.containers.push(rc)
@@ -328,7 +479,9 @@ export class TestNodeAgent {
     if (process.env.CHAOS_AGENT_TRACE) process.stderr.write(`node agent: ending ${state.namespace}/${state.name}\n`)
     state.terminating = true
     const graceMs = Math.min(2, state.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000
+    await state.setup
     await Promise.all(state.containers.map((rc) => stopContainer(rc, graceMs)))
+    if (state.dir) rmSync(state.dir, {recursive: true, force: true})
     await new Cgroup(this.layout!, `${this.runtimeRoot}/pod${state.uid}`).remove()
     if (state.netns) deletePodNetns(state.netns)
     this.pods.delete(state.uid)
