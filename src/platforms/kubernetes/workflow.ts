@@ -15,6 +15,11 @@ export interface ChosenContainer {
   storageLimit?: number
 }
 
+/** metrics-server's answer (metrics.k8s.io/v1beta1 PodMetricsList), the fields read here */
+interface PodMetricsList {
+  items: Array<{metadata: {name: string}, containers: Array<{name: string, usage: {cpu: string, memory: string}}>}>
+}
+
 interface PodState {
   restarts: number
   oomKills: number
@@ -135,14 +140,17 @@ export class KubeWorkflow implements WorkflowHandle {
       }
     }
     await begin()
-    const metrics = new cluster.k8s.Metrics(cluster.kc)
+    // through the generated client rather than client-node's Metrics helper: a real API server answers a group it does
+    // not serve (no metrics-server) with a plain-text 404, which that helper reports as a 500 (it parses the body as
+    // JSON first), so its absence was never recognised and the refusal was asked again every interval
+    const custom = cluster.kc.makeApiClient(cluster.k8s.CustomObjectsApi)
     const names = new Set(this.pods.map((p) => p.metadata!.name!))
     const containers = new Set(this.containers.map((c) => c.name))
     /** metrics-server absent (404) or forbidden (403): asking again each interval would only repeat the refusal */
     let given = false
     const poll = async () => {
       try {
-        const list = await metrics.getPodMetrics(selector.namespace)
+        const list = await custom.listNamespacedCustomObject({group: 'metrics.k8s.io', version: 'v1beta1', namespace: selector.namespace, plural: 'pods'}) as PodMetricsList
         const now = Date.now()
         let cores = 0
         let memory = 0
