@@ -476,8 +476,9 @@ export function volumeMountFor(pod: Pod, container: string, path: string): {name
     .filter((m) => path === m.mountPath || path.startsWith(m.mountPath.endsWith('/') ? m.mountPath : `${m.mountPath}/`))
     .sort((a, b) => b.mountPath.length - a.mountPath.length)[0]
   if (!holding) {
-    const list = mounts.map((m) => m.mountPath).join(', ')
-    throw new PlanError(`disk-fill path ${path}: with mechanism ephemeral-container a fill goes into a volume of container ${container} (its mounts: ${list || 'none'}); a path in its writable layer needs mechanism helper-pod`)
+    // the read-only ones cannot take a fill: on a real cluster every container has one (the service account's)
+    const list = mounts.filter((m) => !m.readOnly).map((m) => m.mountPath).join(', ')
+    throw new PlanError(`disk-fill path ${path}: with mechanism ephemeral-container a fill goes into a writable volume of container ${container} (its writable mounts: ${list || 'none'}); a path in its writable layer needs mechanism helper-pod`)
   }
   if (holding.readOnly) throw new PlanError(`disk-fill path ${path}: volume ${holding.name} is mounted read-only in container ${container}`)
   return {name: holding.name, mountPath: holding.mountPath}
