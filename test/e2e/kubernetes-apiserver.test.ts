@@ -3,10 +3,10 @@
 // own strict validation, the ServiceAccount they create allowed exactly what the toolkit needs and refused the rest
 // by the real RBAC authorizer, the toolkit's preflight run under that ServiceAccount's token (a real TokenRequest),
 // a missing verb named from the real server's answer, label and field selectors and pagination as the real server
-// implements them. No kubelet runs, so pods stay Pending: what needs a running pod is tested against the fake server
-// (kubernetes-e2e.test.ts) until the test node agent exists (docs/kubernetes.md says which parts are real).
+// implements them. No kubelet runs in this suite, so pods stay Pending: what needs a running pod is in
+// kubernetes-node-agent.test.ts, with the test node agent in a kubelet's place (docs/kubernetes.md says which parts are real).
 import {execFile} from 'node:child_process'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -178,6 +178,12 @@ describe('the kubernetes platform against a real kube-apiserver (RBAC, validatio
     const unlabelled = await chaos(['run', stray, '--dry-run'], {KUBECONFIG: server.adminKubeconfig})
     expect(unlabelled.code, unlabelled.out).toBe(2)
     expect(unlabelled.out).toContain('stray-0 in namespace bulk is not labelled for chaos')
+    // the experiment's override lets it through, and the plan says so
+    const overridden = join(dir, 'stray-overridden.yaml')
+    writeFileSync(overridden, readFileSync(stray, 'utf8').replace('seed: 7}', 'seed: 7, allowUnlabelled: true}'))
+    const allowed = await chaos(['run', overridden, '--dry-run'], {KUBECONFIG: server.adminKubeconfig})
+    expect(allowed.code, allowed.out).toBe(0)
+    expect(allowed.out).toContain('safety OVERRIDDEN')
     const none = join(dir, 'none.yaml')
     writeFileSync(none, kubeExperiment({name: 'real-none', mechanism: 'ephemeral-container', image: 'chaos-toolkit:test', apiPort: 1, targetSelector: 'app=nothing'}))
     const noPods = await chaos(['run', none, '--dry-run'], {KUBECONFIG: saKubeconfig})

@@ -16,6 +16,7 @@ import {parseAllDocuments} from 'yaml'
 
 import {Cgroup, detectCgroupLayout} from '../../src/host/cgroupfs.js'
 import {readCgroupSample} from '../../src/metrics/resources.js'
+import {describePermission, PERMISSIONS} from '../../src/platforms/kubernetes/rbac.js'
 import {workloadPod, workloadsAnswer} from '../helpers/fake-kube-api.js'
 import {type RealApiServer, startRealApiServer} from '../helpers/kube-apiserver.js'
 import {kubeExperiment} from '../helpers/kube-experiment.js'
@@ -107,7 +108,7 @@ async function labelledNamespace(name: string, labels: Record<string, string>): 
 }
 
 /** A workload pod bound to the agent's node (no scheduler runs: the pod names its node), once it runs. */
-async function runningPod(namespace: string, name: string, o: {port: number, cpu: string, memory: string, labels: Record<string, string>}): Promise<void> {
+async function runningPod(namespace: string, name: string, o: {port: number, cpu?: string, memory?: string, labels: Record<string, string>}): Promise<void> {
   const p = workloadPod({name, namespace, ...o})
   const created = await server.request('POST', `/api/v1/namespaces/${namespace}/pods`, {apiVersion: 'v1', kind: 'Pod', ...p, spec: {...p.spec, nodeName: agent.nodeName}})
   expect(created.status, JSON.stringify(created.body)).toBe(201)
@@ -316,13 +317,79 @@ describe('kubernetes mechanisms against a real kube-apiserver, the test node age
     // the isolation a workflow states, checked against what the real server holds: the QoS class it computed, the
     // quota, no LimitRange; a false statement refuses the run (exit 2)
     const stated = (isolation: string) => text.replace('container: app}', `container: app, isolation: ${isolation}}`)
-    const ok = await chaos(['run', write('quota-ok.yaml', stated('{qos: Guaranteed, limits: true, quota: true, limitRange: false}')), '--dry-run'], {KUBECONFIG: server.adminKubeconfig})
+    const ok = await chaos(['run', write('quota-ok.yaml', stated('{qos: Guaranteed, limits: true, quota: true, limitRange: false, node: shared}')), '--dry-run'], {KUBECONFIG: server.adminKubeconfig})
     expect(ok.code, ok.out).toBe(0)
-    expect(ok.out).toMatch(/isolation of worker as stated: QoS Guaranteed, cpu and memory limits, ResourceQuota compute \(limits\.cpu 4, limits\.memory 8Gi, requests\.cpu 2, requests\.memory 4Gi\), no LimitRange/)
-    const wrong = await chaos(['run', write('quota-wrong.yaml', stated('{qos: BestEffort, limitRange: true}')), '--dry-run'], {KUBECONFIG: server.adminKubeconfig})
+    expect(ok.out).toContain(`isolation of worker as stated: QoS Guaranteed, cpu and memory limits, ResourceQuota compute (limits.cpu 4, limits.memory 8Gi, requests.cpu 2, requests.memory 4Gi), no LimitRange, node shared (api's api-0 on ${agent.nodeName})`)
+    const wrong = await chaos(['run', write('quota-wrong.yaml', stated('{qos: BestEffort, limitRange: true, node: dedicated, nodeSelector: {pool: chaos}}')), '--dry-run'], {KUBECONFIG: server.adminKubeconfig})
     expect(wrong.code, wrong.out).toBe(2)
+    expect(wrong.out).toContain('the stated isolation is not what the cluster has')
     expect(wrong.out).toContain('worker: QoS BestEffort stated, but metered-0 is Guaranteed')
     expect(wrong.out).toContain('worker: a LimitRange in namespace quota stated, but it has none')
+    expect(wrong.out).toContain(`worker: a dedicated node stated, but api's api-0 on ${agent.nodeName}`)
+    expect(wrong.out).toContain('worker: nodeSelector pool=chaos stated, but metered-0 has {}')
+    // under the toolkit's ServiceAccount: a quota stated where the namespace (shop) has none, no LimitRange rightly
+    const noQuota = await chaos(['run', write('noquota.yaml', experiment('helper-pod').replace('container: app}', 'container: app, isolation: {quota: true, limitRange: false}}')), '--dry-run'], {KUBECONFIG: kubeconfigs['helper-pod']})
+    expect(noQuota.code, noQuota.out).toBe(2)
+    expect(noQuota.out).toContain('worker: a ResourceQuota in namespace shop stated, but it has none')
+    expect(noQuota.out).not.toContain('LimitRange')
+  })
+
+  it('chaos matrix compares the levels of kubernetes.levels: other pods of the same workflow, each with its stated isolation', async () => {
+    // the same worker as a BestEffort pod (no requests, no limits): the QoS class is the real server's
+    // it carries no chaos.allowed label: its namespace's is read (get namespaces, the ClusterRole's)
+    await runningPod('shop', 'worker-be-0', {port: await freePort(), labels: {app: 'worker-be'}})
+    expect((await getPod('worker-be-0')).status.qosClass).toBe('BestEffort')
+    const file = write('levels.yaml', experiment('helper-pod', {fault: '{type: cpu-hog, cores: 0.25}'})
+      .replace('seed: 7}', 'seed: 7, level: guaranteed, levels: {besteffort: {description: the worker without requests or limits, target: {selector: "app=worker-be", isolation: {qos: BestEffort, limits: false}}}}}')
+      .replace('container: app}', 'container: app, isolation: {qos: Guaranteed, limits: true}}'))
+    const unknown = await chaos(['run', file, '--dry-run', '--level', 'burstable'], {KUBECONFIG: kubeconfigs['helper-pod']})
+    expect(unknown.code, unknown.out).toBe(2)
+    expect(unknown.out).toContain('level burstable: on platform kubernetes a level is other pods of the same workflows, named in kubernetes.levels; this experiment has guaranteed, besteffort')
+    const out = join(dir, 'matrix.json')
+    const matrixRun = await chaos(['matrix', file, '--repeat', '1', '--seed', '1', '--quiet', '--output', out], {KUBECONFIG: kubeconfigs['helper-pod']})
+    expect(matrixRun.code, matrixRun.out).toBe(0)
+    const matrix = JSON.parse(readFileSync(out, 'utf8'))
+    expect(matrix.levels).toEqual(['guaranteed', 'besteffort'])
+    const byLevel = Object.fromEntries(matrix.runs.map((r: {level: string, journal: Obj}) => [r.level, r.journal]))
+    expect(byLevel.guaranteed.plan.join('\n')).toContain(`shop/worker-0 on node ${agent.nodeName}`)
+    expect(byLevel.guaranteed.plan.join('\n')).toContain('isolation of worker as stated: QoS Guaranteed, cpu and memory limits')
+    expect(byLevel.besteffort.plan.join('\n')).toContain('level besteffort: the worker without requests or limits')
+    expect(byLevel.besteffort.plan.join('\n')).toContain(`shop/worker-be-0 on node ${agent.nodeName}`)
+    expect(byLevel.besteffort.plan.join('\n')).toContain('isolation of worker as stated: QoS BestEffort, no limits')
+    expect(byLevel.besteffort.plan.join('\n')).toContain('namespace shop is labelled chaos.allowed=true')
+    for (const journal of Object.values(byLevel) as Obj[]) expect(journal.injection.efficacy.landed, JSON.stringify(journal.injection.efficacy)).toBe(true)
+    expect(await toolkitPods()).toEqual([])
+    expect((await server.request('DELETE', '/api/v1/namespaces/shop/pods/worker-be-0')).status).toBe(200)
+  })
+
+  it('a neighbour pod that stops being Ready during the injection is a breach of unready; a cluster without metrics-server is asked once per workflow', async () => {
+    const file = write('unready.yaml', experiment('helper-pod').replace('  - {signal: restarts, max: 0}', '  - {signal: restarts, max: 0}\n  - {signal: unready, neighbor: api, max: 0}'))
+    const auditedBefore = server.auditEvents().length
+    const running = runUnderServiceAccount('helper-pod', 'unready', readFileSync(file, 'utf8'))
+    // once the helper's stressor is ready the injection is on: the api pod's readiness "fails" for a second, as a
+    // kubelet's readiness probe would report it
+    let flipped = false
+    for (let i = 0; i < 600 && !flipped; i++) {
+      const [helper] = await toolkitPods()
+      const log = helper ? agent.running('shop', helper)?.containers.find((c) => c.name === 'stressor')?.log : undefined
+      if (log?.includes('"type":"ready"')) {
+        await new Promise((r) => setTimeout(r, 500))
+        agent.setReady('shop', 'api-0', false)
+        await new Promise((r) => setTimeout(r, 1000))
+        agent.setReady('shop', 'api-0', true)
+        flipped = true
+      } else await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(flipped).toBe(true)
+    const {result, journal} = await running
+    const unready = journal.neighbors[0].signals.find((s: {signal: string}) => s.signal === 'unready')
+    expect(unready, JSON.stringify(journal.neighbors[0].signals)).toMatchObject({verdict: 'breach', fault: 1})
+    expect(journal.verdict).toBe('breach')
+    expect(result.code, result.out).toBe(1)
+    // no metrics-server here: the real server answers 404 for metrics.k8s.io, asked once per workflow
+    const metricsCalls = server.auditEvents().slice(auditedBefore).filter((e) => e.objectRef?.apiGroup === 'metrics.k8s.io' && e.stage === 'ResponseComplete')
+    expect(metricsCalls.map((e) => e.responseStatus?.code)).toEqual([404, 404])
+    expect((await getPod('api-0')).status.conditions.find((c: Obj) => c.type === 'Ready').status).toBe('True')
   })
 
   it('ephemeral container (cpu-hog): added through the real server\'s ephemeralcontainers subresource, run in the worker\'s pod, and stopped early over exec through the server\'s exec proxying', async () => {
@@ -399,5 +466,109 @@ describe('kubernetes mechanisms against a real kube-apiserver, the test node age
     expect((await server.request('DELETE', `/api/v1/namespaces/chaos/pods/${name}`)).status).toBe(200)
     await waitFor('the Job\'s pod gone', async () => ((await server.request('GET', `/api/v1/namespaces/chaos/pods/${name}`)).status === 404 ? true : undefined))
     expect(agent.errors).toEqual([])
+  })
+
+  // last: it reads what the runs above asked of the server
+  it('over this suite, every request the toolkit made under its ServiceAccounts was within its Role, none refused, and together they used every verb the manifests grant', async () => {
+    const used = new Set<string>()
+    for (const [mechanism, name] of [['helper-pod', 'chaos-helper'], ['ephemeral-container', 'chaos-eph']] as const) {
+      // what the applied Role (in shop) and ClusterRole grant this ServiceAccount, as the server holds them
+      const role = (await server.request('GET', `/apis/rbac.authorization.k8s.io/v1/namespaces/shop/roles/${name}`)).body
+      const clusterRole = (await server.request('GET', `/apis/rbac.authorization.k8s.io/v1/clusterroles/${name}-namespaces`)).body
+      const granted = new Set([...role.rules, ...clusterRole.rules].flatMap((rule: Obj) => rule.apiGroups.flatMap((group: string) => rule.resources.flatMap((res: string) => rule.verbs.map((verb: string) => {
+        const [resource, subresource] = res.split('/')
+        return describePermission({verb, resource, subresource, group})
+      })))))
+      const events = server.auditEvents().filter((e) => e.user.username === `system:serviceaccount:chaos:${name}` && e.stage === 'ResponseComplete' && e.objectRef?.resource !== 'selfsubjectaccessreviews')
+      expect(events.length, mechanism).toBeGreaterThan(10)
+      expect(events.filter((e) => e.responseStatus?.code === 401 || e.responseStatus?.code === 403).map((e) => `${e.responseStatus?.code} ${e.verb} ${e.requestURI}`)).toEqual([])
+      const asked = events.map((e) => describePermission({verb: e.verb, resource: e.objectRef!.resource!, subresource: e.objectRef!.subresource, group: e.objectRef!.apiGroup ?? ''}))
+      expect([...new Set(asked.filter((p) => !granted.has(p)))], `${mechanism}: asked outside its Role`).toEqual([])
+      for (const p of asked) used.add(p)
+    }
+    // create pods/exec is not a request of its own: the server checks it on the exec's WebSocket GET (1.35+)
+    expect([...used].sort()).toEqual(PERMISSIONS.map(describePermission).filter((p) => p !== 'create pods/exec').sort())
+  })
+})
+
+describe('kubernetes platform: refusals before anything starts, against the real server', () => {
+  it('--context picks the kubeconfig context and --mechanism the mechanism; an unknown context is exit 2, and so is either flag off platform kubernetes', async () => {
+    // the current context points at a port where nothing listens: only --context chaos-helper reaches the server
+    const config = JSON.parse(readFileSync(kubeconfigs['helper-pod'], 'utf8'))
+    config['current-context'] = 'elsewhere'
+    config.clusters.push({name: 'dead', cluster: {server: 'https://127.0.0.1:1'}})
+    config.contexts.push({name: 'elsewhere', context: {cluster: 'dead', user: 'chaos-helper'}})
+    const cfg = write('two-contexts', JSON.stringify(config))
+    const file = write('ctx.yaml', experiment('helper-pod'))
+    const chosen = await chaos(['run', file, '--dry-run', '--context', 'chaos-helper'], {KUBECONFIG: cfg})
+    expect(chosen.code, chosen.out).toBe(0)
+    expect(chosen.out).toContain('worker-0')
+    const unknown = await chaos(['run', file, '--dry-run', '--context', 'nope'], {KUBECONFIG: cfg})
+    expect(unknown.code, unknown.out).toBe(2)
+    expect(unknown.out).toContain('kubeconfig context "nope" does not exist')
+    expect(unknown.out).toContain('chaos-helper, elsewhere')
+    const offPlatform = await chaos(['run', 'experiments/cpu-hog.yaml', '--dry-run', '--context', 'chaos-helper'], {KUBECONFIG: cfg})
+    expect(offPlatform.code, offPlatform.out).toBe(2)
+    expect(offPlatform.out).toContain('--context is for platform kubernetes; this experiment is platform process')
+    // --mechanism overrides kubernetes.mechanism the same way
+    const mechanism = await chaos(['run', write('mech.yaml', experiment('ephemeral-container')), '--dry-run', '--mechanism', 'helper-pod'], {KUBECONFIG: cfg, CHAOS_KUBE_CONTEXT: 'chaos-helper'})
+    expect(mechanism.code, mechanism.out).toBe(0)
+    expect(mechanism.out).toContain('mechanism helper-pod: a privileged helper pod')
+    const mechanismOff = await chaos(['run', 'experiments/cpu-hog.yaml', '--dry-run', '--mechanism', 'helper-pod'])
+    expect(mechanismOff.code, mechanismOff.out).toBe(2)
+    expect(mechanismOff.out).toContain('--mechanism is for platform kubernetes')
+  })
+
+  it('disk-fill and network-flood refusals: each exit 2 with the reason, before anything starts', async () => {
+    const scratch = join(dir, 'scratch')
+    const cases: Array<['helper-pod' | 'ephemeral-container', string, string, RegExp]> = [
+      ['helper-pod', '', `{type: disk-fill, path: ${scratch}/x, size: 16Mi}`, /disk-fill path \S+\/x is not under safety\.allowPaths \(empty\); on this platform the paths are as the target container sees them/],
+      ['helper-pod', `safety: {allowPaths: [${scratch}]}\n`, `{type: disk-fill, path: ${scratch}, size: 50%}`, /a percentage is of the target container's limits\.ephemeral-storage, which it does not set; give the size in bytes/],
+      // the service account's volume, which the real server's admission mounted read-only, is not offered
+      ['ephemeral-container', 'safety: {allowPaths: [/var/log]}\n', '{type: disk-fill, path: /var/log, size: 16Mi}', /with mechanism ephemeral-container a fill goes into a writable volume of container app \(its writable mounts: \S+scratch\); a path in its writable layer needs mechanism helper-pod/],
+      ['ephemeral-container', 'safety: {allowPaths: [/var/run/secrets]}\n', '{type: disk-fill, path: /var/run/secrets/kubernetes.io/serviceaccount, size: 16Mi}', /volume kube-api-access-\w+ is mounted read-only in container app/],
+      ['helper-pod', `safety: {allowPaths: [${scratch}], maxDisk: 1Gi}\n`, `{type: disk-fill, path: ${scratch}, size: 2Gi}`, /above safety\.maxDisk/],
+    ]
+    for (const [mechanism, extra, fault, message] of cases) {
+      const result = await chaos(['run', write('refuse-fill.yaml', experiment(mechanism, {extra, fault})), '--dry-run'], {KUBECONFIG: kubeconfigs[mechanism]})
+      expect(result.code, result.out).toBe(2)
+      expect(result.out).toMatch(message)
+    }
+    const allContainers = experiment('helper-pod', {fault: '{type: network-flood}', targetSelector: 'app=flooder'}).replace('container: app}', 'allContainers: true}')
+    const refused = await chaos(['run', write('refuse-flood.yaml', allContainers), '--dry-run'], {KUBECONFIG: kubeconfigs['helper-pod']})
+    expect(refused.code, refused.out).toBe(2)
+    expect(refused.out).toContain('a pod\'s containers share one network namespace')
+    const planned = await chaos(['run', write('plan-flood.yaml', experiment('helper-pod', {fault: '{type: network-flood}', targetSelector: 'app=flooder'})), '--dry-run'], {KUBECONFIG: kubeconfigs['helper-pod']})
+    expect(planned.code, planned.out).toBe(0)
+    expect(planned.out).toContain('inside the target pod\'s network namespace (its loopback')
+    expect(await toolkitPods()).toEqual([])
+  })
+
+  it('in-cluster configuration with a token the server does not know: exit 4, the server refused the credentials (401)', async () => {
+    // the service account's files where a pod has them, in a mount namespace of the run's own (a tmpfs over /run);
+    // the valid case is the Job's pod above, whose token the node asked for
+    const sa = join(dir, 'serviceaccount')
+    mkdirSync(sa, {recursive: true})
+    writeFileSync(join(sa, 'ca.crt'), readFileSync(server.caFile))
+    writeFileSync(join(sa, 'namespace'), 'chaos')
+    writeFileSync(join(sa, 'token'), 'not-a-token-of-this-server')
+    const env: Record<string, string | undefined> = {...process.env, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: new URL(server.url).port, HOME: dir, SA: sa, CHAOS_STATE_DIR: join(dir, 'state')}
+    delete env.KUBECONFIG
+    delete env.CHAOS_KUBE_CONTEXT
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
+      'mount -t tmpfs chaos-test-sa /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount && cp "$SA"/* /run/secrets/kubernetes.io/serviceaccount/ && exec "$0" "$@"',
+      process.execPath, BIN, 'run', write('incluster.yaml', experiment('helper-pod')), '--dry-run'], {env})
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    expect(code, out).toBe(4)
+    expect(out, out).toContain('refused the credentials (401 Unauthorized)')
+  })
+
+  it('no kubeconfig and not in a pod: exit 4', async () => {
+    const result = await chaos(['run', write('e1.yaml', experiment('helper-pod')), '--dry-run'], {KUBECONFIG: join(dir, 'missing'), HOME: dir})
+    expect(result.code, result.out).toBe(4)
+    expect(result.out).toContain('no kubeconfig')
   })
 })

@@ -152,6 +152,18 @@ export class TestNodeAgent {
     return {containers: state.containers.flatMap((rc) => (rc.cgroup ? [{name: rc.name, containerId: rc.containerId, cgroup: rc.cgroup, ephemeral: rc.ephemeral, log: rc.log}] : [])), netns: state.netns}
   }
 
+  /**
+   * A pod's readiness as a kubelet's readiness probe would change it: its Ready and ContainersReady conditions and
+   * its containers' ready flags, written through the status subresource.
+   */
+  setReady(namespace: string, name: string, ready: boolean): void {
+    const state = [...this.pods.values()].find((p) => p.namespace === namespace && p.name === name)
+    if (!state) throw new Error(`the node agent runs no pod ${namespace}/${name}`)
+    state.status.conditions = conditions(ready)
+    for (const c of state.status.containerStatuses ?? []) c.ready = ready
+    this.writeStatus(state)
+  }
+
   /** The directory on this machine that holds a pod's volume (an emptyDir, a configMap's files, a projected volume). */
   volumeDir(namespace: string, name: string, volume: string): string | undefined {
     return [...this.pods.values()].find((p) => p.namespace === namespace && p.name === name)?.volumes.get(volume)

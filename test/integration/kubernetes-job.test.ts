@@ -44,7 +44,7 @@ type Result = DockerResult
 
 const PORTS = {worker: 0, api: 0}
 
-/** The shape of test/e2e/kubernetes-e2e.test.ts's experiment(): a 50% CPU hog through a helper pod. */
+/** The shape of the Kubernetes suites' experiment (test/helpers/kube-experiment.ts): a 50% CPU hog through a helper pod. */
 function experiment(): string {
   return kubeExperiment({name: 'k8s-job-helper-pod', image: IMAGE, apiPort: PORTS.api})
 }
