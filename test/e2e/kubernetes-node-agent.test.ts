@@ -15,14 +15,16 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseAllDocuments} from 'yaml'
 
 import {Cgroup, detectCgroupLayout} from '../../src/host/cgroupfs.js'
+import {PrometheusClient} from '../../src/metrics/prometheus/client.js'
 import {readCgroupSample} from '../../src/metrics/resources.js'
 import {describePermission, PERMISSIONS} from '../../src/platforms/kubernetes/rbac.js'
+import {startCadvisor} from '../helpers/cadvisor.js'
 import {workloadPod, workloadsAnswer} from '../helpers/fake-kube-api.js'
 import {type RealApiServer, startRealApiServer} from '../helpers/kube-apiserver.js'
 import {kubeExperiment} from '../helpers/kube-experiment.js'
 import {OWN_NETNS_ANNOTATION} from '../helpers/local-runtime.js'
 import {TestNodeAgent} from '../helpers/node-agent.js'
-import {freePort} from '../helpers/prometheus-server.js'
+import {freePort, instantQuery, startPrometheus} from '../helpers/prometheus-server.js'
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'run.js')
 const execFileAsync = promisify(execFile)
@@ -466,6 +468,97 @@ describe('kubernetes mechanisms against a real kube-apiserver, the test node age
     expect((await server.request('DELETE', `/api/v1/namespaces/chaos/pods/${name}`)).status).toBe(200)
     await waitFor('the Job\'s pod gone', async () => ((await server.request('GET', `/api/v1/namespaces/chaos/pods/${name}`)).status === 404 ? true : undefined))
     expect(agent.errors).toEqual([])
+  })
+
+  it('neighbour signals from a real cAdvisor behind the node\'s kubelet API, scraped by a real Prometheus: chaos run judges the api container while a helper pod hogs the worker, whose throttling shows there', async () => {
+    // cAdvisor watches the agent's cgroups; the agent gives them the kubelet's labels and serves /metrics/cadvisor
+    const labelsFile = join(dir, 'cadvisor-labels.json')
+    const cadvisor = await startCadvisor({labelsFile, housekeeping: '1s', rawPrefixes: [`/${agent.runtimeRoot}`]})
+    agent.useCadvisor({url: cadvisor.url, labelsFile})
+    // Prometheus scrapes the kubelet's /metrics/cadvisor at the node's address over HTTPS, as kube-prometheus's
+    // kubelet ServiceMonitor does (kubernetes_sd_configs role node; here the one node as a static target), with a
+    // client certificate of the cluster's CA. Through the API server's node proxy it cannot be done here: the real
+    // server refuses to proxy to a node whose address is loopback (400 "address not allowed")
+    const admin = JSON.parse(readFileSync(server.adminKubeconfig, 'utf8')).users[0].user
+    const node = `127.0.0.1:${agent.kubeletPort}`
+    const proxied = await server.request('GET', `/api/v1/nodes/${agent.nodeName}/proxy/metrics/cadvisor`)
+    expect([proxied.status, proxied.body?.message]).toEqual([400, 'address not allowed'])
+    const prometheus = await startPrometheus({config: `global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 15s}
+scrape_configs:
+  - job_name: kubelet-cadvisor
+    scheme: https
+    metrics_path: /metrics/cadvisor
+    tls_config: {ca_file: ${server.caFile}, cert_file: ${admin['client-certificate']}, key_file: ${admin['client-key']}}
+    static_configs: [{targets: ['${node}']}]
+`})
+    try {
+      const API = '{namespace="shop",pod="api-0",container="app"}'
+      const WORKER = '{namespace="shop",pod="worker-0",container="app"}'
+      await waitFor('the api container\'s series in Prometheus', async () => ((await instantQuery(prometheus.url, `container_memory_working_set_bytes${API}`)).length === 1 ? true : undefined), 30_000)
+      const text = experiment('helper-pod', {fault: '{type: cpu-hog, load: 100%}'})
+        .replace("selector: \"app=api,tier in (web)\"", 'selector: "app=api"')
+        .replace(/^phases: .*$/m, 'phases: {warmup: 0s, baseline: 4s, inject: 6s, recover: 0s, interval: 1s}')
+        .replace(/^hypothesis:\n(  - .*\n)+/m, 'hypothesis:\n  - {signal: cpu_throttled, neighbor: api, max: 10%}\n  - {signal: memory, neighbor: api, max_increase: 50%}\n')
+        + `metrics:
+  source: prometheus
+  url: ${prometheus.url}
+  scrapeInterval: 1s
+  latency: service
+  neighbors:
+    api: {containerSelector: '${API}'}
+`
+      const running = runUnderServiceAccount('helper-pod', 'cadvisor', text)
+      // while it runs: the worker container's throttling as Prometheus has it from cAdvisor
+      const throttled: Array<{t: number, value: number}> = []
+      let done = false
+      void running.finally(() => (done = true))
+      while (!done) {
+        const t = Date.now()
+        const r = await instantQuery(prometheus.url, `rate(container_cpu_cfs_throttled_periods_total${WORKER}[3s])`).catch(() => [])
+        if (r.length === 1) throttled.push({t, value: Number(r[0].value[1])})
+        await new Promise((res) => setTimeout(res, 500))
+      }
+      const {result, journal} = await running
+      expect(result.code, result.out).toBe(0)
+      expect(journal.verdict, journal.reason).toBe('contained')
+      expect(journal.injection.efficacy.landed, JSON.stringify(journal.injection.efficacy)).toBe(true)
+      expect(journal.plan.join('\n')).toContain(`api: {job="api"}, cAdvisor ${API}`)
+      // the api's signals came from Prometheus, hence from cAdvisor: the same range queries over the journal's
+      // windows give the very values
+      const client = new PrometheusClient({url: prometheus.url, timeoutMs: 10_000, retries: 1})
+      const api = journal.neighbors.find((n: Obj) => n.name === 'api')
+      const queries = {
+        memory: [`sum(container_memory_working_set_bytes${API}) or sum(process_resident_memory_bytes{job="api"})`, 'max'],
+        cpu_throttled: [`sum(rate(container_cpu_cfs_throttled_periods_total${API}[2s])) / sum(rate(container_cpu_cfs_periods_total${API}[2s]))`, 'mean'],
+      } as const
+      for (const [signal, [query, statistic]] of Object.entries(queries)) {
+        const sig = api.signals.find((x: Obj) => x.signal === signal)
+        expect(sig.verdict, `${signal}: ${sig.reason}`).toBe('contained')
+        for (const [window, value, count] of [[journal.phases.baseline, sig.baseline, sig.baselineCount], [journal.phases.inject, sig.fault, sig.faultCount]]) {
+          const series = await client.queryRange(query, Date.parse(window.start) + 2000, Date.parse(window.end), 1000)
+          expect(series, `${signal} ${query}`).toHaveLength(1)
+          const values = series[0].values.map(([, v]: [number, string]) => Number(v))
+          expect(values.length, signal).toBe(count)
+          const expected = statistic === 'max' ? Math.max(...values) : values.reduce((a: number, b: number) => a + b, 0) / values.length
+          expect(value, `${signal}: journal ${value} vs Prometheus ${expected}`).toBeCloseTo(expected, 9)
+        }
+      }
+      // the working set cAdvisor reports is the api container's own: between its workload's size and its limit
+      const memory = api.signals.find((x: Obj) => x.signal === 'memory')
+      expect(memory.baseline).toBeGreaterThan(5 * 1024 ** 2)
+      expect(memory.baseline).toBeLessThan(256 * 1024 ** 2)
+      // the worker container throttled by its own 500m quota while the hog ran, and not before
+      const inject = {from: Date.parse(journal.phases.inject.start) + 2000, to: Date.parse(journal.phases.inject.end)}
+      const baseline = {from: Date.parse(journal.phases.baseline.start), to: Date.parse(journal.phases.baseline.end)}
+      const during = throttled.filter((x) => x.t >= inject.from && x.t <= inject.to).map((x) => x.value)
+      const before = throttled.filter((x) => x.t >= baseline.from && x.t <= baseline.to).map((x) => x.value)
+      expect(during.length, JSON.stringify(throttled)).toBeGreaterThanOrEqual(4)
+      expect(before.length, JSON.stringify(throttled)).toBeGreaterThanOrEqual(3)
+      expect(Math.max(...during), JSON.stringify({before, during})).toBeGreaterThan(Math.max(...before))
+    } finally {
+      await prometheus.stop()
+      await cadvisor.stop()
+    }
   })
 
   // last: it reads what the runs above asked of the server

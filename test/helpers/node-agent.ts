@@ -25,9 +25,9 @@
 // port-forward, images, hostPath volumes (its containers see this machine's filesystem), subPath, token rotation,
 // a pod network (pods share the host's loopback unless annotated
 // with OWN_NETNS_ANNOTATION, which gives a pod a network namespace of its own, as the fake's runtime does), probes,
-// leases and node heartbeats (no node-lifecycle controller runs), and cAdvisor's metrics.
+// leases and node heartbeats (no node-lifecycle controller runs); cAdvisor's metrics only from a real cAdvisor it is given (useCadvisor).
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync} from 'node:fs'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import {createServer, request as httpsRequest, type Server} from 'node:https'
 import type {AddressInfo} from 'node:net'
@@ -73,6 +73,8 @@ export class TestNodeAgent {
   /** every request the API server made to this agent's kubelet API */
   readonly kubeletRequests: AgentRequest[] = []
   readonly runtimeRoot = `kubepods-agent-${randomBytes(4).toString('hex')}`
+  /** where its kubelet API listens (HTTPS on 127.0.0.1; a client certificate of the test CA gets in) */
+  kubeletPort = 0
   private readonly pods = new Map<string, PodState>()
   private layout?: CgroupLayout
   private server?: Server
@@ -84,6 +86,8 @@ export class TestNodeAgent {
   readonly errors: string[] = []
   /** mount points this agent created on this machine (none of them existed), removed when it stops */
   private readonly mountPoints = new Set<string>()
+  /** a real cAdvisor watching the agent's cgroups, whose metrics the kubelet API serves (useCadvisor) */
+  private cadvisor?: {url: string, labelsFile: string}
 
   constructor(private readonly api: RealApiServer, nodeName = `chaos-node-${randomBytes(3).toString('hex')}`) {
     this.nodeName = nodeName
@@ -103,6 +107,7 @@ export class TestNodeAgent {
     this.server.on('upgrade', (req, socket, head) => this.serveExec(req, socket, head))
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve))
     const port = (this.server.address() as AddressInfo).port
+    this.kubeletPort = port
     const created = await this.request('POST', '/api/v1/nodes', {
       apiVersion: 'v1', kind: 'Node',
       metadata: {name: this.nodeName, labels: {'kubernetes.io/hostname': this.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64'}},
@@ -162,6 +167,31 @@ export class TestNodeAgent {
     state.status.conditions = conditions(ready)
     for (const c of state.status.containerStatuses ?? []) c.ready = ready
     this.writeStatus(state)
+  }
+
+  /**
+   * Serves /metrics/cadvisor from a real cAdvisor (scripts/kube/cadvisor, started with --labels-file) that watches
+   * this agent's cgroups, as a kubelet serves its embedded cAdvisor's: the agent writes the file that gives each of
+   * its cgroups the kubelet's pod, namespace and container labels (a kubelet takes them from its runtime's CRI
+   * labels; the agent has no CRI) and passes cAdvisor's exposition through as it is.
+   */
+  useCadvisor(cadvisor: {url: string, labelsFile: string}): void {
+    this.cadvisor = cadvisor
+    this.writeCadvisorLabels()
+  }
+
+  /** The labels file: each pod's cgroup (container "") and each of its containers' cgroups, by cAdvisor's name. */
+  private writeCadvisorLabels(): void {
+    if (!this.cadvisor) return
+    const entries: Record<string, {namespace: string, pod: string, container: string}> = {}
+    for (const state of this.pods.values()) {
+      entries[`/${this.runtimeRoot}/pod${state.uid}`] = {namespace: state.namespace, pod: state.name, container: ''}
+      for (const rc of state.containers) if (rc.cgroup && !rc.ended) entries[`/${rc.cgroup.relativePath}`] = {namespace: state.namespace, pod: state.name, container: rc.name}
+    }
+    // whole or not at all: cAdvisor re-reads it at its next scrape
+    const partial = `${this.cadvisor.labelsFile}.${process.pid}.tmp`
+    writeFileSync(partial, JSON.stringify(entries))
+    renameSync(partial, this.cadvisor.labelsFile)
   }
 
   /** The directory on this machine that holds a pod's volume (an emptyDir, a configMap's files, a projected volume). */
@@ -447,6 +477,7 @@ export class TestNodeAgent {
       who: 'test node agent', onExit: (exit) => this.exited(state, spec, rc, id, exit),
     })
     state.containers.push(rc)
+    this.writeCadvisorLabels()
     return rc
   }
 
@@ -497,6 +528,7 @@ export class TestNodeAgent {
     await new Cgroup(this.layout!, `${this.runtimeRoot}/pod${state.uid}`).remove()
     if (state.netns) deletePodNetns(state.netns)
     this.pods.delete(state.uid)
+    this.writeCadvisorLabels()
     if (process.env.CHAOS_AGENT_TRACE) process.stderr.write(`node agent: ended ${state.namespace}/${state.name}\n`)
     if (finalDelete) await this.finalDelete(state.namespace, state.name, state.uid)
   }
@@ -551,6 +583,13 @@ export class TestNodeAgent {
       return serveContainerLog(res, rc, url.searchParams.get('follow') === 'true')
     }
     if (parts[0] === 'healthz') return void res.writeHead(200, {'content-type': 'text/plain'}).end('ok')
+    if (req.method === 'GET' && url.pathname === '/metrics/cadvisor' && this.cadvisor) {
+      // the API server's node proxy brings Prometheus here, as to a kubelet's embedded cAdvisor
+      void fetch(`${this.cadvisor.url}/metrics`, {headers: {accept: req.headers.accept ?? 'text/plain'}}).then(async (answer) => {
+        res.writeHead(answer.status, {'content-type': answer.headers.get('content-type') ?? 'text/plain'}).end(Buffer.from(await answer.arrayBuffer()))
+      }, (error: Error) => res.writeHead(502, {'content-type': 'text/plain'}).end(`cAdvisor: ${error.message}`))
+      return
+    }
     res.writeHead(404, {'content-type': 'text/plain'}).end(`the test node agent does not serve ${url.pathname}`)
   }
 }
