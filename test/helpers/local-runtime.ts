@@ -92,11 +92,6 @@ export function deletePodNetns(name: string): void {
   } catch { /* already gone */ }
 }
 
-/**
- * Starts one container of a pod in its cgroup at `cgroupPath` (created here, with the container's limits). onExit is
- * called once the process has ended and its output is read (or a moment later, if a descendant keeps the pipes open),
- * unless the container was being stopped.
- */
 /** A volume bound into a container's own mount namespace at its mount path, as a kubelet's runtime does. */
 export interface ContainerMount {
   source: string
@@ -104,6 +99,11 @@ export interface ContainerMount {
   readOnly: boolean
 }
 
+/**
+ * Starts one container of a pod in its cgroup at `cgroupPath` (created here, with the container's limits). onExit is
+ * called once the process has ended and its output is read (or a moment later, if a descendant keeps the pipes open),
+ * unless the container was being stopped.
+ */
 export function launchContainer(o: {layout: CgroupLayout, cgroupPath: string, spec: Json, id: string, ephemeral: boolean, netns?: string, mounts?: ContainerMount[], env?: Record<string, string>, onExit: (exit: ContainerExit) => void, who?: string}): RunningContainer {
   const c = o.spec
   const box = new Cgroup(o.layout, o.cgroupPath)
