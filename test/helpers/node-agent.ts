@@ -337,7 +337,18 @@ export class TestNodeAgent {
     this.pods.set(state.uid, state)
     state.setup = (async () => {
       try {
-        await this.prepareVolumes(state)
+        // as a kubelet's volume manager, again until it works: the Node authorizer learns of a new pod's service
+        // account from its own watch, a moment after the pod is bound (seen on a fresh clone's CI: the token request
+        // refused, "no relationship found between node ... and this object")
+        for (let delay = 100, until = Date.now() + 30_000; ; delay = Math.min(2 * delay, 2000)) {
+          try {
+            await this.prepareVolumes(state)
+            break
+          } catch (error) {
+            if (Date.now() + delay > until || state.terminating || this.stopping) throw error
+            await new Promise((resolve) => setTimeout(resolve, delay))
+          }
+        }
         if (state.terminating || this.stopping) return false
         this.runPod(state)
         return true
@@ -362,7 +373,7 @@ export class TestNodeAgent {
   private async prepareVolumes(state: PodState): Promise<void> {
     const volumes: Json[] = state.pod.spec.volumes ?? []
     if (volumes.length === 0) return
-    state.dir = mkdtempSync(join(tmpdir(), 'chaos-agent-pod-'))
+    state.dir ??= mkdtempSync(join(tmpdir(), 'chaos-agent-pod-'))
     for (const v of volumes) {
       if (v.hostPath) continue
       const at = join(state.dir, 'volumes', v.name)
