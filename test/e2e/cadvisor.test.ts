@@ -18,13 +18,14 @@
 // the docker handler, Docker's containers), so it stays cheap; its CPU is printed.
 import {type ChildProcess, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {Cgroup, detectCgroupLayout} from '../../src/host/cgroupfs.js'
+import {readProcessSample} from '../../src/metrics/resources.js'
 import {engineProblem} from '../../src/platforms/docker/engine.js'
 import {newRunId, runExperiment} from '../../src/run/runner.js'
 import {type Cadvisor, startCadvisor} from '../helpers/cadvisor.js'
@@ -32,6 +33,7 @@ import {docker, removeLabelledContainers} from '../helpers/docker-cli.js'
 import {fromYaml} from '../helpers/experiments.js'
 import {waitForNoLeftovers} from '../helpers/leftovers.js'
 import {instantQuery, startPrometheus, type TestServer} from '../helpers/prometheus-server.js'
+import {alive, sleep} from '../helpers/stressors.js'
 
 const noDocker = (await engineProblem()) !== undefined && !process.env.CHAOS_REQUIRE_DOCKER
 const IMAGE = process.env.CHAOS_DOCKER_IMAGE ?? 'chaos-demo:local'
@@ -39,7 +41,6 @@ const tag = `cadvisor-${randomBytes(4).toString('hex')}`
 const ROOT = `chaos-test-cadvisor-${randomBytes(4).toString('hex')}`
 /** one thread that never sleeps */
 const BUSY = ['node', '-e', 'for (;;) {}']
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'chaos-test-cadvisor-'))
 const layout = detectCgroupLayout()
@@ -97,19 +98,9 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
   }
 }
 
-/** CPU seconds a process has used (utime + stime of /proc/PID/stat). */
+/** CPU seconds a process has used (the toolkit's own reading of /proc/PID/stat). */
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
+  return readProcessSample(pid).cpuSeconds ?? NaN
 }
 
 afterAll(async () => {
