@@ -45,8 +45,16 @@ function cgroupLine(pid: number, controller: string): string | undefined {
 }
 
 describe('chaos run on the process platform', () => {
-  it('memory-leak: the leak fills the target\'s own box and the kernel stops it there', async () => {
-    const journal = await run('experiments/memory-leak.yaml')
+  it('memory-leak: the leak fills the target\'s own box and the kernel stops it there, and the instrument keeps off its core', async () => {
+    // the toolkit (this process, and the probe it starts) runs where the target is not pinned: the worker has cpuset "1"
+    const instrumentCpus: string[] = []
+    const journal = await run('experiments/memory-leak.yaml', {onEvent: (event) => {
+      if (event.type !== 'log' || !/ready/.test(event.line) || instrumentCpus.length > 0) return
+      const box = cgroupLine(process.pid, 'cpuset')
+      instrumentCpus.push(box ? readFileSync(`/sys/fs/cgroup/cpuset${box}/cpuset.cpus`, 'utf8').trim() : 'no cpuset box')
+    }})
+    expect(journal.plan).toContainEqual(expect.stringMatching(/the toolkit's probe runs in a box of its own with a high CPU weight, on CPU 0 \(the target is pinned to 1\)$/))
+    expect(instrumentCpus).toEqual(['0'])
     expect(journal.injection.efficacy?.landed).toBe(true)
     expect(journal.injection.efficacy?.note).toMatch(/OOM-killed/)
     expect(journal.platform).toBe('process')

@@ -97,6 +97,7 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
     this.docker = await connectEngine()
     const info = await this.docker.info() as {ServerVersion?: string, CgroupDriver?: string, CgroupVersion?: string}
     lines.push(`docker engine ${info.ServerVersion ?? '?'} at ${address.text}, cgroup driver ${info.CgroupDriver ?? '?'}, cgroup v${info.CgroupVersion ?? '?'}`)
+    lines.push(this.instrumentPlanLine())
     try {
       this.layout = detectCgroupLayout()
     } catch (error) {

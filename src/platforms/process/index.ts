@@ -61,7 +61,7 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
           'cgroup (systemd-run --user --scope -p Delegate=yes chaos run ...), or use isolation level none.', 4)
         lines.push('note: cgroups are not writable here, so the toolkit cannot protect its own probe from the fault')
       }
-      lines.push(`cgroup v${this.layout.version} at ${this.layout.root}; the toolkit's probe runs in a box of its own with a high CPU weight`)
+      lines.push(`cgroup v${this.layout.version} at ${this.layout.root}; ${this.instrumentPlanLine()}`)
       this.refuseUnweighableIo(this.layout)
     }
     const hostCpus = onlineCpus()
