@@ -124,25 +124,32 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
   }
 
   /**
-   * The CPUs the instrument keeps to: this machine's, less those the target's boundary pins it to, so long as any
-   * remain. The probe's latency runs from a request's scheduled send to the last byte read back, so a probe woken on
-   * the target's core waits there behind the fault's own work (a leak's page faults and OOM teardown in the kernel),
-   * and that wait would be charged to the neighbour. Measured on the main job (2 cores, the leak pinned to core 1):
-   * the API's p95 read +8% to +15% with the probe free to run on core 1, -1% to +9% with it kept to core 0 (6 runs
-   * each, interleaved). The neighbours' own CPUs are left alone: where they run is the boundary under test.
+   * The CPUs the instrument keeps to: this machine's, less those the target's boundary pins it to, and less those a
+   * neighbour is pinned to. The probe's latency runs from a request's scheduled send to the last byte read back, so
+   * a probe woken on the target's core waits there behind the fault's own work (a leak's page faults and OOM teardown
+   * in the kernel), and that wait is charged to the neighbour. Measured on the main job (2 cores, the leak pinned to
+   * core 1, the API free): the API's p95 read +8% to +15% with the probe free to run on core 1, -1% to +9% kept to
+   * core 0 (6 runs each, interleaved). A neighbour's pinned core is its boundary, and an instrument kept there
+   * competes with it for that core alone: on cpu-hog (hog on core 1, API on core 0) under stress-ng, the probe kept
+   * to core 0 read the API's p95 +46% and +54%, where free it read -9% to +39%. When no CPU is left, the instrument
+   * stays free, and its weight keeps a userland hog from starving it.
    */
-  protected instrumentCpus(): {cpus: string, avoided: string} | undefined {
-    const pinned = this.limitsOf(this.experiment.target)?.cpuset
-    if (!pinned) return undefined
-    const taken = new Set(expandCpuset(pinned))
+  protected instrumentCpus(): {cpus?: string, avoided: string} | undefined {
+    const target = this.limitsOf(this.experiment.target)?.cpuset
+    if (!target) return undefined
+    const pinned = [target, ...this.experiment.neighbors.map((n) => this.limitsOf(n)?.cpuset)].filter((c): c is string => Boolean(c))
+    const taken = new Set(pinned.flatMap(expandCpuset))
     const rest = onlineCpus().filter((cpu) => !taken.has(cpu))
-    return rest.length > 0 ? {cpus: rest.join(','), avoided: pinned} : undefined
+    return {cpus: rest.length > 0 ? rest.join(',') : undefined, avoided: [...taken].sort((a, b) => a - b).join(',')}
   }
 
   /** The plan's line on where the instrument runs. */
   protected instrumentPlanLine(): string {
-    const cpus = this.instrumentCpus()
-    return `the toolkit's probe runs in a box of its own with a high CPU weight${cpus ? `, on CPU ${cpus.cpus} (the target is pinned to ${cpus.avoided})` : ''}`
+    const place = this.instrumentCpus()
+    const where = !place ? '' : place.cpus
+      ? `, on CPU ${place.cpus}, off ${place.avoided} where the target or a neighbour is pinned`
+      : `, on any CPU: the target and its neighbours are pinned to all of them (${place.avoided})`
+    return `the toolkit's probe runs in a box of its own with a high CPU weight${where}`
   }
 
   /**
@@ -153,8 +160,8 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
   protected protectInstrument(layout: CgroupLayout): void {
     const box = new Cgroup(layout, `chaos-${this.runId}/toolkit`)
     box.create()
-    const cpus = this.instrumentCpus()
-    box.applyLimits({cpuWeight: 1000, ...(cpus ? {cpuset: cpus.cpus} : {})})
+    const cpus = this.instrumentCpus()?.cpus
+    box.applyLimits({cpuWeight: 1000, ...(cpus ? {cpuset: cpus} : {})})
     box.addProcess(process.pid)
     this.instrumentBox = box
   }

@@ -53,7 +53,7 @@ describe('chaos run on the process platform', () => {
       const box = cgroupLine(process.pid, 'cpuset')
       instrumentCpus.push(box ? readFileSync(`/sys/fs/cgroup/cpuset${box}/cpuset.cpus`, 'utf8').trim() : 'no cpuset box')
     }})
-    expect(journal.plan).toContainEqual(expect.stringMatching(/the toolkit's probe runs in a box of its own with a high CPU weight, on CPU 0 \(the target is pinned to 1\)$/))
+    expect(journal.plan).toContainEqual(expect.stringMatching(/the toolkit's probe runs in a box of its own with a high CPU weight, on CPU 0, off 1 where the target or a neighbour is pinned$/))
     expect(instrumentCpus).toEqual(['0'])
     expect(journal.injection.efficacy?.landed).toBe(true)
     expect(journal.injection.efficacy?.note).toMatch(/OOM-killed/)
@@ -81,9 +81,14 @@ describe('chaos run on the process platform', () => {
     // (CI lost its freshly restarted dockerd this way when the run's cgroup was removed)
     let bystander: ChildProcess | undefined
     let runShares: {run: number, api: number, worker: number} | undefined
+    let instrumentCpus: string | undefined
     const shares = (path: string) => Number(readFileSync(`/sys/fs/cgroup/cpu/${path}/cpu.shares`, 'utf8'))
     const journal = await run('experiments/cpu-hog.yaml', {
       onEvent: (event) => {
+        if (event.type === 'tick' && instrumentCpus === undefined) {
+          const box = cgroupLine(process.pid, 'cpuset')
+          instrumentCpus = box ? readFileSync(`/sys/fs/cgroup/cpuset${box}/cpuset.cpus`, 'utf8').trim() : 'no cpuset box'
+        }
         if (event.type === 'tick' && !bystander) bystander = spawn('sleep', ['60'], {stdio: 'ignore'})
         if (event.type === 'tick' && runShares === undefined) {
           const runBox = readdirSync('/sys/fs/cgroup/cpu').find((d) => d.startsWith('chaos-') && existsSync(`/sys/fs/cgroup/cpu/${d}/api`))
@@ -94,6 +99,9 @@ describe('chaos run on the process platform', () => {
     // the API's weight 10000 counts against the host's other work only if the run's own cgroup weighs as much
     // (the sum of its boxes', capped at the kernel's largest): left at the default it would weigh one process
     expect(runShares).toEqual({run: v1CpuShares(10_000), api: v1CpuShares(10_000), worker: v1CpuShares(DEFAULT_CPU_WEIGHT)})
+    // the hog has core 1 and the API core 0: the instrument kept to either would sit on a boundary under test
+    expect(journal.plan).toContainEqual(expect.stringMatching(/a high CPU weight, on any CPU: the target and its neighbours are pinned to all of them \(0,1\)$/))
+    expect(instrumentCpus).toBe('0-1')
     expect(bystander?.pid).toBeDefined()
     expect(bystander!.exitCode, 'the bystander was killed by the teardown').toBeNull()
     expect(bystander!.signalCode, 'the bystander was killed by the teardown').toBeNull()
