@@ -155,7 +155,7 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
   /**
    * The toolkit is the measuring instrument: its probe's lateness would be charged to the neighbours' latency.
    * It gets a box of its own with a high CPU weight, so a hog it injected cannot make the instrument the victim,
-   * kept off the target's pinned CPUs (instrumentCpus).
+   * kept off the CPUs the target and its neighbours are pinned to (instrumentCpus).
    */
   protected protectInstrument(layout: CgroupLayout): void {
     const box = new Cgroup(layout, `chaos-${this.runId}/toolkit`)
