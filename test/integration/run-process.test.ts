@@ -44,14 +44,18 @@ function cgroupLine(pid: number, controller: string): string | undefined {
   }
 }
 
+/** The CPUs of this process's (the toolkit's) cpuset box, read mid-run. */
+function ownCpuset(): string {
+  const box = cgroupLine(process.pid, 'cpuset')
+  return box ? readFileSync(`/sys/fs/cgroup/cpuset${box}/cpuset.cpus`, 'utf8').trim() : 'no cpuset box'
+}
+
 describe('chaos run on the process platform', () => {
   it('memory-leak: the leak fills the target\'s own box and the kernel stops it there, and the instrument keeps off its core', async () => {
     // the toolkit (this process, and the probe it starts) runs where the target is not pinned: the worker has cpuset "1"
     const instrumentCpus: string[] = []
     const journal = await run('experiments/memory-leak.yaml', {onEvent: (event) => {
-      if (event.type !== 'log' || !/ready/.test(event.line) || instrumentCpus.length > 0) return
-      const box = cgroupLine(process.pid, 'cpuset')
-      instrumentCpus.push(box ? readFileSync(`/sys/fs/cgroup/cpuset${box}/cpuset.cpus`, 'utf8').trim() : 'no cpuset box')
+      if (event.type === 'log' && /ready/.test(event.line) && instrumentCpus.length === 0) instrumentCpus.push(ownCpuset())
     }})
     expect(journal.plan).toContainEqual(expect.stringMatching(/the toolkit's probe runs in a box of its own with a high CPU weight, on CPU 0, off 1 where the target or a neighbour is pinned$/))
     expect(instrumentCpus).toEqual(['0'])
@@ -85,10 +89,7 @@ describe('chaos run on the process platform', () => {
     const shares = (path: string) => Number(readFileSync(`/sys/fs/cgroup/cpu/${path}/cpu.shares`, 'utf8'))
     const journal = await run('experiments/cpu-hog.yaml', {
       onEvent: (event) => {
-        if (event.type === 'tick' && instrumentCpus === undefined) {
-          const box = cgroupLine(process.pid, 'cpuset')
-          instrumentCpus = box ? readFileSync(`/sys/fs/cgroup/cpuset${box}/cpuset.cpus`, 'utf8').trim() : 'no cpuset box'
-        }
+        if (event.type === 'tick' && instrumentCpus === undefined) instrumentCpus = ownCpuset()
         if (event.type === 'tick' && !bystander) bystander = spawn('sleep', ['60'], {stdio: 'ignore'})
         if (event.type === 'tick' && runShares === undefined) {
           const runBox = readdirSync('/sys/fs/cgroup/cpu').find((d) => d.startsWith('chaos-') && existsSync(`/sys/fs/cgroup/cpu/${d}/api`))
