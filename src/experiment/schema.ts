@@ -139,7 +139,7 @@ const cpuset = z.string().regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, 'expected a CPU li
 
 export const IsolationLevel = z.enum(['none', 'shared', 'cgroup', 'container'])
 
-export const Isolation = z.strictObject({
+const IsolationFields = z.strictObject({
   level: IsolationLevel.describe('none: no boundary; shared: one box for every workflow at this level; cgroup (platform process) or container (platform docker): a box of its own'),
   memory: bytes('isolation.memory', {min: 4 * 1024 ** 2}).optional().describe('memory limit (cgroup memory.max / memory.limit_in_bytes)'),
   cpus: z.number().positive().max(1024).optional().describe('CPU allowance in cores, as a CFS quota (0.5 = half a core)'),
@@ -147,6 +147,7 @@ export const Isolation = z.strictObject({
   pids: z.number().int().positive().max(4_194_304).optional().describe('maximum number of processes'),
   ioWeight: z.number().int().min(1).max(10_000).optional().describe('block IO weight (v2 io.weight 1-10000; v1 blkio.weight 10-1000)'),
   cpuWeight: z.number().int().min(1).max(10_000).optional().describe('CPU weight under contention (v2 cpu.weight 1-10000, default 100; v1 cpu.shares and Docker CpuShares get weight x 10.24): a low weight lets a neighbour that wakes preempt this workflow'),
+  cpuIdle: z.boolean().optional().describe('the box runs only on CPU time nothing else wants (cgroup cpu.idle: SCHED_IDLE for the whole box, Linux 5.15 on): a neighbour that wakes preempts it at once, and the scheduler counts its CPU as free when it places other work, which a low cpuWeight does not; instead of cpuWeight'),
   network: z.strictObject({
     rate: bitRate('isolation.network.rate').describe('the speed of the workflow\'s own veth, both ways (tc tbf on each end: its egress, and its ingress as the far end\'s egress), e.g. 100Mbit'),
   }).optional().describe('a network namespace of its own, joined to the host by a veth pair'),
@@ -160,6 +161,13 @@ export const Isolation = z.strictObject({
     if ([io.readBps, io.writeBps, io.readIops, io.writeIops].every((v) => v === undefined)) ctx.addIssue({code: 'custom', message: 'isolation.io needs at least one of readBps, writeBps, readIops, writeIops'})
   }).optional().describe('a throttle on the workflow\'s disk I/O on one disk (v1 blkio.throttle.*_device, v2 io.max)'),
 })
+
+/** The kernel refuses a weight for an idle box (EINVAL): an idle box already weighs less than any weight can say. */
+function idleOrWeighted(isolation: {cpuIdle?: boolean, cpuWeight?: number}, ctx: z.RefinementCtx): void {
+  if (isolation.cpuIdle && isolation.cpuWeight !== undefined) ctx.addIssue({code: 'custom', path: ['cpuIdle'], message: 'cpuIdle and cpuWeight together: an idle box has the lowest weight there is, and the kernel takes no weight for it; give one of them'})
+}
+
+export const Isolation = IsolationFields.superRefine(idleOrWeighted)
 
 export const HttpProbe = z.strictObject({
   url: z.url({protocol: /^https?$/}).describe('URL requested at a fixed rate'),
@@ -397,7 +405,7 @@ export const Experiment = z.strictObject({
   target: Target,
   neighbors: z.array(Neighbor).min(1).max(500),
   volumes: z.record(name, Volume).optional(),
-  shared: Isolation.omit({level: true}).optional().describe('limits of the shared box; default: the sum of the limits of the workflows in it'),
+  shared: IsolationFields.omit({level: true}).superRefine(idleOrWeighted).optional().describe('limits of the shared box; default: the sum of the limits of the workflows in it'),
   fault: Fault,
   phases: Phases.prefault({}),
   verdict: VerdictSettings.prefault({}),

@@ -3,6 +3,7 @@
 // project's CI machine) and cgroup v2 (one unified tree, as on most current distributions). The root is a
 // parameter so the v2 path can be exercised against a fake cgroupfs tree in tests.
 import {existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statfsSync, writeFileSync} from 'node:fs'
+import {release} from 'node:os'
 import {dirname, join} from 'node:path'
 
 /**
@@ -46,6 +47,8 @@ export interface CgroupLimits {
   oomGroup?: boolean
   /** CPU weight on v2's scale (1-10000, default 100); v1 cpu.shares gets weight x 10.24 */
   cpuWeight?: number
+  /** the box runs only on CPU time nothing else wants (cpu.idle, v1 and v2, Linux 5.15+); excludes cpuWeight */
+  cpuIdle?: boolean
   /** a throttle on one whole disk: v1 blkio.throttle.*_device, v2 io.max */
   io?: IoThrottle
 }
@@ -168,6 +171,7 @@ export class Cgroup {
       if (limits.ioWeight !== undefined) writeFileSync(join(dir, 'io.weight'), `default ${limits.ioWeight}`)
       if (limits.oomGroup !== undefined) writeFileSync(join(dir, 'memory.oom.group'), limits.oomGroup ? '1' : '0')
       if (limits.cpuWeight !== undefined) writeFileSync(join(dir, 'cpu.weight'), String(limits.cpuWeight))
+      if (limits.cpuIdle !== undefined) writeFileSync(join(dir, 'cpu.idle'), limits.cpuIdle ? '1' : '0')
       if (limits.io !== undefined) {
         const io = limits.io
         const set = IO_THROTTLE_KEYS.filter(({key}) => io[key] !== undefined).map(({key, v2}) => `${v2}=${Math.round(io[key]!)}`)
@@ -194,6 +198,7 @@ export class Cgroup {
     if (limits.pids !== undefined) writeFileSync(at('pids', 'pids.max'), String(limits.pids))
     if (limits.ioWeight !== undefined) writeV1IoWeight(dirname(at('blkio', 'blkio.weight')), limits.ioWeight)
     if (limits.cpuWeight !== undefined) writeFileSync(at('cpu', 'cpu.shares'), String(v1CpuShares(limits.cpuWeight)))
+    if (limits.cpuIdle !== undefined) writeCpuIdle(dirname(at('cpu', 'cpu.idle')), limits.cpuIdle)
     if (limits.io !== undefined) {
       for (const {key, v1} of IO_THROTTLE_KEYS) {
         const value = limits.io[key]
@@ -340,6 +345,30 @@ export function ioWeightUnsupported(layout: CgroupLayout): string | undefined {
   if (blkio === undefined) return 'ioWeight needs the cgroup v1 blkio controller, which is not mounted here'
   if (existsSync(join(blkio, 'blkio.weight')) || existsSync(join(blkio, 'blkio.bfq.weight'))) return undefined
   return `ioWeight needs blkio.weight (CFQ) or blkio.bfq.weight (bfq), and ${blkio} has neither: this kernel has no I/O scheduler that weighs cgroups (load bfq, e.g. modprobe bfq, where the kernel has it)`
+}
+
+/**
+ * Why this machine cannot make a box idle (cpu.idle), or undefined when it can. v1 shows cpu.idle at the root of
+ * its cpu hierarchy; v2's root has no cpu.* files of its own, so there the kernel's release tells (5.15 added it).
+ */
+export function cpuIdleUnsupported(layout: CgroupLayout, kernelRelease = release()): string | undefined {
+  const since = 'cpuIdle needs cpu.idle (Linux 5.15 on)'
+  if (layout.version === 2) {
+    const controllers = readFileSync(join(layout.root, 'cgroup.controllers'), 'utf8').split(/\s+/)
+    if (!controllers.includes('cpu')) return `cpuIdle needs the cgroup v2 cpu controller, which ${layout.root} does not offer`
+    const [major, minor] = kernelRelease.split(/[.-]/).map(Number)
+    return major > 5 || (major === 5 && minor >= 15) ? undefined : `${since}; this kernel is ${kernelRelease}`
+  }
+  const cpu = layout.mounts.cpu
+  if (cpu === undefined) return 'cpuIdle needs the cgroup v1 cpu controller, which is not mounted here'
+  return existsSync(join(cpu, 'cpu.idle')) ? undefined : `${since}, and ${cpu} has none: this kernel is ${kernelRelease}`
+}
+
+/** cpu.idle into a box's cpu directory (a v1 cpu hierarchy's, or the v2 one), with a clear error where the kernel lacks it. */
+export function writeCpuIdle(cpuDir: string, idle: boolean): void {
+  const file = join(cpuDir, 'cpu.idle')
+  if (!existsSync(file)) throw new CgroupUnavailableError(`cpuIdle needs cpu.idle (Linux 5.15 on), and ${cpuDir} has none`)
+  writeFileSync(file, idle ? '1' : '0')
 }
 
 /**

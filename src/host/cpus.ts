@@ -56,5 +56,7 @@ export function summedLimits(members: readonly IsolationSpec[]): CgroupLimits {
     pids: sum((i) => i.pids),
     // a pod's cpu.shares is the sum of its containers' requests: the box weighs what its members would together
     cpuWeight: ((w) => (w === undefined ? undefined : Math.min(MAX_CPU_WEIGHT, w)))(sum((i) => i.cpuWeight)),
+    // idle only when every member is: one member that is not would be starved by the others' idleness
+    cpuIdle: members.length > 0 && members.every((m) => m.cpuIdle) ? true : undefined,
   }
 }

@@ -7,7 +7,7 @@ import {join} from 'node:path'
 import type {IsolationSpec, NeighborSpec, TargetSpec} from '../experiment/schema.js'
 import {formatBytes} from '../experiment/units.js'
 import {blockDeviceOf, existingAncestor} from '../host/blockdev.js'
-import {Cgroup, type CgroupLayout, type CgroupLimits, type IoThrottle, ioWeightUnsupported} from '../host/cgroupfs.js'
+import {Cgroup, type CgroupLayout, type CgroupLimits, cpuIdleUnsupported, type IoThrottle, ioWeightUnsupported} from '../host/cgroupfs.js'
 import {expandCpuset, onlineCpus, summedLimits} from '../host/cpus.js'
 import {enterNetns, interfaceBytes} from '../host/netns.js'
 import {mountTmpfs} from '../host/tmpfs.js'
@@ -78,12 +78,23 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
     return io?.device === device ? io : undefined
   }
 
-  /** Refuses, before anything is created, an ioWeight this machine could not apply (no weighing I/O scheduler). */
-  protected refuseUnweighableIo(layout: CgroupLayout): void {
-    const asking = this.specs.find((s) => this.limitsOf(s)?.ioWeight !== undefined)
-    if (!asking) return
-    const why = ioWeightUnsupported(layout)
-    if (why) throw new PlanError(`${asking.name}: ${why}`, 4)
+  /**
+   * Refuses, before anything is created, a limit this machine's kernel could not apply: an ioWeight with no
+   * weighing I/O scheduler, a cpuIdle with no cpu.idle.
+   */
+  protected refuseUnappliableLimits(layout: CgroupLayout): void {
+    const checks = [
+      {asks: (l: CgroupLimits) => l.ioWeight !== undefined, unsupported: ioWeightUnsupported},
+      {asks: (l: CgroupLimits) => l.cpuIdle === true, unsupported: cpuIdleUnsupported},
+    ]
+    for (const {asks, unsupported} of checks) {
+      const asking = this.specs.find((s) => {
+        const limits = this.limitsOf(s)
+        return limits !== undefined && asks(limits)
+      })
+      const why = asking && unsupported(layout)
+      if (why) throw new PlanError(`${asking.name}: ${why}`, 4)
+    }
   }
 
   /** The limits a workflow's box gets: its own at its own level, the shared box's at level shared, none at none. */
@@ -91,8 +102,8 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
     const level = this.levelOf(spec)
     if (level === 'none') return undefined
     if (level === 'shared') return this.sharedLimits()
-    const {memory, cpus, cpuset, pids, ioWeight, cpuWeight, io} = spec.isolation
-    return {memory, cpus, cpuset, pids, ioWeight, cpuWeight, io: this.ioThrottleOf(io)}
+    const {memory, cpus, cpuset, pids, ioWeight, cpuWeight, cpuIdle, io} = spec.isolation
+    return {memory, cpus, cpuset, pids, ioWeight, cpuWeight, cpuIdle, io: this.ioThrottleOf(io)}
   }
 
   protected track(resource: LedgerResource): void {
@@ -263,6 +274,7 @@ export function describeLimits(limits: CgroupLimits): string {
     limits.cpuset !== undefined ? `cpuset ${limits.cpuset}` : '',
     limits.pids !== undefined ? `pids ${limits.pids}` : '',
     limits.cpuWeight !== undefined ? `cpu weight ${limits.cpuWeight}` : '',
+    limits.cpuIdle ? 'cpu idle (runs only on CPU time nothing else wants)' : '',
     limits.io !== undefined ? `disk ${limits.io.device} ${describeIoThrottle(limits.io)}` : '',
   ].filter(Boolean)
   return parts.length ? `, ${parts.join(', ')}` : ', no limits'

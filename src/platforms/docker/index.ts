@@ -9,7 +9,7 @@ import type Docker from 'dockerode'
 
 import {isolationSettingsOf, type NeighborSpec, type TargetSpec} from '../../experiment/schema.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
-import {Cgroup, CgroupUnavailableError, countIoIn, detectCgroupLayout, type IoThrottle, v1CpuShares, writeV1IoWeight} from '../../host/cgroupfs.js'
+import {Cgroup, CgroupUnavailableError, countIoIn, detectCgroupLayout, type IoThrottle, v1CpuShares, writeCpuIdle, writeV1IoWeight} from '../../host/cgroupfs.js'
 import {allowanceOf, expandCpuset, onlineCpus} from '../../host/cpus.js'
 import {run} from '../../host/exec.js'
 import {limitEgress, vethPeerHere} from '../../host/netns.js'
@@ -105,7 +105,7 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
     }
     this.canMakeBoxes = process.getuid?.() === 0
     if (!this.canMakeBoxes) throw new PlanError('the docker platform joins containers\' cgroups and namespaces: run it as root', 4)
-    this.refuseUnweighableIo(this.layout)
+    this.refuseUnappliableLimits(this.layout)
     const shared = this.specs.some((s) => managed(s) && this.levelOf(s) === 'shared')
     if (shared && info.CgroupDriver === 'systemd') {
       throw new PlanError('level shared puts containers under one cgroup parent; with the systemd cgroup driver that parent must be a systemd slice, which this version does not make yet. Use the cgroupfs driver, or level container', 4)
@@ -258,6 +258,7 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
     for (const w of managed) await this.createContainer(docker, w)
     for (const w of this.workflows) await this.locate(docker, w)
     for (const w of managed) this.ensureIoWeight(w, log)
+    for (const w of managed) this.ensureCpuIdle(w)
     this.watchEvents(docker, since)
     const target = this.workflows[0]
     const network = this.experiment.target.isolation.network
@@ -340,6 +341,23 @@ export class DockerPlatform extends LocalPlatform<DockerWorkflow> implements Pla
     if (weight === undefined || paths?.version !== 1 || paths.blkio === undefined) return
     try {
       if (!writeV1IoWeight(paths.blkio, weight)) log(`note: ${w.name}: the engine did not set BlkioWeight ${weight} (dockerd looks for blkio.weight, which this kernel lacks); written to the container's blkio directory from the host`)
+    } catch (error) {
+      throw new PlanError(`${w.name}: ${(error as Error).message}`, 4)
+    }
+  }
+
+  /**
+   * An idle container (isolation.cpuIdle): the engine has no such setting, so cpu.idle is written into the
+   * container's own cpu directory from the host, as its I/O weight is, before the baseline begins. The container's
+   * start-up ran at the default weight.
+   */
+  private ensureCpuIdle(w: DockerWorkflow): void {
+    if (w.level !== 'container' || !w.limits?.cpuIdle) return
+    const paths = w.cgroup?.paths
+    const dir = paths === undefined ? undefined : paths.version === 2 ? paths.dir : paths.cpu
+    if (dir === undefined) throw new PlanError(`${w.name}: cpuIdle: the container's cpu cgroup was not found`, 4)
+    try {
+      writeCpuIdle(dir, true)
     } catch (error) {
       throw new PlanError(`${w.name}: ${(error as Error).message}`, 4)
     }

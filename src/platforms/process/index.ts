@@ -62,7 +62,7 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
         lines.push('note: cgroups are not writable here, so the toolkit cannot protect its own probe from the fault')
       }
       lines.push(`cgroup v${this.layout.version} at ${this.layout.root}; ${this.instrumentPlanLine()}`)
-      this.refuseUnweighableIo(this.layout)
+      this.refuseUnappliableLimits(this.layout)
     }
     const hostCpus = onlineCpus()
     for (const spec of this.specs) {
@@ -161,7 +161,9 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
             throw error
           }
           boxes.set(key, box)
-          boxWeights.push(this.limitsOf(spec)!.cpuWeight ?? DEFAULT_CPU_WEIGHT)
+          // an idle box weighs about 3/1024 of a default one in the kernel: 1 is the least the run's box can count
+          const limits = this.limitsOf(spec)!
+          boxWeights.push(limits.cpuIdle ? 1 : limits.cpuWeight ?? DEFAULT_CPU_WEIGHT)
         }
       }
       return new ProcessWorkflow({
