@@ -6,7 +6,7 @@ import {join} from 'node:path'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {Cgroup, cgroupOfProcess, detectCgroupLayout, ioWeightUnsupported} from '../../src/host/cgroupfs.js'
+import {Cgroup, cgroupOfProcess, cpuIdleUnsupported, detectCgroupLayout, ioWeightUnsupported} from '../../src/host/cgroupfs.js'
 
 const layout = detectCgroupLayout()
 const runs = layout.version === 1
@@ -65,6 +65,33 @@ describe.runIf(runs)('cgroup v1 on this host', () => {
     expect(file).toBeDefined()
     // bfq prints its default weight first ("default 300")
     expect(readFileSync(join(dir, file!), 'utf8')).toMatch(/(^|default )300\b/)
+  })
+
+  it('an idle box yields its CPU: two busy loops pinned to one core, the idle box\'s gets almost none of it', async () => {
+    // what isolation.cpuIdle relies on: SCHED_IDLE for the whole box, not merely a low weight. A weight of 10 against
+    // 100 would leave the low box about a tenth of the core; an idle box weighs about 3/1024 of a default one
+    expect(cpuIdleUnsupported(layout)).toBeUndefined()
+    boxes.push(new Cgroup(layout, name))
+    const idle = new Cgroup(layout, `${name}/idle`)
+    const busy = new Cgroup(layout, `${name}/busy`)
+    for (const box of [idle, busy]) box.create()
+    idle.applyLimits({cpuset: '0', cpuIdle: true})
+    busy.applyLimits({cpuset: '0'})
+    expect(readFileSync(join('/sys/fs/cgroup/cpu', name, 'idle', 'cpu.idle'), 'utf8').trim()).toBe('1')
+    const script = 'while [ "$1" != "--" ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; while :; do :; done'
+    const loops = [idle, busy].map((box) => spawn('/bin/sh', ['-c', script, 'loop', ...box.dirs(), '--'], {stdio: 'ignore'}))
+    try {
+      const usage = (box: string) => Number(readFileSync(join('/sys/fs/cgroup/cpuacct', name, box, 'cpuacct.usage'), 'utf8'))
+      await new Promise((r) => setTimeout(r, 300))
+      const before = [usage('idle'), usage('busy')]
+      await new Promise((r) => setTimeout(r, 1500))
+      const [idleNs, busyNs] = [usage('idle') - before[0], usage('busy') - before[1]]
+      expect(busyNs).toBeGreaterThan(0)
+      // measured 2026-12-05: under 1% for the idle box; 5% leaves room for a busy machine without admitting a weight's 10%
+      expect(idleNs / (idleNs + busyNs)).toBeLessThan(0.05)
+    } finally {
+      for (const loop of loops) loop.kill('SIGKILL')
+    }
   })
 
   it('launches a process inside its box and kills what is left on removal', async () => {

@@ -48,6 +48,15 @@ function labelled(runId: string): {containers: string[], networks: string[]} {
   }
 }
 
+/** A container's cpu.idle, read from the host through its main process's cgroup (cgroup v1 cpu hierarchy, or v2). */
+function containerCpuIdle(name: string): string {
+  const pid = execFileSync('docker', ['inspect', '-f', '{{.State.Pid}}', name], {encoding: 'utf8'}).trim()
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')
+  const v1 = lines.find((l) => l.split(':')[1]?.split(',').includes('cpu'))
+  const dir = v1 ? `/sys/fs/cgroup/cpu${v1.split(':')[2]}` : `/sys/fs/cgroup${lines.find((l) => l.startsWith('0::'))!.slice(3)}`
+  return readFileSync(`${dir}/cpu.idle`, 'utf8').trim()
+}
+
 describe.skipIf(skip)('chaos run on the docker platform', () => {
   beforeAll(() => {
     // offline and idempotent: the engine, and chaos-demo:local from the local Node and the built package
@@ -56,14 +65,20 @@ describe.skipIf(skip)('chaos run on the docker platform', () => {
 
   it('memory-leak: the target container\'s own limit stops the leak; labelled containers and network are removed after', async () => {
     let during: ReturnType<typeof labelled> | undefined
+    // the worker's isolation.cpuIdle has no engine setting: the toolkit writes cpu.idle into the container's cgroup
+    let workerIdle: string | undefined
     const runId = newRunId()
     const journal = await runExperiment({
       experiment: experiment('memory-leak'),
       runId,
       onEvent: (event) => {
-        if (event.type === 'phase' && event.phase === 'baseline') during = labelled(runId)
+        if (event.type === 'phase' && event.phase === 'baseline') {
+          during = labelled(runId)
+          workerIdle = containerCpuIdle(`chaos-${runId}-worker`)
+        }
       },
     })
+    expect(workerIdle).toBe('1')
     expect(journal.platform).toBe('docker')
     expect(during?.containers.sort()).toEqual([`chaos-${journal.runId}-api`, `chaos-${journal.runId}-worker`])
     expect(during?.networks).toEqual([`chaos-${journal.runId}`])

@@ -54,11 +54,19 @@ describe('chaos run on the process platform', () => {
   it('memory-leak: the leak fills the target\'s own box and the kernel stops it there, and the instrument keeps off its core', async () => {
     // the toolkit (this process, and the probe it starts) runs where the target is not pinned: the worker has cpuset "1"
     const instrumentCpus: string[] = []
+    // the worker's box is idle (isolation.cpuIdle): read from its cpu hierarchy while the run holds it
+    let workerIdle: string | undefined
     const journal = await run('experiments/memory-leak.yaml', {onEvent: (event) => {
-      if (event.type === 'log' && /ready/.test(event.line) && instrumentCpus.length === 0) instrumentCpus.push(ownCpuset())
+      if (event.type === 'log' && /ready/.test(event.line) && instrumentCpus.length === 0) {
+        instrumentCpus.push(ownCpuset())
+        const runBox = cgroupLine(process.pid, 'cpu')!.replace(/\/toolkit$/, '')
+        workerIdle = readFileSync(`/sys/fs/cgroup/cpu${runBox}/worker/cpu.idle`, 'utf8').trim()
+      }
     }})
     expect(journal.plan).toContainEqual(expect.stringMatching(/the toolkit's probe runs in a box of its own with a high CPU weight, on CPU 0, off 1 where the target or a neighbour is pinned$/))
+    expect(journal.plan).toContainEqual(expect.stringMatching(/^target worker: .*cpuset 1, cpu idle \(runs only on CPU time nothing else wants\)\]$/))
     expect(instrumentCpus).toEqual(['0'])
+    expect(workerIdle).toBe('1')
     expect(journal.injection.efficacy?.landed).toBe(true)
     expect(journal.injection.efficacy?.note).toMatch(/OOM-killed/)
     expect(journal.platform).toBe('process')

@@ -6,7 +6,7 @@ import {join} from 'node:path'
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {Cgroup, cgroupOfProcess, detectCgroupLayout} from '../../src/host/cgroupfs.js'
+import {Cgroup, cgroupOfProcess, cpuIdleUnsupported, detectCgroupLayout} from '../../src/host/cgroupfs.js'
 import {readCgroupSample} from '../../src/metrics/resources.js'
 
 let root: string
@@ -42,6 +42,19 @@ describe('cgroup v2 (fake tree)', () => {
     expect(readFileSync(join(dir, 'cpu.weight'), 'utf8')).toBe('10')
     expect(box.dirs()).toEqual([dir])
     expect(box.paths()).toEqual({version: 2, dir})
+  })
+
+  it('makes a box idle with cpu.idle, and knows from the controllers and the kernel release whether it can', () => {
+    const layout = detectCgroupLayout(root)
+    const box = new Cgroup(layout, 'chaos-abcd1234/worker')
+    box.create()
+    box.applyLimits({cpuIdle: true})
+    expect(readFileSync(join(root, 'chaos-abcd1234', 'worker', 'cpu.idle'), 'utf8')).toBe('1')
+    expect(cpuIdleUnsupported(layout, '6.1.0-28-amd64')).toBeUndefined()
+    expect(cpuIdleUnsupported(layout, '5.15.0')).toBeUndefined()
+    expect(cpuIdleUnsupported(layout, '5.10.0-33-amd64')).toMatch(/Linux 5\.15 on\); this kernel is 5\.10\.0-33-amd64/)
+    writeFileSync(join(root, 'cgroup.controllers'), 'cpuset io memory pids\n')
+    expect(cpuIdleUnsupported(layout, '6.1.0')).toMatch(/v2 cpu controller/)
   })
 
   it('reads the box accounting from v2 files', () => {

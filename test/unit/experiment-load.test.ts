@@ -187,6 +187,12 @@ describe('parseExperiment on broken files', () => {
     expect(issues[2].message).toBe('hypothesis[0].signal: unknown value "latency-p99"; did you mean "latency_p99"?')
   })
 
+  it('points at cpuIdle when a box asks to be idle and weighted at once, which the kernel refuses', () => {
+    const issues = issuesOf(MINIMAL.replace('  run: [sleep, "60"]', '  run: [sleep, "60"]\n  isolation: {level: cgroup, cpuWeight: 10, cpuIdle: true}'))
+    expect(issues.map((i) => [i.line, i.col, i.path])).toEqual([[8, 54, ['target', 'isolation', 'cpuIdle']]])
+    expect(issues[0].message).toMatch(/cpuIdle and cpuWeight together/)
+  })
+
   it('formats issues as file:line:col: message (hint)', () => {
     const error = new ExperimentError([
       {file: 'experiments/x.yaml', line: 12, col: 5, path: ['fault', 'rat'], message: 'unknown key "rat" in fault; did you mean "rate"?'},

@@ -37,6 +37,12 @@ describe('isolation settings', () => {
     expect(summedLimits([member(9000), member(9000)]).cpuWeight).toBe(10_000)
   })
 
+  it('makes a shared box idle only when every member asks to be, so no member is starved by another\'s idleness', () => {
+    const member = (cpuIdle?: boolean) => Isolation.parse({level: 'shared', ...(cpuIdle === undefined ? {} : {cpuIdle})})
+    expect(summedLimits([member(true), member(true)]).cpuIdle).toBe(true)
+    expect(summedLimits([member(true), member()]).cpuIdle).toBeUndefined()
+  })
+
   it('weighs a run\'s own cgroup as the sum of its boxes, so their weights count against the host\'s other work', () => {
     expect(runBoxWeight([10, DEFAULT_CPU_WEIGHT])).toBe(110)
     expect(runBoxWeight([DEFAULT_CPU_WEIGHT, DEFAULT_CPU_WEIGHT])).toBe(200)
