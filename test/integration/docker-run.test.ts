@@ -10,6 +10,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import {parseExperiment} from '../../src/experiment/load.js'
 import type {Experiment} from '../../src/experiment/schema.js'
 import {detectCgroupLayout, ioWeightUnsupported} from '../../src/host/cgroupfs.js'
+import {containerCgroup} from '../../src/platforms/docker/cgroups.js'
 import {engineProblem} from '../../src/platforms/docker/engine.js'
 import {PlanError} from '../../src/platforms/platform.js'
 import {ExitCode} from '../../src/run/exit-codes.js'
@@ -48,13 +49,11 @@ function labelled(runId: string): {containers: string[], networks: string[]} {
   }
 }
 
-/** A container's cpu.idle, read from the host through its main process's cgroup (cgroup v1 cpu hierarchy, or v2). */
+/** A container's cpu.idle, read from the host in the cgroup the platform itself finds for it (v1 cpu hierarchy, or v2). */
 function containerCpuIdle(name: string): string {
-  const pid = execFileSync('docker', ['inspect', '-f', '{{.State.Pid}}', name], {encoding: 'utf8'}).trim()
-  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')
-  const v1 = lines.find((l) => l.split(':')[1]?.split(',').includes('cpu'))
-  const dir = v1 ? `/sys/fs/cgroup/cpu${v1.split(':')[2]}` : `/sys/fs/cgroup${lines.find((l) => l.startsWith('0::'))!.slice(3)}`
-  return readFileSync(`${dir}/cpu.idle`, 'utf8').trim()
+  const pid = Number(execFileSync('docker', ['inspect', '-f', '{{.State.Pid}}', name], {encoding: 'utf8'}).trim())
+  const paths = containerCgroup(pid, detectCgroupLayout())!.paths
+  return readFileSync(`${paths.version === 2 ? paths.dir : paths.cpu}/cpu.idle`, 'utf8').trim()
 }
 
 describe.skipIf(skip)('chaos run on the docker platform', () => {
