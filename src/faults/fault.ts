@@ -57,6 +57,12 @@ export interface FaultDriver<T extends FaultSpec = FaultSpec> {
    * A/A runs): small, but still large enough for the fault's own efficacy rule to see it land.
    */
   nullDose(spec: T): T
+  /**
+   * Present for a fault that ends itself (a leak killed by its limit), whose fault-on block is its episode rather
+   * than a fixed length: how long that episode should last, from the file alone, for planning the budget; null
+   * where the file does not say (the block's length is then the guess).
+   */
+  episodeMs?(spec: T, experiment: Experiment): number | null
 }
 
 export function efficacyOf(asked: number, achieved: number, unit: string, note: string, threshold = 0.9, forceLanded?: boolean): Efficacy {

@@ -38,8 +38,18 @@ export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
     return `memory-leak: ${formatBytes(spec.rate)}/s up to ${upTo}${spec.hold ? ', held' : ''}`
   },
   // 2 MiB at 1 MiB/s, then given back: the episode ends by itself after 2 s, as a leak killed by its limit does, so
-  // its fault-on blocks last verdict.block (a held one would stretch each to phases.inject); its progress shows it landed
+  // its fault-on blocks are about as long as the real dose's (a held one would stretch each to phases.inject); its
+  // progress shows it landed
   nullDose: (spec) => ({...spec, rate: 1024 ** 2, limit: {bytes: 2 * 1024 ** 2}, hold: false}),
+
+  // the leak grows at its rate until its limit or the box's, whichever comes first, and ends there (killed, or
+  // holding all it was asked for); the box's other memory makes the real episode a little shorter
+  episodeMs(spec, experiment) {
+    const box = experiment.target.isolation.memory
+    const limit = 'bytes' in spec.limit ? spec.limit.bytes : box === undefined ? undefined : spec.limit.fraction * box
+    const reach = Math.min(limit ?? Infinity, box ?? Infinity)
+    return Number.isFinite(reach) ? Math.round(reach / spec.rate * 1000) : null
+  },
 
   plan(spec, experiment, platform) {
     this.guard(spec, experiment, platform)

@@ -61,6 +61,8 @@ export interface Journal {
   design?: {
     kind: 'interleaved' | 'windows'
     blockMs: number
+    /** each fault-on block was the fault's own episode (a fault that ends itself), blockMs its expected length */
+    episodic?: boolean
     settleMs: number
     budgetMs: number
     alpha: number

@@ -76,8 +76,12 @@ export function describeMeasuring(design: NonNullable<Journal['design']>): strin
   const span = design.blocks.length ? (Date.parse(design.blocks.at(-1)!.end) - Date.parse(design.blocks[0].start)) / 1000 : 0
   const startups = on.map((b) => b.startupMs ?? 0).sort((a, b) => a - b)
   const startup = startups.length ? `; the fault took ${(startups[Math.floor(startups.length / 2)] / 1000).toFixed(1)} s (median) to start working` : ''
+  const lengths = on.map((b) => (Date.parse(b.end) - Date.parse(b.start)) / 1000).sort((a, b) => a - b)
+  const blocks = design.episodic && lengths.length
+    ? `episode blocks (median ${lengths[Math.floor(lengths.length / 2)].toFixed(1)}s)`
+    : `${design.blockMs / 1000}s blocks`
   const what = design.kind === 'interleaved'
-    ? `${on.length} interleaved pair${on.length === 1 ? '' : 's'} of ${design.blockMs / 1000}s blocks in ${Math.round(span)}s`
+    ? `${on.length} interleaved pair${on.length === 1 ? '' : 's'} of ${blocks} in ${Math.round(span)}s`
     : 'one baseline window and one fault window'
   const lagged = design.instrument.filter((i) => i.laggedIntervals > 0)
     .map((i) => `; the probe of ${i.neighbor} lagged in ${i.laggedIntervals} interval${i.laggedIntervals === 1 ? '' : 's'} (${i.requestsInLaggedIntervals} requests, judged all the same)`).join('')

@@ -2,14 +2,28 @@
 // when the data are looked at, and at what boundary each look may decide.
 import {formatDuration} from '../experiment/units.js'
 import type {Experiment} from '../experiment/schema.js'
+import {driverFor} from '../faults/index.js'
 import {groupSequentialBoundaries} from '../verdict/sequential.js'
 import {normalQuantile, seededRng} from '../verdict/stats.js'
 
 export type Arm = 'on' | 'off'
 
+/**
+ * The shortest fault-on block of a fault that ends itself: a shorter episode is measured for this long, so that a
+ * block's tail quantile rests on some hundred requests rather than a few.
+ */
+export const EPISODE_FLOOR_MS = 1000
+
 export interface Design {
   kind: 'interleaved' | 'windows'
+  /** a block's planned length: verdict.block, or for a fault that ends itself its expected episode */
   blockMs: number
+  /**
+   * For a fault that ends itself (a leak killed by its limit): each fault-on block is its episode, from the dose
+   * landing to the fault's end, at least EPISODE_FLOOR_MS and at most phases.inject, and its fault-off partner as
+   * long. A fixed block longer than the episode would spread the episode's harm over time with no fault in it.
+   */
+  episodic: boolean
   settleMs: number
   budgetMs: number
   alpha: number
@@ -64,11 +78,17 @@ export function planDesign(experiment: Experiment, runId: string): Design {
   const v = experiment.verdict
   const kind = designKind(experiment)
   const note = v.design === undefined && kind === 'windows' ? 'metrics.source prometheus: its scrapes lag blocks of a few seconds, so one baseline window and one fault window' : undefined
-  const base = {blockMs: v.block, settleMs: v.settle, budgetMs: v.budget, alpha: v.alpha, spending: v.spending, note}
+  const base = {blockMs: v.block, episodic: false, settleMs: v.settle, budgetMs: v.budget, alpha: v.alpha, spending: v.spending, note}
   if (kind === 'windows') {
     return {...base, kind, maxPairs: 1, order: [['off', 'on']], looks: [{pairs: 1, z: normalQuantile(1 - v.alpha)}]}
   }
-  const maxPairs = Math.max(v.firstLook, Math.floor(v.budget / pairMs(v.block, v.settle)))
+  const driver = driverFor(experiment.fault)
+  if (driver.episodeMs) {
+    base.episodic = true
+    const expected = driver.episodeMs(experiment.fault, experiment)
+    if (expected !== null) base.blockMs = Math.min(experiment.phases.inject, Math.max(EPISODE_FLOOR_MS, expected))
+  }
+  const maxPairs = Math.max(v.firstLook, Math.floor(v.budget / pairMs(base.blockMs, v.settle)))
   const counts: number[] = []
   for (let n = v.firstLook; n < maxPairs; n += v.lookEvery) counts.push(n)
   counts.push(maxPairs)
@@ -82,5 +102,8 @@ export function describeDesign(design: Design): string {
   const alpha = `alpha ${design.alpha} per wrong verdict`
   if (design.kind === 'windows') return `design: one baseline window, then one fault window, judged once (${alpha})${design.note ? `; ${design.note}` : ''}`
   const looks = design.looks.map((l) => l.pairs).join(', ')
-  return `design: interleaved fault-on/fault-off blocks of ${formatDuration(design.blockMs)} in a seeded order, ${formatDuration(design.settleMs)} settle after each removal; looks after ${looks} pairs (${design.spending} spending, ${alpha}); budget ${formatDuration(design.budgetMs)}, then inconclusive`
+  const blocks = design.episodic
+    ? `fault-on blocks that are the fault's own episodes (it ends itself; about ${formatDuration(design.blockMs)} expected, at least ${formatDuration(EPISODE_FLOOR_MS)}), each fault-off block as long as its partner,`
+    : `fault-on/fault-off blocks of ${formatDuration(design.blockMs)}`
+  return `design: interleaved ${blocks} in a seeded order, ${formatDuration(design.settleMs)} settle after each removal; looks after ${looks} pairs (${design.spending} spending, ${alpha}); budget ${formatDuration(design.budgetMs)}, then inconclusive`
 }

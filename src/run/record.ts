@@ -72,7 +72,7 @@ export function completeJournal(journal: Journal, outcome: RunOutcome): Journal 
   }
   journal.injection.efficacy = pooledEfficacy(efficacies, design)
   journal.design = {
-    kind: design.kind, blockMs: design.blockMs, settleMs: design.settleMs, budgetMs: design.budgetMs, alpha: design.alpha, spending: design.spending,
+    kind: design.kind, blockMs: design.blockMs, ...(design.episodic ? {episodic: true} : {}), settleMs: design.settleMs, budgetMs: design.budgetMs, alpha: design.alpha, spending: design.spending,
     maxPairs: design.maxPairs, plannedLooks: design.looks.map((l) => l.pairs),
     blocks: blocks.map((b) => ({arm: b.arm, pair: b.pair + 1, start: new Date(b.from).toISOString(), end: new Date(b.to).toISOString(), startupMs: b.startupMs, landed: b.landed})),
     looks, stoppedBecause,

@@ -19,7 +19,7 @@ import {serveRegistry} from '../metrics/own-metrics.js'
 import {abortState, firedCondition} from './abort.js'
 import type {MeasuredBlock} from './blocks.js'
 import {waitPhase} from './clock.js'
-import {describeDesign, measuringMs, planDesign} from './design.js'
+import {describeDesign, EPISODE_FLOOR_MS, measuringMs, planDesign} from './design.js'
 import type {Phase, RunEvent} from './events.js'
 import {ExitCode} from './exit-codes.js'
 import type {LookResult} from './judging.js'
@@ -168,7 +168,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
      * by its limit), until that episode ends, at most maxMs. Then the fault is removed.
      */
     const onBlock = async (pair: number, minMs: number, maxMs: number): Promise<MeasuredBlock | undefined> => {
-      emit({type: 'phase', phase: 'inject', durationMs: minMs, label: design.kind === 'interleaved' ? `pair ${pair + 1}: fault on` : undefined})
+      emit({type: 'phase', phase: 'inject', durationMs: design.episodic ? design.blockMs : minMs, label: design.kind === 'interleaved' ? `pair ${pair + 1}: fault on` : undefined})
       const askedAt = Date.now()
       journal.injection.origin ??= askedAt
       fault = await startFault({
@@ -263,7 +263,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
         let off: MeasuredBlock | undefined
         for (const arm of design.order[pair]) {
           if (stopped()) break
-          if (arm === 'on') on = await onBlock(pair, design.blockMs, Math.max(design.blockMs, experiment.phases.inject))
+          if (arm === 'on') on = await onBlock(pair, design.episodic ? EPISODE_FLOOR_MS : design.blockMs, Math.max(design.blockMs, experiment.phases.inject))
           // the fault-off block as long as its fault-on partner, so both arms' statistics rest on as many requests
           else off = await offBlock(pair, on ? on.to - on.from : design.blockMs)
           if (pair === 0 && arm === 'off' && off && source && !stopped()) measurementLost = await source.checkBeforeInjecting(off)

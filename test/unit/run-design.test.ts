@@ -32,6 +32,34 @@ describe('planDesign', () => {
     expect(describeDesign(design)).toMatch(/looks after 4, 6, 8, 10, 12 pairs \(pocock spending, alpha 0\.05/)
   })
 
+  it('a fault that ends itself is measured over its episode: the plan expects its length from the file, and budgets pairs by it', () => {
+    const leak = (fault: string, isolation = '{level: cgroup, memory: 128Mi}') =>
+      fromYaml(base.replace('fault: {type: cpu-hog, cores: 0.5}', `fault: ${fault}`).replace('isolation: {level: cgroup}', `isolation: ${isolation}`) + 'verdict: {block: 4s, settle: 1s, budget: 2m}\n')
+    // 128Mi at 64Mi/s: the box's limit is met after 2 s, long before the leak's own 1Gi
+    const boxed = planDesign(leak('{type: memory-leak, rate: 64Mi/s, limit: 1Gi}'), 'abc')
+    expect(boxed.episodic).toBe(true)
+    expect(boxed.blockMs).toBe(2000)
+    // a pair: two 2 s blocks, the settle and a start-up (5.5 s); 120 s hold 21 of them, where 4 s blocks held 12
+    expect(boxed.maxPairs).toBe(21)
+    expect(describeDesign(boxed)).toMatch(/fault-on blocks that are the fault's own episodes \(it ends itself; about 2s expected, at least 1s\)/)
+    // the leak's own limit first: 32Mi at 64Mi/s is half a second, measured for the floor of 1 s
+    expect(planDesign(leak('{type: memory-leak, rate: 64Mi/s, limit: 32Mi}'), 'abc').blockMs).toBe(1000)
+    // a percentage of the box: 50% of 128Mi at 16Mi/s
+    expect(planDesign(leak('{type: memory-leak, rate: 16Mi/s, limit: 50%}'), 'abc').blockMs).toBe(4000)
+    // no box limit: the leak's own 1Gi at 64Mi/s is 16 s, capped by phases.inject as every episode is
+    const open = leak('{type: memory-leak, rate: 64Mi/s, limit: 1Gi}', '{level: cgroup}')
+    open.phases.inject = 10_000
+    expect(planDesign(open, 'abc').blockMs).toBe(10_000)
+    // a share of a box limit the file does not give: the episode's length is unknown, so the block's is the guess
+    const unknown = planDesign(leak('{type: memory-leak, rate: 64Mi/s, limit: 50%}', '{level: cgroup}'), 'abc')
+    expect(unknown.episodic).toBe(true)
+    expect(unknown.blockMs).toBe(4000)
+    // a fault that does not end itself keeps the fixed block
+    const hog = planDesign(experiment('verdict: {block: 4s}\n'), 'abc')
+    expect(hog.episodic).toBe(false)
+    expect(hog.blockMs).toBe(4000)
+  })
+
   it('obrien-fleming keeps alpha for the last look: strict early, near one look\'s 1.645 at the end', () => {
     const design = planDesign(experiment('verdict: {spending: obrien-fleming, budget: 2m}\n'), 'abc')
     const zs = design.looks.map((l) => l.z)
