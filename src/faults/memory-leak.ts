@@ -43,8 +43,10 @@ export const memoryLeak: FaultDriver<MemoryLeakSpec> = {
   nullDose: (spec) => ({...spec, rate: 1024 ** 2, limit: {bytes: 2 * 1024 ** 2}, hold: false}),
 
   // the leak grows at its rate until its limit or the box's, whichever comes first, and ends there (killed, or
-  // holding all it was asked for); the box's other memory makes the real episode a little shorter
+  // holding all it was asked for); the box's other memory makes the real episode a little shorter. In a box shared
+  // with neighbours, what they hold decides where the leak meets the limit, and whom the kernel kills: unknown
   episodeMs(spec, experiment) {
+    if (experiment.target.isolation.level === 'shared') return null
     const box = experiment.target.isolation.memory
     const limit = 'bytes' in spec.limit ? spec.limit.bytes : box === undefined ? undefined : spec.limit.fraction * box
     const reach = Math.min(limit ?? Infinity, box ?? Infinity)
