@@ -7,6 +7,8 @@
 //
 // --load runs `stress-ng --cpu 1 --cpu-load 50` (normal priority) beside every run the whole time, the busy machine
 // the verdict issue asks about. Files default to every Experiment in experiments/ (the process platform's).
+// --ssh starts a throwaway OpenSSH server on loopback (its own keys, a free port; scripts/loopback-sshd.js) and runs
+// each host experiment (experiments/host/, one host) pointed at it, as the tests do: the host platform's counts.
 import {execFileSync, spawn} from 'node:child_process'
 import {appendFileSync, mkdtempSync, readFileSync, readdirSync} from 'node:fs'
 import {loadavg, tmpdir} from 'node:os'
@@ -25,6 +27,7 @@ const option = (name) => {
   return value
 }
 const load = flag('--load')
+const ssh = flag('--ssh')
 const out = option('--out')
 const times = /^\d+$/.test(args[0] ?? '') ? Number(args.shift()) : 10
 const files = args.length ? args : readdirSync('experiments').filter((f) => f.endsWith('.yaml') && /^kind: Experiment$/m.test(readFileSync(join('experiments', f), 'utf8'))).sort().map((f) => join('experiments', f))
@@ -56,6 +59,18 @@ function measuringSeconds(journal) {
   return (Date.parse(blocks.at(-1).end) - Date.parse(blocks[0].start)) / 1000
 }
 
+// where each file is run from: itself, or with --ssh a copy of a host experiment pointed at the loopback sshd
+const runPath = new Map(files.map((f) => [f, f]))
+let sshd
+if (ssh) {
+  const {pointAt, startLoopbackSshd} = await import('./loopback-sshd.js')
+  sshd = await startLoopbackSshd()
+  process.on('exit', () => sshd.stop())
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
+  for (const f of files) runPath.set(f, pointAt(f, sshd))
+  console.log(`--ssh: sshd on 127.0.0.1:${sshd.port}; host experiments run from copies in ${sshd.dir}`)
+}
+
 const rows = []
 for (let i = 0; i < times; i++) {
   for (const file of files) {
@@ -64,7 +79,7 @@ for (let i = 0; i < times; i++) {
     const loadBefore = loadavg()[0]
     let code = 0
     try {
-      execFileSync(process.execPath, ['bin/run.js', 'run', file, '--output', output, '--quiet'], {stdio: 'ignore', timeout: 300_000})
+      execFileSync(process.execPath, ['bin/run.js', 'run', runPath.get(file), '--output', output, '--quiet'], {stdio: 'ignore', timeout: 300_000})
     } catch (error) {
       code = error.status ?? -1
     }
@@ -100,3 +115,5 @@ for (const file of files) {
 // The load must end with the runs: a stress-ng left behind would load the next measurement (and it keeps this
 // process alive, so the 'exit' handler alone never runs).
 background?.kill('SIGTERM')
+// so is the sshd, which would keep this process alive too
+sshd?.stop()
