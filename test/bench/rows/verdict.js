@@ -51,7 +51,8 @@ export async function run({tracker, pick, mode, root, log}) {
   const liveMs = process.env.CHAOS_BENCH_LIVE_S ? Number(process.env.CHAOS_BENCH_LIVE_S) * 1000 : pick({smoke: 15_000, quick: 0, full: 600_000})
   // the experiment's defaults; quick and smoke spend less, so that a trial fits their short recording
   const settings = {...VerdictSettings.parse({}), ...pick({smoke: {block: 1000, settle: 0, budget: 12_000}, quick: {budget: 60_000}, full: {}})}
-  const experiment = {verdict: settings, metrics: {source: 'embedded'}}
+  // a fault that does not end itself (a CPU hog): fixed blocks, which the spike-in scales exactly
+  const experiment = {verdict: settings, metrics: {source: 'embedded'}, fault: {type: 'cpu-hog', cores: 1}}
 
   // CHAOS_BENCH_REPLAY=FILE judges a recording saved by CHAOS_BENCH_SAVE=FILE (no workload, no live part):
   // the engine re-judged on the same noise, e.g. after a change to the rule
