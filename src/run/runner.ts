@@ -165,7 +165,8 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
     /**
      * A fault-on block: the fault is asked for, and the block starts when its stressors are working (the dose
      * landing), not when it was asked; it lasts at least minMs and, for a fault that ends itself (a leak killed
-     * by its limit), until that episode ends, at most maxMs. Then the fault is removed.
+     * by its limit), until that episode ends, at most maxMs; in the interleaved design such a block is the episode
+     * alone, at least EPISODE_FLOOR_MS. Then the fault is removed.
      */
     const onBlock = async (pair: number, minMs: number, maxMs: number): Promise<MeasuredBlock | undefined> => {
       emit({type: 'phase', phase: 'inject', durationMs: design.episodic ? design.blockMs : minMs, label: design.kind === 'interleaved' ? `pair ${pair + 1}: fault on` : undefined})
@@ -203,7 +204,8 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
           abortInject.abort()
         }
       }
-      await waitPhase(minMs, interval, injectSignal, onTick)
+      // the fault's own end decides an episode's length, and the plan's floor keeps its block from being a few requests
+      await waitPhase(design.episodic && fault.ended ? EPISODE_FLOOR_MS : minMs, interval, injectSignal, onTick)
       if (fault.ended && !injectSignal.aborted) {
         // an episode: the block holds the whole of it, however long the leak takes to meet its limit
         const abortEpisode = new AbortController()
@@ -263,7 +265,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
         let off: MeasuredBlock | undefined
         for (const arm of design.order[pair]) {
           if (stopped()) break
-          if (arm === 'on') on = await onBlock(pair, design.episodic ? EPISODE_FLOOR_MS : design.blockMs, Math.max(design.blockMs, experiment.phases.inject))
+          if (arm === 'on') on = await onBlock(pair, design.blockMs, Math.max(design.blockMs, experiment.phases.inject))
           // the fault-off block as long as its fault-on partner, so both arms' statistics rest on as many requests
           else off = await offBlock(pair, on ? on.to - on.from : design.blockMs)
           if (pair === 0 && arm === 'off' && off && source && !stopped()) measurementLost = await source.checkBeforeInjecting(off)
