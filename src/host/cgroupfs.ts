@@ -2,7 +2,7 @@
 // Kubernetes node helper), rollback and chaos stress: cgroup v1 (one hierarchy per controller, as on this
 // project's CI machine) and cgroup v2 (one unified tree, as on most current distributions). The root is a
 // parameter so the v2 path can be exercised against a fake cgroupfs tree in tests.
-import {existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statfsSync, writeFileSync} from 'node:fs'
+import {accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statfsSync, writeFileSync} from 'node:fs'
 import {release} from 'node:os'
 import {dirname, join} from 'node:path'
 
@@ -93,6 +93,18 @@ export const MAX_CPU_WEIGHT = 10_000
  * +2% under this one). The sum makes the boxes weigh against the rest of the host about what they would as the
  * host's own children, up to the largest weight the kernel takes.
  */
+/** Whether this user can make boxes in the layout (root, or a delegated subtree mounted writable). */
+export function cgroupsWritable(layout: CgroupLayout): boolean {
+  const dir = layout.version === 2 ? layout.root : (layout.mounts.memory ?? layout.mounts.cpu)
+  if (!dir) return false
+  try {
+    accessSync(dir, constants.W_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
 export function runBoxWeight(boxWeights: readonly number[]): number {
   return Math.max(1, Math.min(MAX_CPU_WEIGHT, boxWeights.reduce((a, b) => a + b, 0)))
 }

@@ -8,12 +8,13 @@ import type {IsolationSpec, NeighborSpec, TargetSpec} from '../experiment/schema
 import {formatBytes} from '../experiment/units.js'
 import {blockDeviceOf, existingAncestor} from '../host/blockdev.js'
 import {Cgroup, type CgroupLayout, type CgroupLimits, cpuIdleUnsupported, type IoThrottle, ioWeightUnsupported} from '../host/cgroupfs.js'
-import {expandCpuset, onlineCpus, summedLimits} from '../host/cpus.js'
+import {expandCpuset, summedLimits} from '../host/cpus.js'
 import {enterNetns, interfaceBytes} from '../host/netns.js'
 import {mountTmpfs} from '../host/tmpfs.js'
 import {ledgerDir, processStartTime, type LedgerResource, type RunLedger} from '../rollback/ledger.js'
 import {spawnStressor, type StressorHandle} from '../stressors/spawn.js'
 import type {Capabilities, FloodEndpoint} from './capabilities.js'
+import {boxInstrument, describeInstrumentPlace, type InstrumentPlace, instrumentPlace, unboxInstrument} from './instrument.js'
 import {PlanError, type StressorPlacement, type WorkflowHandle} from './platform.js'
 import {PlatformWorkflows} from './workflows.js'
 
@@ -134,65 +135,36 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
     }
   }
 
-  /**
-   * The CPUs the instrument keeps to: this machine's, less those the target's boundary pins it to, and less those a
-   * neighbour is pinned to. The probe's latency runs from a request's scheduled send to the last byte read back, so
-   * a probe woken on the target's core waits there behind the fault's own work (a leak's page faults and OOM teardown
-   * in the kernel), and that wait is charged to the neighbour. Measured on the main job (2 cores, the leak pinned to
-   * core 1, the API free): the API's p95 read +8% to +15% with the probe free to run on core 1, -1% to +9% kept to
-   * core 0 (6 runs each, interleaved). A neighbour's pinned core is its boundary, and an instrument kept there
-   * competes with it for that core alone: on cpu-hog (hog on core 1, API on core 0) under stress-ng, the probe kept
-   * to core 0 read the API's p95 +46% and +54%, where free it read -9% to +39%. When no CPU is left, the instrument
-   * stays free, and its weight keeps a userland hog from starving it.
-   */
-  protected instrumentCpus(): {cpus?: string, avoided: string} | undefined {
-    const target = this.limitsOf(this.experiment.target)?.cpuset
-    if (!target) return undefined
-    const pinned = [target, ...this.experiment.neighbors.map((n) => this.limitsOf(n)?.cpuset)].filter((c): c is string => Boolean(c))
-    const taken = new Set(pinned.flatMap(expandCpuset))
-    const rest = onlineCpus().filter((cpu) => !taken.has(cpu))
-    return {cpus: rest.length > 0 ? rest.join(',') : undefined, avoided: [...taken].sort((a, b) => a - b).join(',')}
+  /** The CPUs the target's boundary pins it to, and those its neighbours are pinned to (instrument.ts keeps the probe off them). */
+  pinnedCpus(): {target: number[], neighbours: number[]} {
+    const cpusOf = (spec: TargetSpec | NeighborSpec) => {
+      const cpuset = this.limitsOf(spec)?.cpuset
+      return cpuset ? expandCpuset(cpuset) : []
+    }
+    return {target: cpusOf(this.experiment.target), neighbours: this.experiment.neighbors.flatMap(cpusOf)}
+  }
+
+  private instrumentPlace(): InstrumentPlace | undefined {
+    const pinned = this.pinnedCpus()
+    return instrumentPlace(pinned.target, pinned.neighbours)
   }
 
   /** The plan's line on where the instrument runs. */
   protected instrumentPlanLine(): string {
-    const place = this.instrumentCpus()
-    const where = !place ? '' : place.cpus
-      ? `, on CPU ${place.cpus}, off ${place.avoided} where the target or a neighbour is pinned`
-      : `, on any CPU: the target and its neighbours are pinned to all of them (${place.avoided})`
-    return `the toolkit's probe runs in a box of its own with a high CPU weight${where}`
+    return describeInstrumentPlace(this.instrumentPlace())
   }
 
-  /**
-   * The toolkit is the measuring instrument: its probe's lateness would be charged to the neighbours' latency.
-   * It gets a box of its own with a high CPU weight, so a hog it injected cannot make the instrument the victim,
-   * kept off the CPUs the target and its neighbours are pinned to (instrumentCpus).
-   */
+  /** The toolkit is the measuring instrument: a box of its own (instrument.ts), under the run's cgroup. */
   protected protectInstrument(layout: CgroupLayout): void {
-    const box = new Cgroup(layout, `chaos-${this.runId}/toolkit`)
-    box.create()
-    const cpus = this.instrumentCpus()?.cpus
-    box.applyLimits({cpuWeight: 1000, ...(cpus ? {cpuset: cpus} : {})})
-    box.addProcess(process.pid)
-    this.instrumentBox = box
+    this.instrumentBox = boxInstrument(layout, this.runId, this.instrumentPlace())
   }
 
-  /**
-   * The instrument leaves its box before the run's cgroup is removed, and so does every process still in it: the
-   * toolkit's children inherited the box (its probe; whatever the program that embeds the runner started meanwhile,
-   * such as a test restarting dockerd). None of them is a resource of the run, and removing the box would SIGKILL
-   * them. Stressors are never here: each is moved to its target's box the moment it is spawned.
-   */
+  /** The instrument and its children leave its box before the run's cgroup is removed (instrument.ts). */
   protected releaseInstrument(): void {
     const box = this.instrumentBox
     if (!box || !this.layout) return
     this.instrumentBox = undefined
-    Cgroup.moveToRoot(this.layout, process.pid)
-    for (const pid of box.pids()) {
-      try {
-        Cgroup.moveToRoot(this.layout, pid)
-      } catch { /* it ended meanwhile */ }
-    }
+    unboxInstrument(this.layout, box)
   }
 
   /**

@@ -20,6 +20,7 @@ import type {Experiment} from '../../src/experiment/schema.js'
 import {interleaved, shortened} from '../helpers/experiments.js'
 import {agentPids, expectNothingLeft, onTestHost} from '../helpers/host-runs.js'
 import {leftovers, waitForNoLeftovers} from '../helpers/leftovers.js'
+import {cgroupLine, ownCpuset} from '../helpers/own-box.js'
 import {type SshHost, startSshd} from '../helpers/sshd.js'
 
 let sshd: SshHost
@@ -41,9 +42,17 @@ const onApp = (experiment: Experiment) => onTestHost(experiment, sshd)
 describe('chaos run on the host platform, over SSH to a real sshd', () => {
   it('memory-leak: the agent charges the leak to the worker\'s own box on the host, the kernel stops it there', async () => {
     const file = 'experiments/host/memory-leak.yaml'
-    const journal = await runExperiment({experiment: onApp(shortened(file)), file})
+    // the "host" is this machine: the toolkit (this process, and the probe it starts) is kept off the worker's core
+    // here, as the process platform keeps it, or the probe's waits behind the leak would be charged to the API
+    let instrumentCpus: string | undefined
+    const journal = await runExperiment({experiment: onApp(shortened(file)), file, onEvent: (event) => {
+      if (event.type === 'tick' && instrumentCpus === undefined) instrumentCpus = ownCpuset()
+    }})
     expect(journal.platform).toBe('host')
-    expect(journal.plan.join('\n')).toMatch(/host app \(root@127\.0\.0\.1:\d+\): \d+ CPUs/)
+    expect(journal.plan.join('\n')).toMatch(/host app \(root@127\.0\.0\.1:\d+\): \d+ CPUs, .*; it runs this machine's kernel/)
+    expect(journal.plan).toContainEqual(`this machine (host app runs its kernel): the toolkit's probe runs in a box of its own with a high CPU weight, on CPU 0, off 1 where the target or a neighbour is pinned, chaos-${journal.runId}/toolkit`)
+    expect(instrumentCpus).toBe('0')
+    expect(cgroupLine(process.pid, 'cpuset'), 'the toolkit left its box after the run').toBe('/')
     expect(journal.injection.efficacy?.landed).toBe(true)
     expect(journal.injection.efficacy?.note).toMatch(/OOM-killed by the limit of .* on host app/)
     expect(journal.neighbors[0].unexpectedExits).toBe(0)
@@ -151,6 +160,8 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     expect(here.runs).toEqual([runId])
     expect(here.failed).toEqual([])
     expect(existsSync(join(ledgerDir(), `${runId}.json`))).toBe(false)
+    // the killed CLI's own box here (its probe's, on this machine that is the host) went with it
+    expect(leftovers(runId)).toEqual([])
   })
 
   it('a cut SSH connection removes the fault at once, says the run cannot be vouched for, and the host is left clean', async () => {

@@ -330,13 +330,15 @@ describe('--dry-run on a good host', () => {
     expect(result.code, what).toBe(0)
     const runId = /^run ([0-9a-f]{8}): host-refusal-dry-run$/m.exec(result.stdout)?.[1]
     expect(runId, what).toBeDefined()
-    const hostLine = new RegExp(`^host app \\(root@${sshd.address.replace(/\./g, '\\.')}:${sshd.port}\\): \\d+ CPUs, clock [+−]\\d+ ms from this machine's; run ([0-9a-f]{8}) there$`, 'm').exec(result.stdout)
+    const hostLine = new RegExp(`^host app \\(root@${sshd.address.replace(/\./g, '\\.')}:${sshd.port}\\): \\d+ CPUs, clock [+−]\\d+ ms from this machine's; run ([0-9a-f]{8}) there; it runs this machine's kernel$`, 'm').exec(result.stdout)
     expect(hostLine, what).not.toBeNull()
     // the host's run id is its own, not this machine's: hostRunId(runId, 0)
     expect(hostLine![1]).toBe(hostRunId(runId!, 0))
     expect(hostLine![1]).not.toBe(runId)
     // the agent's plan of the workflows there, indented under the host's line
     expect(result.stdout, what).toMatch(new RegExp(`^ {2}.*worker.*chaos-${hostLine![1]}/worker`, 'm'))
+    // the "host" is this machine: the plan says the toolkit's probe gets a box of its own here, and where
+    expect(result.stdout, what).toMatch(new RegExp(`^this machine \\(host app runs its kernel\\): the toolkit's probe runs in a box of its own with a high CPU weight.*, chaos-${runId}/toolkit$`, 'm'))
     expect(result.stdout, what).toMatch(/^nothing was started \(dry run\)$/m)
     expect(result.stderr, what).not.toMatch(/refused|error/)
     // the agent ran (it planned) but made nothing: no workload, no cgroup, no listener, no ledger here

@@ -15,6 +15,7 @@ import {runExperiment} from '../../src/run/runner.js'
 import {ledgerDir} from '../../src/rollback/ledger.js'
 import {interleaved, shortened} from '../helpers/experiments.js'
 import {leftovers, waitForNoLeftovers} from '../helpers/leftovers.js'
+import {cgroupLine, ownCpuset} from '../helpers/own-box.js'
 
 async function run(file: string, extra: Parameters<typeof runExperiment>[0] extends infer O ? Partial<O> : never = {}) {
   const journal = await runExperiment({experiment: shortened(file), file, ...extra})
@@ -33,21 +34,6 @@ function pidsTitled(title: string): number[] {
       return false
     }
   }).map(Number)
-}
-
-/** A process's cgroup in one v1 hierarchy, or undefined once it has gone. */
-function cgroupLine(pid: number, controller: string): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes(controller))?.split(':')[2]
-  } catch {
-    return undefined
-  }
-}
-
-/** The CPUs of this process's (the toolkit's) cpuset box, read mid-run. */
-function ownCpuset(): string {
-  const box = cgroupLine(process.pid, 'cpuset')
-  return box ? readFileSync(`/sys/fs/cgroup/cpuset${box}/cpuset.cpus`, 'utf8').trim() : 'no cpuset box'
 }
 
 describe('chaos run on the process platform', () => {

@@ -4,6 +4,7 @@
 // When its stdin ends (the toolkit died, the connection dropped), it removes everything it made and exits: the
 // same dead-man's switch as a stressor's, one level up. Its stressors have theirs too, on the agent's pipes.
 import {onlineCpus} from '../../host/cpus.js'
+import {kernelBootId} from '../../host/kernel.js'
 import {RunLedger} from '../../rollback/ledger.js'
 import {lineSplitter} from '../../stressors/messages.js'
 import type {StressorHandle} from '../../stressors/spawn.js'
@@ -79,7 +80,7 @@ export function runAgent(io: AgentIo): (why: string) => void {
         try {
           const lines = await platform.plan()
           const volumeDirs = Object.fromEntries(Object.keys(started!.experiment.volumes ?? {}).map((name) => [name, platform!.volumeDir(name)]))
-          io.send({type: 'planned', lines, allowance: platform.plannedTargetAllowance(), cpus: onlineCpus().length, taskLimit: platform.taskLimit(), volumeDirs})
+          io.send({type: 'planned', lines, allowance: platform.plannedTargetAllowance(), cpus: onlineCpus().length, taskLimit: platform.taskLimit(), volumeDirs, kernel: kernelBootId(), pinned: platform.pinnedCpus()})
         } catch (error) {
           if (!(error instanceof PlanError)) throw error
           io.send({type: 'refused', message: error.message, exitCode: error.exitCode})

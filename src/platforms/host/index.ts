@@ -4,10 +4,14 @@
 // platform's levels, applied there; on different hosts the boundary is the hosts themselves (separate machines,
 // or VMs).
 import type {Experiment, NeighborSpec, SshHostSpec, TargetSpec} from '../../experiment/schema.js'
-import type {HostRunResource, RunLedger} from '../../rollback/ledger.js'
+import {Cgroup, cgroupsWritable, type CgroupLayout, detectCgroupLayout} from '../../host/cgroupfs.js'
+import {kernelBootId} from '../../host/kernel.js'
+import type {HostRunResource, LedgerResource, RunLedger} from '../../rollback/ledger.js'
+import {undo} from '../../rollback/undo.js'
 import type {StressorHandle} from '../../stressors/spawn.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
 import type {Capabilities, FloodEndpoint, RemoteFillTarget} from '../capabilities.js'
+import {boxInstrument, describeInstrumentPlace, type InstrumentPlace, instrumentPlace, unboxInstrument} from '../instrument.js'
 import {type Allowance, localLevel, type Platform, type PlatformFactoryContext, PlanError, type StressorPlacement} from '../platform.js'
 import {PlatformWorkflows} from '../workflows.js'
 import {AgentConnection} from './agent-client.js'
@@ -38,6 +42,10 @@ interface HostGroup {
   lastReadingsAt?: number
   /** this machine's ledger entry naming the run there, removed once its agent confirms the teardown */
   ledgerEntry?: HostRunResource
+  /** the host runs this machine's kernel (a loopback sshd, a namespace of this machine's): its workflows share this machine's CPUs with the toolkit's probe */
+  sharesKernel?: boolean
+  /** the CPUs its workflows are pinned to there, as its agent planned them */
+  pinned?: {target: number[], neighbours: number[]}
 }
 
 /** The host a workflow runs on: the one it names, else the experiment's only host. */
@@ -72,6 +80,9 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
   private volumeDirs: Record<string, string> = {}
   private floodEndpoint?: FloodEndpoint
   private ledger?: RunLedger
+  /** the toolkit's own box here, when a host shares this machine's kernel (planned), and once made */
+  private instrument?: {layout: CgroupLayout, place?: InstrumentPlace, box?: Cgroup}
+  private runCgroup?: Extract<LedgerResource, {kind: 'cgroup'}>
 
   constructor(ctx: PlatformFactoryContext) {
     super(ctx.levelOverride === SEPARATE_HOSTS ? {...ctx, experiment: alone(ctx.experiment)} : ctx)
@@ -135,7 +146,9 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
           this.plannedTaskLimit = planned.taskLimit
           this.volumeDirs = planned.volumeDirs
         }
-        lines.push(`${describeHost(group.host)}: ${planned.cpus} CPUs, clock ${formatOffset(agent.offsetMs)} from this machine's; run ${group.runId} there`)
+        group.sharesKernel = planned.kernel !== undefined && planned.kernel === kernelBootId()
+        group.pinned = planned.pinned
+        lines.push(`${describeHost(group.host)}: ${planned.cpus} CPUs, clock ${formatOffset(agent.offsetMs)} from this machine's; run ${group.runId} there${group.sharesKernel ? '; it runs this machine\'s kernel' : ''}`)
         lines.push(...planned.lines.map((line) => `  ${line}`))
       } finally {
         agent.close()
@@ -147,7 +160,61 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
     for (const group of elsewhere) {
       lines.push(`${group.specs.map((s) => s.name).join(', ')} on host ${group.host.name}, the target on host ${targetHost}: separate hosts, the boundary is the hosts themselves`)
     }
+    const instrumentLine = this.planInstrument()
+    if (instrumentLine) lines.push(instrumentLine)
     return lines
+  }
+
+  /**
+   * The toolkit's probe runs here. Where a host runs this machine's kernel, the workflows there share this
+   * machine's CPUs with the probe, and a probe woken on the target's core waits behind the fault: that wait would be
+   * charged to the neighbours, as on the process platform, which boxes its probe for this reason (instrument.ts).
+   * Measured on the main job's host pair on loopback: the API's p95 read +22% per pair with the CLI unboxed, +5%
+   * boxed on the other core (docs/host.md). Against hosts of their own the probe's machine is not theirs, and it is
+   * left alone.
+   */
+  private planInstrument(): string | undefined {
+    const sharing = this.groups.filter((g) => g.sharesKernel)
+    if (sharing.length === 0) return undefined
+    const hosts = sharing.map((g) => g.host.name).join(', ')
+    const cannot = (why: string) => `note: host ${hosts} runs this machine's kernel, and ${why}: the toolkit cannot keep its own probe off the fault's CPUs, and the probe's waits behind the fault may be charged to the neighbours`
+    let layout: CgroupLayout
+    try {
+      layout = detectCgroupLayout()
+    } catch (error) {
+      return cannot(`this machine's cgroups cannot be used (${(error as Error).message})`)
+    }
+    if (!cgroupsWritable(layout)) return cannot('cgroups are not writable by this user here')
+    const pinned = (g: HostGroup) => g.hasTarget ? g.pinned ?? {target: [], neighbours: []} : {target: [], neighbours: [...g.pinned?.target ?? [], ...g.pinned?.neighbours ?? []]}
+    const place = instrumentPlace(sharing.flatMap((g) => pinned(g).target), sharing.flatMap((g) => pinned(g).neighbours))
+    this.instrument = {layout, place}
+    return `this machine (host ${hosts} runs its kernel): ${describeInstrumentPlace(place)}, chaos-${this.runId}/toolkit`
+  }
+
+  /** The toolkit's own box here, in the ledger before it exists (a run killed meanwhile leaves it for chaos cleanup). */
+  private protectInstrument(ledger: RunLedger): void {
+    const instrument = this.instrument
+    if (!instrument) return
+    const parent = new Cgroup(instrument.layout, `chaos-${this.runId}`)
+    this.runCgroup = {kind: 'cgroup', version: instrument.layout.version, root: instrument.layout.root, path: parent.relativePath}
+    ledger.add(this.runCgroup)
+    parent.create()
+    instrument.box = boxInstrument(instrument.layout, this.runId, instrument.place)
+  }
+
+  /** The toolkit and its probe leave their box, and the run's cgroup here goes; what could not be removed is said. */
+  private async releaseInstrument(): Promise<string[]> {
+    const instrument = this.instrument
+    const resource = this.runCgroup
+    if (!instrument || !resource) return []
+    if (instrument.box) unboxInstrument(instrument.layout, instrument.box)
+    instrument.box = undefined
+    if (await undo(resource)) {
+      this.ledger?.remove(resource)
+      this.runCgroup = undefined
+      return []
+    }
+    return [`cgroup ${resource.path} here`]
   }
 
   /** the target's allowance from its host's CPUs and its box's limits there: known once plan() has asked its agent */
@@ -157,6 +224,7 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
 
   async setup(ledger: RunLedger, log: (line: string) => void): Promise<void> {
     this.ledger = ledger
+    this.protectInstrument(ledger)
     const made = new Map<string, {boundary: string, allowance: Allowance, agent: AgentConnection}>()
     for (const group of this.groups) {
       // before anything starts there: a run killed here still names the hosts to check (chaos cleanup does, over SSH)
@@ -262,6 +330,11 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
         await agent.closed()
       }
     }))
+    try {
+      left.push(...await this.releaseInstrument())
+    } catch (error) {
+      left.push(`the toolkit's own cgroup here: ${(error as Error).message}`)
+    }
     return left
   }
 }

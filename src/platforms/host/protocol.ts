@@ -35,7 +35,8 @@ export type AgentMessage =
   | {type: 'missing', what: 'node' | 'agent'}
   | {type: 'hello', protocol: number, version: string, pid: number, uid: number, node: string}
   | {type: 'pong', id: number, now: number}
-  | {type: 'planned', lines: string[], allowance?: Allowance, cpus: number, taskLimit?: number, volumeDirs: Record<string, string>}
+  /** kernel: the host's boot id (one kernel with the toolkit's machine, or not); pinned: the CPUs its workflows are pinned to there */
+  | {type: 'planned', lines: string[], allowance?: Allowance, cpus: number, taskLimit?: number, volumeDirs: Record<string, string>, kernel?: string, pinned?: {target: number[], neighbours: number[]}}
   | {type: 'refused', message: string, exitCode: 2 | 4}
   | {type: 'log', line: string}
   /** flood: where a flood from the target goes there, and where a receiver in the target listens (the target's host only) */

@@ -1,10 +1,9 @@
 // The process platform: workflows are local processes, their isolation is a cgroup box (or none), the target's
 // network is a namespace of its own, and experiment volumes are sized tmpfs mounts.
-import {accessSync, constants} from 'node:fs'
 
 import {type IsolationSpec, isolationSettingsOf, type NeighborSpec, type TargetSpec} from '../../experiment/schema.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
-import {Cgroup, CgroupUnavailableError, cgroupOfProcess, DEFAULT_CPU_WEIGHT, detectCgroupLayout, runBoxWeight} from '../../host/cgroupfs.js'
+import {Cgroup, CgroupUnavailableError, cgroupOfProcess, cgroupsWritable, DEFAULT_CPU_WEIGHT, detectCgroupLayout, runBoxWeight} from '../../host/cgroupfs.js'
 import {allowanceOf, expandCpuset, onlineCpus} from '../../host/cpus.js'
 import {createNetns, limitEgress, linkAddresses, linkNamespaces, type NetnsLink, netnsPath} from '../../host/netns.js'
 import {readCgroupSample} from '../../metrics/resources.js'
@@ -51,11 +50,9 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
       if (needsBoxes) throw new PlanError(`no cgroup boundary can be made here: ${(error as Error).message}`, 4)
     }
     if (this.layout) {
-      const probeDir = this.layout.version === 2 ? this.layout.root : (this.layout.mounts.memory ?? this.layout.mounts.cpu)!
-      try {
-        accessSync(probeDir, constants.W_OK)
-        this.canMakeBoxes = true
-      } catch {
+      this.canMakeBoxes = cgroupsWritable(this.layout)
+      if (!this.canMakeBoxes) {
+        const probeDir = this.layout.version === 2 ? this.layout.root : (this.layout.mounts.memory ?? this.layout.mounts.cpu)!
         if (needsBoxes) throw new PlanError(
           `no cgroup boundary can be made: ${probeDir} is not writable by this user. Run as root, or inside a delegated ` +
           'cgroup (systemd-run --user --scope -p Delegate=yes chaos run ...), or use isolation level none.', 4)
