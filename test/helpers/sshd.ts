@@ -9,11 +9,11 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 
 import {run, runOrThrow} from '../../src/host/exec.js'
+import {greets, knownHostsLine, sshdConfig} from '../../scripts/loopback-sshd.js'
 import {freePort} from './prometheus-server.js'
 import {requireTool} from './tools.js'
 
@@ -22,6 +22,8 @@ const SSHD = '/usr/sbin/sshd'
 // sshd's privilege-separation directory: compiled in, not configurable, and created by Debian's init script or systemd
 // unit, neither of which starts this sshd
 const PRIVSEP_DIR = '/run/sshd'
+
+export {knownHostsLine}
 
 export interface SshHost {
   /** where sshd listens: 127.0.0.1, or the namespace's end of the veth pair (10.213.X.2) */
@@ -95,14 +97,6 @@ export async function generateKey(file: string, comment = 'chaos-test'): Promise
   await runOrThrow('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file])
 }
 
-/** The known_hosts line for a host key (the contents of its .pub) at this address and port. */
-export function knownHostsLine(address: string, port: number, publicKey: string): string {
-  const [type, key] = publicKey.trim().split(/\s+/)
-  // OpenSSH writes and looks up a host on any port but 22 as [address]:port
-  const host = port === 22 ? address : `[${address}]:${port}`
-  return `${host} ${type} ${key}\n`
-}
-
 /**
  * Runs `command` on the host with the ssh client, for a test's own checks (never through the code under test).
  * Only the host's files decide: no ~/.ssh/config, no agent, no default keys, no prompt.
@@ -135,31 +129,6 @@ async function fingerprint(publicKeyFile: string): Promise<string> {
   return found
 }
 
-function sshdConfig(address: string, port: number, hostKey: string, authorizedKeys: string, pidFile: string): string {
-  return [
-    `ListenAddress ${address}:${port}`,
-    `HostKey ${hostKey}`,
-    `PidFile ${pidFile}`,
-    `AuthorizedKeysFile ${authorizedKeys}`,
-    // keys only: the toolkit logs in as root with a key, as it would on a real host
-    'PermitRootLogin prohibit-password',
-    'PubkeyAuthentication yes',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'UsePAM no',
-    // the keys live in a temp directory, not in a home that sshd would check the ownership and modes of
-    'StrictModes no',
-    // a client killed without closing its connection is noticed in ~3 s, and its session ended
-    'ClientAliveInterval 1',
-    'ClientAliveCountMax 3',
-    // the toolkit may open many channels on one connection, and several connections at once
-    'MaxSessions 64',
-    'MaxStartups 64',
-    // no Subsystem (no sftp), and no AcceptEnv line: this sshd accepts no environment variables from the client
-    '',
-  ].join('\n')
-}
-
 /** Starts sshd on a free port, retrying when another process takes the port first; resolves once it greets. */
 async function listen(dir: string, address: string, hostKey: string, authorizedKeys: string, netns: string | undefined, attempts = 3): Promise<{child: ChildProcess, port: number}> {
   const config = path.join(dir, 'sshd_config')
@@ -181,31 +150,6 @@ async function listen(dir: string, address: string, hostKey: string, authorizedK
     if (attempt < attempts && /Address already in use/.test(stderr)) continue
     throw new Error(`sshd did not start on ${address}:${port}: ${stderr.trim() || `exit ${child.exitCode ?? child.signalCode}`}`)
   }
-}
-
-/** Whether sshd, before it exits or the time is up, accepts a connection and sends its SSH-2.0 banner. */
-async function greets(address: string, port: number, child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
-    const banner = await new Promise<string>((resolve) => {
-      const socket = net.connect({host: address, port})
-      let received = ''
-      const done = () => {
-        socket.destroy()
-        resolve(received)
-      }
-      socket.setTimeout(1000, done)
-      socket.on('data', (chunk: Buffer) => {
-        received += chunk.toString('latin1')
-        if (received.includes('\n')) done()
-      })
-      socket.once('error', done)
-      socket.once('close', done)
-    })
-    if (banner.startsWith('SSH-2.0-')) return true
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  return false
 }
 
 async function terminate(child: ChildProcess): Promise<void> {
