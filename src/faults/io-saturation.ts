@@ -7,7 +7,7 @@ import {statfsSync} from 'node:fs'
 
 import type {Experiment, SafetySpec} from '../experiment/schema.js'
 import {formatBytes} from '../experiment/units.js'
-import {type BlockDevice, blockDeviceOf} from '../host/blockdev.js'
+import {type BlockDevice, blockDeviceOf, type IoDisk} from '../host/blockdev.js'
 import type {IoThrottle} from '../host/cgroupfs.js'
 import type {IoCounters} from '../metrics/types.js'
 import {capabilityOf, PlanError, type Platform} from '../platforms/platform.js'
@@ -25,29 +25,51 @@ export interface IoPlan {
 }
 
 /**
- * The dose, the one place it is checked: chaos run, chaos stress and chaos calibrate all ask here. `dir` is where the
- * working file goes, `existing` a directory that already exists on the same filesystem (the run's directory is made
- * only at setup). Refuses (PlanError) a filesystem without a disk under it, a file above safety.maxDisk or one that
- * would leave less than safety.diskFloor of the filesystem free, and a block larger than the file.
+ * The disk under the working file's directory and the room on its filesystem, read where the disk is (here, or on a
+ * host by its agent). PlanError for a filesystem without a disk under it (tmpfs, overlay).
  */
-export function planIoDose(spec: Pick<IoSaturationSpec, 'size' | 'blockSize' | 'depth' | 'rate'> & {reads?: number}, dir: string, existing: string, safety: Pick<SafetySpec, 'maxDisk' | 'diskFloor'>): IoPlan {
+export function ioDiskAt(dir: string, existing: string): IoDisk {
   let device: BlockDevice
   try {
     device = blockDeviceOf(existing)
   } catch (error) {
     throw new PlanError(`io-saturation: ${error instanceof Error ? error.message : String(error)}; name a directory on a disk (fault.path, under safety.allowPaths)`)
   }
+  const fs = statfsSync(existing)
+  return {dir, existing, device, totalBytes: fs.blocks * fs.bsize, availableBytes: fs.bavail * fs.bsize}
+}
+
+/**
+ * Where the working file goes on this machine: fault.path, once it is found under safety.allowPaths, or the run's own
+ * directory; and the disk under it. A host's agent calls it there for the run on that host.
+ */
+export function localIoDisk(path: string | undefined, experiment: Experiment, runDirectory: {dir: string, existing: string}): IoDisk {
+  if (path === undefined) return ioDiskAt(runDirectory.dir, runDirectory.existing)
+  const real = allowedPath('io-saturation', path, experiment, 'writing there, or leave fault.path out to write in the run\'s own directory')
+  return ioDiskAt(real, real)
+}
+
+/**
+ * The dose, the one place it is checked: chaos run, chaos stress and chaos calibrate all ask here, on every platform.
+ * Refuses (PlanError) a file above safety.maxDisk or one that would leave less than safety.diskFloor of the
+ * filesystem free, and a block larger than the file.
+ */
+export function checkIoDose(spec: Pick<IoSaturationSpec, 'size' | 'blockSize' | 'depth' | 'rate'> & {reads?: number}, disk: IoDisk, safety: Pick<SafetySpec, 'maxDisk' | 'diskFloor'>): IoPlan {
+  const {dir, device} = disk
   if (spec.size > safety.maxDisk) {
     throw new PlanError(`io-saturation: a working file of ${formatBytes(spec.size)} is above safety.maxDisk (${formatBytes(safety.maxDisk)}); lower fault.size or raise safety.maxDisk`)
   }
   if (spec.blockSize > spec.size) throw new PlanError(`io-saturation: blockSize ${formatBytes(spec.blockSize)} is larger than the working file (${formatBytes(spec.size)})`)
-  const fs = statfsSync(existing)
-  const total = fs.blocks * fs.bsize
-  const room = Math.max(0, fs.bavail * fs.bsize - Math.ceil(safety.diskFloor * total))
+  const room = Math.max(0, disk.availableBytes - Math.ceil(safety.diskFloor * disk.totalBytes))
   if (spec.size > room) {
     throw new PlanError(`io-saturation: a working file of ${formatBytes(spec.size)} in ${dir} would leave less than safety.diskFloor (${Math.round(safety.diskFloor * 100)}%) of its filesystem free; at most ${formatBytes(room)} fits. Lower fault.size`)
   }
   return {dir, device, params: {dir, bytes: spec.size, blockSize: spec.blockSize, depth: spec.depth, ...(spec.rate === undefined ? {} : {rate: spec.rate}), ...(spec.reads ? {readShare: spec.reads} : {})}}
+}
+
+/** The dose in `dir` on this machine (`existing`: a directory that exists on the same filesystem). */
+export function planIoDose(spec: Parameters<typeof checkIoDose>[0], dir: string, existing: string, safety: Pick<SafetySpec, 'maxDisk' | 'diskFloor'>): IoPlan {
+  return checkIoDose(spec, ioDiskAt(dir, existing), safety)
 }
 
 /** "direct writes of 1Mi, 8 in flight, over a 256Mi file in DIR (disk vda, 254:0) as fast as the disk takes them" */
@@ -58,11 +80,12 @@ export function describeIoDose(plan: IoPlan): string {
   return `${what} of ${formatBytes(params.blockSize)}, ${params.depth} in flight, over a ${formatBytes(params.bytes)} file in ${plan.dir} (disk ${device.name}, ${device.id}) ${pace}`
 }
 
-function directoryOf(spec: IoSaturationSpec, experiment: Experiment, platform: Platform): {dir: string, existing: string} {
+/** The dose's disk: found here by the driver (process, docker), or where the target runs by the platform (a host's agent). */
+function diskOf(spec: IoSaturationSpec, experiment: Experiment, platform: Platform): IoDisk {
   const io = capabilityOf(platform, 'blockIo', 'io-saturation')
-  if (spec.path === undefined) return io.ioDirectory()
-  const real = allowedPath('io-saturation', spec.path, experiment, 'writing there, or leave fault.path out to write in the run\'s own directory')
-  return {dir: real, existing: real}
+  if (io.remoteIoDisk) return io.remoteIoDisk()
+  if (!io.ioDirectory) throw new Error(`platform ${platform.name} offers block I/O with neither a directory here nor a disk found where the target runs`)
+  return localIoDisk(spec.path, experiment, io.ioDirectory())
 }
 
 /** What one fault window measured. */
@@ -142,13 +165,11 @@ export const ioSaturation: FaultDriver<IoSaturationSpec> = {
   nullDose: (spec) => ({...spec, size: 4 * 1024 ** 2, blockSize: 1024 ** 2, depth: 1, rate: 1024 ** 2}),
 
   guard(spec, experiment, platform) {
-    const {dir, existing} = directoryOf(spec, experiment, platform)
-    return `io-saturation: ${describeIoDose(planIoDose(spec, dir, existing, experiment.safety))}`
+    return `io-saturation: ${describeIoDose(checkIoDose(spec, diskOf(spec, experiment, platform), experiment.safety))}`
   },
 
   plan(spec, experiment, platform) {
-    const {dir, existing} = directoryOf(spec, experiment, platform)
-    const plan = planIoDose(spec, dir, existing, experiment.safety)
+    const plan = checkIoDose(spec, diskOf(spec, experiment, platform), experiment.safety)
     const throttle = capabilityOf(platform, 'blockIo', 'io-saturation').ioThrottle(plan.device.id)
     const limit = throttle ? `its throttle on ${plan.device.id}: ${describeThrottle(throttle) || 'none'}` : `no throttle on ${plan.device.id}`
     return `io-saturation: ${describeIoDose(plan)}, charged to ${platform.target.boundary} (${limit})`
@@ -156,8 +177,7 @@ export const ioSaturation: FaultDriver<IoSaturationSpec> = {
 
   async start(spec, ctx) {
     const io = capabilityOf(ctx.platform, 'blockIo', 'io-saturation')
-    const {dir, existing} = directoryOf(spec, ctx.experiment, ctx.platform)
-    const plan = planIoDose(spec, dir, existing, ctx.experiment.safety)
+    const plan = checkIoDose(spec, diskOf(spec, ctx.experiment, ctx.platform), ctx.experiment.safety)
     const readBox = io.targetIo(plan.device.id)
     const throttle = io.ioThrottle(plan.device.id)
     // the box's counters before the stressor exists: what they grow by from here is the stressor's (and the box's own)
@@ -169,6 +189,8 @@ export const ioSaturation: FaultDriver<IoSaturationSpec> = {
       progress: () => `wrote ${formatBytes((stressor.latest()?.bytes ?? 0) - (stressor.latest()?.readBytes ?? 0))}${stressor.latest()?.readBytes ? `, read ${formatBytes(stressor.latest()!.readBytes!)}` : ''} in ${stressor.latest()?.ops ?? 0} ${plan.params.readShare ? 'operations' : 'writes'}${stressor.latest()?.full ? ' (filesystem full)' : ''}`,
       stop: async () => {
         await stressor.stop()
+        // counters read elsewhere (a host's agent pushes them) hold the last writes only once they have been read again
+        await io.ioCountersSettled?.()
       },
       efficacy(window) {
         return ioEfficacy({

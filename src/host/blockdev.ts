@@ -13,6 +13,16 @@ export interface BlockDevice {
   partition?: string
 }
 
+/** Where a working file goes, the disk under it, and the room its filesystem has (statfs: all of it, and what an unprivileged writer may still use). */
+export interface IoDisk {
+  dir: string
+  /** a directory that exists on the same filesystem (dir may be made only at setup) */
+  existing: string
+  device: BlockDevice
+  totalBytes: number
+  availableBytes: number
+}
+
 /** Linux's dev_t encoding (glibc's gnu_dev_major/minor). */
 export function splitDev(dev: bigint): {major: number, minor: number} {
   const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn))

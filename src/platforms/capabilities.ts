@@ -2,6 +2,7 @@
 // A platform offers the capabilities it has (Platform.capabilities); a fault asks for the one it needs with
 // capabilityOf() (platforms/platform.ts), which refuses the run, before anything is created, on a platform that
 // lacks it. A new fault with a new need adds its capability here, not a member to every platform.
+import type {IoDisk} from '../host/blockdev.js'
 import type {IoThrottle} from '../host/cgroupfs.js'
 import type {IoCounters} from '../metrics/types.js'
 
@@ -64,13 +65,20 @@ export interface Tasks {
   taskLimit(): number | undefined
 }
 
-/** io-saturation: direct writes on one of this machine's disks, counted by the target's own box (process, docker). */
+/** io-saturation: direct writes on a disk under the target, counted by the target's own box (process, docker, host). */
 export interface BlockIo {
   /**
    * The directory the fault writes in when the experiment names no path: the run's own (which setup creates), and
    * the nearest directory that exists before then, on the same filesystem, for the plan's checks.
    */
-  ioDirectory(): {dir: string, existing: string}
+  ioDirectory?(): {dir: string, existing: string}
+  /**
+   * Where the target runs on another machine (a host): the working file's directory and the disk under it, as found
+   * there (fault.path checked against safety.allowPaths there, or the run's own directory). Throws PlanError.
+   */
+  remoteIoDisk?(): IoDisk
+  /** Resolves once the target's counters have been read again after the stressor stopped (counters pushed from elsewhere lag) */
+  ioCountersSettled?(): Promise<void>
   /** the throttle the target's box has on this disk ("major:minor"), if any */
   ioThrottle(device: string): IoThrottle | undefined
   /**
@@ -95,5 +103,5 @@ export const CAPABILITY_NEEDS: {[K in keyof Capabilities]: string} = {
   remoteFill: 'a filesystem in the target to fill',
   flood: 'a network from the target to flood',
   tasks: 'processes forked into the target\'s own box and counted by its pids accounting',
-  blockIo: 'direct writes to one of this machine\'s disks, counted by the target\'s own box',
+  blockIo: 'direct writes to a disk under the target, counted by the target\'s own box',
 }

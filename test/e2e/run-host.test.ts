@@ -63,6 +63,19 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     await expectNothingLeft(journal.runId)
   })
 
+  it('io-saturation: the agent finds the disk under the run\'s directory on the host, the worker\'s throttle there holds its writes, and its box there counts them', async () => {
+    const file = 'experiments/host/io-saturation.yaml'
+    const journal = await runExperiment({experiment: onApp(shortened(file)), file})
+    const efficacy = journal.injection.efficacy!
+    expect(journal.plan.join('\n')).toMatch(/io-saturation: direct writes of 1\.0Mi, 8 in flight, over a 256Mi file in \S+ \(disk \w+, \d+:\d+\) as fast as the disk takes them, charged to cgroup: cgroup \/chaos-[0-9a-f]{8}\/worker on host app \(its throttle on \d+:\d+: write 20\.0Mi\/s\)/)
+    expect(efficacy.landed, efficacy.note).toBe(true)
+    // counted by the worker's box on the host, read back by its agent after the stressor stopped
+    expect(efficacy.note).toMatch(/pressing the target's own throttle \(write 20\.0Mi\/s\), counted by cgroup: cgroup \/chaos-[0-9a-f]{8}\/worker on host app on \w+/)
+    expect(efficacy.achieved / 6).toBeLessThan(24 * 1024 ** 2)
+    expect(journal.rollback).toEqual({complete: true, leftovers: [], durationMs: expect.any(Number)})
+    await expectNothingLeft(journal.runId)
+  })
+
   it('network-flood receive: the agent places the source in the sink\'s namespace and the receiver in the worker\'s, on the host, held by the tbf on the far end of its link', async () => {
     const file = 'experiments/host/network-flood-receive.yaml'
     const journal = await runExperiment({experiment: onApp(shortened(file)), file})

@@ -49,7 +49,7 @@ interface HostFields {
 }
 
 /** A small host experiment: worker and api, both `chaos workload` on ports of their own, on host app. */
-function experimentFile(name: string, host: HostFields, ports: {worker: number, api: number}): string {
+function experimentFile(name: string, host: HostFields, ports: {worker: number, api: number}, fault = '{type: memory-leak, rate: 16Mi/s, limit: 64Mi}'): string {
   const fields = {
     address: host.address ?? sshd.address,
     port: host.port ?? sshd.port,
@@ -78,7 +78,7 @@ neighbors:
     run: [chaos, workload, --port, "${ports.api}"]
     isolation: {level: cgroup, memory: 128Mi}
     probe: {http: {url: "http://127.0.0.1:${ports.api}/work", rate: 20}}
-fault: {type: memory-leak, rate: 16Mi/s, limit: 64Mi}
+fault: ${fault}
 phases: {baseline: 3s, inject: 3s, recover: 0s, warmup: 0s}
 hypothesis: [{signal: error_rate, max: 1%}]
 `)
@@ -277,6 +277,8 @@ interface Refusal {
   message: () => RegExp
   /** the refusal is the agent's, from the host itself (its cgroups): the agent ran to plan, and is gone once the CLI is */
   byAgent?: true
+  /** the experiment's fault, when not the default leak */
+  fault?: string
 }
 
 const REFUSALS: Refusal[] = [
@@ -294,13 +296,16 @@ const REFUSALS: Refusal[] = [
     message: () => new RegExp(`host app \\(${UNPRIVILEGED}@[\\d.]+:\\d+\\): no cgroup boundary can be made: .* is not writable by this user`)},
   {name: 'no-identity-file', host: () => ({identityFile: join(dir, 'no-such-key')}), code: 2,
     message: () => new RegExp(`host app \\(root@[\\d.]+:\\d+\\): cannot read identityFile ${dir}/no-such-key \\(ENOENT\\)`)},
+  // an io-saturation's path is the host's: checked there, against safety.allowPaths as the host resolves them
+  {name: 'io-path-not-allowed', host: () => ({}), code: 2, byAgent: true, fault: '{type: io-saturation, path: /var/tmp, size: 8Mi, blockSize: 1Mi, depth: 1}',
+    message: () => /host app \(root@[\d.]+:\d+\): io-saturation path \/var\/tmp \(\/var\/tmp\) is not under safety\.allowPaths \(empty\)/},
 ]
 
 describe('platform host refuses a host it cannot reach or use, and starts nothing', () => {
   for (const r of REFUSALS) {
     it(`${r.name}: exit ${r.code}, says so, by a run and by --dry-run; no workload, agent, cgroup, listener or ledger`, async () => {
       const ports = await twoPorts()
-      const file = experimentFile(r.name, r.host(), ports)
+      const file = experimentFile(r.name, r.host(), ports, r.fault)
       for (const args of [[file], [file, '--dry-run']]) {
         const result = await watched(args, [ports.worker, ports.api])
         const what = `run ${args.join(' ')}\n${result.stdout}${result.stderr}`

@@ -1,6 +1,6 @@
 // The host platform's runs the default suite leaves to `npm run test:slow` to keep within its time: the faults beyond
-// memory-leak on a host (process-exhaustion, cpu-hog, disk-fill, network-flood, with their controls, and the receive
-// flood's control) and the VM-boundary experiment file with its two hosts (the default suite covers the agent, the memory-leak pair, chaos
+// memory-leak on a host (process-exhaustion, cpu-hog, disk-fill, network-flood, with their controls, the receive
+// flood's control and io-saturation's) and the VM-boundary experiment file with its two hosts (the default suite covers the agent, the memory-leak pair, chaos
 // matrix's separate-hosts level and every way a run can lose its host). Real sshds, as there.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -95,6 +95,16 @@ describe('platform host: the controls and the separate-hosts file', () => {
     expect(journal.plan.join('\n')).toMatch(/to a receiver in the target at full speed, on host app's loopback/)
     expect(journal.injection.efficacy?.note).toMatch(/received by the target \(unbounded\)/)
     expect(journal.injection.efficacy?.achieved).toBeGreaterThan(1e9)
+    await expectNothingLeft(journal.runId)
+  })
+
+  it('io-saturation-none: unthrottled on the host, the worker\'s writes go as fast as the disk takes them, all counted by its box there', async () => {
+    const file = 'experiments/host/io-saturation-none.yaml'
+    const journal = await runExperiment({experiment: onTestHost(shortened(file), app), file})
+    const efficacy = journal.injection.efficacy!
+    expect(efficacy.landed, efficacy.note).toBe(true)
+    expect(efficacy.note).toMatch(/counted by cgroup: cgroup \/chaos-[0-9a-f]{8}\/worker on host app/)
+    expect(efficacy.achieved / 6).toBeGreaterThan(50 * 1024 ** 2)
     await expectNothingLeft(journal.runId)
   })
 

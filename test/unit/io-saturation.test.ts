@@ -23,6 +23,19 @@ const dose = {size: 64 * MiB, blockSize: MiB, depth: 8}
 const root = mkdtempSync(join(tmpdir(), 'chaos-io-'))
 afterAll(() => rmSync(root, {recursive: true, force: true}))
 
+/** A worker in a box of its own and a neighbour, with this io-saturation fault (YAML flow mapping). */
+function ioExperiment(fault: string) {
+  return fromYaml(`
+apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: io}
+target: {name: worker, run: [sleep, "60"], isolation: {level: cgroup}}
+neighbors: [{name: api, run: [sleep, "60"]}]
+fault: ${fault}
+hypothesis: [{signal: error_rate, max: 1%}]
+`)
+}
+
 /** Whether / is on a disk here (the CI machine's is: /dev/vda); a container's overlay root is not. */
 const rootIsDisk = (() => {
   try {
@@ -95,22 +108,47 @@ describe('io-saturation: the dose before anything starts', () => {
   })
 
   it('needs a platform that can count the target\'s disk I/O, and a path under safety.allowPaths', () => {
-    const e = fromYaml(`
-apiVersion: chaos/v1
-kind: Experiment
-metadata: {name: io}
-target: {name: worker, run: [sleep, "60"], isolation: {level: cgroup}}
-neighbors: [{name: api, run: [sleep, "60"]}]
-fault: {type: io-saturation, path: ${root}}
-hypothesis: [{signal: error_rate, max: 1%}]
-`)
+    const e = ioExperiment(`{type: io-saturation, path: ${root}}`)
     const without = fakePlatform({target: {boundary: 'container x'}})
-    expect(refusal(() => ioSaturation.guard(e.fault as never, e, without)).message).toMatch(/io-saturation needs direct writes to one of this machine's disks/)
+    expect(refusal(() => ioSaturation.guard(e.fault as never, e, without)).message).toMatch(/io-saturation needs direct writes to a disk under the target/)
     const counting = fakePlatform({
       target: {boundary: 'cgroup /chaos-x/worker'},
       capabilities: {blockIo: {ioDirectory: () => ({dir: '/nowhere', existing: '/'}), ioThrottle: () => undefined, targetIo: () => undefined}},
     })
     expect(refusal(() => ioSaturation.guard(e.fault as never, e, counting)).message).toMatch(new RegExp(`io-saturation path ${root} .* is not under safety.allowPaths \\(empty\\)`))
+  })
+})
+
+describe('a disk found where the target runs (a host\'s agent found it there)', () => {
+  const e = ioExperiment('{type: io-saturation, size: 256Mi, blockSize: 1Mi, depth: 8}')
+  const onHost = (availableBytes: number) => fakePlatform({
+    target: {boundary: 'cgroup /chaos-x/worker on host app'},
+    capabilities: {blockIo: {
+      remoteIoDisk: () => ({dir: '/srv/chaos/x', existing: '/srv', device: {id: '8:16', name: 'sdb'}, totalBytes: 100 * 1024 ** 3, availableBytes}),
+      ioThrottle: (device) => device === '8:16' ? {device, writeBps: 20 * MiB} : undefined,
+      targetIo: () => undefined,
+    }},
+  })
+
+  it('plans the dose on that disk, with the target\'s throttle there, not this machine\'s', () => {
+    const platform = onHost(50 * 1024 ** 3)
+    expect(ioSaturation.plan(e.fault as never, e, platform)).toBe('io-saturation: direct writes of 1.0Mi, 8 in flight, over a 256Mi file in /srv/chaos/x (disk sdb, 8:16) as fast as the disk takes them, charged to cgroup /chaos-x/worker on host app (its throttle on 8:16: write 20.0Mi/s)')
+  })
+
+  it('checks the floor against that filesystem\'s room', () => {
+    // 10.2Gi free of 100Gi leaves 0.2Gi above a 10% floor: a 256Mi file does not fit
+    const message = refusal(() => ioSaturation.guard(e.fault as never, e, onHost(10.2 * 1024 ** 3))).message
+    expect(message).toMatch(/a working file of 256Mi in \/srv\/chaos\/x would leave less than safety.diskFloor \(10%\) of its filesystem free; at most 205Mi fits/)
+  })
+
+  it('passes on the refusal the platform gives for that host', () => {
+    const refused = fakePlatform({target: {boundary: 'b'}, capabilities: {blockIo: {
+      remoteIoDisk: () => {
+        throw new PlanError('host app (root@10.0.0.1:22): io-saturation path /x (/x) is not under safety.allowPaths (empty)')
+      },
+      ioThrottle: () => undefined, targetIo: () => undefined,
+    }}})
+    expect(refusal(() => ioSaturation.guard(e.fault as never, e, refused)).message).toMatch(/^host app .*not under safety.allowPaths/)
   })
 })
 

@@ -3,6 +3,8 @@
 // readings of each workflow's cgroup accounting; the toolkit measures the neighbours' service from where it runs.
 // When its stdin ends (the toolkit died, the connection dropped), it removes everything it made and exits: the
 // same dead-man's switch as a stressor's, one level up. Its stressors have theirs too, on the agent's pipes.
+import type {Experiment} from '../../experiment/schema.js'
+import {localIoDisk} from '../../faults/io-saturation.js'
 import {onlineCpus} from '../../host/cpus.js'
 import {kernelBootId} from '../../host/kernel.js'
 import {RunLedger} from '../../rollback/ledger.js'
@@ -11,7 +13,23 @@ import type {StressorHandle} from '../../stressors/spawn.js'
 import {VERSION} from '../../run/version.js'
 import {PlanError} from '../platform.js'
 import {ProcessPlatform} from '../process/index.js'
-import {AGENT_PROTOCOL, type AgentMessage, type AgentRequest, type WorkflowReading} from './protocol.js'
+import {AGENT_PROTOCOL, type AgentMessage, type AgentRequest, type PlannedIo, type WorkflowReading} from './protocol.js'
+
+/**
+ * An io-saturation's disk here, found by the fault's own check (fault.path under safety.allowPaths, as this host
+ * resolves it, or the run's directory here) with the target's throttle on it; or the refusal, for the toolkit to say.
+ */
+function ioHere(platform: ProcessPlatform, experiment: Experiment): PlannedIo | undefined {
+  const fault = experiment.fault
+  if (fault.type !== 'io-saturation') return undefined
+  try {
+    const disk = localIoDisk(fault.path, experiment, platform.ioDirectory())
+    return {disk, throttle: platform.ioThrottle(disk.device.id)}
+  } catch (error) {
+    if (!(error instanceof PlanError)) throw error
+    return {refused: error.message, exitCode: error.exitCode}
+  }
+}
 
 export interface AgentIo {
   input: NodeJS.ReadableStream
@@ -29,6 +47,7 @@ export function runAgent(io: AgentIo): (why: string) => void {
   let timer: NodeJS.Timeout | undefined
   const stressors = new Map<number, StressorHandle>()
   let ending: Promise<void> | undefined
+  let plannedIo: PlannedIo | undefined
 
   const readings = (): Record<string, WorkflowReading> => {
     const out: Record<string, WorkflowReading> = {}
@@ -80,7 +99,8 @@ export function runAgent(io: AgentIo): (why: string) => void {
         try {
           const lines = await platform.plan()
           const volumeDirs = Object.fromEntries(Object.keys(started!.experiment.volumes ?? {}).map((name) => [name, platform!.volumeDir(name)]))
-          io.send({type: 'planned', lines, allowance: platform.plannedTargetAllowance(), cpus: onlineCpus().length, taskLimit: platform.taskLimit(), volumeDirs, kernel: kernelBootId(), pinned: platform.pinnedCpus()})
+          plannedIo = started!.targetHere ? ioHere(platform, started!.experiment) : undefined
+          io.send({type: 'planned', lines, allowance: platform.plannedTargetAllowance(), cpus: onlineCpus().length, taskLimit: platform.taskLimit(), volumeDirs, kernel: kernelBootId(), pinned: platform.pinnedCpus(), ...(plannedIo ? {io: plannedIo} : {})})
         } catch (error) {
           if (!(error instanceof PlanError)) throw error
           io.send({type: 'refused', message: error.message, exitCode: error.exitCode})
@@ -98,11 +118,14 @@ export function runAgent(io: AgentIo): (why: string) => void {
           return
         }
         const flood = started.targetHere ? p.flood() : undefined
+        // the target's box counts its I/O on the fault's disk from now (v1 needs a rule on the box to count at all)
+        const ioCounted = plannedIo && 'disk' in plannedIo ? p.targetIo(plannedIo.disk.device.id) !== undefined : undefined
         io.send({
           type: 'set-up',
           workflows: [p.target, ...p.neighbors].map((w) => ({name: w.name, boundary: w.boundary, allowance: w.allowance()})),
           // the endpoint's data only (its linkBytes is a function of this host's); JSON drops what is undefined
           ...(flood ? {flood: {sinkHost: flood.sinkHost, inNamespace: flood.inNamespace, egressLimit: flood.egressLimit, targetHost: flood.targetHost, ingressLimit: flood.ingressLimit}} : {}),
+          ...(ioCounted === undefined ? {} : {ioCounted}),
         })
         timer = setInterval(() => io.send({type: 'readings', t: Date.now(), workflows: readings()}), sampleMs)
         io.send({type: 'readings', t: Date.now(), workflows: readings()})

@@ -4,7 +4,9 @@
 // platform's levels, applied there; on different hosts the boundary is the hosts themselves (separate machines,
 // or VMs).
 import type {Experiment, NeighborSpec, SshHostSpec, TargetSpec} from '../../experiment/schema.js'
-import {Cgroup, cgroupsWritable, type CgroupLayout, detectCgroupLayout} from '../../host/cgroupfs.js'
+import type {IoDisk} from '../../host/blockdev.js'
+import {Cgroup, cgroupsWritable, type CgroupLayout, detectCgroupLayout, type IoThrottle} from '../../host/cgroupfs.js'
+import type {IoCounters} from '../../metrics/types.js'
 import {kernelBootId} from '../../host/kernel.js'
 import type {HostRunResource, LedgerResource, RunLedger} from '../../rollback/ledger.js'
 import {undo} from '../../rollback/undo.js'
@@ -15,7 +17,7 @@ import {boxInstrument, describeInstrumentPlace, type InstrumentPlace, instrument
 import {type Allowance, localLevel, type Platform, type PlatformFactoryContext, PlanError, type StressorPlacement} from '../platform.js'
 import {PlatformWorkflows} from '../workflows.js'
 import {AgentConnection} from './agent-client.js'
-import type {AgentMessage} from './protocol.js'
+import type {AgentMessage, PlannedIo} from './protocol.js'
 import {agentStressor} from './remote-stressor.js'
 import {SEPARATE_HOSTS} from './levels.js'
 import {describeHost, type SshTarget} from './ssh.js'
@@ -71,8 +73,8 @@ function alone(experiment: Experiment): Experiment {
 
 export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Platform {
   readonly name = 'host'
-  /** a fill and a flood happen on the target's host, which this machine cannot see: planned from the agent's figures */
-  readonly capabilities: Partial<Capabilities> = {tasks: this, flood: this, remoteFill: this}
+  /** a fill, a flood and disk I/O happen on the target's host, which this machine cannot see: planned from the agent's figures */
+  readonly capabilities: Partial<Capabilities> = {tasks: this, flood: this, remoteFill: this, blockIo: this}
   private readonly groups: HostGroup[] = []
   private readonly levelOverride?: string
   private plannedAllowance?: Allowance
@@ -83,6 +85,9 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
   /** the toolkit's own box here, when a host shares this machine's kernel (planned), and once made */
   private instrument?: {layout: CgroupLayout, place?: InstrumentPlace, box?: Cgroup}
   private runCgroup?: Extract<LedgerResource, {kind: 'cgroup'}>
+  /** an io-saturation's disk on the target's host, as its agent found it there; and whether the target's box counts its I/O */
+  private plannedIo?: PlannedIo
+  private ioCounted = false
 
   constructor(ctx: PlatformFactoryContext) {
     super(ctx.levelOverride === SEPARATE_HOSTS ? {...ctx, experiment: alone(ctx.experiment)} : ctx)
@@ -145,6 +150,7 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
           this.plannedAllowance = planned.allowance
           this.plannedTaskLimit = planned.taskLimit
           this.volumeDirs = planned.volumeDirs
+          this.plannedIo = planned.io
         }
         group.sharesKernel = planned.kernel !== undefined && planned.kernel === kernelBootId()
         group.pinned = planned.pinned
@@ -242,6 +248,7 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
       const answer = await agent.waitFor((m): m is Extract<AgentMessage, {type: 'set-up' | 'refused'}> => m.type === 'set-up' || m.type === 'refused', SETUP_TIMEOUT_MS, 'its workflows to be set up')
       if (answer.type === 'refused') throw new PlanError(`${describeHost(group.host)}: ${answer.message}`, answer.exitCode)
       if (answer.flood) this.floodEndpoint = answer.flood
+      if (group.hasTarget) this.ioCounted = answer.ioCounted === true
       for (const w of answer.workflows) made.set(w.name, {boundary: `${w.boundary} on host ${group.host.name}`, allowance: w.allowance, agent})
     }
     this.workflows = this.specs.map((spec, index) => {
@@ -255,8 +262,12 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
     return this.plannedTaskLimit
   }
 
+  private get targetGroup(): HostGroup {
+    return this.groups.find((g) => g.hasTarget)!
+  }
+
   private get targetHost(): string {
-    return this.groups.find((g) => g.hasTarget)!.host.name
+    return this.targetGroup.host.name
   }
 
   /** A fill on the target's host: an experiment volume the agent mounts there, or an allowed path there (the stressor keeps the floor). */
@@ -268,6 +279,35 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
       return {where: `volume ${fill.volume} (tmpfs ${formatBytes(size)}) on host ${this.targetHost}`, percentOf: {bytes: size, what: `volume ${fill.volume}`}, volume: {dir, bytes: size}}
     }
     return {where: `${fill.path} on host ${this.targetHost}`}
+  }
+
+  /** An io-saturation's working file and disk on the target's host, or the refusal its agent gave, naming the host. */
+  remoteIoDisk(): IoDisk {
+    const io = this.plannedIo
+    if (!io) throw new Error('the target\'s host planned no disk I/O')
+    if ('refused' in io) throw new PlanError(`${describeHost(this.targetGroup.host)}: ${io.refused}`, io.exitCode)
+    return io.disk
+  }
+
+  /** The target's own throttle on that disk there, when the fault writes to it. */
+  ioThrottle(device: string): IoThrottle | undefined {
+    const io = this.plannedIo
+    return io && 'disk' in io && io.disk.device.id === device ? io.throttle : undefined
+  }
+
+  /** The target box's counters on the disk, as its agent last pushed them; undefined where it has no box of its own to count in. */
+  targetIo(device: string): (() => IoCounters | undefined) | undefined {
+    if (!this.ioCounted) return undefined
+    const target = this.workflows[0]
+    return () => target.sample().io?.[device]
+  }
+
+  /** The agent pushes its readings every READINGS_MS: the next one after now holds every write the stopped stressor made. */
+  async ioCountersSettled(): Promise<void> {
+    const agent = this.targetGroup.agent
+    if (!agent) return
+    const since = Date.now()
+    await agent.waitFor((m): m is Extract<AgentMessage, {type: 'readings'}> => m.type === 'readings' && m.t - agent.offsetMs > since, 4 * READINGS_MS + 1000, 'its readings after the stressor stopped').catch(() => undefined)
   }
 
   /**

@@ -2,6 +2,8 @@
 // on the agent's stdin, answers and pushed readings on its stdout. The channel is also the agent's dead-man's
 // switch: when its stdin ends (the toolkit died, the connection dropped), the agent removes everything it made.
 import type {Experiment} from '../../experiment/schema.js'
+import type {IoDisk} from '../../host/blockdev.js'
+import type {IoThrottle} from '../../host/cgroupfs.js'
 import type {Allowance} from '../../host/cpus.js'
 import type {ResourceSample} from '../../metrics/types.js'
 import type {StressorKind, StressorMessage, StressorParams} from '../../stressors/protocol.js'
@@ -23,6 +25,9 @@ export type AgentRequest =
   | {op: 'stop', id: number}
   | {op: 'teardown'}
 
+/** An io-saturation's disk on the target's host, found there (fault.path under safety.allowPaths there, or the run's own directory), or the refusal. */
+export type PlannedIo = {disk: IoDisk, throttle?: IoThrottle} | {refused: string, exitCode: 2 | 4}
+
 export interface WorkflowReading {
   sample: ResourceSample
   exits: number
@@ -36,11 +41,13 @@ export type AgentMessage =
   | {type: 'hello', protocol: number, version: string, pid: number, uid: number, node: string}
   | {type: 'pong', id: number, now: number}
   /** kernel: the host's boot id (one kernel with the toolkit's machine, or not); pinned: the CPUs its workflows are pinned to there */
-  | {type: 'planned', lines: string[], allowance?: Allowance, cpus: number, taskLimit?: number, volumeDirs: Record<string, string>, kernel?: string, pinned?: {target: number[], neighbours: number[]}}
+  /** io: for an io-saturation on the target's host, the disk the working file goes to there and the target's throttle on it, or why not */
+  | {type: 'planned', lines: string[], allowance?: Allowance, cpus: number, taskLimit?: number, volumeDirs: Record<string, string>, kernel?: string, pinned?: {target: number[], neighbours: number[]}, io?: PlannedIo}
   | {type: 'refused', message: string, exitCode: 2 | 4}
   | {type: 'log', line: string}
   /** flood: where a flood from the target goes there, and where a receiver in the target listens (the target's host only) */
-  | {type: 'set-up', workflows: {name: string, boundary: string, allowance: Allowance}[], flood?: {sinkHost: string, inNamespace: boolean, egressLimit?: number, targetHost?: string, ingressLimit?: number}}
+  /** ioCounted: the target's box counts its I/O on the planned disk, and its readings carry the counters */
+  | {type: 'set-up', workflows: {name: string, boundary: string, allowance: Allowance}[], flood?: {sinkHost: string, inNamespace: boolean, egressLimit?: number, targetHost?: string, ingressLimit?: number}, ioCounted?: boolean}
   | {type: 'readings', t: number, workflows: Record<string, WorkflowReading>}
   | {type: 'stressor', id: number, message: StressorMessage}
   | {type: 'stressor-pid', id: number, pid: number}
