@@ -14,7 +14,7 @@ import {mountTmpfs} from '../host/tmpfs.js'
 import {ledgerDir, processStartTime, type LedgerResource, type RunLedger} from '../rollback/ledger.js'
 import {spawnStressor, type StressorHandle} from '../stressors/spawn.js'
 import type {Capabilities, FloodEndpoint} from './capabilities.js'
-import {boxInstrument, describeInstrumentPlace, type InstrumentPlace, instrumentPlace, unboxInstrument} from './instrument.js'
+import {boxInstrument, describeInstrumentPlace, type InstrumentPlace, instrumentPlace, type PinnedWorkloads, unboxInstrument} from './instrument.js'
 import {PlanError, type StressorPlacement, type WorkflowHandle} from './platform.js'
 import {PlatformWorkflows} from './workflows.js'
 
@@ -135,18 +135,18 @@ export abstract class LocalPlatform<W extends WorkflowHandle> extends PlatformWo
     }
   }
 
-  /** The CPUs the target's boundary pins it to, and those its neighbours are pinned to (instrument.ts keeps the probe off them). */
-  pinnedCpus(): {target: number[], neighbours: number[]} {
+  /** The CPUs the target's boundary pins it to (and whether its box is idle), and those its neighbours are pinned to (instrument.ts places the probe by them). */
+  pinnedCpus(): PinnedWorkloads {
     const cpusOf = (spec: TargetSpec | NeighborSpec) => {
       const cpuset = this.limitsOf(spec)?.cpuset
       return cpuset ? expandCpuset(cpuset) : []
     }
-    return {target: cpusOf(this.experiment.target), neighbours: this.experiment.neighbors.flatMap(cpusOf)}
+    const targetIdle = this.limitsOf(this.experiment.target)?.cpuIdle === true
+    return {target: cpusOf(this.experiment.target), ...targetIdle ? {targetIdle} : {}, neighbours: this.experiment.neighbors.flatMap(cpusOf)}
   }
 
   private instrumentPlace(): InstrumentPlace | undefined {
-    const pinned = this.pinnedCpus()
-    return instrumentPlace(pinned.target, pinned.neighbours)
+    return instrumentPlace(this.pinnedCpus())
   }
 
   /** The plan's line on where the instrument runs. */

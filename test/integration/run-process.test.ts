@@ -37,21 +37,26 @@ function pidsTitled(title: string): number[] {
 }
 
 describe('chaos run on the process platform', () => {
-  it('memory-leak: the leak fills the target\'s own box and the kernel stops it there, and the instrument keeps off its core', async () => {
-    // the toolkit (this process, and the probe it starts) runs where the target is not pinned: the worker has cpuset "1"
+  it('memory-leak: the leak fills the target\'s own box and the kernel stops it there, and the instrument may share its idle core', async () => {
+    // the toolkit (this process, and the probe it starts) runs in a box of its own, free to use the worker's core
+    // (cpuset "1"): the worker's box is idle there, so the probe preempts it at once, where kept to core 0 it
+    // queued behind whatever else the machine put there (docs/isolation-findings.md)
     const instrumentCpus: string[] = []
+    let instrumentBox: string | undefined
     // the worker's box is idle (isolation.cpuIdle): read from its cpu hierarchy while the run holds it
     let workerIdle: string | undefined
     const journal = await run('experiments/memory-leak.yaml', {onEvent: (event) => {
       if (event.type === 'log' && /ready/.test(event.line) && instrumentCpus.length === 0) {
         instrumentCpus.push(ownCpuset())
-        const runBox = cgroupLine(process.pid, 'cpu')!.replace(/\/toolkit$/, '')
+        instrumentBox = cgroupLine(process.pid, 'cpu')
+        const runBox = instrumentBox!.replace(/\/toolkit$/, '')
         workerIdle = readFileSync(`/sys/fs/cgroup/cpu${runBox}/worker/cpu.idle`, 'utf8').trim()
       }
     }})
-    expect(journal.plan).toContainEqual(expect.stringMatching(/the toolkit's probe runs in a box of its own with a high CPU weight, on CPU 0, off 1 where the target or a neighbour is pinned$/))
+    expect(journal.plan).toContainEqual(expect.stringMatching(/the toolkit's probe runs in a box of its own with a high CPU weight, on any CPU; it may share 1 with the target, whose box is idle there$/))
     expect(journal.plan).toContainEqual(expect.stringMatching(/^target worker: .*cpuset 1, cpu idle \(runs only on CPU time nothing else wants\)\]$/))
-    expect(instrumentCpus).toEqual(['0'])
+    expect(instrumentBox).toBe(`/chaos-${journal.runId}/toolkit`)
+    expect(instrumentCpus).toEqual(['0-1'])
     expect(workerIdle).toBe('1')
     expect(journal.injection.efficacy?.landed).toBe(true)
     expect(journal.injection.efficacy?.note).toMatch(/OOM-killed/)

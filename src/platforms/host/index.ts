@@ -13,7 +13,7 @@ import {undo} from '../../rollback/undo.js'
 import type {StressorHandle} from '../../stressors/spawn.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
 import type {Capabilities, FloodEndpoint, RemoteFillTarget} from '../capabilities.js'
-import {boxInstrument, describeInstrumentPlace, type InstrumentPlace, instrumentPlace, unboxInstrument} from '../instrument.js'
+import {boxInstrument, describeInstrumentPlace, type InstrumentPlace, instrumentPlace, type PinnedWorkloads, unboxInstrument} from '../instrument.js'
 import {type Allowance, localLevel, type Platform, type PlatformFactoryContext, PlanError, type StressorPlacement} from '../platform.js'
 import {PlatformWorkflows} from '../workflows.js'
 import {AgentConnection} from './agent-client.js'
@@ -47,7 +47,7 @@ interface HostGroup {
   /** the host runs this machine's kernel (a loopback sshd, a namespace of this machine's): its workflows share this machine's CPUs with the toolkit's probe */
   sharesKernel?: boolean
   /** the CPUs its workflows are pinned to there, as its agent planned them */
-  pinned?: {target: number[], neighbours: number[]}
+  pinned?: PinnedWorkloads
 }
 
 /** The host a workflow runs on: the one it names, else the experiment's only host. */
@@ -191,8 +191,14 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
       return cannot(`this machine's cgroups cannot be used (${(error as Error).message})`)
     }
     if (!cgroupsWritable(layout)) return cannot('cgroups are not writable by this user here')
-    const pinned = (g: HostGroup) => g.hasTarget ? g.pinned ?? {target: [], neighbours: []} : {target: [], neighbours: [...g.pinned?.target ?? [], ...g.pinned?.neighbours ?? []]}
-    const place = instrumentPlace(sharing.flatMap((g) => pinned(g).target), sharing.flatMap((g) => pinned(g).neighbours))
+    // a workflow that is the target on its own host is a neighbour of this run's target when that is elsewhere
+    const pinned = (g: HostGroup): PinnedWorkloads => g.hasTarget ? g.pinned ?? {target: [], neighbours: []} : {target: [], neighbours: [...g.pinned?.target ?? [], ...g.pinned?.neighbours ?? []]}
+    const target = sharing.find((g) => g.hasTarget)
+    const place = instrumentPlace({
+      target: sharing.flatMap((g) => pinned(g).target),
+      ...target?.pinned?.targetIdle ? {targetIdle: true} : {},
+      neighbours: sharing.flatMap((g) => pinned(g).neighbours),
+    })
     this.instrument = {layout, place}
     return `this machine (host ${hosts} runs its kernel): ${describeInstrumentPlace(place)}, chaos-${this.runId}/toolkit`
   }

@@ -5,6 +5,7 @@ import type {Experiment} from '../../experiment/schema.js'
 import type {IoDisk} from '../../host/blockdev.js'
 import type {IoThrottle} from '../../host/cgroupfs.js'
 import type {Allowance} from '../../host/cpus.js'
+import type {PinnedWorkloads} from '../instrument.js'
 import type {ResourceSample} from '../../metrics/types.js'
 import type {StressorKind, StressorMessage, StressorParams} from '../../stressors/protocol.js'
 import type {StressorExit} from '../../stressors/spawn.js'
@@ -42,7 +43,7 @@ export type AgentMessage =
   | {type: 'pong', id: number, now: number}
   /** kernel: the host's boot id (one kernel with the toolkit's machine, or not); pinned: the CPUs its workflows are pinned to there */
   /** io: for an io-saturation on the target's host, the disk the working file goes to there and the target's throttle on it, or why not */
-  | {type: 'planned', lines: string[], allowance?: Allowance, cpus: number, taskLimit?: number, volumeDirs: Record<string, string>, kernel?: string, pinned?: {target: number[], neighbours: number[]}, io?: PlannedIo}
+  | {type: 'planned', lines: string[], allowance?: Allowance, cpus: number, taskLimit?: number, volumeDirs: Record<string, string>, kernel?: string, pinned?: PinnedWorkloads, io?: PlannedIo}
   | {type: 'refused', message: string, exitCode: 2 | 4}
   | {type: 'log', line: string}
   /** flood: where a flood from the target goes there, and where a receiver in the target listens (the target's host only) */
