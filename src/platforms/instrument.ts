@@ -30,8 +30,8 @@ export interface InstrumentPlace {
  * target's core is the opposite: the probe preempts the target there at once, and it is the core least likely to
  * be busy. Kept off it, the probe queued on the other core behind the load the rest of the machine put there: the
  * main job under stress-ng, interleaved, read the API's p95 +15% to +27% (0 of 4 decided) with the probe kept to
- * core 0 and +0.4% to +6.8% (4 of 4 contained) with it free, and the probe's own run-queue wait in fault-on
- * blocks rose +45% and +74% only when it was kept. When no CPU is left, the instrument stays free, and its weight
+ * core 0 and +0.4% to +6.8% (4 of 4 contained) with it free; the probe's own run-queue wait in fault-on blocks
+ * rose +51% to +132% above fault-off kept, +14% to +29% free. When no CPU is left, the instrument stays free, and its weight
  * keeps a userland hog from starving it. Undefined: the target is not pinned, so there is no core of its own to
  * keep off.
  */

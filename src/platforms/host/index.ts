@@ -193,10 +193,9 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
     if (!cgroupsWritable(layout)) return cannot('cgroups are not writable by this user here')
     // a workflow that is the target on its own host is a neighbour of this run's target when that is elsewhere
     const pinned = (g: HostGroup): PinnedWorkloads => g.hasTarget ? g.pinned ?? {target: [], neighbours: []} : {target: [], neighbours: [...g.pinned?.target ?? [], ...g.pinned?.neighbours ?? []]}
-    const target = sharing.find((g) => g.hasTarget)
     const place = instrumentPlace({
       target: sharing.flatMap((g) => pinned(g).target),
-      ...target?.pinned?.targetIdle ? {targetIdle: true} : {},
+      ...sharing.some((g) => pinned(g).targetIdle) ? {targetIdle: true} : {},
       neighbours: sharing.flatMap((g) => pinned(g).neighbours),
     })
     this.instrument = {layout, place}
