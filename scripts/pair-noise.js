@@ -8,6 +8,10 @@
 //   npm run build && node scripts/pair-noise.js [--seconds 240] [--rate 100] [--block 4] [-- workload args...]
 //   node scripts/pair-noise.js --journals J.json...   # the same sd from real runs' journals (each run's last look)
 //
+// With --journals it also prints each run's mean ratio and their spread between runs: pairs of one run share that
+// run's machine state, so two batches (a platform against another, a day against another) are compared by their
+// run means, whose standard error is the honest one, not by the pooled pairs'.
+//
 // The workload defaults to the main job's API (`chaos workload --cache 320Mi`) on a free loopback port; its requests
 // go to 127.0.0.1 only. Prints one line per estimator and quantile.
 import {spawn} from 'node:child_process'
@@ -30,6 +34,7 @@ const signed = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`
 if (args[0] === '--journals') {
   // each run's last look holds every pair's block statistics (design.looks[].signals[].blocks, on[i] with off[i])
   const pooled = new Map()
+  const runMeans = new Map()
   for (const file of args.slice(1)) {
     const journal = JSON.parse(readFileSync(file, 'utf8'))
     const last = journal.design?.looks?.at(-1)
@@ -37,11 +42,16 @@ if (args[0] === '--journals') {
       if (!signal.blocks || !/^latency_/.test(signal.signal)) continue
       const ratios = signal.blocks.on.map((v, i) => Math.log(v / signal.blocks.off[i])).filter(Number.isFinite)
       pooled.set(signal.signal, [...(pooled.get(signal.signal) ?? []), ...ratios])
+      if (ratios.length > 0) runMeans.set(signal.signal, [...(runMeans.get(signal.signal) ?? []), sdOf(ratios).mean])
     }
   }
   for (const [signal, ratios] of pooled) {
     const {mean, sd} = sdOf(ratios)
     console.log(`${signal}: ${ratios.length} pairs from ${args.length - 1} journals, sd of one pair's ln ratio ${sd.toFixed(3)} (mean ${signed(mean)})`)
+    const means = runMeans.get(signal)
+    if (means.length < 2) continue
+    const between = sdOf(means)
+    console.log(`  per run: ${means.map(signed).join(' ')}; between runs sd ${between.sd.toFixed(3)}, mean ${signed(between.mean)} (se ${(between.sd / Math.sqrt(means.length)).toFixed(3)})`)
   }
   process.exit(0)
 }
