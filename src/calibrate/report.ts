@@ -223,3 +223,61 @@ export function spikeRun(journal: Journal, neighbor: string): SpikeRun {
     })),
   }
 }
+
+/** One signal of the shifted neighbour over the runs of one shift: how often each verdict came, against its threshold. */
+export interface ShiftSignal {
+  signal: string
+  /** the hypothesis's max_increase, or null when the signal has no relative bound (its verdicts are listed, not rated) */
+  threshold: number | null
+  verdicts: {breach: number, contained: number, inconclusive: number}
+  /** judged runs (not aborted), with the exact 95% intervals of the breach and the contained shares */
+  of: number
+  breach: Interval95
+  contained: Interval95
+  /** each run's estimate of the change (the A/A noise plus the exact shift) */
+  changes: (number | null)[]
+}
+
+export interface ShiftSummary {
+  neighbor: string
+  /** the exact relative change asked, +0.25 for ×1.25 */
+  shift: number
+  runs: number
+  verdicts: Record<Journal['verdict'], number>
+  signals: ShiftSignal[]
+  runIds: string[]
+}
+
+export function summariseShift(journals: Journal[], neighbor: string, shift: number, hypotheses: {signal: string, max_increase?: number}[]): ShiftSummary {
+  const verdicts = {contained: 0, breach: 0, inconclusive: 0, aborted: 0}
+  for (const j of journals) verdicts[j.verdict]++
+  const judged = journals.filter((j) => j.verdict !== 'aborted')
+  const signals: ShiftSignal[] = hypotheses.filter((h) => h.signal.startsWith('latency_')).map((h) => {
+    const found = judged.map((j) => j.neighbors.find((n) => n.name === neighbor)?.signals.find((s) => s.signal === h.signal))
+    const count = (v: string) => found.filter((s) => s?.verdict === v).length
+    const breach = count('breach')
+    const contained = count('contained')
+    const of = judged.length
+    const share = (k: number) => (of > 0 ? clopperPearson(k, of) : {low: 0, high: 1})
+    return {
+      signal: h.signal, threshold: h.max_increase ?? null,
+      verdicts: {breach, contained, inconclusive: of - breach - contained}, of,
+      breach: share(breach), contained: share(contained),
+      changes: found.map((s) => s?.change ?? null),
+    }
+  })
+  return {neighbor, shift, runs: journals.length, verdicts, signals, runIds: journals.map((j) => j.runId)}
+}
+
+/**
+ * Which verdict is wrong at this shift for a signal whose bound is a rise of at most threshold: below it a breach,
+ * above it a contained, at it both (the change is neither wholly within nor wholly beyond); power is the breach share
+ * at twice the threshold or more.
+ */
+export function shiftRelation(shift: number, threshold: number): {at: string, wrong: ('breach' | 'contained')[], power: boolean} {
+  const ratio = shift / threshold
+  const close = (x: number) => Math.abs(ratio - x) < 1e-9
+  const at = close(1) ? 'at the threshold' : close(2) ? 'twice the threshold' : `${Number(ratio.toPrecision(3))}× the threshold`
+  if (close(1)) return {at, wrong: ['breach', 'contained'], power: false}
+  return ratio < 1 ? {at, wrong: ['breach'], power: false} : {at, wrong: ['contained'], power: ratio >= 2 - 1e-9}
+}

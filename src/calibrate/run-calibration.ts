@@ -12,7 +12,9 @@ import {planDesign} from '../run/design.js'
 import type {RunEvent} from '../run/events.js'
 import {newRunId, runExperiment} from '../run/runner.js'
 import {formatPercent} from '../verdict/format.js'
-import {expectDecision, spikeRun, summariseAa} from './report.js'
+import {hypothesesFor} from '../metrics/source.js'
+import {expectDecision, shiftRelation, spikeRun, summariseAa, summariseShift, type ShiftSummary} from './report.js'
+import {planShift, shiftReading} from './shift.js'
 import {planSpike, spikeInjector} from './spike.js'
 import {type Calibration, describeNeed} from './store.js'
 
@@ -25,8 +27,11 @@ export interface CalibrateOptions {
   spikes: number
   /** the spike-in's CPU quota on the neighbour, in cores */
   quota: number
-  /** the neighbour to slow (default: the first with a probe) */
+  /** the neighbour to slow (default: the first with a probe; for a shift, the first with a latency hypothesis) */
   neighbor?: string
+  /** exact shifts of the neighbour's fault-on latencies (+0.25 for ×1.25), each run shiftRuns times at the null dose */
+  shifts?: number[]
+  shiftRuns?: number
   signal?: AbortSignal
   /** one line per finished run */
   onLine?: (line: string) => void
@@ -37,7 +42,7 @@ export interface CalibrateOptions {
 
 export interface CalibrationResult {
   calibration: Calibration
-  journals: {aa: Journal[], spike: Journal[]}
+  journals: {aa: Journal[], spike: Journal[], shift: Journal[]}
 }
 
 export async function calibrate(options: CalibrateOptions): Promise<CalibrationResult> {
@@ -45,6 +50,8 @@ export async function calibrate(options: CalibrateOptions): Promise<CalibrationR
   const line = options.onLine ?? (() => undefined)
   // everything refusable is refused before the first run starts
   const spike = options.spikes > 0 ? planSpike(experiment, options.quota, options.neighbor) : undefined
+  const shiftRuns = options.shiftRuns ?? 0
+  const shift = options.shifts?.length && shiftRuns > 0 ? planShift(experiment, options.shifts, options.neighbor) : undefined
   const nullDose = driverFor(experiment.fault).nullDose(experiment.fault)
   const aaExperiment: Experiment = {...experiment, fault: nullDose}
   const design = planDesign(experiment, 'calibration')
@@ -64,6 +71,15 @@ export async function calibrate(options: CalibrateOptions): Promise<CalibrationR
     const injector = spikeInjector(spike)
     for (let i = 0; i < options.spikes && !options.signal?.aborted; i++) spikes.push(await run(`spike-in ${i + 1}/${options.spikes}`, {experiment, injector}))
   }
+  const shifted: Journal[] = []
+  const shiftSummaries: ShiftSummary[] = []
+  for (const by of shift?.shifts ?? []) {
+    const reading = shiftReading(shift!.neighbor, by)
+    const these: Journal[] = []
+    for (let i = 0; i < shiftRuns && !options.signal?.aborted; i++) these.push(await run(`shift ${formatPercent(by, true)} ${i + 1}/${shiftRuns}`, {experiment: aaExperiment, reading}))
+    shifted.push(...these)
+    shiftSummaries.push(summariseShift(these, shift!.neighbor, by, hypothesesFor(shift!.neighbor, experiment.hypothesis)))
+  }
 
   const summary = summariseAa(aa)
   const calibration: Calibration = {
@@ -76,8 +92,9 @@ export async function calibrate(options: CalibrateOptions): Promise<CalibrationR
     aa: {...summary, runIds: aa.map((j) => j.runId)},
     needs: summary.secondsPerPair === null ? {} : expectDecision(summary.noise, design.looks, summary.secondsPerPair),
     spike: spike ? {neighbor: spike.neighbor, quota: spike.cores, breaches: spikes.filter((j) => j.verdict === 'breach').length, runs: spikes.map((j) => spikeRun(j, spike.neighbor))} : null,
+    ...(shift ? {shift: shiftSummaries} : {}),
   }
-  return {calibration, journals: {aa, spike: spikes}}
+  return {calibration, journals: {aa, spike: spikes, shift: shifted}}
 }
 
 /** The calibration as a person reads it. */
@@ -106,7 +123,27 @@ export function renderCalibration(c: Calibration): string {
       out.push(`  run ${r.runId}: ${r.verdict}; realised at quota ${c.spike.quota} CPU: ${signals.join('; ') || 'no signals judged'}`)
     }
   }
+  for (const s of c.shift ?? []) out.push(...renderShift(s))
   return out.join('\n')
+}
+
+function renderShift(s: ShiftSummary): string[] {
+  const ci = (i: {low: number, high: number}) => `95% CI ${formatPercent(i.low)} … ${formatPercent(i.high)}`
+  const out = [`shift ${formatPercent(s.shift, true)} (neighbour ${s.neighbor}'s fault-on latencies read ×${Number((1 + s.shift).toPrecision(4))}, exact): ${s.runs} runs: ${s.verdicts.contained} contained, ${s.verdicts.breach} breach, ${s.verdicts.inconclusive} inconclusive`]
+  for (const g of s.signals) {
+    const counts = `${g.verdicts.breach} breach, ${g.verdicts.contained} contained, ${g.verdicts.inconclusive} inconclusive of ${g.of}`
+    if (g.threshold === null || !(g.threshold > 0)) {
+      out.push(`  ${g.signal} (no relative bound): ${counts}`)
+      continue
+    }
+    const relation = shiftRelation(s.shift, g.threshold)
+    const rated = [
+      ...relation.wrong.map((v) => `${v} (wrong) ${g.verdicts[v]}/${g.of}, ${ci(g[v])}`),
+      ...(relation.power ? [`power ${g.verdicts.breach}/${g.of}, ${ci(g.breach)}`] : []),
+    ]
+    out.push(`  ${g.signal} (max_increase ${formatPercent(g.threshold)}: ${relation.at}): ${counts}; ${rated.join('; ')}`)
+  }
+  return out
 }
 
 function describeDose(fault: Calibration['nullDose']): string {

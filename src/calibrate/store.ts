@@ -7,7 +7,7 @@ import type {Experiment, FaultSpec} from '../experiment/schema.js'
 import {formatDuration} from '../experiment/units.js'
 import {stateDir} from '../rollback/ledger.js'
 import {planDesign} from '../run/design.js'
-import {type AaSummary, type Expectation, expectDecision, type SpikeRun} from './report.js'
+import {type AaSummary, type Expectation, expectDecision, type ShiftSummary, type SpikeRun} from './report.js'
 
 export interface Calibration {
   schemaVersion: 1
@@ -20,6 +20,8 @@ export interface Calibration {
   /** pairs and seconds the hypotheses need to be shown contained at no change, under this design */
   needs: Expectation
   spike: {neighbor: string, quota: number, breaches: number, runs: SpikeRun[]} | null
+  /** runs at the null dose with one neighbour's fault-on latencies read × (1 + shift): absent in older files */
+  shift?: ShiftSummary[]
 }
 
 export function calibrationPath(experimentName: string): string {

@@ -6,6 +6,7 @@ import {Args, Command, Flags} from '@oclif/core'
 import {exitCodeFor} from '../cli/errors.js'
 import {handleInterrupts} from '../cli/interrupts.js'
 import {loadExperiment} from '../experiment/load.js'
+import {parsePercent} from '../experiment/units.js'
 import {progressPrinter} from '../report/progress.js'
 import {cleanup} from '../rollback/cleanup.js'
 import {ExitCode} from '../run/exit-codes.js'
@@ -14,7 +15,9 @@ export default class Calibrate extends Command {
   static override summary = 'Measure how the verdict behaves on this machine: A/A runs with a null dose, spike-ins of a known slowdown'
   static override description = `Runs the experiment's own workflows through the real runner: --runs A/A runs with its fault at a dose too
 small to matter, then --spikes runs in which each fault-on block holds a neighbour to a CPU quota (--quota cores,
-process platform, a neighbour in a box of its own). Prints the false-breach count with its exact interval, the noise
+process platform, a neighbour in a box of its own), then for each --shift, --shift-runs runs at the null dose in which
+the neighbour's latencies in the fault-on blocks are read multiplied by (1 + shift): a change of exactly that size on
+the run's own noise, to rate the verdict at the threshold and at twice it (any platform). Prints the false-breach count with its exact interval, the noise
 between blocks per signal, the pairs a decision took, and the pairs and seconds the hypotheses need here; writes the
 calibration as JSON (default ~/.local/state/chaos/calibration/NAME.json), which chaos run --dry-run then reads.
 Exit codes: 0 calibrated; 2 invalid experiment or usage; 3 interrupted; 4 a run failed to start; 5 rollback incomplete.`
@@ -22,6 +25,7 @@ Exit codes: 0 calibrated; 2 invalid experiment or usage; 3 interrupted; 4 a run 
   static override examples = [
     '<%= config.bin %> calibrate experiments/memory-leak.yaml',
     '<%= config.bin %> calibrate experiments/cpu-hog.yaml --runs 10 --spikes 3 --quota 0.2 --output cpu-hog.calibration.json',
+    '<%= config.bin %> calibrate experiments/memory-leak.yaml --runs 20 --spikes 0 --shift 25% --shift 50% --shift-runs 20',
   ]
 
   static override args = {file: Args.string({description: 'experiment file', required: true})}
@@ -30,7 +34,9 @@ Exit codes: 0 calibrated; 2 invalid experiment or usage; 3 interrupted; 4 a run 
     runs: Flags.integer({description: 'A/A runs (the fault at its null dose)', default: 5, min: 1, max: 200}),
     spikes: Flags.integer({description: 'spike-in runs (a CPU quota on a neighbour during the fault-on blocks); 0 for none', default: 2, min: 0, max: 50}),
     quota: Flags.string({description: 'the spike-in\'s CPU quota on the neighbour, in cores', default: '0.1'}),
-    neighbor: Flags.string({description: 'the neighbour the spike-in slows (default: the first with a probe)'}),
+    neighbor: Flags.string({description: 'the neighbour the spike-in slows or the shift reads (default: the first with a probe; for --shift, with a latency hypothesis)'}),
+    shift: Flags.string({description: 'an exact rise, e.g. 25%: runs at the null dose whose neighbour\'s fault-on latencies are read × (1 + shift); repeat for several', multiple: true}),
+    'shift-runs': Flags.integer({description: 'runs per --shift', default: 5, min: 1, max: 200}),
     output: Flags.string({char: 'o', description: 'write the calibration here instead of the state directory'}),
     journals: Flags.string({description: 'also write every run\'s journal into this directory (RUNID.json)'}),
     json: Flags.boolean({description: 'print the calibration as JSON on stdout'}),
@@ -42,6 +48,12 @@ Exit codes: 0 calibrated; 2 invalid experiment or usage; 3 interrupted; 4 a run 
     const quota = Number(flags.quota)
     if (!Number.isFinite(quota)) {
       process.stderr.write(`--quota: expected a number of cores such as 0.2, got ${JSON.stringify(flags.quota)}\n`)
+      return this.exit(ExitCode.Invalid)
+    }
+    const shifts = (flags.shift ?? []).map((text) => ({text, value: parsePercent(text)}))
+    const badShift = shifts.find((s) => s.value === undefined)
+    if (badShift) {
+      process.stderr.write(`--shift: expected a percentage such as 25%, got ${JSON.stringify(badShift.text)}\n`)
       return this.exit(ExitCode.Invalid)
     }
     let experiment
@@ -61,6 +73,7 @@ Exit codes: 0 calibrated; 2 invalid experiment or usage; 3 interrupted; 4 a run 
     try {
       result = await calibrate({
         experiment, file: args.file, runs: flags.runs, spikes: flags.spikes, quota, neighbor: flags.neighbor, signal: interrupts.signal,
+        shifts: shifts.map((s) => s.value!), shiftRuns: flags['shift-runs'],
         onLine: (line) => process.stderr.write(`${line}\n`),
         onEvent: flags.verbose ? progressPrinter() : undefined,
         onRunId: (id) => {
@@ -76,7 +89,7 @@ Exit codes: 0 calibrated; 2 invalid experiment or usage; 3 interrupted; 4 a run 
     }
     const {calibration, journals} = result
     const written = writeCalibration(calibration, flags.output)
-    const all = [...journals.aa, ...journals.spike]
+    const all = [...journals.aa, ...journals.spike, ...journals.shift]
     if (flags.journals) {
       mkdirSync(flags.journals, {recursive: true})
       for (const journal of all) writeFileSync(join(flags.journals, `${journal.runId}.json`), `${JSON.stringify(journal, null, 2)}\n`)

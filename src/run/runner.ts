@@ -4,7 +4,7 @@ import {randomBytes} from 'node:crypto'
 
 import {Registry} from 'prom-client'
 
-import type {Experiment, IsolationSpec} from '../experiment/schema.js'
+import type {Experiment, IsolationSpec, SignalName} from '../experiment/schema.js'
 import {driverFor} from '../faults/index.js'
 import {type ActiveFault, type FaultContext, type InjectWindow, planFaultAfterSetup, planFaultBeforeSetup} from '../faults/fault.js'
 import {PlanError} from '../platforms/platform.js'
@@ -48,6 +48,11 @@ export interface RunOptions {
    * neighbour), with its line for the plan. Everything else about the run is the same.
    */
   injector?: {plan: string, start: (ctx: FaultContext) => Promise<ActiveFault>}
+  /**
+   * chaos calibrate only: what a look reads of a neighbour's signal in a fault-on block, changed by a known amount
+   * (an exact shift on the run's own noise), with its line for the plan. The fault-off blocks are read as measured.
+   */
+  reading?: {plan: string, adjust: (neighbor: string, signal: SignalName, extracted: Extracted) => Extracted}
 }
 
 /** Stressors outlive their fault-on block by at most this much if the toolkit cannot stop them. */
@@ -77,6 +82,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   const faultPlan = planFaultBeforeSetup(driver, experiment, platform)
   planLines.push(faultPlan.line)
   if (options.injector) planLines.push(options.injector.plan)
+  if (options.reading) planLines.push(options.reading.plan)
   const design = planDesign(experiment, runId)
   planLines.push(describeDesign(design))
   emit({type: 'plan', lines: planLines})
@@ -127,7 +133,10 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
   const efficacies: Efficacy[] = []
   const extract = (neighbor: string, h: Experiment['hypothesis'][number], w: Window): Extracted => {
     const observer = observers.find((o) => o.workflow.name === neighbor)!
-    return source ? source.extract(neighbor, h, w) : extractSignal(observer, h.signal, w, experiment.phases.interval)
+    const extracted = source ? source.extract(neighbor, h, w) : extractSignal(observer, h.signal, w, experiment.phases.interval)
+    // a window cut from a fault-on block may end a rounding error past it
+    const faultOn = blocks.some((b) => b.arm === 'on' && w.from >= b.from - 1 && w.to <= b.to + 1)
+    return options.reading && faultOn ? options.reading.adjust(neighbor, h.signal as SignalName, extracted) : extracted
   }
   const lookContext: LookContext = {experiment, design, blocks, observers, source, extract, looks}
 

@@ -73,7 +73,41 @@ describe('chaos calibrate', () => {
     const none = await chaos(['calibrate', file, '--quota', '0'])
     expect(none.code).toBe(2)
     expect(none.stderr).toContain('refused: calibrate: --quota 0 is not a number of cores between 0 and 64')
+    const notShift = await chaos(['calibrate', file, '--spikes', '0', '--shift', 'lots'])
+    expect(notShift.code).toBe(2)
+    expect(notShift.stderr).toContain('--shift: expected a percentage such as 25%, got "lots"')
+    const noRise = await chaos(['calibrate', file, '--spikes', '0', '--shift', '0%'])
+    expect(noRise.code).toBe(2)
+    expect(noRise.stderr).toContain('refused: calibrate: --shift 0% is not a rise between 0% and 1000%')
     expect(existsSync(join(state, 'runs'))).toBe(false)
+  })
+
+  it('a shift reads the neighbour\'s fault-on latencies × (1 + shift) at the null dose: the run sees a change of that size', async () => {
+    const journalsDir = join(dir, 'journals-shift')
+    const output = join(dir, 'shift.json')
+    const result = await chaos(['calibrate', file, '--runs', '1', '--spikes', '0', '--shift', '300%', '--shift-runs', '1', '--journals', journalsDir, '-o', output])
+    expect(result.code, result.stderr).toBe(0)
+    const calibration = JSON.parse(readFileSync(output, 'utf8')) as Calibration
+    expect(calibration.shift).toHaveLength(1)
+    const [summary] = calibration.shift!
+    expect(summary).toMatchObject({neighbor: 'api', shift: 3, runs: 1})
+    const shifted = JSON.parse(readFileSync(join(journalsDir, `${summary.runIds[0]}.json`), 'utf8')) as Journal
+    // the fault is the null dose, not a slowdown; only the reading is shifted, and the plan says so
+    expect(shifted.injection.fault).toEqual(calibration.nullDose)
+    expect(shifted.plan.join('\n')).toContain('shift: every latency of neighbour api in the fault-on blocks read ×4 (+300%, exact, on the run\'s own noise)')
+    // ×4 on every fault-on latency: the run's estimate is the A/A's noise times 4, far beyond what an unshifted
+    // A/A run reads (within ±30% here), and never called contained
+    const p95 = shifted.neighbors[0].signals.find((s) => s.signal === 'latency_p95')!
+    expect(p95.change).toBeGreaterThan(1.5)
+    expect(p95.verdict).not.toBe('contained')
+    // the error rate is not a latency: left as measured
+    const errors = shifted.neighbors[0].signals.find((s) => s.signal === 'error_rate')!
+    expect(errors.verdict).not.toBe('breach')
+    const line = summary.signals.find((g) => g.signal === 'latency_p95')!
+    expect(line.verdicts[p95.verdict as 'breach' | 'inconclusive']).toBe(1)
+    expect(result.stdout).toMatch(/^shift \+300% \(neighbour api's fault-on latencies read ×4, exact\): 1 runs: /m)
+    expect(result.stdout).toMatch(/^  latency_p95 \(max_increase 50%: 6× the threshold\): .*; contained \(wrong\) 0\/1, 95% CI 0% … 97\.5%/m)
+    expect(await waitForNoLeftovers(shifted.runId, 2000)).toEqual([])
   })
 
   it('runs an A/A run and a spike-in, prints and writes the calibration, and chaos run --dry-run reads it', async () => {

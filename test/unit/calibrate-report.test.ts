@@ -2,7 +2,9 @@
 // its pooling over runs, the pairs a design needs to show containment at no change, and the summary of A/A journals.
 import {describe, expect, it} from 'vitest'
 
-import {betaQuantile, clopperPearson, decisionPairs, expectDecision, pairsNeeded, poolNoise, secondsPerPair, summariseAa} from '../../src/calibrate/report.js'
+import {betaQuantile, clopperPearson, decisionPairs, expectDecision, pairsNeeded, poolNoise, secondsPerPair, shiftRelation, summariseAa, summariseShift} from '../../src/calibrate/report.js'
+import {planShift, shiftReading} from '../../src/calibrate/shift.js'
+import type {Experiment} from '../../src/experiment/schema.js'
 import type {Journal, LookRecord} from '../../src/report/journal.js'
 import {judgeBlocks} from '../../src/verdict/judge-blocks.js'
 import {criticalT} from '../../src/verdict/three-way.js'
@@ -161,6 +163,65 @@ describe('the A/A summary', () => {
     expect(summary.noise).toHaveLength(1)
     expect(summary.noise[0].sd).toBeCloseTo(poolNoise([{sd: 0.2, margin: 0.22, pairs: 6}, {sd: 0.4, margin: 0.22, pairs: 4}, {sd: 0.3, margin: 0.22, pairs: 4}, {sd: 0.1, margin: 0.22, pairs: 4}])!.sd, 12)
     expect(summary.coverage).toEqual([{neighbor: 'api', signal: 'latency_p95', covered: 3, of: 4, levels: [0.95, 0.95, 0.95, 0.95]}])
+  })
+})
+
+describe('the exact shift', () => {
+  const reading = shiftReading('api', 0.25)
+  const latency = {samples: {kind: 'observations' as const, values: [0.004, 0.01, 0.2], blocks: [0, 0, 1]}, statistic: 'p95' as const, unit: 'seconds' as const}
+
+  it('multiplies the named neighbour\'s latencies, observations or a series, by exactly 1 + shift, and nothing else', () => {
+    const shifted = reading.adjust('api', 'latency_p95', latency)
+    expect('samples' in shifted && shifted.samples).toEqual({kind: 'observations', values: [0.004 * 1.25, 0.01 * 1.25, 0.2 * 1.25], blocks: [0, 0, 1]})
+    const series = reading.adjust('api', 'latency_p99', {samples: {kind: 'series', values: [2, 4]}, statistic: 'mean', unit: 'seconds'})
+    expect('samples' in series && series.samples).toEqual({kind: 'series', values: [2.5, 5]})
+    // another neighbour, a signal that is not a latency, a signal not measured: as they were
+    expect(reading.adjust('db', 'latency_p95', latency)).toBe(latency)
+    const errors = {samples: {kind: 'proportion' as const, events: 3, total: 100}, statistic: 'rate' as const, unit: 'ratio' as const}
+    expect(reading.adjust('api', 'error_rate', errors)).toBe(errors)
+    expect(reading.adjust('api', 'latency_p95', {unavailable: 'no probe'})).toEqual({unavailable: 'no probe'})
+    expect(reading.plan).toBe('shift: every latency of neighbour api in the fault-on blocks read ×1.25 (+25%, exact, on the run\'s own noise); the fault at its null dose')
+  })
+
+  it('shifts the first neighbour with a latency hypothesis; refuses one without, and a shift that is no rise', () => {
+    const experiment = {
+      metadata: {name: 'x'},
+      neighbors: [{name: 'db'}, {name: 'api'}],
+      hypothesis: [{signal: 'error_rate', max: 0.01, neighbor: 'db'}, {signal: 'latency_p95', max_increase: 0.25, neighbor: 'api'}],
+    } as unknown as Experiment
+    expect(planShift(experiment, [0.25, 0.5])).toEqual({neighbor: 'api', shifts: [0.25, 0.5]})
+    expect(() => planShift(experiment, [0.25], 'db')).toThrow('calibrate: neighbour db has no latency hypothesis, so there is nothing for --shift to shift')
+    expect(() => planShift(experiment, [0.25], 'cache')).toThrow('calibrate: --neighbor cache is not a neighbour of x (db, api)')
+    expect(() => planShift(experiment, [0])).toThrow('calibrate: --shift 0% is not a rise between 0% and 1000%')
+    expect(() => planShift(experiment, [-0.1])).toThrow('is not a rise')
+  })
+
+  it('which verdict is wrong where: below the threshold a breach, at it both, above it a contained; power from twice it', () => {
+    expect(shiftRelation(0.25, 0.25)).toEqual({at: 'at the threshold', wrong: ['breach', 'contained'], power: false})
+    expect(shiftRelation(0.5, 0.25)).toEqual({at: 'twice the threshold', wrong: ['contained'], power: true})
+    expect(shiftRelation(0.25, 0.5)).toEqual({at: '0.5× the threshold', wrong: ['breach'], power: false})
+    expect(shiftRelation(0.3, 0.25)).toEqual({at: '1.2× the threshold', wrong: ['contained'], power: false})
+  })
+
+  it('summarises each latency signal of the shifted neighbour: its verdicts, both shares with exact intervals, each run\'s estimate', () => {
+    const run = (p95: string, p99: string, change: number) => ({
+      verdict: p95 === 'breach' || p99 === 'breach' ? 'breach' : p95 === 'contained' && p99 === 'contained' ? 'contained' : 'inconclusive',
+      runId: `r${change}`,
+      neighbors: [{name: 'api', signals: [
+        {signal: 'error_rate', verdict: 'contained', change: 0},
+        {signal: 'latency_p95', verdict: p95, change},
+        {signal: 'latency_p99', verdict: p99, change: change / 2},
+      ]}],
+    }) as unknown as Journal
+    const journals = [run('breach', 'contained', 0.3), run('inconclusive', 'contained', 0.22), run('contained', 'contained', 0.2), {...run('contained', 'contained', 0), verdict: 'aborted'} as Journal]
+    const summary = summariseShift(journals, 'api', 0.25, [{signal: 'error_rate'}, {signal: 'latency_p95', max_increase: 0.25}, {signal: 'latency_p99', max_increase: 0.5}])
+    expect(summary.verdicts).toEqual({breach: 1, inconclusive: 1, contained: 1, aborted: 1})
+    expect(summary.signals.map((g) => g.signal)).toEqual(['latency_p95', 'latency_p99'])
+    const [p95, p99] = summary.signals
+    expect(p95).toEqual({signal: 'latency_p95', threshold: 0.25, verdicts: {breach: 1, contained: 1, inconclusive: 1}, of: 3, breach: clopperPearson(1, 3), contained: clopperPearson(1, 3), changes: [0.3, 0.22, 0.2]})
+    expect(p99.verdicts).toEqual({breach: 0, contained: 3, inconclusive: 0})
+    expect(p99.contained).toEqual(clopperPearson(3, 3))
+    expect(summary.runIds).toEqual(['r0.3', 'r0.22', 'r0.2', 'r0'])
   })
 })
 

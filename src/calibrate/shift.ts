@@ -1,0 +1,57 @@
+// The exact shift of chaos calibrate: a run at the fault's null dose (an A/A run) whose looks read one neighbour's
+// latencies in every fault-on block multiplied by a known factor. Every quantile and the mean of those blocks then
+// change by exactly that factor against what the same run measured, so the change the verdict is asked to find is
+// known to the digit, on the machine's and the workload's own noise, through the whole runner (its stressors'
+// starts and stops, its looks, its stopping rule). A CPU quota (the spike-in) is a slowdown that is really there,
+// but its size on p95 is only known after the fact; this is how a change exactly at the threshold, or at twice it,
+// is asked for. Nothing on the machine is slowed: only the reading is.
+import type {Experiment, SignalName} from '../experiment/schema.js'
+import {formatPercent} from '../verdict/format.js'
+import type {Extracted} from '../metrics/source.js'
+import {hypothesesFor} from '../metrics/source.js'
+import {PlanError} from '../platforms/platform.js'
+import type {RunOptions} from '../run/runner.js'
+
+export interface ShiftSpec {
+  neighbor: string
+  /** each a relative change, +0.25 for ×1.25 */
+  shifts: number[]
+}
+
+const isLatency = (signal: string) => signal.startsWith('latency_')
+
+/** Which neighbour's latencies are shifted, refused before anything starts when there are none to shift. */
+export function planShift(experiment: Experiment, shifts: number[], neighbor?: string): ShiftSpec {
+  for (const shift of shifts) {
+    if (!(shift > 0) || shift > 10) throw new PlanError(`calibrate: --shift ${formatPercent(shift)} is not a rise between 0% and 1000%`)
+  }
+  const latencyOf = (name: string) => hypothesesFor(name, experiment.hypothesis).filter((h) => isLatency(h.signal))
+  const candidates = experiment.neighbors.filter((n) => (neighbor === undefined ? latencyOf(n.name).length > 0 : n.name === neighbor))
+  const chosen = candidates[0]
+  if (!chosen) {
+    throw new PlanError(neighbor === undefined
+      ? `calibrate: no neighbour of ${experiment.metadata.name} has a latency hypothesis, so there is nothing for --shift to shift`
+      : `calibrate: --neighbor ${neighbor} is not a neighbour of ${experiment.metadata.name} (${experiment.neighbors.map((n) => n.name).join(', ')})`)
+  }
+  if (latencyOf(chosen.name).length === 0) throw new PlanError(`calibrate: neighbour ${chosen.name} has no latency hypothesis, so there is nothing for --shift to shift`)
+  return {neighbor: chosen.name, shifts}
+}
+
+export function describeShift(neighbor: string, shift: number): string {
+  return `shift: every latency of neighbour ${neighbor} in the fault-on blocks read ×${(1 + shift).toFixed(3).replace(/\.?0+$/, '')} (${formatPercent(shift, true)}, exact, on the run's own noise); the fault at its null dose`
+}
+
+/** What the runner's looks read instead of the measured samples, in fault-on blocks. */
+export function shiftReading(neighbor: string, shift: number): NonNullable<RunOptions['reading']> {
+  const factor = 1 + shift
+  return {
+    plan: describeShift(neighbor, shift),
+    adjust: (name: string, signal: SignalName, extracted: Extracted): Extracted => {
+      if (name !== neighbor || !isLatency(signal) || 'unavailable' in extracted) return extracted
+      const {samples} = extracted
+      if (samples.kind === 'observations') return {...extracted, samples: {...samples, values: samples.values.map((v) => v * factor)}}
+      if (samples.kind === 'series') return {...extracted, samples: {...samples, values: samples.values.map((v) => v * factor)}}
+      return extracted
+    },
+  }
+}
