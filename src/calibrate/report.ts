@@ -5,6 +5,7 @@ import type {Journal} from '../report/journal.js'
 import {incompleteBeta} from '../verdict/sequential.js'
 import {median, normalQuantile} from '../verdict/stats.js'
 import {criticalT} from '../verdict/three-way.js'
+import {isLatency} from './shift.js'
 
 export interface Interval95 {
   low: number
@@ -252,7 +253,7 @@ export function summariseShift(journals: Journal[], neighbor: string, shift: num
   const verdicts = {contained: 0, breach: 0, inconclusive: 0, aborted: 0}
   for (const j of journals) verdicts[j.verdict]++
   const judged = journals.filter((j) => j.verdict !== 'aborted')
-  const signals: ShiftSignal[] = hypotheses.filter((h) => h.signal.startsWith('latency_')).map((h) => {
+  const signals: ShiftSignal[] = hypotheses.filter((h) => isLatency(h.signal)).map((h) => {
     const found = judged.map((j) => j.neighbors.find((n) => n.name === neighbor)?.signals.find((s) => s.signal === h.signal))
     const count = (v: string) => found.filter((s) => s?.verdict === v).length
     const breach = count('breach')

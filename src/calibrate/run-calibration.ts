@@ -14,7 +14,7 @@ import {newRunId, runExperiment} from '../run/runner.js'
 import {formatPercent} from '../verdict/format.js'
 import {hypothesesFor} from '../metrics/source.js'
 import {expectDecision, shiftRelation, spikeRun, summariseAa, summariseShift, type ShiftSummary} from './report.js'
-import {planShift, shiftReading} from './shift.js'
+import {planShift, shiftFactor, shiftReading} from './shift.js'
 import {planSpike, spikeInjector} from './spike.js'
 import {type Calibration, describeNeed} from './store.js'
 
@@ -129,7 +129,7 @@ export function renderCalibration(c: Calibration): string {
 
 function renderShift(s: ShiftSummary): string[] {
   const ci = (i: {low: number, high: number}) => `95% CI ${formatPercent(i.low)} … ${formatPercent(i.high)}`
-  const out = [`shift ${formatPercent(s.shift, true)} (neighbour ${s.neighbor}'s fault-on latencies read ×${Number((1 + s.shift).toPrecision(4))}, exact): ${s.runs} runs: ${s.verdicts.contained} contained, ${s.verdicts.breach} breach, ${s.verdicts.inconclusive} inconclusive`]
+  const out = [`shift ${formatPercent(s.shift, true)} (neighbour ${s.neighbor}'s fault-on latencies read ${shiftFactor(s.shift)}, exact): ${s.runs} runs: ${s.verdicts.contained} contained, ${s.verdicts.breach} breach, ${s.verdicts.inconclusive} inconclusive`]
   for (const g of s.signals) {
     const counts = `${g.verdicts.breach} breach, ${g.verdicts.contained} contained, ${g.verdicts.inconclusive} inconclusive of ${g.of}`
     if (g.threshold === null || !(g.threshold > 0)) {

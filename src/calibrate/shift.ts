@@ -18,7 +18,11 @@ export interface ShiftSpec {
   shifts: number[]
 }
 
-const isLatency = (signal: string) => signal.startsWith('latency_')
+/** The signals a shift multiplies: a latency's every quantile and mean scale with it exactly. */
+export const isLatency = (signal: string): boolean => signal.startsWith('latency_')
+
+/** ×1.25 for +25%, as the plan and the printout both say it */
+export const shiftFactor = (shift: number): string => `×${Number((1 + shift).toPrecision(4))}`
 
 /** Which neighbour's latencies are shifted, refused before anything starts when there are none to shift. */
 export function planShift(experiment: Experiment, shifts: number[], neighbor?: string): ShiftSpec {
@@ -38,7 +42,7 @@ export function planShift(experiment: Experiment, shifts: number[], neighbor?: s
 }
 
 export function describeShift(neighbor: string, shift: number): string {
-  return `shift: every latency of neighbour ${neighbor} in the fault-on blocks read ×${(1 + shift).toFixed(3).replace(/\.?0+$/, '')} (${formatPercent(shift, true)}, exact, on the run's own noise); the fault at its null dose`
+  return `shift: every latency of neighbour ${neighbor} in the fault-on blocks read ${shiftFactor(shift)} (${formatPercent(shift, true)}, exact, on the run's own noise); the fault at its null dose`
 }
 
 /** What the runner's looks read instead of the measured samples, in fault-on blocks. */
