@@ -19,6 +19,10 @@
 // Live (full mode; CHAOS_BENCH_LIVE_S): trials in which the workload really runs slower in the fault-on blocks, at
 // a factor searched for +100% p99, the realised change measured. CHAOS_BENCH_SAVE=FILE keeps the recording,
 // CHAOS_BENCH_REPLAY=FILE judges a kept one again without measuring.
+// On the real runner (full mode; CHAOS_BENCH_RUNNER_RUNS=N, 0 for none): `chaos calibrate` on the main job's own file
+// (experiments/memory-leak.yaml), N A/A runs at its null dose and N runs at each exact shift of the API's fault-on
+// latencies (+25%, +50%, +100%: each hypothesis's threshold and twice it), every one a whole run of the runner
+// with its stressors, looks and stopping rule; its lines are row "8 runner" ("8 runner loaded" with the load).
 import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {VerdictSettings} from '../../../dist/experiment/schema.js'
@@ -137,6 +141,9 @@ export async function run({tracker, pick, mode, root, log}) {
     lines.push(line)
   }
   for (const line of lines) line.id = id
+  const runnerRuns = process.env.CHAOS_BENCH_RUNNER_RUNS !== undefined ? Number(process.env.CHAOS_BENCH_RUNNER_RUNS) : pick({smoke: 0, quick: 0, full: 20})
+  const runner = runnerRuns > 0 && !process.env.CHAOS_BENCH_REPLAY ? await runnerTrials({tracker, root, runs: runnerRuns, loaded, log}) : undefined
+  if (runner) lines.push(...runner.lines)
 
   const noise = pairNoise(observer, recording, settings, 'latency_p99')
   const notes = [
@@ -144,9 +151,78 @@ export async function run({tracker, pick, mode, root, log}) {
     `each trial a disjoint stretch of the one A/A recording; spike-ins are the same recording with the fault-on blocks' samples × (1 + L): an exact, known shift on real noise, not a slowed workload; not the whole runner (no stressor starts or stops); the runner's own A/A is \`chaos calibrate\``,
     `per pair, ln(on p99 / off p99) in A/A: sd ${noise.sd.toFixed(3)} over ${noise.n} pairs${noise.n > 0 ? `; the p99 threshold is ln 1.5 = ${Math.log(1.5).toFixed(3)}` : ''}`,
     ...(live ? [`live: ${live.note}; ${describe(live.trials)}`] : []),
+    ...(runner ? runner.notes : []),
     ...families.map((f) => `${f.h.signal} +${f.h.max_increase * 100}% ×${f.factor} (${f.kind === 'aa' ? 'A/A' : f.kind === 'threshold' ? 'at the threshold' : 'at twice it'}): ${describe(f.trials)}`),
   ]
   return {lines, notes, id}
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Trials on the real runner
+
+const RUNNER_FILE = 'experiments/memory-leak.yaml'
+/** the main job's latency hypotheses; each is rated at its threshold and at twice it */
+const RUNNER_SHIFTS = [0.25, 0.5, 1]
+
+async function runnerTrials({tracker, root, runs, loaded, log}) {
+  const dir = tracker.tempDir()
+  const output = join(dir, 'calibration.json')
+  const journals = join(dir, 'journals')
+  const load = loaded ? tracker.child('stress-ng', [...LOAD, '--quiet']) : undefined
+  const args = [join(root, 'bin/run.js'), 'calibrate', join(root, RUNNER_FILE), '--runs', String(runs), '--spikes', '0',
+    ...RUNNER_SHIFTS.flatMap((x) => ['--shift', `${x * 100}%`]), '--shift-runs', String(runs), '-o', output, '--journals', journals]
+  log(`the real runner: ${runs} A/A runs of ${RUNNER_FILE} and ${runs} at each of ${RUNNER_SHIFTS.map((x) => `+${x * 100}%`).join(', ')} (about ${Math.round(runs * (1 + RUNNER_SHIFTS.length) * 50 / 60)} min)...`)
+  let result
+  try {
+    result = await tracker.child(process.execPath, args, {env: {NO_COLOR: '1'}}).done
+  } finally {
+    if (load) await tracker.stopChild(load, 2000)
+  }
+  if (result.code !== 0) throw new Error(`chaos calibrate exited ${result.code}: ${result.stderr.slice(-2000)}`)
+  const calibration = JSON.parse(readFileSync(output, 'utf8'))
+  const journal = (id) => JSON.parse(readFileSync(join(journals, `${id}.json`), 'utf8'))
+  /** one trial per run: the run's verdict (signal undefined) or one signal's of the shifted neighbour */
+  const trialsOf = (runIds, signal) => runIds.map((id) => {
+    const j = journal(id)
+    const blocks = j.design?.blocks ?? []
+    const verdict = signal === undefined ? j.verdict : j.neighbors.find((n) => n.name === 'api')?.signals.find((x) => x.signal === signal)?.verdict
+    return {
+      verdict: verdict === 'breach' || verdict === 'contained' ? verdict : 'inconclusive',
+      pairs: j.design?.looks?.at(-1)?.pairs ?? 0,
+      seconds: blocks.length ? (Date.parse(blocks.at(-1).end) - Date.parse(blocks[0].start)) / 1000 : 0,
+    }
+  })
+  const suffix = loaded ? ` — beside stress-ng ${LOAD.join(' ')}` : ''
+  const aa = trialsOf(calibration.aa.runIds)
+  const lines = [
+    rateLine(`runner, ${RUNNER_FILE} A/A (null dose): false breach (the run's verdict)${suffix}`, aa, 'breach', {atMost: 5}),
+    {what: `runner, A/A: measuring time to a decision (decided runs)${suffix}`, unit: 's', ours: decidedSeconds(aa), peer: '-', goal: '-'},
+  ]
+  const shifted = (x) => calibration.shift.find((s) => Math.abs(s.shift - x) < 1e-9)
+  for (const h of HYPOTHESES) {
+    const L = h.max_increase
+    const name = `${h.signal} max_increase ${L * 100}%`
+    const atL = trialsOf(shifted(L).runIds, h.signal)
+    // a run stops at its first breach, on any signal: at twice this signal's threshold the user is told of the harm
+    // by the run's verdict, which another latency signal (beyond its own threshold by then too) may have given first
+    const at2L = trialsOf(shifted(2 * L).runIds)
+    lines.push(
+      rateLine(`runner, shift ×${1 + L} (exactly at the threshold), ${name}: breach (wrong)${suffix}`, atL, 'breach', {atMost: 10}),
+      rateLine(`runner, shift ×${1 + L} (exactly at the threshold), ${name}: contained (wrong)${suffix}`, atL, 'contained', {atMost: 10}),
+      rateLine(`runner, shift ×${1 + 2 * L} (twice the threshold), ${name}: power (the run's verdict breach)${suffix}`, at2L, 'breach', {atLeast: 90}),
+    )
+  }
+  const runnerId = loaded ? '8 runner loaded' : '8 runner'
+  for (const line of lines) line.id = runnerId
+  const notes = [
+    `row 8 runner: \`chaos calibrate ${RUNNER_FILE} --runs ${runs} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${runs}\`${suffix}: each trial a whole run of the runner (the leak's null dose started and stopped in every fault-on block, the looks, the stopping rule, Holm's correction); a shift multiplies the API's latencies in the fault-on blocks by exactly 1 + shift on the run's own noise (the realised change is the shift, to the digit)`,
+    `row 8 runner: A/A ${describe(aa)}`,
+    ...RUNNER_SHIFTS.flatMap((x) => [
+      `row 8 runner: shift +${x * 100}%, the run's verdict: ${describe(trialsOf(shifted(x).runIds))}`,
+      ...HYPOTHESES.map((h) => `row 8 runner: shift +${x * 100}%, ${h.signal} (max_increase ${h.max_increase * 100}%): ${describe(trialsOf(shifted(x).runIds, h.signal))}`),
+    ]),
+  ]
+  return {lines, notes}
 }
 
 // ---------------------------------------------------------------------------------------------------------------
