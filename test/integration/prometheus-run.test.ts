@@ -75,7 +75,7 @@ describe('Prometheus as the measurement source', () => {
   it('gives the same verdict as the embedded source; its own metrics are served during the run and left in the Pushgateway', async () => {
     // The embedded source's verdict on the very same run is each signal's crossCheck: the probe's own records of
     // the requests Prometheus counted. (Separate runs differ by more than the sources do on a busy machine: that
-    // comparison is a measurement, test/integration/prometheus-agreement.test.ts, not a test.)
+    // comparison is a measurement, test/slow/prometheus-agreement.test.ts, not a test.)
     // Prometheus, through the CLI, with a raw PromQL entry beside the built-in ones
     const file = path.join(dir, 'cpu-hog-none.yaml')
     writeFileSync(file, readFileSync(CPU_HOG_NONE, 'utf8').replace('expect: breach', `  - {signal: latency_p99, neighbor: api, promql: '${RAW_P99}', max: 1s}\nexpect: breach`))

@@ -1,8 +1,8 @@
-// A measurement, not part of the default suite: the same experiments run alternately with the embedded source
-// and with Prometheus, N times each, printing the verdicts and the p99 each source reports: across the two runs
-// (which adds run-to-run noise) and within the Prometheus run (its cross-check: the toolkit's probe's own view of
-// the very same requests). This is how the figures in docs/prometheus.md were measured:
-//   CHAOS_PROMETHEUS_AGREEMENT_RUNS=3 npx vitest run --project integration test/integration/prometheus-agreement
+// A measurement (the slow project, `npm run test:slow`), not part of npm test: the same experiments run alternately
+// with the embedded source and with Prometheus, N times each (2 unless CHAOS_PROMETHEUS_AGREEMENT_RUNS says),
+// printing the verdicts and the p99 each source reports: across the two runs (which adds run-to-run noise) and
+// within the Prometheus run (its cross-check: the toolkit's probe's own view of the very same requests). This is how the figures in docs/prometheus.md were measured:
+//   CHAOS_PROMETHEUS_AGREEMENT_RUNS=4 npx vitest run --project slow test/slow/prometheus-agreement
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {Experiment} from '../../src/experiment/schema.js'
@@ -11,14 +11,15 @@ import {runExperiment} from '../../src/run/runner.js'
 import {shortened} from '../helpers/experiments.js'
 import {startPrometheus, type TestServer} from '../helpers/prometheus-server.js'
 
-const RUNS = Number(process.env.CHAOS_PROMETHEUS_AGREEMENT_RUNS ?? 0)
+const RUNS = Number(process.env.CHAOS_PROMETHEUS_AGREEMENT_RUNS ?? 2)
+if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`CHAOS_PROMETHEUS_AGREEMENT_RUNS must be a whole number of runs, at least 1 (got ${process.env.CHAOS_PROMETHEUS_AGREEMENT_RUNS})`)
 const EXPERIMENTS = (process.env.CHAOS_PROMETHEUS_AGREEMENT_EXPERIMENTS ?? 'cpu-hog-none,memory-leak').split(',')
 // the experiments' own windows are longer; these keep a run under a minute while a scrape's shift of a window's edge (up to 1 s) stays small
 const PHASES = {baseline: 10_000, inject: 15_000, recover: 0}
 
 let prometheus: TestServer
 beforeAll(async () => {
-  if (RUNS > 0) prometheus = await startPrometheus()
+  prometheus = await startPrometheus()
 })
 afterAll(async () => {
   await prometheus?.stop()
@@ -29,7 +30,7 @@ function p99(journal: Journal) {
   return {baseline: s?.baseline ?? NaN, fault: s?.fault ?? NaN, own: {baseline: s?.crossCheck?.baseline ?? NaN, fault: s?.crossCheck?.fault ?? NaN}}
 }
 
-describe.runIf(RUNS > 0)('embedded and Prometheus sources, side by side', () => {
+describe('embedded and Prometheus sources, side by side', () => {
   for (const name of EXPERIMENTS) {
     it(`${name}: ${RUNS} runs each`, async () => {
       const file = `experiments/prometheus/${name}.yaml`
