@@ -9,43 +9,16 @@
 // the verdict issue asks about. Files default to every Experiment in experiments/ (the process platform's).
 // --ssh starts a throwaway OpenSSH server on loopback (its own keys, a free port; scripts/loopback-sshd.js) and runs
 // each host experiment (experiments/host/, one host) pointed at it, as the tests do: the host platform's counts.
-import {execFileSync, spawn} from 'node:child_process'
-import {appendFileSync, mkdtempSync, readFileSync, readdirSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {appendFileSync, mkdtempSync, readFileSync} from 'node:fs'
 import {loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-const args = process.argv.slice(2)
-const flag = (name) => {
-  const i = args.indexOf(name)
-  if (i >= 0) args.splice(i, 1)
-  return i >= 0
-}
-const option = (name) => {
-  const i = args.indexOf(name)
-  if (i < 0) return undefined
-  const [, value] = args.splice(i, 2)
-  return value
-}
-const load = flag('--load')
-const ssh = flag('--ssh')
-const out = option('--out')
-const times = /^\d+$/.test(args[0] ?? '') ? Number(args.shift()) : 10
-const files = args.length ? args : readdirSync('experiments').filter((f) => f.endsWith('.yaml') && /^kind: Experiment$/m.test(readFileSync(join('experiments', f), 'utf8'))).sort().map((f) => join('experiments', f))
-const dir = mkdtempSync(join(tmpdir(), 'chaos-repeat-'))
+import {countingArgs, runPaths, startBackgroundLoad} from './counting.js'
 
-let background
-if (load) {
-  try {
-    execFileSync('stress-ng', ['--version'], {stdio: 'ignore'})
-  } catch {
-    console.error('--load needs stress-ng (apt-get install stress-ng)')
-    process.exit(2)
-  }
-  background = spawn('stress-ng', ['--cpu', '1', '--cpu-load', '50', '--timeout', '0'], {stdio: 'ignore'})
-  const stop = () => background.kill('SIGTERM')
-  process.on('exit', stop)
-  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
-}
+const {load, ssh, out, times, files} = countingArgs(process.argv.slice(2), 10)
+const dir = mkdtempSync(join(tmpdir(), 'chaos-repeat-'))
+const stopLoad = load ? startBackgroundLoad() : undefined
 
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -60,16 +33,7 @@ function measuringSeconds(journal) {
 }
 
 // where each file is run from: itself, or with --ssh a copy of a host experiment pointed at the loopback sshd
-const runPath = new Map(files.map((f) => [f, f]))
-let sshd
-if (ssh) {
-  const {pointAt, startLoopbackSshd} = await import('./loopback-sshd.js')
-  sshd = await startLoopbackSshd()
-  process.on('exit', () => sshd.stop())
-  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
-  for (const f of files) runPath.set(f, pointAt(f, sshd))
-  console.log(`--ssh: sshd on 127.0.0.1:${sshd.port}; host experiments run from copies in ${sshd.dir}`)
-}
+const {paths: runPath, stop: stopSshd} = await runPaths(files, ssh)
 
 const rows = []
 for (let i = 0; i < times; i++) {
@@ -107,13 +71,13 @@ for (let i = 0; i < times; i++) {
 console.log(`\nsummary${load ? ' (stress-ng --cpu 1 --cpu-load 50 beside)' : ''}: expected verdict / runs, wrong verdicts, inconclusive, median measuring time`)
 for (const file of files) {
   const mine = rows.filter((r) => r.file === file)
-  const right = mine.filter((r) => r.verdict === r.expect).length
+  const right = mine.filter((r) => r.verdict !== undefined && r.verdict === r.expect).length
   const wrong = mine.filter((r) => r.wrong).length
   const inconclusive = mine.filter((r) => r.verdict === 'inconclusive').length
   console.log(`  ${file}: ${right}/${mine.length} expected, ${wrong} wrong, ${inconclusive} inconclusive, median measuring ${median(mine.map((r) => r.measuring)).toFixed(0)}s, longest run ${Math.max(...mine.map((r) => r.seconds)).toFixed(0)}s`)
 }
 // The load must end with the runs: a stress-ng left behind would load the next measurement (and it keeps this
 // process alive, so the 'exit' handler alone never runs).
-background?.kill('SIGTERM')
+stopLoad?.()
 // so is the sshd, which would keep this process alive too
-sshd?.stop()
+stopSshd()

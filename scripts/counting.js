@@ -1,0 +1,65 @@
+// What the counting scripts share (repeat-experiments.js counts verdicts of `chaos run`, calibrate-experiments.js
+// counts A/A runs of `chaos calibrate`): which files, the busy machine beside them, and host files pointed at a
+// loopback sshd. Each count is only comparable with another if they were made the same way, so the way is here once.
+import {execFileSync, spawn} from 'node:child_process'
+import {readFileSync, readdirSync} from 'node:fs'
+import {join} from 'node:path'
+
+/** Every Experiment (not a game-day suite) directly in this directory: the process platform's by default. */
+export function experimentFiles(dir = 'experiments') {
+  return readdirSync(dir).filter((f) => f.endsWith('.yaml') && /^kind: Experiment$/m.test(readFileSync(join(dir, f), 'utf8'))).sort().map((f) => join(dir, f))
+}
+
+/**
+ * `stress-ng --cpu 1 --cpu-load 50` at normal priority for as long as this process lives: the busy machine the
+ * verdict issue asks about. Exits 2 when stress-ng is missing, before anything is run. Returns its stop.
+ */
+export function startBackgroundLoad() {
+  try {
+    execFileSync('stress-ng', ['--version'], {stdio: 'ignore'})
+  } catch {
+    console.error('--load needs stress-ng (apt-get install stress-ng)')
+    process.exit(2)
+  }
+  const background = spawn('stress-ng', ['--cpu', '1', '--cpu-load', '50', '--timeout', '0'], {stdio: 'ignore'})
+  const stop = () => background.kill('SIGTERM')
+  process.on('exit', stop)
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
+  return stop
+}
+
+/**
+ * Where each file is run from: itself, or with ssh a copy of a host experiment pointed at a throwaway sshd on
+ * loopback (scripts/loopback-sshd.js), as the tests do. Returns the map and the sshd's stop (a no-op without ssh).
+ */
+export async function runPaths(files, ssh) {
+  const paths = new Map(files.map((f) => [f, f]))
+  if (!ssh) return {paths, stop: () => {}}
+  const {pointAt, startLoopbackSshd} = await import('./loopback-sshd.js')
+  const sshd = await startLoopbackSshd()
+  process.on('exit', () => sshd.stop())
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
+  for (const f of files) paths.set(f, pointAt(f, sshd))
+  console.log(`--ssh: sshd on 127.0.0.1:${sshd.port}; host experiments run from copies in ${sshd.dir}`)
+  return {paths, stop: () => sshd.stop()}
+}
+
+/** The usual flags of a counting script, taken out of args: [N] --load --ssh --out X. */
+export function countingArgs(args, defaultTimes) {
+  const flag = (name) => {
+    const i = args.indexOf(name)
+    if (i >= 0) args.splice(i, 1)
+    return i >= 0
+  }
+  const option = (name) => {
+    const i = args.indexOf(name)
+    if (i < 0) return undefined
+    const [, value] = args.splice(i, 2)
+    return value
+  }
+  const load = flag('--load')
+  const ssh = flag('--ssh')
+  const out = option('--out')
+  const times = /^\d+$/.test(args[0] ?? '') ? Number(args.shift()) : defaultTimes
+  return {load, ssh, out, times, files: args.length ? args : experimentFiles()}
+}
