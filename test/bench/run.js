@@ -122,6 +122,13 @@ function resultCell(line) {
   return met ? `met${text ? ` (${text})` : ''}` : `**MISSED** ${text}`
 }
 
+/** the id a failed row reports under: a row run in a variant (row 8 under load, or its runner part alone) keeps it */
+function failedRowId(row) {
+  if (row.n !== 8) return undefined
+  const variant = [process.env.CHAOS_BENCH_RUNNER_ONLY === '1' && 'runner', process.env.CHAOS_BENCH_LOAD === '1' && 'loaded'].filter(Boolean)
+  return variant.length ? `8 ${variant.join(' ')}` : undefined
+}
+
 function table(results) {
   const out = ['| # | measure | chaos: min / **median** / max | peer: min / **median** / max | ratio | goal | result |', '|---|---|---|---|---|---|---|']
   for (const {row, id, lines, error} of results) {
@@ -192,7 +199,7 @@ async function main() {
       } catch (error) {
         console.error(`   row ${row.n} failed${attempt === 1 ? ' (will retry once)' : ''}: ${error.stack ?? error}`)
         if (attempt > 1) results.pop()
-        results.push({row, id: process.env.CHAOS_BENCH_LOAD === '1' && row.n === 8 ? '8 loaded' : undefined, error: error.message ?? String(error), notes: []})
+        results.push({row, id: failedRowId(row), error: error.message ?? String(error), notes: []})
       } finally {
         const problems = await tracker.cleanup()
         if (problems.length) console.error(`   cleanup problems: ${problems.join('; ')}`)
@@ -222,9 +229,10 @@ async function main() {
     if (options.only && previous) {
       // --only: the other rows (and the other variant of a row: "8" and "8 loaded") stay as the last run left
       // them; this run's rows replace theirs
-      const idOf = (line) => /^(?:\| |- row )(\d+(?: [a-z]+)?)(?: \||:)/.exec(line)?.[1]
+      const idOf = (line) => /^(?:\| |- row )(\d+(?: [a-z]+)*)(?: \||:)/.exec(line)?.[1]
       const rowOf = (line) => Number.parseInt(idOf(line), 10)
-      const replaced = new Set(results.map(({row, id}) => id ?? String(row.n)))
+      // a row's lines may carry ids of their own (row 8's runner part: "8 runner"), which this run replaces too
+      const replaced = new Set(results.flatMap(({row, id, lines}) => [id ?? String(row.n), ...(lines ?? []).map((line) => line.id).filter(Boolean)]))
       const old = previous.split('\n')
       const byRow = (lines) => lines.map((line, i) => ({line, i})).sort((a, b) => rowOf(a.line) - rowOf(b.line) || (idOf(a.line) === String(rowOf(a.line)) ? 0 : 1) - (idOf(b.line) === String(rowOf(b.line)) ? 0 : 1) || a.i - b.i).map((x) => x.line)
       tableLines = [...tableLines.slice(0, 2), ...byRow([...old.filter((l) => /^\| \d+[ a-z]* \|/.test(l) && !replaced.has(idOf(l))), ...tableLines.slice(2)])]

@@ -23,7 +23,11 @@
 // (experiments/memory-leak.yaml), N A/A runs at its null dose and N runs at each exact shift of the API's fault-on
 // latencies (+25%, +50%, +100%: each hypothesis's threshold and twice it), every one a whole run of the runner
 // with its stressors, looks and stopping rule; its lines are row "8 runner" ("8 runner loaded" with the load).
-import {readFileSync, writeFileSync} from 'node:fs'
+// CHAOS_BENCH_RUNNER_ONLY=1 runs that part alone (no recording: it takes hours at the counts the goals need).
+// CHAOS_BENCH_RUNNER_FROM=PATH summarises a calibration made by that command instead of running one: a directory
+// as this row leaves it (calibration.json, journals/), or a calibration file alone (rates only: the measuring
+// times are read from the journals); CHAOS_BENCH_LOAD=1 beside it says the calibration was made under the load.
+import {existsSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {VerdictSettings} from '../../../dist/experiment/schema.js'
 import {packRecord, unpackRecord} from '../../../dist/metrics/probe-protocol.js'
@@ -50,6 +54,13 @@ const LOAD = ['--cpu', '1', '--cpu-load', '50']
 
 export async function run({tracker, pick, mode, root, log}) {
   const loaded = process.env.CHAOS_BENCH_LOAD === '1'
+  const runnerRuns = process.env.CHAOS_BENCH_RUNNER_RUNS !== undefined ? Number(process.env.CHAOS_BENCH_RUNNER_RUNS) : pick({smoke: 0, quick: 0, full: 20})
+  if (process.env.CHAOS_BENCH_RUNNER_ONLY === '1') {
+    if (!(runnerRuns > 0) && !process.env.CHAOS_BENCH_RUNNER_FROM) throw new Error('CHAOS_BENCH_RUNNER_ONLY=1 needs CHAOS_BENCH_RUNNER_RUNS=N (N > 0) or CHAOS_BENCH_RUNNER_FROM')
+    const runner = await runnerTrials({tracker, root, runs: runnerRuns, loaded, log})
+    // reported under the runner's own id, which the notes' prefix would repeat
+    return {lines: runner.lines, notes: runner.notes.map((note) => note.replace(/^row 8 runner: /, '')), id: runner.id}
+  }
   const recordMs = process.env.CHAOS_BENCH_RECORD_S ? Number(process.env.CHAOS_BENCH_RECORD_S) * 1000 : pick({smoke: 30_000, quick: 95_000, full: 1_800_000})
   // the live part, the workload slowed on purpose in the fault-on blocks (0: none; quick mode has no time for it)
   const liveMs = process.env.CHAOS_BENCH_LIVE_S ? Number(process.env.CHAOS_BENCH_LIVE_S) * 1000 : pick({smoke: 15_000, quick: 0, full: 600_000})
@@ -141,8 +152,7 @@ export async function run({tracker, pick, mode, root, log}) {
     lines.push(line)
   }
   for (const line of lines) line.id = id
-  const runnerRuns = process.env.CHAOS_BENCH_RUNNER_RUNS !== undefined ? Number(process.env.CHAOS_BENCH_RUNNER_RUNS) : pick({smoke: 0, quick: 0, full: 20})
-  const runner = runnerRuns > 0 && !process.env.CHAOS_BENCH_REPLAY ? await runnerTrials({tracker, root, runs: runnerRuns, loaded, log}) : undefined
+  const runner = (runnerRuns > 0 || process.env.CHAOS_BENCH_RUNNER_FROM) && !process.env.CHAOS_BENCH_REPLAY ? await runnerTrials({tracker, root, runs: runnerRuns, loaded, log}) : undefined
   if (runner) lines.push(...runner.lines)
 
   const noise = pairNoise(observer, recording, settings, 'latency_p99')
@@ -165,6 +175,61 @@ const RUNNER_FILE = 'experiments/memory-leak.yaml'
 const RUNNER_SHIFTS = [0.25, 0.5, 1]
 
 async function runnerTrials({tracker, root, runs, loaded, log}) {
+  const made = process.env.CHAOS_BENCH_RUNNER_FROM ? readRunnerCalibration(process.env.CHAOS_BENCH_RUNNER_FROM, log) : await runCalibration({tracker, root, runs, loaded, log})
+  const {calibration, journals} = made
+  const journal = (id) => JSON.parse(readFileSync(join(journals, `${id}.json`), 'utf8'))
+  /** the counts of a family as trials, when its journals are not at hand: no measuring time */
+  const fromCounts = ({contained = 0, breach = 0, inconclusive = 0, aborted = 0}) =>
+    [...Array(contained).fill('contained'), ...Array(breach).fill('breach'), ...Array(inconclusive + aborted).fill('inconclusive')].map((verdict) => ({verdict}))
+  /** one trial per run: the run's verdict (signal undefined) or one signal's of the shifted neighbour */
+  const trialsOf = (family, signal) => {
+    if (!journals) return fromCounts(signal === undefined ? family.verdicts : family.signals.find((x) => x.signal === signal).verdicts)
+    return family.runIds.map((id) => {
+      const j = journal(id)
+      const blocks = j.design?.blocks ?? []
+      const verdict = signal === undefined ? j.verdict : j.neighbors.find((n) => n.name === 'api')?.signals.find((x) => x.signal === signal)?.verdict
+      return {
+        verdict: verdict === 'breach' || verdict === 'contained' ? verdict : 'inconclusive',
+        pairs: j.design?.looks?.at(-1)?.pairs ?? 0,
+        seconds: blocks.length ? (Date.parse(blocks.at(-1).end) - Date.parse(blocks[0].start)) / 1000 : 0,
+      }
+    })
+  }
+  const suffix = loaded ? ` — beside stress-ng ${LOAD.join(' ')}` : ''
+  const aa = trialsOf(calibration.aa)
+  const lines = [
+    rateLine(`runner, ${RUNNER_FILE} A/A (null dose): false breach (the run's verdict)${suffix}`, aa, 'breach', {atMost: 5}),
+    ...(journals ? [{what: `runner, A/A: measuring time to a decision (decided runs)${suffix}`, unit: 's', ours: decidedSeconds(aa), peer: '-', goal: '-'}] : []),
+  ]
+  const shifted = (x) => calibration.shift.find((s) => Math.abs(s.shift - x) < 1e-9)
+  for (const h of HYPOTHESES) {
+    const L = h.max_increase
+    const name = `${h.signal} max_increase ${L * 100}%`
+    const atL = trialsOf(shifted(L), h.signal)
+    // a run stops at its first breach, on any signal: at twice this signal's threshold the user is told of the harm
+    // by the run's verdict, which another latency signal (beyond its own threshold by then too) may have given first
+    const at2L = trialsOf(shifted(2 * L))
+    lines.push(
+      rateLine(`runner, shift ×${1 + L} (exactly at the threshold), ${name}: breach (wrong)${suffix}`, atL, 'breach', {atMost: 10}),
+      rateLine(`runner, shift ×${1 + L} (exactly at the threshold), ${name}: contained (wrong)${suffix}`, atL, 'contained', {atMost: 10}),
+      rateLine(`runner, shift ×${1 + 2 * L} (twice the threshold), ${name}: power (the run's verdict breach)${suffix}`, at2L, 'breach', {atLeast: 90}),
+    )
+  }
+  const runnerId = loaded ? '8 runner loaded' : '8 runner'
+  for (const line of lines) line.id = runnerId
+  const notes = [
+    `row 8 runner: ${made.how}${suffix}: each trial a whole run of the runner (the leak's null dose started and stopped in every fault-on block, the looks, the stopping rule, Holm's correction); a shift multiplies the API's latencies in the fault-on blocks by exactly 1 + shift on the run's own noise (the realised change is the shift, to the digit)`,
+    `row 8 runner: A/A ${describe(aa)}`,
+    ...RUNNER_SHIFTS.flatMap((x) => [
+      `row 8 runner: shift +${x * 100}%, the run's verdict: ${describe(trialsOf(shifted(x)))}`,
+      ...HYPOTHESES.map((h) => `row 8 runner: shift +${x * 100}%, ${h.signal} (max_increase ${h.max_increase * 100}%): ${describe(trialsOf(shifted(x), h.signal))}`),
+    ]),
+  ]
+  return {lines, notes, id: runnerId}
+}
+
+/** `chaos calibrate` on the main job's file as row 8's runner part asks: its calibration and journals */
+async function runCalibration({tracker, root, runs, loaded, log}) {
   const dir = tracker.tempDir()
   const output = join(dir, 'calibration.json')
   const journals = join(dir, 'journals')
@@ -179,50 +244,28 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
     if (load) await tracker.stopChild(load, 2000)
   }
   if (result.code !== 0) throw new Error(`chaos calibrate exited ${result.code}: ${result.stderr.slice(-2000)}`)
-  const calibration = JSON.parse(readFileSync(output, 'utf8'))
-  const journal = (id) => JSON.parse(readFileSync(join(journals, `${id}.json`), 'utf8'))
-  /** one trial per run: the run's verdict (signal undefined) or one signal's of the shifted neighbour */
-  const trialsOf = (runIds, signal) => runIds.map((id) => {
-    const j = journal(id)
-    const blocks = j.design?.blocks ?? []
-    const verdict = signal === undefined ? j.verdict : j.neighbors.find((n) => n.name === 'api')?.signals.find((x) => x.signal === signal)?.verdict
-    return {
-      verdict: verdict === 'breach' || verdict === 'contained' ? verdict : 'inconclusive',
-      pairs: j.design?.looks?.at(-1)?.pairs ?? 0,
-      seconds: blocks.length ? (Date.parse(blocks.at(-1).end) - Date.parse(blocks[0].start)) / 1000 : 0,
-    }
-  })
-  const suffix = loaded ? ` — beside stress-ng ${LOAD.join(' ')}` : ''
-  const aa = trialsOf(calibration.aa.runIds)
-  const lines = [
-    rateLine(`runner, ${RUNNER_FILE} A/A (null dose): false breach (the run's verdict)${suffix}`, aa, 'breach', {atMost: 5}),
-    {what: `runner, A/A: measuring time to a decision (decided runs)${suffix}`, unit: 's', ours: decidedSeconds(aa), peer: '-', goal: '-'},
-  ]
-  const shifted = (x) => calibration.shift.find((s) => Math.abs(s.shift - x) < 1e-9)
-  for (const h of HYPOTHESES) {
-    const L = h.max_increase
-    const name = `${h.signal} max_increase ${L * 100}%`
-    const atL = trialsOf(shifted(L).runIds, h.signal)
-    // a run stops at its first breach, on any signal: at twice this signal's threshold the user is told of the harm
-    // by the run's verdict, which another latency signal (beyond its own threshold by then too) may have given first
-    const at2L = trialsOf(shifted(2 * L).runIds)
-    lines.push(
-      rateLine(`runner, shift ×${1 + L} (exactly at the threshold), ${name}: breach (wrong)${suffix}`, atL, 'breach', {atMost: 10}),
-      rateLine(`runner, shift ×${1 + L} (exactly at the threshold), ${name}: contained (wrong)${suffix}`, atL, 'contained', {atMost: 10}),
-      rateLine(`runner, shift ×${1 + 2 * L} (twice the threshold), ${name}: power (the run's verdict breach)${suffix}`, at2L, 'breach', {atLeast: 90}),
-    )
-  }
-  const runnerId = loaded ? '8 runner loaded' : '8 runner'
-  for (const line of lines) line.id = runnerId
-  const notes = [
-    `row 8 runner: \`chaos calibrate ${RUNNER_FILE} --runs ${runs} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${runs}\`${suffix}: each trial a whole run of the runner (the leak's null dose started and stopped in every fault-on block, the looks, the stopping rule, Holm's correction); a shift multiplies the API's latencies in the fault-on blocks by exactly 1 + shift on the run's own noise (the realised change is the shift, to the digit)`,
-    `row 8 runner: A/A ${describe(aa)}`,
-    ...RUNNER_SHIFTS.flatMap((x) => [
-      `row 8 runner: shift +${x * 100}%, the run's verdict: ${describe(trialsOf(shifted(x).runIds))}`,
-      ...HYPOTHESES.map((h) => `row 8 runner: shift +${x * 100}%, ${h.signal} (max_increase ${h.max_increase * 100}%): ${describe(trialsOf(shifted(x).runIds, h.signal))}`),
-    ]),
-  ]
-  return {lines, notes}
+  const how = `\`chaos calibrate ${RUNNER_FILE} --runs ${runs} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${runs}\``
+  return {calibration: JSON.parse(readFileSync(output, 'utf8')), journals, how}
+}
+
+/**
+ * A calibration made earlier by the same command (CHAOS_BENCH_RUNNER_FROM): a directory holding calibration.json
+ * and journals/, or a calibration file alone. Refused unless it is of the main job's file with every shift.
+ */
+function readRunnerCalibration(path, log) {
+  const dir = statSync(path).isDirectory() ? path : undefined
+  const calibration = JSON.parse(readFileSync(dir ? join(dir, 'calibration.json') : path, 'utf8'))
+  const file = calibration.experiment?.file ?? ''
+  if (!file.endsWith(RUNNER_FILE)) throw new Error(`CHAOS_BENCH_RUNNER_FROM: a calibration of ${file || calibration.experiment?.name}, not of ${RUNNER_FILE}`)
+  const missing = RUNNER_SHIFTS.filter((x) => !calibration.shift?.some((s) => Math.abs(s.shift - x) < 1e-9))
+  if (missing.length) throw new Error(`CHAOS_BENCH_RUNNER_FROM: no runs at ${missing.map((x) => `+${x * 100}%`).join(', ')} in ${path}`)
+  const journals = dir && existsSync(join(dir, 'journals')) ? join(dir, 'journals') : undefined
+  const runs = calibration.shift.map((s) => s.runs)
+  const load = calibration.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')
+  log(`the real runner: the calibration in ${path} (${calibration.createdAt}), ${journals ? 'with' : 'without'} its journals`)
+  const how = `the calibration made ${calibration.createdAt.slice(0, 16).replace('T', ' ')} on ${calibration.machine.hostname} (load average at its end ${load}) by ` +
+    `\`chaos calibrate ${RUNNER_FILE} --runs ${calibration.aa.runs} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${Math.max(...runs)}\`, read from ${path}${journals ? '' : ' (no journals: rates only)'}`
+  return {calibration, journals, how}
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -448,7 +491,8 @@ function describe(trials) {
   const c = counts(trials)
   const decided = trials.filter((t) => t.verdict !== 'inconclusive')
   const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
-  const time = decided.length ? `; decided after a median ${median(decided.map((t) => t.pairs))} pairs, ${median(decided.map((t) => t.seconds)).toFixed(0)} s of measuring` : ''
+  // trials known by their counts only (a calibration without its journals) have no measuring time
+  const time = decided.length && decided.every((t) => t.seconds !== undefined) ? `; decided after a median ${median(decided.map((t) => t.pairs))} pairs, ${median(decided.map((t) => t.seconds)).toFixed(0)} s of measuring` : ''
   return `${c.n} trials: ${c.breach} breach, ${c.contained} contained, ${c.inconclusive} inconclusive${time}`
 }
 
