@@ -23,7 +23,8 @@
 // (experiments/memory-leak.yaml), N A/A runs at its null dose and N runs at each exact shift of the API's fault-on
 // latencies (+25%, +50%, +100%: each hypothesis's threshold and twice it), every one a whole run of the runner
 // with its stressors, looks and stopping rule; its lines are row "8 runner" ("8 runner loaded" with the load).
-// CHAOS_BENCH_RUNNER_ONLY=1 runs that part alone (no recording: it takes hours at the counts the goals need).
+// CHAOS_BENCH_RUNNER_ONLY=1 runs that part alone (no recording: it takes hours at the counts the goals need);
+// CHAOS_BENCH_RUNNER_AA=M makes its A/A arm M runs instead of N.
 // CHAOS_BENCH_RUNNER_FROM=PATH summarises a calibration made by that command instead of running one: a directory
 // as this row leaves it (calibration.json, journals/), or a calibration file alone (rates only: the measuring
 // times are read from the journals); CHAOS_BENCH_LOAD=1 beside it says the calibration was made under the load.
@@ -230,13 +231,17 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
 
 /** `chaos calibrate` on the main job's file as row 8's runner part asks: its calibration and journals */
 async function runCalibration({tracker, root, runs, loaded, log}) {
+  // the A/A arm may be smaller (CHAOS_BENCH_RUNNER_AA): the false-breach line is carried sooner by the pooled A/A
+  // runs of every experiment's own file (scripts/calibrate-experiments.js), and a run here is 45 s of the machine
+  const aaRuns = process.env.CHAOS_BENCH_RUNNER_AA !== undefined ? Number(process.env.CHAOS_BENCH_RUNNER_AA) : runs
+  if (!Number.isInteger(aaRuns) || aaRuns < 1) throw new Error(`CHAOS_BENCH_RUNNER_AA must be a whole number of runs, at least 1 (got ${process.env.CHAOS_BENCH_RUNNER_AA})`)
   const dir = tracker.tempDir()
   const output = join(dir, 'calibration.json')
   const journals = join(dir, 'journals')
   const load = loaded ? tracker.child('stress-ng', [...LOAD, '--quiet']) : undefined
-  const args = [join(root, 'bin/run.js'), 'calibrate', join(root, RUNNER_FILE), '--runs', String(runs), '--spikes', '0',
+  const args = [join(root, 'bin/run.js'), 'calibrate', join(root, RUNNER_FILE), '--runs', String(aaRuns), '--spikes', '0',
     ...RUNNER_SHIFTS.flatMap((x) => ['--shift', `${x * 100}%`]), '--shift-runs', String(runs), '-o', output, '--journals', journals]
-  log(`the real runner: ${runs} A/A runs of ${RUNNER_FILE} and ${runs} at each of ${RUNNER_SHIFTS.map((x) => `+${x * 100}%`).join(', ')} (about ${Math.round(runs * (1 + RUNNER_SHIFTS.length) * 50 / 60)} min)...`)
+  log(`the real runner: ${aaRuns} A/A runs of ${RUNNER_FILE} and ${runs} at each of ${RUNNER_SHIFTS.map((x) => `+${x * 100}%`).join(', ')} (about ${Math.round((aaRuns * 45 + runs * (165 + 50 + 45)) / 60)} min: a run at p95's threshold goes on to the budget)...`)
   let result
   try {
     result = await tracker.child(process.execPath, args, {env: {NO_COLOR: '1'}}).done
@@ -244,7 +249,7 @@ async function runCalibration({tracker, root, runs, loaded, log}) {
     if (load) await tracker.stopChild(load, 2000)
   }
   if (result.code !== 0) throw new Error(`chaos calibrate exited ${result.code}: ${result.stderr.slice(-2000)}`)
-  const how = `\`chaos calibrate ${RUNNER_FILE} --runs ${runs} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${runs}\``
+  const how = `\`chaos calibrate ${RUNNER_FILE} --runs ${aaRuns} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${runs}\``
   return {calibration: JSON.parse(readFileSync(output, 'utf8')), journals, how}
 }
 
