@@ -268,7 +268,7 @@ function readRunnerCalibration(path, log) {
   const runs = calibration.shift.map((s) => s.runs)
   const load = calibration.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')
   log(`the real runner: the calibration in ${path} (${calibration.createdAt}), ${journals ? 'with' : 'without'} its journals`)
-  const how = `the calibration made ${calibration.createdAt.slice(0, 16).replace('T', ' ')} on ${calibration.machine.hostname} (load average at its end ${load}) by ` +
+  const how = `the calibration finished ${calibration.createdAt.slice(0, 16).replace('T', ' ')} on ${calibration.machine.hostname} (load average at its end ${load}) by ` +
     `\`chaos calibrate ${RUNNER_FILE} --runs ${calibration.aa.runs} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${Math.max(...runs)}\`, read from ${path}${journals ? '' : ' (no journals: rates only)'}`
   return {calibration, journals, how}
 }
