@@ -10,8 +10,8 @@
 // files default to every Experiment in experiments/ (the process platform's), as for repeat-experiments.js. DIR
 // (default a new temp directory) gets NAME[-loaded].json, NAME[-loaded].log and the journals of every run.
 // A file the toolkit refuses (exit 2: no Docker engine, no cluster, bad input) is reported and the next one runs.
-import {execFileSync, spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {execFileSync, spawn} from 'node:child_process'
+import {createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync} from 'node:fs'
 import {loadavg, tmpdir} from 'node:os'
 import {dirname, join, relative} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -23,8 +23,38 @@ const {load, ssh, out, times: given, files} = countingArgs(args, 0)
 const runs = given || (load ? 10 : 20)
 const dir = out ?? mkdtempSync(join(tmpdir(), 'chaos-calibrate-'))
 mkdirSync(dir, {recursive: true})
-const stopLoad = load ? startBackgroundLoad() : undefined
-const {paths, stop: stopSshd} = await runPaths(files, ssh)
+// Ctrl-C: the calibration under way rolls back and writes what it has (chaos calibrate's own interrupt), the
+// files after it are not started, and what was written is pooled
+let interrupted = false
+const onSignal = () => {
+  interrupted = true
+}
+if (!load && !ssh) for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, onSignal)
+const stopLoad = load ? startBackgroundLoad(onSignal) : undefined
+const {paths, stop: stopSshd} = await runPaths(files, ssh, onSignal)
+
+/**
+ * One `chaos calibrate`, its output kept in a log and each run's line (its stderr) shown as it comes: a file's
+ * 20 runs take a quarter of an hour, and a count should say where it is.
+ */
+function calibrate(args, log) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'pipe']})
+    const out = createWriteStream(log)
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk
+      out.write(chunk)
+    })
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk
+      out.write(chunk)
+      process.stdout.write(String(chunk).replace(/^(?=.)/gm, '  '))
+    })
+    child.on('close', (status, signal) => out.end(() => resolve({status, signal, stdout, stderr})))
+  })
+}
 
 /** experiments/docker/cpu-hog.yaml -> docker-cpu-hog: one name per file, whichever folder it is in */
 const nameOf = (file) => relative('experiments', file).replace(/\.yaml$/, '').replaceAll('/', '-').replace(/^(\.\.-)+/, '')
@@ -32,13 +62,15 @@ const nameOf = (file) => relative('experiments', file).replace(/\.yaml$/, '').re
 console.log(`${runs} A/A runs of each of ${files.length} file(s)${load ? ', stress-ng --cpu 1 --cpu-load 50 beside' : ''}; calibrations in ${dir}`)
 const written = []
 for (const file of files) {
+  if (interrupted) {
+    console.log(`${file}: not started (interrupted)`)
+    continue
+  }
   const name = `${nameOf(file)}${load ? '-loaded' : ''}`
   const output = join(dir, `${name}.json`)
   const started = Date.now()
   const loadBefore = loadavg()[0]
-  const result = spawnSync(process.execPath, ['bin/run.js', 'calibrate', paths.get(file), '--runs', String(runs), '--spikes', '0', '-o', output, '--journals', join(dir, `journals-${name}`)],
-    {encoding: 'utf8', maxBuffer: 64 * 1024 ** 2})
-  writeFileSync(join(dir, `${name}.log`), `${result.stdout ?? ''}${result.stderr ?? ''}`)
+  const result = await calibrate(['bin/run.js', 'calibrate', paths.get(file), '--runs', String(runs), '--spikes', '0', '-o', output, '--journals', join(dir, `journals-${name}`)], join(dir, `${name}.log`))
   const minutes = ((Date.now() - started) / 60_000).toFixed(1)
   const loadAverage = ((loadBefore + loadavg()[0]) / 2).toFixed(2)
   if (result.status !== 0 || !existsSync(output)) {

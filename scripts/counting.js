@@ -13,8 +13,9 @@ export function experimentFiles(dir = 'experiments') {
 /**
  * `stress-ng --cpu 1 --cpu-load 50` at normal priority for as long as this process lives: the busy machine the
  * verdict issue asks about. Exits 2 when stress-ng is missing, before anything is run. Returns its stop.
+ * onSignal: what SIGINT and SIGTERM do (by default exit, which stops the load).
  */
-export function startBackgroundLoad() {
+export function startBackgroundLoad(onSignal = exitOnSignal) {
   try {
     execFileSync('stress-ng', ['--version'], {stdio: 'ignore'})
   } catch {
@@ -24,21 +25,31 @@ export function startBackgroundLoad() {
   const background = spawn('stress-ng', ['--cpu', '1', '--cpu-load', '50', '--timeout', '0'], {stdio: 'ignore'})
   const stop = () => background.kill('SIGTERM')
   process.on('exit', stop)
-  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
+  onSignals(onSignal)
   return stop
+}
+
+const exitOnSignal = () => process.exit(130)
+let signalHandler
+/** one handler for SIGINT and SIGTERM, however many helpers ask for one */
+function onSignals(handler) {
+  if (signalHandler) return
+  signalHandler = handler
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => signalHandler(signal))
 }
 
 /**
  * Where each file is run from: itself, or with ssh a copy of a host experiment pointed at a throwaway sshd on
  * loopback (scripts/loopback-sshd.js), as the tests do. Returns the map and the sshd's stop (a no-op without ssh).
+ * onSignal as for startBackgroundLoad.
  */
-export async function runPaths(files, ssh) {
+export async function runPaths(files, ssh, onSignal = exitOnSignal) {
   const paths = new Map(files.map((f) => [f, f]))
   if (!ssh) return {paths, stop: () => {}}
   const {pointAt, startLoopbackSshd} = await import('./loopback-sshd.js')
   const sshd = await startLoopbackSshd()
   process.on('exit', () => sshd.stop())
-  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
+  onSignals(onSignal)
   for (const f of files) paths.set(f, pointAt(f, sshd))
   console.log(`--ssh: sshd on 127.0.0.1:${sshd.port}; host experiments run from copies in ${sshd.dir}`)
   return {paths, stop: () => sshd.stop()}
