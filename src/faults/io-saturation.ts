@@ -161,8 +161,10 @@ export function describeThrottle(t: IoThrottle): string {
 export const ioSaturation: FaultDriver<IoSaturationSpec> = {
   type: 'io-saturation',
 
-  // a 4Mi file written at 1Mi/s, one write at a time: the same stressor's start and stop, a dose no disk notices
-  nullDose: (spec) => ({...spec, size: 4 * 1024 ** 2, blockSize: 1024 ** 2, depth: 1, rate: 1024 ** 2}),
+  // a 4Mi file written at 1Mi/s, one write at a time: the same stressor's start and stop, a dose no disk notices.
+  // Writes of 64Ki: a paced writer is up to one write behind its rate, and with 1Mi writes a 4 s block counted
+  // 3Mi of the 4Mi asked (75%), so the null dose never landed and every A/A run was inconclusive (2026-12-05)
+  nullDose: (spec) => ({...spec, size: 4 * 1024 ** 2, blockSize: 64 * 1024, depth: 1, rate: 1024 ** 2}),
 
   guard(spec, experiment, platform) {
     return `io-saturation: ${describeIoDose(checkIoDose(spec, diskOf(spec, experiment, platform), experiment.safety))}`

@@ -247,7 +247,7 @@ describe('whether the dose landed', () => {
 
   it('has a null dose small enough not to matter, through the same stressor', () => {
     const spec = Fault.parse({type: 'io-saturation'}) as Parameters<typeof ioSaturation.nullDose>[0]
-    expect(ioSaturation.nullDose(spec)).toEqual({type: 'io-saturation', size: 4 * MiB, blockSize: MiB, depth: 1, rate: MiB, reads: 0})
+    expect(ioSaturation.nullDose(spec)).toEqual({type: 'io-saturation', size: 4 * MiB, blockSize: 64 * 1024, depth: 1, rate: MiB, reads: 0})
   })
 })
 
