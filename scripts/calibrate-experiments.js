@@ -16,7 +16,7 @@ import {loadavg, tmpdir} from 'node:os'
 import {dirname, join, relative} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {countingArgs, runPaths, startBackgroundLoad} from './counting.js'
+import {countingArgs, onSignals, runPaths, startBackgroundLoad} from './counting.js'
 
 const args = process.argv.slice(2)
 const {load, ssh, out, times: given, files} = countingArgs(args, 0)
@@ -29,7 +29,7 @@ let interrupted = false
 const onSignal = () => {
   interrupted = true
 }
-if (!load && !ssh) for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, onSignal)
+onSignals(onSignal)
 const stopLoad = load ? startBackgroundLoad(onSignal) : undefined
 const {paths, stop: stopSshd} = await runPaths(files, ssh, onSignal)
 

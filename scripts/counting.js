@@ -32,7 +32,7 @@ export function startBackgroundLoad(onSignal = exitOnSignal) {
 const exitOnSignal = () => process.exit(130)
 let signalHandler
 /** one handler for SIGINT and SIGTERM, however many helpers ask for one */
-function onSignals(handler) {
+export function onSignals(handler) {
   if (signalHandler) return
   signalHandler = handler
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => signalHandler(signal))
