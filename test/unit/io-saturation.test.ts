@@ -231,12 +231,29 @@ describe('whether the dose landed', () => {
     const mixed = (writeBytes: number, readBytes: number) => ({readBytes, writeBytes, reads: readBytes / MiB, writes: writeBytes / MiB})
     // half reads, write throttle 20Mi/s: the mix moves up to 40Mi/s, 160Mi in 4 s
     const e = ioEfficacy({seconds: 4, written: 156 * MiB, readShare: 0.5, blockSize: MiB, boxBefore: mixed(0, 0), boxAfter: mixed(78 * MiB, 78 * MiB), throttle: {device: '254:0', writeBps: 20 * MiB}, depth: 8, device, boundary: 'b'})
-    expect(e).toMatchObject({landed: true, asked: 160 * MiB, achieved: 156 * MiB})
+    // less the 8 writes of 1Mi that may be in the throttle, uncounted, at the window's end
+    expect(e).toMatchObject({landed: true, asked: 152 * MiB, achieved: 156 * MiB})
     expect(e.note).toMatch(/156Mi read and written in 4.0 s/)
     // a read limit too: 30% reads under read 6Mi/s hold the mix to 20Mi/s, below the write limit's 28.6Mi/s
-    expect(ioEfficacy({seconds: 4, written: 80 * MiB, readShare: 0.3, blockSize: MiB, boxBefore: mixed(0, 0), boxAfter: mixed(56 * MiB, 24 * MiB), throttle: {device: '254:0', writeBps: 20 * MiB, readBps: 6 * MiB}, depth: 8, device, boundary: 'b'})).toMatchObject({landed: true, asked: 80 * MiB})
+    expect(ioEfficacy({seconds: 4, written: 80 * MiB, readShare: 0.3, blockSize: MiB, boxBefore: mixed(0, 0), boxAfter: mixed(56 * MiB, 24 * MiB), throttle: {device: '254:0', writeBps: 20 * MiB, readBps: 6 * MiB}, depth: 8, device, boundary: 'b'})).toMatchObject({landed: true, asked: 72 * MiB})
     // writes only: the box's reads (the workload's own) are not the dose
     expect(ioEfficacy({seconds: 4, written: 40 * MiB, boxBefore: mixed(0, 0), boxAfter: mixed(10 * MiB, 30 * MiB), depth: 8, device, boundary: 'b'}).landed).toBe(false)
+  })
+
+  it('paced: asked less the pipeline a writer at that pace cannot have finished (one block accruing, depth in flight)', () => {
+    // 1Mi writes at 1Mi/s for 4 s, one in flight: the first write is issued at 1 s and the fourth may still be in
+    // flight at 4 s, so 3Mi counted is the whole dose; the bare rate × time asked 4Mi and called it 75%
+    const e = ioEfficacy({seconds: 4, written: 3 * MiB, boxBefore: counters(0), boxAfter: counters(3 * MiB), rate: MiB, blockSize: MiB, depth: 1, device, boundary: 'b'})
+    expect(e).toMatchObject({landed: true, asked: 2 * MiB, achieved: 3 * MiB})
+    expect(e.note).toMatch(/asked less 2.0Mi a paced writer cannot have finished by the window's end/)
+    // one write done in the same 4 s is behind by more than its pipeline: not landed
+    expect(ioEfficacy({seconds: 4, written: MiB, boxBefore: counters(0), boxAfter: counters(MiB), rate: MiB, blockSize: MiB, depth: 1, device, boundary: 'b'}).landed).toBe(false)
+    // over a minute the allowance is a sliver of the dose: 60 s at 20Mi/s in 1Mi writes, 8 in flight
+    const long = ioEfficacy({seconds: 60, written: 1100 * MiB, boxBefore: counters(0), boxAfter: counters(1100 * MiB), rate: 20 * MiB, blockSize: MiB, depth: 8, device, boundary: 'b'})
+    expect(long).toMatchObject({landed: true, asked: 1191 * MiB})
+    expect(ioEfficacy({seconds: 60, written: 1000 * MiB, boxBefore: counters(0), boxAfter: counters(1000 * MiB), rate: 20 * MiB, blockSize: MiB, depth: 8, device, boundary: 'b'}).landed).toBe(false)
+    // a window shorter than the pipeline still asks for one finished block
+    expect(ioEfficacy({seconds: 0.5, written: 0, boxBefore: counters(0), boxAfter: counters(0), rate: MiB, blockSize: MiB, depth: 1, device, boundary: 'b'})).toMatchObject({landed: false, asked: MiB})
   })
 
   it('without a box of its own, the stressor\'s own count, and says so', () => {
