@@ -125,7 +125,9 @@ function resultCell(line) {
 /** the id a failed row reports under: a row run in a variant (row 8 under load, or its runner part alone) keeps it */
 function failedRowId(row) {
   if (row.n !== 8) return undefined
-  const variant = [process.env.CHAOS_BENCH_RUNNER_ONLY === '1' && 'runner', process.env.CHAOS_BENCH_LOAD === '1' && 'loaded'].filter(Boolean)
+  const runner = process.env.CHAOS_BENCH_RUNNER_ONLY === '1'
+  const signal = runner && process.env.CHAOS_BENCH_RUNNER_SIGNAL?.replace(/^latency_/, '')
+  const variant = [runner && 'runner', signal, process.env.CHAOS_BENCH_LOAD === '1' && 'loaded'].filter(Boolean)
   return variant.length ? `8 ${variant.join(' ')}` : undefined
 }
 

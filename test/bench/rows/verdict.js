@@ -28,8 +28,14 @@
 // CHAOS_BENCH_RUNNER_FROM=PATH summarises a calibration made by that command instead of running one: a directory
 // as this row leaves it (calibration.json, journals/), or a calibration file alone (rates only: the measuring
 // times are read from the journals); CHAOS_BENCH_LOAD=1 beside it says the calibration was made under the load.
-import {existsSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+// CHAOS_BENCH_RUNNER_SIGNAL=latency_p99 (or latency_p95) rates that hypothesis alone: the calibration is of a copy
+// of the main job's file with the other latency hypothesis left out, so that no other signal's breach stops a run
+// first, shifted to that threshold and twice it; its lines are row "8 runner p99" (and "... loaded").
+// CHAOS_BENCH_RUNNER_KEEP=DIR keeps the calibration the part makes (calibration.json, journals/) in DIR, to be
+// reported again with CHAOS_BENCH_RUNNER_FROM=DIR.
+import {existsSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {parse as parseYaml, stringify as stringifyYaml} from 'yaml'
 import {VerdictSettings} from '../../../dist/experiment/schema.js'
 import {packRecord, unpackRecord} from '../../../dist/metrics/probe-protocol.js'
 import {RemoteProbe} from '../../../dist/metrics/remote-probe.js'
@@ -172,11 +178,24 @@ export async function run({tracker, pick, mode, root, log}) {
 // Trials on the real runner
 
 const RUNNER_FILE = 'experiments/memory-leak.yaml'
-/** the main job's latency hypotheses; each is rated at its threshold and at twice it */
-const RUNNER_SHIFTS = [0.25, 0.5, 1]
+
+/**
+ * What the runner part rates: the main job's latency hypotheses, or the one CHAOS_BENCH_RUNNER_SIGNAL names alone;
+ * the shifts are each one's threshold and twice it, and the id names the signal when it is rated alone.
+ */
+function runnerScope(loaded) {
+  const only = process.env.CHAOS_BENCH_RUNNER_SIGNAL
+  const hypotheses = only ? HYPOTHESES.filter((h) => h.signal === only) : HYPOTHESES
+  if (hypotheses.length === 0) throw new Error(`CHAOS_BENCH_RUNNER_SIGNAL must be one of ${HYPOTHESES.map((h) => h.signal).join(', ')} (got ${only})`)
+  const shifts = [...new Set(hypotheses.flatMap((h) => [h.max_increase, 2 * h.max_increase]))].sort((a, b) => a - b)
+  const id = ['8 runner', only && only.replace(/^latency_/, ''), loaded && 'loaded'].filter(Boolean).join(' ')
+  return {only, hypotheses, shifts, id}
+}
 
 async function runnerTrials({tracker, root, runs, loaded, log}) {
-  const made = process.env.CHAOS_BENCH_RUNNER_FROM ? readRunnerCalibration(process.env.CHAOS_BENCH_RUNNER_FROM, log) : await runCalibration({tracker, root, runs, loaded, log})
+  const scope = runnerScope(loaded)
+  const {hypotheses, shifts: RUNNER_SHIFTS} = scope
+  const made = process.env.CHAOS_BENCH_RUNNER_FROM ? readRunnerCalibration(process.env.CHAOS_BENCH_RUNNER_FROM, scope, log) : await runCalibration({tracker, root, runs, loaded, scope, log})
   const {calibration, journals} = made
   const journal = (id) => JSON.parse(readFileSync(join(journals, `${id}.json`), 'utf8'))
   /** the counts of a family as trials, when its journals are not at hand: no measuring time */
@@ -203,7 +222,7 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
     ...(journals ? [{what: `runner, A/A: measuring time to a decision (decided runs)${suffix}`, unit: 's', ours: decidedSeconds(aa), peer: '-', goal: '-'}] : []),
   ]
   const shifted = (x) => calibration.shift.find((s) => Math.abs(s.shift - x) < 1e-9)
-  for (const h of HYPOTHESES) {
+  for (const h of hypotheses) {
     const L = h.max_increase
     const name = `${h.signal} max_increase ${L * 100}%`
     const atL = trialsOf(shifted(L), h.signal)
@@ -216,32 +235,37 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
       rateLine(`runner, shift ×${1 + 2 * L} (twice the threshold), ${name}: power (the run's verdict breach)${suffix}`, at2L, 'breach', {atLeast: 90}),
     )
   }
-  const runnerId = loaded ? '8 runner loaded' : '8 runner'
+  const runnerId = scope.id
   for (const line of lines) line.id = runnerId
   const notes = [
     `row 8 runner: ${made.how}${suffix}: each trial a whole run of the runner (the leak's null dose started and stopped in every fault-on block, the looks, the stopping rule, Holm's correction); a shift multiplies the API's latencies in the fault-on blocks by exactly 1 + shift on the run's own noise (the realised change is the shift, to the digit)`,
     `row 8 runner: A/A ${describe(aa)}`,
     ...RUNNER_SHIFTS.flatMap((x) => [
       `row 8 runner: shift +${x * 100}%, the run's verdict: ${describe(trialsOf(shifted(x)))}`,
-      ...HYPOTHESES.map((h) => `row 8 runner: shift +${x * 100}%, ${h.signal} (max_increase ${h.max_increase * 100}%): ${describe(trialsOf(shifted(x), h.signal))}`),
+      ...hypotheses.map((h) => `row 8 runner: shift +${x * 100}%, ${h.signal} (max_increase ${h.max_increase * 100}%): ${describe(trialsOf(shifted(x), h.signal))}`),
     ]),
   ]
   return {lines, notes, id: runnerId}
 }
 
 /** `chaos calibrate` on the main job's file as row 8's runner part asks: its calibration and journals */
-async function runCalibration({tracker, root, runs, loaded, log}) {
+async function runCalibration({tracker, root, runs, loaded, scope, log}) {
   // the A/A arm may be smaller (CHAOS_BENCH_RUNNER_AA): the false-breach line is carried sooner by the pooled A/A
   // runs of every experiment's own file (scripts/calibrate-experiments.js), and a run here is 45 s of the machine
   const aaRuns = process.env.CHAOS_BENCH_RUNNER_AA !== undefined ? Number(process.env.CHAOS_BENCH_RUNNER_AA) : runs
   if (!Number.isInteger(aaRuns) || aaRuns < 1) throw new Error(`CHAOS_BENCH_RUNNER_AA must be a whole number of runs, at least 1 (got ${process.env.CHAOS_BENCH_RUNNER_AA})`)
-  const dir = tracker.tempDir()
+  const RUNNER_SHIFTS = scope.shifts
+  const keep = process.env.CHAOS_BENCH_RUNNER_KEEP
+  if (keep && existsSync(join(keep, 'calibration.json'))) throw new Error(`CHAOS_BENCH_RUNNER_KEEP: ${keep} holds a calibration already; name a new directory`)
+  const dir = keep ?? tracker.tempDir()
+  if (keep) mkdirSync(keep, {recursive: true})
   const output = join(dir, 'calibration.json')
   const journals = join(dir, 'journals')
+  const file = scope.only ? singleSignalCopy(root, dir, scope.only) : join(root, RUNNER_FILE)
   const load = loaded ? tracker.child('stress-ng', [...LOAD, '--quiet']) : undefined
-  const args = [join(root, 'bin/run.js'), 'calibrate', join(root, RUNNER_FILE), '--runs', String(aaRuns), '--spikes', '0',
+  const args = [join(root, 'bin/run.js'), 'calibrate', file, '--runs', String(aaRuns), '--spikes', '0',
     ...RUNNER_SHIFTS.flatMap((x) => ['--shift', `${x * 100}%`]), '--shift-runs', String(runs), '-o', output, '--journals', journals]
-  log(`the real runner: ${aaRuns} A/A runs of ${RUNNER_FILE} and ${runs} at each of ${RUNNER_SHIFTS.map((x) => `+${x * 100}%`).join(', ')} (about ${Math.round((aaRuns * 45 + runs * (165 + 50 + 45)) / 60)} min: a run at p95's threshold goes on to the budget)...`)
+  log(`the real runner: ${aaRuns} A/A runs of ${scope.only ? `a copy of ${RUNNER_FILE} rating ${scope.only} alone` : RUNNER_FILE} and ${runs} at each of ${RUNNER_SHIFTS.map((x) => `+${x * 100}%`).join(', ')} (about ${Math.round((aaRuns * 45 + runs * (RUNNER_SHIFTS.length * 45 + 120)) / 60)} min: a run at a threshold goes on to the budget)${keep ? `, kept in ${keep}` : ''}...`)
   let result
   try {
     result = await tracker.child(process.execPath, args, {env: {NO_COLOR: '1'}}).done
@@ -249,27 +273,52 @@ async function runCalibration({tracker, root, runs, loaded, log}) {
     if (load) await tracker.stopChild(load, 2000)
   }
   if (result.code !== 0) throw new Error(`chaos calibrate exited ${result.code}: ${result.stderr.slice(-2000)}`)
-  const how = `\`chaos calibrate ${RUNNER_FILE} --runs ${aaRuns} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${runs}\``
+  const how = `\`chaos calibrate ${scope.only ? `COPY` : RUNNER_FILE} --runs ${aaRuns} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${runs}\`${scope.only ? `, COPY ${RUNNER_FILE} with ${scope.only} its only latency hypothesis` : ''}${keep ? `, kept in ${keep}` : ''}`
   return {calibration: JSON.parse(readFileSync(output, 'utf8')), journals, how}
+}
+
+/**
+ * The main job's file with `signal` its only latency hypothesis (the others, error rate and restarts, kept), written
+ * into `dir` under the main job's own name: a run then stops at that signal's breach and no other's.
+ */
+function singleSignalCopy(root, dir, signal) {
+  const experiment = parseYaml(readFileSync(join(root, RUNNER_FILE), 'utf8'))
+  const latency = new Set(HYPOTHESES.map((h) => h.signal))
+  experiment.hypothesis = experiment.hypothesis.filter((h) => !latency.has(h.signal) || h.signal === signal)
+  const wanted = HYPOTHESES.find((h) => h.signal === signal)
+  const kept = experiment.hypothesis.find((h) => h.signal === signal)
+  // the bench rates the threshold it knows: a main job whose threshold moved must move HYPOTHESES with it
+  if (!kept || parseFloat(kept.max_increase) / 100 !== wanted.max_increase) throw new Error(`${RUNNER_FILE}: ${signal} is not max_increase ${wanted.max_increase * 100}% as row 8 rates it`)
+  const file = join(dir, 'memory-leak.yaml')
+  writeFileSync(file, `# ${RUNNER_FILE} with ${signal} its only latency hypothesis (bench row 8's runner part)\n${stringifyYaml(experiment)}`)
+  return file
 }
 
 /**
  * A calibration made earlier by the same command (CHAOS_BENCH_RUNNER_FROM): a directory holding calibration.json
  * and journals/, or a calibration file alone. Refused unless it is of the main job's file with every shift.
  */
-function readRunnerCalibration(path, log) {
+function readRunnerCalibration(path, scope, log) {
+  const RUNNER_SHIFTS = scope.shifts
   const dir = statSync(path).isDirectory() ? path : undefined
   const calibration = JSON.parse(readFileSync(dir ? join(dir, 'calibration.json') : path, 'utf8'))
   const file = calibration.experiment?.file ?? ''
-  if (!file.endsWith(RUNNER_FILE)) throw new Error(`CHAOS_BENCH_RUNNER_FROM: a calibration of ${file || calibration.experiment?.name}, not of ${RUNNER_FILE}`)
+  const copy = scope.only && file.endsWith('/memory-leak.yaml') && calibration.experiment?.name === 'memory-leak'
+  if (!file.endsWith(RUNNER_FILE) && !copy) throw new Error(`CHAOS_BENCH_RUNNER_FROM: a calibration of ${file || calibration.experiment?.name}, not of ${RUNNER_FILE}`)
   const missing = RUNNER_SHIFTS.filter((x) => !calibration.shift?.some((s) => Math.abs(s.shift - x) < 1e-9))
   if (missing.length) throw new Error(`CHAOS_BENCH_RUNNER_FROM: no runs at ${missing.map((x) => `+${x * 100}%`).join(', ')} in ${path}`)
+  // the latency signals the runs judged: all of the main job's, or the one rated alone
+  const judged = new Set(calibration.shift.flatMap((s) => s.signals.map((x) => x.signal)).filter((x) => HYPOTHESES.some((h) => h.signal === x)))
+  const asked = scope.hypotheses.map((h) => h.signal)
+  if (judged.size !== asked.length || asked.some((x) => !judged.has(x))) {
+    throw new Error(`CHAOS_BENCH_RUNNER_FROM: ${path} judged ${[...judged].join(', ')}; ${scope.only ? `rating ${scope.only} alone needs a calibration of the copy with it the only latency hypothesis` : 'the main job rates both latency hypotheses (CHAOS_BENCH_RUNNER_SIGNAL for one alone)'}`)
+  }
   const journals = dir && existsSync(join(dir, 'journals')) ? join(dir, 'journals') : undefined
   const runs = calibration.shift.map((s) => s.runs)
   const load = calibration.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')
   log(`the real runner: the calibration in ${path} (${calibration.createdAt}), ${journals ? 'with' : 'without'} its journals`)
   const how = `the calibration finished ${calibration.createdAt.slice(0, 16).replace('T', ' ')} on ${calibration.machine.hostname} (load average at its end ${load}) by ` +
-    `\`chaos calibrate ${RUNNER_FILE} --runs ${calibration.aa.runs} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${Math.max(...runs)}\`, read from ${path}${journals ? '' : ' (no journals: rates only)'}`
+    `\`chaos calibrate ${copy ? 'COPY' : RUNNER_FILE} --runs ${calibration.aa.runs} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${Math.max(...runs)}\`${copy ? `, COPY ${RUNNER_FILE} with ${scope.only} its only latency hypothesis` : ''}, read from ${path}${journals ? '' : ' (no journals: rates only)'}`
   return {calibration, journals, how}
 }
 
