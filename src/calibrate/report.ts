@@ -2,7 +2,7 @@
 // interval), how noisy the pairs were per signal, and how many pairs (and seconds on this machine) the
 // hypotheses need to be shown contained at no change under the design's boundaries.
 import type {Journal} from '../report/journal.js'
-import {incompleteBeta} from '../verdict/sequential.js'
+import {incompleteBeta, studentTQuantile} from '../verdict/sequential.js'
 import {median, normalQuantile} from '../verdict/stats.js'
 import {criticalT} from '../verdict/three-way.js'
 import {isLatency} from './shift.js'
@@ -237,6 +237,47 @@ export interface ShiftSignal {
   contained: Interval95
   /** each run's estimate of the change (the A/A noise plus the exact shift) */
   changes: (number | null)[]
+  /** the change the runs saw, pooled over their pairs (the exact shift on top of the null dose's own effect) */
+  realised: Realised | null
+}
+
+/** A change measured over the pairs of several runs, with its 95% interval clustered by run. */
+export interface Realised {
+  change: number
+  low: number
+  high: number
+  pairs: number
+  runs: number
+}
+
+/**
+ * The change the runs really saw on a latency signal: the mean over every pair of every run (each run's last look)
+ * of ln(fault-on / fault-off), its 95% interval clustered by run, since the pairs of one run share its machine
+ * state. The shift multiplies the fault-on readings exactly, but on top of whatever the null dose itself does to
+ * the neighbour: nothing measurable on a quiet machine, not nothing on a busy one (2026-12-05, row 8 loaded), where
+ * runs "at the threshold" may truly be beyond it. Null with fewer than two runs that kept their pairs.
+ */
+export function realisedChange(journals: Journal[], neighbor: string, signal: string): Realised | null {
+  const runs = journals.map((j) => {
+    const found = j.design?.looks?.at(-1)?.signals.find((s) => s.neighbor === neighbor && s.signal === signal)
+    return found?.blocks ? found.blocks.on.map((v, i) => Math.log(v / found.blocks!.off[i])).filter(Number.isFinite) : []
+  }).filter((r) => r.length > 0)
+  if (runs.length < 2) return null
+  const all = runs.flat()
+  const mean = all.reduce((a, b) => a + b, 0) / all.length
+  // the cluster-robust (CR0) variance of a mean: each run's summed residuals, squared
+  const se = Math.sqrt(runs.reduce((a, r) => a + r.reduce((b, x) => b + x - mean, 0) ** 2, 0)) / all.length
+  const t = studentTQuantile(0.975, runs.length - 1)
+  return {change: Math.exp(mean) - 1, low: Math.exp(mean - t * se) - 1, high: Math.exp(mean + t * se) - 1, pairs: all.length, runs: runs.length}
+}
+
+/**
+ * The change a shift's verdicts are rated at: the shift asked, unless the realised change's interval lies wholly
+ * outside a tenth of it either side (within that band the error rates barely move), then the realised change.
+ */
+export function ratedShift(shift: number, realised: Realised | null): number {
+  if (!realised || shift <= 0) return shift
+  return realised.low > 1.1 * shift || realised.high < 0.9 * shift ? realised.change : shift
 }
 
 export interface ShiftSummary {
@@ -265,6 +306,7 @@ export function summariseShift(journals: Journal[], neighbor: string, shift: num
       verdicts: {breach, contained, inconclusive: of - breach - contained}, of,
       breach: share(breach), contained: share(contained),
       changes: found.map((s) => s?.change ?? null),
+      realised: realisedChange(judged, neighbor, h.signal),
     }
   })
   return {neighbor, shift, runs: journals.length, verdicts, signals, runIds: journals.map((j) => j.runId)}

@@ -13,7 +13,7 @@ import type {RunEvent} from '../run/events.js'
 import {newRunId, runExperiment} from '../run/runner.js'
 import {formatPercent} from '../verdict/format.js'
 import {hypothesesFor} from '../metrics/source.js'
-import {expectDecision, shiftRelation, spikeRun, summariseAa, summariseShift, type ShiftSummary} from './report.js'
+import {expectDecision, ratedShift, shiftRelation, spikeRun, summariseAa, summariseShift, type ShiftSummary} from './report.js'
 import {planShift, shiftFactor, shiftReading} from './shift.js'
 import {planSpike, spikeInjector} from './spike.js'
 import {type Calibration, describeNeed} from './store.js'
@@ -136,12 +136,15 @@ function renderShift(s: ShiftSummary): string[] {
       out.push(`  ${g.signal} (no relative bound): ${counts}`)
       continue
     }
-    const relation = shiftRelation(s.shift, g.threshold)
+    // rated at the change the runs really saw when the null dose's own effect moved it off the shift asked
+    const at = ratedShift(s.shift, g.realised ?? null)
+    const relation = shiftRelation(at, g.threshold)
     const rated = [
       ...relation.wrong.map((v) => `${v} (wrong) ${g.verdicts[v]}/${g.of}, ${ci(g[v])}`),
       ...(relation.power ? [`power ${g.verdicts.breach}/${g.of}, ${ci(g.breach)}`] : []),
     ]
-    out.push(`  ${g.signal} (max_increase ${formatPercent(g.threshold)}: ${relation.at}): ${counts}; ${rated.join('; ')}`)
+    const realised = g.realised ? `; realised ${formatPercent(g.realised.change, true)} (${ci(g.realised)}, ${g.realised.pairs} pairs of ${g.realised.runs} runs)${at === s.shift ? '' : ', off the shift asked: rated there'}` : ''
+    out.push(`  ${g.signal} (max_increase ${formatPercent(g.threshold)}: ${relation.at}): ${counts}; ${rated.join('; ')}${realised}`)
   }
   return out
 }

@@ -2,7 +2,7 @@
 // its pooling over runs, the pairs a design needs to show containment at no change, and the summary of A/A journals.
 import {describe, expect, it} from 'vitest'
 
-import {betaQuantile, clopperPearson, decisionPairs, expectDecision, pairsNeeded, poolNoise, secondsPerPair, shiftRelation, summariseAa, summariseShift} from '../../src/calibrate/report.js'
+import {betaQuantile, clopperPearson, decisionPairs, expectDecision, pairsNeeded, poolNoise, ratedShift, realisedChange, secondsPerPair, shiftRelation, summariseAa, summariseShift} from '../../src/calibrate/report.js'
 import {planShift, shiftReading} from '../../src/calibrate/shift.js'
 import type {Experiment} from '../../src/experiment/schema.js'
 import type {Journal, LookRecord} from '../../src/report/journal.js'
@@ -218,10 +218,56 @@ describe('the exact shift', () => {
     expect(summary.verdicts).toEqual({breach: 1, inconclusive: 1, contained: 1, aborted: 1})
     expect(summary.signals.map((g) => g.signal)).toEqual(['latency_p95', 'latency_p99'])
     const [p95, p99] = summary.signals
-    expect(p95).toEqual({signal: 'latency_p95', threshold: 0.25, verdicts: {breach: 1, contained: 1, inconclusive: 1}, of: 3, breach: clopperPearson(1, 3), contained: clopperPearson(1, 3), changes: [0.3, 0.22, 0.2]})
+    expect(p95).toEqual({signal: 'latency_p95', threshold: 0.25, verdicts: {breach: 1, contained: 1, inconclusive: 1}, of: 3, breach: clopperPearson(1, 3), contained: clopperPearson(1, 3), changes: [0.3, 0.22, 0.2], realised: null})
     expect(p99.verdicts).toEqual({breach: 0, contained: 3, inconclusive: 0})
     expect(p99.contained).toEqual(clopperPearson(3, 3))
     expect(summary.runIds).toEqual(['r0.3', 'r0.22', 'r0.2', 'r0'])
+  })
+})
+
+describe('the change a shift\'s runs really saw', () => {
+  /** a run whose last look holds its pairs: fault-off readings around 100 ms, fault-on ones × factor × the run's own effect */
+  const runWith = (pairs: number, factor: number, seed: number) => {
+    let x = seed
+    const rng = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    const off = Array.from({length: pairs}, () => 100 * Math.exp(0.2 * (rng() - 0.5)))
+    const on = off.map((v) => v * factor * Math.exp(0.2 * (rng() - 0.5)))
+    return {runId: `r${seed}`, verdict: 'inconclusive', neighbors: [], design: {looks: [{signals: [
+      {neighbor: 'api', signal: 'latency_p95', verdict: 'inconclusive', change: null, blocks: {on, off}},
+      {neighbor: 'other', signal: 'latency_p95', verdict: 'inconclusive', change: null, blocks: {on: off.map((v) => v * 3), off}},
+    ]}]}} as unknown as Journal
+  }
+
+  it('pools the pairs of every run on the log scale, its interval clustered by run, and finds the shift asked on quiet noise', () => {
+    const journals = Array.from({length: 30}, (_, i) => runWith(20, 1.25, i + 1))
+    const r = realisedChange(journals, 'api', 'latency_p95')!
+    expect(r).toMatchObject({pairs: 600, runs: 30})
+    expect(r.low).toBeLessThan(0.25)
+    expect(r.high).toBeGreaterThan(0.25)
+    expect(r.high - r.low).toBeLessThan(0.03)
+    // the other neighbour's pairs are not this one's
+    expect(realisedChange(journals, 'other', 'latency_p95')!.change).toBeCloseTo(2, 1)
+  })
+
+  it('shows a null dose\'s own effect added to the shift, and the verdicts are then rated at what was realised', () => {
+    // the shift ×1.25 on top of a null dose that itself slows the neighbour by 5%: +31%, beyond the band around +25%
+    const journals = Array.from({length: 30}, (_, i) => runWith(20, 1.25 * 1.05, i + 1))
+    const r = realisedChange(journals, 'api', 'latency_p95')!
+    expect(r.change).toBeGreaterThan(0.29)
+    expect(r.low).toBeGreaterThan(1.1 * 0.25)
+    expect(ratedShift(0.25, r)).toBe(r.change)
+    expect(shiftRelation(ratedShift(0.25, r), 0.25).wrong).toEqual(['contained'])
+  })
+
+  it('keeps the shift asked when the realised change is within a tenth of it, or unknown', () => {
+    expect(ratedShift(0.25, {change: 0.26, low: 0.255, high: 0.265, pairs: 900, runs: 36})).toBe(0.25)
+    expect(ratedShift(0.25, {change: 0.2, low: 0.19, high: 0.21, pairs: 900, runs: 36})).toBe(0.2)
+    expect(ratedShift(0.25, null)).toBe(0.25)
+  })
+
+  it('needs two runs that kept their pairs', () => {
+    expect(realisedChange([runWith(10, 1.5, 1)], 'api', 'latency_p95')).toBeNull()
+    expect(realisedChange([runWith(10, 1.5, 1), {runId: 'x', neighbors: []} as unknown as Journal], 'api', 'latency_p95')).toBeNull()
   })
 })
 

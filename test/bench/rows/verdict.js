@@ -44,7 +44,7 @@ import {look} from '../../../dist/run/judging.js'
 import {extractSignal} from '../../../dist/run/signals.js'
 import {blockValue} from '../../../dist/verdict/judge-blocks.js'
 import {studentTQuantile} from '../../../dist/verdict/sequential.js'
-import {clopperPearson as exactInterval} from '../../../dist/calibrate/report.js'
+import {clopperPearson as exactInterval, ratedShift, realisedChange as realisedOverRuns} from '../../../dist/calibrate/report.js'
 import {wilsonInterval} from '../../../dist/verdict/stats.js'
 import {PORTS, sleep, waitFor, waitHttp} from '../lib.js'
 
@@ -215,6 +215,10 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
       }
     })
   }
+  /** the change the runs of a family really saw on a signal (src/calibrate/report.ts realisedChange), from its journals */
+  const realisedOf = (family, signal) => journals ? realisedOverRuns(family.runIds.map(journal), 'api', signal) : family.signals?.find((x) => x.signal === signal)?.realised ?? undefined
+  const signed1 = (x) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`
+  const describeRealised = (r) => r ? `realised ${signed1(r.change)} (95% CI ${signed1(r.low)} … ${signed1(r.high)}, ${r.pairs} pairs of ${r.runs} runs)` : undefined
   const suffix = loaded ? ` — beside stress-ng ${LOAD.join(' ')}` : ''
   const aa = trialsOf(calibration.aa)
   const lines = [
@@ -229,11 +233,18 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
     // a run stops at its first breach, on any signal: at twice this signal's threshold the user is told of the harm
     // by the run's verdict, which another latency signal (beyond its own threshold by then too) may have given first
     const at2L = trialsOf(shifted(2 * L))
-    lines.push(
-      rateLine(`runner, shift ×${1 + L} (exactly at the threshold), ${name}: breach (wrong)${suffix}`, atL, 'breach', {atMost: 10}),
-      rateLine(`runner, shift ×${1 + L} (exactly at the threshold), ${name}: contained (wrong)${suffix}`, atL, 'contained', {atMost: 10}),
-      rateLine(`runner, shift ×${1 + 2 * L} (twice the threshold), ${name}: power (the run's verdict breach)${suffix}`, at2L, 'breach', {atLeast: 90}),
-    )
+    const realisedL = realisedOf(shifted(L), h.signal)
+    const realised2L = realisedOf(shifted(2 * L), h.signal)
+    const at = (r) => r ? `, ${describeRealised(r)}` : ''
+    const threshold = [
+      rateLine(`runner, shift ×${1 + L} (at the threshold${at(realisedL)}), ${name}: breach (wrong)${suffix}`, atL, 'breach', {atMost: 10}),
+      rateLine(`runner, shift ×${1 + L} (at the threshold${at(realisedL)}), ${name}: contained (wrong)${suffix}`, atL, 'contained', {atMost: 10}),
+    ]
+    // a verdict is wrong at the threshold only if the truth is there: when the realised change is off it (the null
+    // dose's own harm under load added to the shift; calibrate's own rule, ratedShift), the lines are reported, not judged
+    if (ratedShift(L, realisedL ?? null) !== L) for (const line of threshold) Object.assign(line, {goal: '- (the realised change is not at the threshold)', check: undefined})
+    const power = rateLine(`runner, shift ×${1 + 2 * L} (twice the threshold${at(realised2L)}), ${name}: power (the run's verdict breach)${suffix}`, at2L, 'breach', {atLeast: 90})
+    lines.push(...threshold, power)
   }
   const runnerId = scope.id
   for (const line of lines) line.id = runnerId
