@@ -272,12 +272,19 @@ export function realisedChange(journals: Journal[], neighbor: string, signal: st
 }
 
 /**
- * The change a shift's verdicts are rated at: the shift asked, unless the realised change's interval lies wholly
- * outside a tenth of it either side (within that band the error rates barely move), then the realised change.
+ * The change a shift's verdicts are rated at, for a signal of this threshold: the shift asked, or the threshold or
+ * twice it, the nearest the realised change's interval reaches within a tenth of (within that band the error
+ * rates barely move), else the realised change itself. So the shift asked is kept on a quiet machine, where the null dose
+ * does nothing; a shift asked below the threshold to make up for the null dose's own effect on a busy one is rated
+ * at the threshold once its runs realised it there; and runs beyond it are rated where they were.
  */
-export function ratedShift(shift: number, realised: Realised | null): number {
+export function ratedShift(shift: number, realised: Realised | null, threshold?: number): number {
   if (!realised || shift <= 0) return shift
-  return realised.low > 1.1 * shift || realised.high < 0.9 * shift ? realised.change : shift
+  const reaches = (x: number) => realised.low <= 1.1 * x && realised.high >= 0.9 * x
+  const reached = [shift, ...(threshold && threshold > 0 ? [threshold, 2 * threshold] : [])].filter(reaches)
+  if (reached.length === 0) return realised.change
+  // the nearest of those its interval reaches
+  return reached.reduce((best, x) => (Math.abs(x - realised.change) < Math.abs(best - realised.change) ? x : best))
 }
 
 export interface ShiftSummary {

@@ -137,7 +137,7 @@ function renderShift(s: ShiftSummary): string[] {
       continue
     }
     // rated at the change the runs really saw when the null dose's own effect moved it off the shift asked
-    const at = ratedShift(s.shift, g.realised ?? null)
+    const at = ratedShift(s.shift, g.realised ?? null, g.threshold)
     const relation = shiftRelation(at, g.threshold)
     const rated = [
       ...relation.wrong.map((v) => `${v} (wrong) ${g.verdicts[v]}/${g.of}, ${ci(g[v])}`),

@@ -265,6 +265,17 @@ describe('the change a shift\'s runs really saw', () => {
     expect(ratedShift(0.25, null)).toBe(0.25)
   })
 
+  it('rates a shift asked below the threshold, to make up for the null dose\'s own effect, at the threshold once it was realised there', () => {
+    // ×1.20 asked on a busy machine whose null dose adds 4%: realised +24.8%, within a tenth of the 25% threshold
+    const there = {change: 0.248, low: 0.236, high: 0.26, pairs: 900, runs: 36}
+    expect(ratedShift(0.2, there, 0.25)).toBe(0.25)
+    expect(shiftRelation(ratedShift(0.2, there, 0.25), 0.25)).toEqual({at: 'at the threshold', wrong: ['breach', 'contained'], power: false})
+    // and twice it likewise
+    expect(ratedShift(0.44, {change: 0.5, low: 0.47, high: 0.53, pairs: 200, runs: 36}, 0.25)).toBe(0.5)
+    // without the threshold, only the shift asked is a candidate
+    expect(ratedShift(0.2, there)).toBe(0.248)
+  })
+
   it('needs two runs that kept their pairs', () => {
     expect(realisedChange([runWith(10, 1.5, 1)], 'api', 'latency_p95')).toBeNull()
     expect(realisedChange([runWith(10, 1.5, 1), {runId: 'x', neighbors: []} as unknown as Journal], 'api', 'latency_p95')).toBeNull()

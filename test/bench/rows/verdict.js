@@ -32,7 +32,9 @@
 // of the main job's file with the other latency hypothesis left out, so that no other signal's breach stops a run
 // first, shifted to that threshold and twice it; its lines are row "8 runner p99" (and "... loaded").
 // CHAOS_BENCH_RUNNER_KEEP=DIR keeps the calibration the part makes (calibration.json, journals/) in DIR, to be
-// reported again with CHAOS_BENCH_RUNNER_FROM=DIR.
+// reported again with CHAOS_BENCH_RUNNER_FROM=DIR. CHAOS_BENCH_RUNNER_SHIFTS=20,25,44,50 asks those shifts (percent) instead
+// of each threshold and twice it: on a busy machine the null dose adds its own harm, and a family is rated where
+// its change was realised.
 import {existsSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {parse as parseYaml, stringify as stringifyYaml} from 'yaml'
@@ -187,14 +189,18 @@ function runnerScope(loaded) {
   const only = process.env.CHAOS_BENCH_RUNNER_SIGNAL
   const hypotheses = only ? HYPOTHESES.filter((h) => h.signal === only) : HYPOTHESES
   if (hypotheses.length === 0) throw new Error(`CHAOS_BENCH_RUNNER_SIGNAL must be one of ${HYPOTHESES.map((h) => h.signal).join(', ')} (got ${only})`)
-  const shifts = [...new Set(hypotheses.flatMap((h) => [h.max_increase, 2 * h.max_increase]))].sort((a, b) => a - b)
+  // CHAOS_BENCH_RUNNER_SHIFTS=20,25,44,50 (percent): shifts asked off the thresholds, to make up for the null
+  // dose's own effect on a busy machine; a family is rated where its change was realised (calibrate's ratedShift)
+  const asked = process.env.CHAOS_BENCH_RUNNER_SHIFTS?.split(',').map((x) => Number(x) / 100)
+  if (asked?.some((x) => !(x > 0))) throw new Error(`CHAOS_BENCH_RUNNER_SHIFTS must be positive percentages, comma-separated (got ${process.env.CHAOS_BENCH_RUNNER_SHIFTS})`)
+  const shifts = asked ?? [...new Set(hypotheses.flatMap((h) => [h.max_increase, 2 * h.max_increase]))].sort((a, b) => a - b)
   const id = ['8 runner', only && only.replace(/^latency_/, ''), loaded && 'loaded'].filter(Boolean).join(' ')
   return {only, hypotheses, shifts, id}
 }
 
 async function runnerTrials({tracker, root, runs, loaded, log}) {
   const scope = runnerScope(loaded)
-  const {hypotheses, shifts: RUNNER_SHIFTS} = scope
+  const {hypotheses} = scope
   const made = process.env.CHAOS_BENCH_RUNNER_FROM ? readRunnerCalibration(process.env.CHAOS_BENCH_RUNNER_FROM, scope, log) : await runCalibration({tracker, root, runs, loaded, scope, log})
   const {calibration, journals} = made
   const journal = (id) => JSON.parse(readFileSync(join(journals, `${id}.json`), 'utf8'))
@@ -226,34 +232,44 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
     ...(journals ? [{what: `runner, A/A: measuring time to a decision (decided runs)${suffix}`, unit: 's', ours: decidedSeconds(aa), peer: '-', goal: '-'}] : []),
   ]
   const shifted = (x) => calibration.shift.find((s) => Math.abs(s.shift - x) < 1e-9)
+  /**
+   * The runs of a signal at `target` (its threshold, or twice it): those of a shift asked off it whose change was
+   * realised there (made up for the null dose's own effect on a busy machine), else those of the shift asked there
+   */
+  const familyAt = (target, h) => calibration.shift.find((s) => Math.abs(s.shift - target) > 1e-9 && ratedShift(s.shift, realisedOf(s, h.signal) ?? null, h.max_increase) === target) ?? shifted(target)
+  const asked = (family) => `×${+(1 + family.shift).toFixed(4)}`
   for (const h of hypotheses) {
     const L = h.max_increase
     const name = `${h.signal} max_increase ${L * 100}%`
-    const atL = trialsOf(shifted(L), h.signal)
+    const [familyL, family2L] = [familyAt(L, h), familyAt(2 * L, h)]
+    if (!familyL || !family2L) throw new Error(`no runs at or realised at ${h.signal}'s threshold (+${L * 100}%) and twice it in the calibration`)
+    const atL = trialsOf(familyL, h.signal)
     // a run stops at its first breach, on any signal: at twice this signal's threshold the user is told of the harm
     // by the run's verdict, which another latency signal (beyond its own threshold by then too) may have given first
-    const at2L = trialsOf(shifted(2 * L))
-    const realisedL = realisedOf(shifted(L), h.signal)
-    const realised2L = realisedOf(shifted(2 * L), h.signal)
+    const at2L = trialsOf(family2L)
+    const realisedL = realisedOf(familyL, h.signal)
+    const realised2L = realisedOf(family2L, h.signal)
     const at = (r) => r ? `, ${describeRealised(r)}` : ''
     const threshold = [
-      rateLine(`runner, shift ×${1 + L} (at the threshold${at(realisedL)}), ${name}: breach (wrong)${suffix}`, atL, 'breach', {atMost: 10}),
-      rateLine(`runner, shift ×${1 + L} (at the threshold${at(realisedL)}), ${name}: contained (wrong)${suffix}`, atL, 'contained', {atMost: 10}),
+      rateLine(`runner, shift ${asked(familyL)} (at the threshold${at(realisedL)}), ${name}: breach (wrong)${suffix}`, atL, 'breach', {atMost: 10}),
+      rateLine(`runner, shift ${asked(familyL)} (at the threshold${at(realisedL)}), ${name}: contained (wrong)${suffix}`, atL, 'contained', {atMost: 10}),
     ]
-    // a verdict is wrong at the threshold only if the truth is there: when the realised change is off it (the null
-    // dose's own harm under load added to the shift; calibrate's own rule, ratedShift), the lines are reported, not judged
-    if (ratedShift(L, realisedL ?? null) !== L) for (const line of threshold) Object.assign(line, {goal: '- (the realised change is not at the threshold)', check: undefined})
-    const power = rateLine(`runner, shift ×${1 + 2 * L} (twice the threshold${at(realised2L)}), ${name}: power (the run's verdict breach)${suffix}`, at2L, 'breach', {atLeast: 90})
+    const power = rateLine(`runner, shift ${asked(family2L)} (twice the threshold${at(realised2L)}), ${name}: power (the run's verdict breach)${suffix}`, at2L, 'breach', {atLeast: 90})
+    // a rate is of the change the runs really saw: when it is off the target (the null dose's own harm under load
+    // added to the shift; calibrate's own rule, ratedShift), the lines are reported, not judged
+    const off = (family, realised, target) => ratedShift(family.shift, realised ?? null, L) !== target
+    if (off(familyL, realisedL, L)) for (const line of threshold) Object.assign(line, {goal: '- (the realised change is not at the threshold)', check: undefined})
+    if (off(family2L, realised2L, 2 * L)) Object.assign(power, {goal: '- (the realised change is not twice the threshold)', check: undefined})
     lines.push(...threshold, power)
   }
   const runnerId = scope.id
   for (const line of lines) line.id = runnerId
   const notes = [
-    `row 8 runner: ${made.how}${suffix}: each trial a whole run of the runner (the leak's null dose started and stopped in every fault-on block, the looks, the stopping rule, Holm's correction); a shift multiplies the API's latencies in the fault-on blocks by exactly 1 + shift on the run's own noise (the realised change is the shift, to the digit)`,
+    `row 8 runner: ${made.how}${suffix}: each trial a whole run of the runner (the leak's null dose started and stopped in every fault-on block, the looks, the stopping rule, Holm's correction); a shift multiplies the API's latencies in the fault-on blocks by exactly 1 + shift on the run's own noise, on top of what the null dose itself does (the realised change, on each line, is what the runs saw)`,
     `row 8 runner: A/A ${describe(aa)}`,
-    ...RUNNER_SHIFTS.flatMap((x) => [
-      `row 8 runner: shift +${x * 100}%, the run's verdict: ${describe(trialsOf(shifted(x)))}`,
-      ...hypotheses.map((h) => `row 8 runner: shift +${x * 100}%, ${h.signal} (max_increase ${h.max_increase * 100}%): ${describe(trialsOf(shifted(x), h.signal))}`),
+    ...calibration.shift.flatMap((family) => [
+      `row 8 runner: shift +${+(family.shift * 100).toFixed(2)}%, the run's verdict: ${describe(trialsOf(family))}`,
+      ...hypotheses.map((h) => `row 8 runner: shift +${+(family.shift * 100).toFixed(2)}%, ${h.signal} (max_increase ${h.max_increase * 100}%): ${describe(trialsOf(family, h.signal))}`),
     ]),
   ]
   return {lines, notes, id: runnerId}
@@ -310,14 +326,12 @@ function singleSignalCopy(root, dir, signal) {
  * and journals/, or a calibration file alone. Refused unless it is of the main job's file with every shift.
  */
 function readRunnerCalibration(path, scope, log) {
-  const RUNNER_SHIFTS = scope.shifts
   const dir = statSync(path).isDirectory() ? path : undefined
   const calibration = JSON.parse(readFileSync(dir ? join(dir, 'calibration.json') : path, 'utf8'))
   const file = calibration.experiment?.file ?? ''
   const copy = scope.only && file.endsWith('/memory-leak.yaml') && calibration.experiment?.name === 'memory-leak'
   if (!file.endsWith(RUNNER_FILE) && !copy) throw new Error(`CHAOS_BENCH_RUNNER_FROM: a calibration of ${file || calibration.experiment?.name}, not of ${RUNNER_FILE}`)
-  const missing = RUNNER_SHIFTS.filter((x) => !calibration.shift?.some((s) => Math.abs(s.shift - x) < 1e-9))
-  if (missing.length) throw new Error(`CHAOS_BENCH_RUNNER_FROM: no runs at ${missing.map((x) => `+${x * 100}%`).join(', ')} in ${path}`)
+  if (!calibration.shift?.length) throw new Error(`CHAOS_BENCH_RUNNER_FROM: no shifted runs in ${path}`)
   // the latency signals the runs judged: all of the main job's, or the one rated alone
   const judged = new Set(calibration.shift.flatMap((s) => s.signals.map((x) => x.signal)).filter((x) => HYPOTHESES.some((h) => h.signal === x)))
   const asked = scope.hypotheses.map((h) => h.signal)
@@ -329,7 +343,7 @@ function readRunnerCalibration(path, scope, log) {
   const load = calibration.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')
   log(`the real runner: the calibration in ${path} (${calibration.createdAt}), ${journals ? 'with' : 'without'} its journals`)
   const how = `the calibration finished ${calibration.createdAt.slice(0, 16).replace('T', ' ')} on ${calibration.machine.hostname} (load average at its end ${load}) by ` +
-    `\`chaos calibrate ${copy ? 'COPY' : RUNNER_FILE} --runs ${calibration.aa.runs} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${Math.max(...runs)}\`${copy ? `, COPY ${RUNNER_FILE} with ${scope.only} its only latency hypothesis` : ''}, read from ${path}${journals ? '' : ' (no journals: rates only)'}`
+    `\`chaos calibrate ${copy ? 'COPY' : RUNNER_FILE} --runs ${calibration.aa.runs} --spikes 0 ${calibration.shift.map((s) => `--shift ${+(s.shift * 100).toFixed(2)}%`).join(' ')} --shift-runs ${Math.max(...runs)}\`${copy ? `, COPY ${RUNNER_FILE} with ${scope.only} its only latency hypothesis` : ''}, read from ${path}${journals ? '' : ' (no journals: rates only)'}`
   return {calibration, journals, how}
 }
 
