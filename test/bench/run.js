@@ -242,7 +242,10 @@ async function main() {
       tableLines = [...tableLines.slice(0, 2), ...byRow([...old.filter((l) => /^\| \d+[ a-z]* \|/.test(l) && !replaced.has(idOf(l))), ...tableLines.slice(2)])]
       noteLines = byRow([...old.filter((l) => /^- row \d+[ a-z]*:/.test(l) && !replaced.has(idOf(l))), ...noteLines])
       const oldCommand = old.find((l) => l.startsWith('Command:'))
-      if (oldCommand) commandLine = `${oldCommand}; rows ${options.only.join(', ')} re-run with \`${command}\` (${m.date}, ${seconds.toFixed(0)} s, ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel})`
+      // the same command run again replaces its earlier mention: its lines replaced theirs
+      const rerun = `rows ${options.only.join(', ')} re-run with \`${command}\``
+      const earlier = oldCommand?.split('; ').filter((part) => !part.startsWith(`${rerun} (`)).join('; ')
+      if (oldCommand) commandLine = `${earlier}; ${rerun} (${m.date}, ${seconds.toFixed(0)} s, ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel})`
       // the machine and peers lines are the full run's: the rows not re-run were measured there
       machineLine = old.find((l) => l.startsWith('Machine:')) ?? machineLine
       peersLine = old.find((l) => l.startsWith('Peers:')) ?? peersLine

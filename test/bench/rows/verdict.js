@@ -343,7 +343,7 @@ function readRunnerCalibration(path, scope, log) {
   const load = calibration.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')
   log(`the real runner: the calibration in ${path} (${calibration.createdAt}), ${journals ? 'with' : 'without'} its journals`)
   const how = `the calibration finished ${calibration.createdAt.slice(0, 16).replace('T', ' ')} on ${calibration.machine.hostname} (load average at its end ${load}) by ` +
-    `\`chaos calibrate ${copy ? 'COPY' : RUNNER_FILE} --runs ${calibration.aa.runs} --spikes 0 ${calibration.shift.map((s) => `--shift ${+(s.shift * 100).toFixed(2)}%`).join(' ')} --shift-runs ${Math.max(...runs)}\`${copy ? `, COPY ${RUNNER_FILE} with ${scope.only} its only latency hypothesis` : ''}, read from ${path}${journals ? '' : ' (no journals: rates only)'}`
+    `\`chaos calibrate ${copy ? 'COPY' : RUNNER_FILE} --runs ${calibration.aa.runs} --spikes 0 ${calibration.shift.map((s) => `--shift ${+(s.shift * 100).toFixed(2)}%`).join(' ')} --shift-runs ${Math.max(...runs)}\`${copy ? `, COPY ${RUNNER_FILE} with ${scope.only} its only latency hypothesis` : ''}, read from ${path}${journals ? '' : calibration.shift.some((f) => f.signals.some((g) => g.realised)) ? ' (no journals: rates and realised changes, no measuring times)' : ' (no journals: rates only)'}`
   return {calibration, journals, how}
 }
 
