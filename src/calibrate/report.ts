@@ -251,6 +251,15 @@ export interface Realised {
 }
 
 /**
+ * One run's pairs for a neighbour's signal, as its last look judged them: ln(fault-on block / its fault-off
+ * neighbour) per usable pair (the last look holds every pair). Empty when the run recorded none.
+ */
+export function pairLogRatios(journal: Journal, neighbor: string, signal: string): number[] {
+  const found = journal.design?.looks?.at(-1)?.signals.find((s) => s.neighbor === neighbor && s.signal === signal)
+  return found?.blocks ? found.blocks.on.map((v, i) => Math.log(v / found.blocks!.off[i])).filter(Number.isFinite) : []
+}
+
+/**
  * The change the runs really saw on a latency signal: the mean over every pair of every run (each run's last look)
  * of ln(fault-on / fault-off), its 95% interval clustered by run, since the pairs of one run share its machine
  * state. The shift multiplies the fault-on readings exactly, but on top of whatever the null dose itself does to
@@ -258,10 +267,7 @@ export interface Realised {
  * runs "at the threshold" may truly be beyond it. Null with fewer than two runs that kept their pairs.
  */
 export function realisedChange(journals: Journal[], neighbor: string, signal: string): Realised | null {
-  const runs = journals.map((j) => {
-    const found = j.design?.looks?.at(-1)?.signals.find((s) => s.neighbor === neighbor && s.signal === signal)
-    return found?.blocks ? found.blocks.on.map((v, i) => Math.log(v / found.blocks!.off[i])).filter(Number.isFinite) : []
-  }).filter((r) => r.length > 0)
+  const runs = journals.map((j) => pairLogRatios(j, neighbor, signal)).filter((r) => r.length > 0)
   if (runs.length < 2) return null
   const all = runs.flat()
   const mean = all.reduce((a, b) => a + b, 0) / all.length

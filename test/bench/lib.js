@@ -29,6 +29,16 @@ export const atLeastShareOf = (share, peer) => (o, p) => {
 }
 
 /** The ports this bench may use (the machine's other users have theirs). */
+/**
+ * The id row 8's lines report under when run in a variant: under load ("8 loaded"), its part on the real runner
+ * ("8 runner", "8 runner loaded") and that part rating one latency signal alone ("8 runner p99 loaded"); undefined
+ * for the row itself. The row's lines and a failed row's line both take it from here.
+ */
+export function verdictRowId({runner = false, signal, loaded = false}) {
+  const variant = [runner && 'runner', runner && signal?.replace(/^latency_/, ''), loaded && 'loaded'].filter(Boolean)
+  return variant.length ? `8 ${variant.join(' ')}` : undefined
+}
+
 export const PORTS = {sink: 19700, iperf: 19701, drain: 19702, watchServer: 19710, scaleServer: 19711, workload: 19720}
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {detectProgram, summarize, Tracker} from './lib.js'
+import {detectProgram, summarize, Tracker, verdictRowId} from './lib.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -125,10 +125,8 @@ function resultCell(line) {
 /** the id a failed row reports under: a row run in a variant (row 8 under load, or its runner part alone) keeps it */
 function failedRowId(row) {
   if (row.n !== 8) return undefined
-  const runner = process.env.CHAOS_BENCH_RUNNER_ONLY === '1'
-  const signal = runner && process.env.CHAOS_BENCH_RUNNER_SIGNAL?.replace(/^latency_/, '')
-  const variant = [runner && 'runner', signal, process.env.CHAOS_BENCH_LOAD === '1' && 'loaded'].filter(Boolean)
-  return variant.length ? `8 ${variant.join(' ')}` : undefined
+  const env = process.env
+  return verdictRowId({runner: env.CHAOS_BENCH_RUNNER_ONLY === '1', signal: env.CHAOS_BENCH_RUNNER_SIGNAL, loaded: env.CHAOS_BENCH_LOAD === '1'})
 }
 
 function table(results) {

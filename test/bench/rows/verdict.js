@@ -48,7 +48,7 @@ import {blockValue} from '../../../dist/verdict/judge-blocks.js'
 import {studentTQuantile} from '../../../dist/verdict/sequential.js'
 import {clopperPearson as exactInterval, ratedShift, realisedChange as realisedOverRuns} from '../../../dist/calibrate/report.js'
 import {wilsonInterval} from '../../../dist/verdict/stats.js'
-import {PORTS, sleep, waitFor, waitHttp} from '../lib.js'
+import {PORTS, sleep, verdictRowId, waitFor, waitHttp} from '../lib.js'
 
 const RATE = 100
 const TIMEOUT_MS = 2000
@@ -133,7 +133,7 @@ export async function run({tracker, pick, mode, root, log}) {
   for (const f of families) log(`${f.h.signal} +${f.h.max_increase * 100}%, ${f.kind} (×${f.factor}): ${describe(f.trials)}`)
 
   const suffix = loaded ? ` — beside stress-ng ${LOAD.join(' ')}` : ''
-  const id = loaded ? '8 loaded' : undefined
+  const id = verdictRowId({loaded})
   const lines = []
   for (const h of HYPOTHESES) {
     const L = h.max_increase
@@ -194,7 +194,7 @@ function runnerScope(loaded) {
   const asked = process.env.CHAOS_BENCH_RUNNER_SHIFTS?.split(',').map((x) => Number(x) / 100)
   if (asked?.some((x) => !(x > 0))) throw new Error(`CHAOS_BENCH_RUNNER_SHIFTS must be positive percentages, comma-separated (got ${process.env.CHAOS_BENCH_RUNNER_SHIFTS})`)
   const shifts = asked ?? [...new Set(hypotheses.flatMap((h) => [h.max_increase, 2 * h.max_increase]))].sort((a, b) => a - b)
-  const id = ['8 runner', only && only.replace(/^latency_/, ''), loaded && 'loaded'].filter(Boolean).join(' ')
+  const id = verdictRowId({runner: true, signal: only, loaded})
   return {only, hypotheses, shifts, id}
 }
 
