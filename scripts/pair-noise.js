@@ -6,11 +6,13 @@
 // the fault's own variation from block to block, which no estimator removes.
 //
 //   npm run build && node scripts/pair-noise.js [--seconds 240] [--rate 100] [--block 4] [-- workload args...]
-//   node scripts/pair-noise.js --journals J.json...   # the same sd from real runs' journals (each run's last look)
+//   node scripts/pair-noise.js --journals J.json...   # the same sd from real runs' journals (each run's last look;
+//                                                     # after npm run build, for the runner's own reading of them)
 //
 // With --journals it also prints each run's mean ratio and their spread between runs: pairs of one run share that
 // run's machine state, so two batches (a platform against another, a day against another) are compared by their
-// run means, whose standard error is the honest one, not by the pooled pairs'.
+// run means, whose standard error is the honest one, not by the pooled pairs'. And the probe's own send lag in
+// each arm (journals since the send lag was kept per request): the instrument's share of a change between them.
 //
 // The workload defaults to the main job's API (`chaos workload --cache 320Mi`) on a free loopback port; its requests
 // go to 127.0.0.1 only. Prints one line per estimator and quantile.
@@ -32,17 +34,23 @@ const sdOf = (values) => {
 const signed = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`
 
 if (args[0] === '--journals') {
-  // each run's last look holds every pair's block statistics (design.looks[].signals[].blocks, on[i] with off[i])
+  // the runner's own reading of a run's pairs (its last look holds every pair), as chaos calibrate's realised change
+  const {pairLogRatios} = await import('../dist/calibrate/report.js')
   const pooled = new Map()
   const runMeans = new Map()
+  const sendLags = new Map()
   for (const file of args.slice(1)) {
     const journal = JSON.parse(readFileSync(file, 'utf8'))
-    const last = journal.design?.looks?.at(-1)
-    for (const signal of last?.signals ?? []) {
-      if (!signal.blocks || !/^latency_/.test(signal.signal)) continue
-      const ratios = signal.blocks.on.map((v, i) => Math.log(v / signal.blocks.off[i])).filter(Number.isFinite)
-      pooled.set(signal.signal, [...(pooled.get(signal.signal) ?? []), ...ratios])
-      if (ratios.length > 0) runMeans.set(signal.signal, [...(runMeans.get(signal.signal) ?? []), sdOf(ratios).mean])
+    for (const {neighbor, sendLagMsByArm} of journal.design?.instrument ?? []) {
+      if (sendLagMsByArm) sendLags.set(neighbor, [...(sendLags.get(neighbor) ?? []), sendLagMsByArm])
+    }
+    for (const {neighbor, signal} of journal.design?.looks?.at(-1)?.signals ?? []) {
+      if (!/^latency_/.test(signal)) continue
+      const key = `${neighbor} ${signal}`
+      const ratios = pairLogRatios(journal, neighbor, signal)
+      if (ratios.length === 0) continue
+      pooled.set(key, [...(pooled.get(key) ?? []), ...ratios])
+      runMeans.set(key, [...(runMeans.get(key) ?? []), sdOf(ratios).mean])
     }
   }
   for (const [signal, ratios] of pooled) {
@@ -52,6 +60,13 @@ if (args[0] === '--journals') {
     if (means.length < 2) continue
     const between = sdOf(means)
     console.log(`  per run: ${means.map(signed).join(' ')}; between runs sd ${between.sd.toFixed(3)}, mean ${signed(between.mean)} (se ${(between.sd / Math.sqrt(means.length)).toFixed(3)})`)
+  }
+  // the instrument's own lateness, inside every latency: a difference between the arms is its share of a change
+  for (const [neighbor, runs] of sendLags) {
+    const mean = (arm) => runs.reduce((a, r) => a + r[arm], 0) / runs.length
+    const differences = runs.map((r) => r.on - r.off)
+    const spread = runs.length > 1 ? `, se ${(sdOf(differences).sd / Math.sqrt(runs.length)).toFixed(3)} ms` : ''
+    console.log(`${neighbor} probe send lag, mean of ${runs.length} runs: fault-on ${mean('on').toFixed(3)} ms, fault-off ${mean('off').toFixed(3)} ms (on - off ${signed(mean('on') - mean('off'))} ms${spread})`)
   }
   process.exit(0)
 }

@@ -24,8 +24,14 @@ export interface RemoteProbeCounts {
   maxSendLagMs: number
 }
 
-/** One record, compact: [scheduled epoch ms, latency s, ok 1/0, status or null, error?]. */
-export type PackedRecord = [number, number, 0 | 1, number | null] | [number, number, 0 | 1, number | null, string]
+/**
+ * One record, compact: [scheduled epoch ms, latency s, ok 1/0, status or null, error or null, send lag ms]. The
+ * first four alone, or with the error fifth, are records of before the send lag was kept (bench recordings), still read.
+ */
+export type PackedRecord =
+  | [number, number, 0 | 1, number | null]
+  | [number, number, 0 | 1, number | null, string]
+  | [number, number, 0 | 1, number | null, string | null, number]
 
 /** How late the instrument was in one interval [from, to) of the probe process's clock (epoch ms). */
 export interface InstrumentInterval {
@@ -61,12 +67,14 @@ export function isLagged(interval: Omit<InstrumentInterval, 'lagged'>): boolean 
 }
 
 export function packRecord(r: ProbeRecord): PackedRecord {
+  if (r.sendLagMs !== undefined) return [r.t, r.latencySeconds, r.ok ? 1 : 0, r.status ?? null, r.error ?? null, r.sendLagMs]
   return r.error === undefined ? [r.t, r.latencySeconds, r.ok ? 1 : 0, r.status ?? null] : [r.t, r.latencySeconds, r.ok ? 1 : 0, r.status ?? null, r.error]
 }
 
 export function unpackRecord(p: PackedRecord): ProbeRecord {
   const record: ProbeRecord = {t: p[0], latencySeconds: p[1], ok: p[2] === 1}
   if (p[3] !== null) record.status = p[3]
-  if (p.length === 5) record.error = p[4]
+  if (p.length >= 5 && p[4] !== null) record.error = p[4]
+  if (p.length === 6) record.sendLagMs = p[5]
   return record
 }

@@ -32,6 +32,12 @@ export interface ProbeRecord {
   /** 'timeout', or the transport error's code (ECONNREFUSED, ECONNRESET...) */
   error?: string
   /**
+   * how late the probe sent it after its scheduled time: the instrument's own lateness, inside latencySeconds (which
+   * counts from the schedule, so that a stalled probe cannot hide a stalled neighbour); compared between the arms of
+   * a run so that a fault that slows the instrument rather than the neighbour can be told apart
+   */
+  sendLagMs?: number
+  /**
    * epoch ms at which the toolkit counted it in its histogram (a remote probe's batch arriving): a scrape taken at T
    * holds exactly the records observed before T, whenever they were sent
    */
@@ -80,6 +86,7 @@ export interface ProbeStats {
 interface InFlightRequest {
   scheduledAt: number
   scheduledEpoch: number
+  sendLagMs: number
   deadline: number
   /** gives up on the request in flight (a timeout) */
   cancel?: () => void
@@ -205,7 +212,7 @@ export class HttpProbe {
     if (lag > this.counts.lagMaxMs) this.counts.lagMaxMs = lag
     this.onSend?.(scheduledEpoch, lag)
     // The deadline counts from the scheduled send: a caller waiting on this request gives up then.
-    const entry: InFlightRequest = {scheduledAt, scheduledEpoch, deadline: scheduledAt + this.timeoutMs, done: false}
+    const entry: InFlightRequest = {scheduledAt, scheduledEpoch, sendLagMs: lag, deadline: scheduledAt + this.timeoutMs, done: false}
     this.pending.push(entry)
     this.inFlightCount++
     if (this.pool) {
@@ -248,7 +255,7 @@ export class HttpProbe {
     entry.cancel = undefined
     this.inFlightCount--
     const latencySeconds = timedOut ? this.timeoutMs / 1000 : (performance.now() - entry.scheduledAt) / 1000
-    const record: ProbeRecord = {t: entry.scheduledEpoch, latencySeconds, ok: outcome.ok}
+    const record: ProbeRecord = {t: entry.scheduledEpoch, latencySeconds, ok: outcome.ok, sendLagMs: entry.sendLagMs}
     if (outcome.status !== undefined) record.status = outcome.status
     if (outcome.error !== undefined) record.error = outcome.error
     if (this.onRecord) this.onRecord(record)

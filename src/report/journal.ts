@@ -76,7 +76,10 @@ export interface Journal {
      * (reported, not dropped: a probe starved by the fault lags exactly when the neighbour suffers) */
     instrument: {neighbor: string, meanSendLagMs: number, maxSendLagMs: number, laggedIntervals: number, requestsInLaggedIntervals: number,
       /** @deprecated the same count as requestsInLaggedIntervals, under its first name (they are judged, not dropped); journal fields are never renamed */
-      droppedRequests: number}[]
+      droppedRequests: number
+      /** the probe's mean send lag over the requests of fault-on and of fault-off blocks (interleaved runs); each
+       * latency carries its request's, so their difference is the instrument's share of a change between the arms */
+      sendLagMsByArm?: {on: number, off: number}}[]
   }
   target: {name: string, boundary: string, unexpectedExits: number, lastExit?: string}
   neighbors: {

@@ -73,7 +73,8 @@ export function pooledEfficacy(efficacies: Efficacy[], design: Design): Efficacy
 /**
  * The instrument's own lag, where the probe measures it: the intervals it lagged in and their requests, counted and
  * judged all the same (a probe starved by the fault lags exactly when the neighbour suffers: leaving them out hid
- * harm, docs/isolation-findings.md).
+ * harm, docs/isolation-findings.md); and its mean send lag in each arm's blocks, which every latency carries, so a
+ * fault that slows the instrument more than the neighbour shows as a difference between the two.
  */
 export function instrumentReport(neighbours: WorkflowObserver[], blocks: MeasuredBlock[]): NonNullable<Journal['design']>['instrument'] {
   return neighbours.flatMap((o) => {
@@ -81,12 +82,19 @@ export function instrumentReport(neighbours: WorkflowObserver[], blocks: Measure
     if (!stats) return []
     let laggedIntervals = 0
     let requestsInLaggedIntervals = 0
+    const lag = {on: {sum: 0, n: 0}, off: {sum: 0, n: 0}}
     for (const b of blocks) {
       const filtered = withoutLaggedIntervals(o, b)
       laggedIntervals += filtered.laggedIntervals
       requestsInLaggedIntervals += filtered.requestsInLaggedIntervals
+      for (const r of o.probe!.records(b.from, b.to)) {
+        if (r.sendLagMs === undefined) continue
+        lag[b.arm].sum += r.sendLagMs
+        lag[b.arm].n++
+      }
     }
-    return [{neighbor: o.workflow.name, meanSendLagMs: stats.meanSendLagMs, maxSendLagMs: stats.maxSendLagMs, laggedIntervals, requestsInLaggedIntervals, droppedRequests: requestsInLaggedIntervals}]
+    const byArm = lag.on.n > 0 && lag.off.n > 0 ? {sendLagMsByArm: {on: significant(lag.on.sum / lag.on.n), off: significant(lag.off.sum / lag.off.n)}} : {}
+    return [{neighbor: o.workflow.name, meanSendLagMs: stats.meanSendLagMs, maxSendLagMs: stats.maxSendLagMs, laggedIntervals, requestsInLaggedIntervals, droppedRequests: requestsInLaggedIntervals, ...byArm}]
   })
 }
 

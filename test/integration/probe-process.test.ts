@@ -135,6 +135,10 @@ describe('RemoteProbe', () => {
     expect(local.charged).toBeGreaterThan(0.9)
     expect(local.p50).toBeGreaterThan(0.3)
     expect(local.p99).toBeGreaterThan(0.7)
+    // and each record says whose wait it was: the in-process probe's own send lag, which the child did not have
+    const sendLagP50 = (seen: typeof remote) => quantile(seen.inBlock.map((r) => r.sendLagMs!), 0.5)
+    expect(sendLagP50(local)).toBeGreaterThan(300)
+    expect(sendLagP50(remote)).toBeLessThan(50)
   })
 
   it('reports the instrument\'s own lag per interval, and flags a stalled instrument', async () => {

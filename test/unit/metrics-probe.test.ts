@@ -73,10 +73,35 @@ describe('HttpProbe', () => {
     expect(stats.inFlight).toBe(0)
     // typically about 1 ms; generous because other work on this machine can stall the event loop
     expect(stats.meanSendLagMs).toBeLessThan(20)
+    // each record carries its own send lag, inside its latency (counted from the schedule); together they are the mean
+    expect(records.every((r) => r.sendLagMs !== undefined && r.sendLagMs >= 0 && r.sendLagMs / 1000 <= r.latencySeconds)).toBe(true)
+    const all = probe.records()
+    expect(all.reduce((a, r) => a + r.sendLagMs!, 0) / all.length).toBeCloseTo(stats.meanSendLagMs, 6)
 
     const families = parsePrometheusText(await registry.metrics())
     const histogram = histogramBuckets(families, PROBE_HISTOGRAM_NAME, {neighbor: 'api', outcome: 'ok'})
     expect(histogram.count).toBe(stats.completed)
+  })
+
+  it('charges a stall of its own event loop to the requests it held up, as their send lag', async () => {
+    const {url} = await serve((_request, response) => response.end('ok'))
+    const probe = new HttpProbe({url, rate: 200, timeoutMs: 1000})
+    probes.push(probe)
+    probe.start()
+    await sleep(300)
+    // the probe's own loop held for 80 ms: about 16 sends fall due meanwhile and go out late
+    const stallFrom = Date.now()
+    while (Date.now() - stallFrom < 80) { /* busy */ }
+    await sleep(300)
+    await probe.stop()
+    const held = probe.records(stallFrom, stallFrom + 60)
+    expect(held.length).toBeGreaterThanOrEqual(8)
+    // the first request due in the stall waited for nearly all of it
+    expect(Math.max(...held.map((r) => r.sendLagMs!))).toBeGreaterThanOrEqual(50)
+    for (const r of held) expect(r.latencySeconds * 1000).toBeGreaterThanOrEqual(r.sendLagMs!)
+    const before = probe.records(stallFrom - 250, stallFrom - 50)
+    expect(before.length).toBeGreaterThanOrEqual(20)
+    expect(before.filter((r) => r.sendLagMs! < 20).length).toBeGreaterThanOrEqual(before.length * 0.8)
   })
 
   it('does not slow down when the neighbour does: the load stays open-loop', async () => {
