@@ -4,7 +4,7 @@
 // is about: the dose lands in both; only in the shared box do the API's requests fail.
 import {spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdtempSync, readFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -179,7 +179,8 @@ describe('the fork stressor', () => {
 describe('the demo workload with --spawn', () => {
   it('answers 503 when the kernel refuses its fork, and 200 again once the pids are given back', async () => {
     const target = box(60)
-    const workload = spawn(process.execPath, ['bin/run.js', 'workload', '--port', '19331', '--spawn', '--data-dir', mkdtempSync(join(tmpdir(), 'chaos-spawn-'))], {stdio: 'ignore'})
+    const dataDir = mkdtempSync(join(tmpdir(), 'chaos-spawn-'))
+    const workload = spawn(process.execPath, ['bin/run.js', 'workload', '--port', '19331', '--spawn', '--data-dir', dataDir], {stdio: 'ignore'})
     try {
       target.addProcess(workload.pid!)
       const work = async () => {
@@ -200,6 +201,7 @@ describe('the demo workload with --spawn', () => {
     } finally {
       workload.kill('SIGTERM')
       await new Promise((resolve) => workload.once('exit', resolve))
+      rmSync(dataDir, {recursive: true, force: true})
     }
   })
 })

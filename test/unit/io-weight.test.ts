@@ -1,16 +1,22 @@
 // An I/O weight on cgroup v1 goes to whichever weight file the kernel has (CFQ's blkio.weight, else bfq's
 // blkio.bfq.weight), and the writer says when the file already held it: how the Docker platform learns that the
 // engine discarded BlkioWeight on a kernel without CFQ, and writes it itself.
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {describe, expect, it} from 'vitest'
+import {afterAll, describe, expect, it} from 'vitest'
 
 import {ioWeightUnsupported, writeV1IoWeight} from '../../src/host/cgroupfs.js'
 
+const made: string[] = []
+afterAll(() => {
+  for (const dir of made.splice(0)) rmSync(dir, {recursive: true, force: true})
+})
+
 function blkio(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'chaos-blkio-'))
+  made.push(dir)
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text)
   return dir
 }
