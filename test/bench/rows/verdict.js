@@ -28,6 +28,7 @@
 // CHAOS_BENCH_RUNNER_FROM=PATH summarises a calibration made by that command instead of running one: a directory
 // as this row leaves it (calibration.json, journals/), or a calibration file alone (rates only: the measuring
 // times are read from the journals); CHAOS_BENCH_LOAD=1 beside it says the calibration was made under the load.
+// PATH,PATH... reads several as one: their A/A runs pooled, their shifts side by side.
 // CHAOS_BENCH_RUNNER_SIGNAL=latency_p99 (or latency_p95) rates that hypothesis alone: the calibration is of a copy
 // of the main job's file with the other latency hypothesis left out, so that no other signal's breach stops a run
 // first, shifted to that threshold and twice it; its lines are row "8 runner p99" (and "... loaded").
@@ -202,16 +203,18 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
   const scope = runnerScope(loaded)
   const {hypotheses} = scope
   const made = process.env.CHAOS_BENCH_RUNNER_FROM ? readRunnerCalibration(process.env.CHAOS_BENCH_RUNNER_FROM, scope, log) : await runCalibration({tracker, root, runs, loaded, scope, log})
-  const {calibration, journals} = made
-  const journal = (id) => JSON.parse(readFileSync(join(journals, `${id}.json`), 'utf8'))
+  const {calibration} = made
+  // a family's journals: the directory of the calibration it came from, when that one kept them
+  const journalsOf = (family) => made.journalsOf.get(family)
+  const journal = (family, id) => JSON.parse(readFileSync(join(journalsOf(family), `${id}.json`), 'utf8'))
   /** the counts of a family as trials, when its journals are not at hand: no measuring time */
   const fromCounts = ({contained = 0, breach = 0, inconclusive = 0, aborted = 0}) =>
     [...Array(contained).fill('contained'), ...Array(breach).fill('breach'), ...Array(inconclusive + aborted).fill('inconclusive')].map((verdict) => ({verdict}))
   /** one trial per run: the run's verdict (signal undefined) or one signal's of the shifted neighbour */
   const trialsOf = (family, signal) => {
-    if (!journals) return fromCounts(signal === undefined ? family.verdicts : family.signals.find((x) => x.signal === signal).verdicts)
+    if (!journalsOf(family)) return fromCounts(signal === undefined ? family.verdicts : family.signals.find((x) => x.signal === signal).verdicts)
     return family.runIds.map((id) => {
-      const j = journal(id)
+      const j = journal(family, id)
       const blocks = j.design?.blocks ?? []
       const verdict = signal === undefined ? j.verdict : j.neighbors.find((n) => n.name === 'api')?.signals.find((x) => x.signal === signal)?.verdict
       return {
@@ -222,14 +225,14 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
     })
   }
   /** the change the runs of a family really saw on a signal (src/calibrate/report.ts realisedChange), from its journals */
-  const realisedOf = (family, signal) => journals ? realisedOverRuns(family.runIds.map(journal), 'api', signal) : family.signals?.find((x) => x.signal === signal)?.realised ?? undefined
+  const realisedOf = (family, signal) => journalsOf(family) ? realisedOverRuns(family.runIds.map((id) => journal(family, id)), 'api', signal) : family.signals?.find((x) => x.signal === signal)?.realised ?? undefined
   const signed1 = (x) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`
   const describeRealised = (r) => r ? `realised ${signed1(r.change)} (95% CI ${signed1(r.low)} … ${signed1(r.high)}, ${r.pairs} pairs of ${r.runs} runs)` : undefined
   const suffix = loaded ? ` — beside stress-ng ${LOAD.join(' ')}` : ''
   const aa = trialsOf(calibration.aa)
   const lines = [
     rateLine(`runner, ${RUNNER_FILE} A/A (null dose): false breach (the run's verdict)${suffix}`, aa, 'breach', {atMost: 5}),
-    ...(journals ? [{what: `runner, A/A: measuring time to a decision (decided runs)${suffix}`, unit: 's', ours: decidedSeconds(aa), peer: '-', goal: '-'}] : []),
+    ...(journalsOf(calibration.aa) ? [{what: `runner, A/A: measuring time to a decision (decided runs)${suffix}`, unit: 's', ours: decidedSeconds(aa), peer: '-', goal: '-'}] : []),
   ]
   const shifted = (x) => calibration.shift.find((s) => Math.abs(s.shift - x) < 1e-9)
   /**
@@ -301,7 +304,8 @@ async function runCalibration({tracker, root, runs, loaded, scope, log}) {
   }
   if (result.code !== 0) throw new Error(`chaos calibrate exited ${result.code}: ${result.stderr.slice(-2000)}`)
   const how = `\`chaos calibrate ${scope.only ? `COPY` : RUNNER_FILE} --runs ${aaRuns} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${runs}\`${scope.only ? `, COPY ${RUNNER_FILE} with ${scope.only} its only latency hypothesis` : ''}${keep ? `, kept in ${keep}` : ''}`
-  return {calibration: JSON.parse(readFileSync(output, 'utf8')), journals, how}
+  const calibration = JSON.parse(readFileSync(output, 'utf8'))
+  return {calibration, journalsOf: new Map([calibration.aa, ...calibration.shift].map((family) => [family, journals])), how}
 }
 
 /**
@@ -322,10 +326,30 @@ function singleSignalCopy(root, dir, signal) {
 }
 
 /**
- * A calibration made earlier by the same command (CHAOS_BENCH_RUNNER_FROM): a directory holding calibration.json
- * and journals/, or a calibration file alone. Refused unless it is of the main job's file with every shift.
+ * Calibrations made earlier by the same command (CHAOS_BENCH_RUNNER_FROM, comma-separated): each a directory holding
+ * calibration.json and journals/, or a calibration file alone. Refused unless each is of the main job's file and
+ * judged the latency signals rated. Several are one calibration: their A/A runs pooled and their shifts side by
+ * side (on a busy machine, a shift made up for the null dose at the threshold in one, twice it in another).
  */
-function readRunnerCalibration(path, scope, log) {
+function readRunnerCalibration(paths, scope, log) {
+  const read = paths.split(',').filter(Boolean).map((path) => readOneCalibration(path, scope, log))
+  const journalsOf = new Map()
+  for (const {calibration, journals} of read) for (const family of calibration.shift) journalsOf.set(family, journals)
+  if (read.length === 1) {
+    journalsOf.set(read[0].calibration.aa, read[0].journals)
+    return {calibration: read[0].calibration, journalsOf, how: read[0].how}
+  }
+  const aas = read.map((r) => r.calibration.aa)
+  const sum = (key) => Object.fromEntries(['contained', 'breach', 'inconclusive', 'aborted'].map((v) => [v, aas.reduce((a, x) => a + (x[key]?.[v] ?? 0), 0)]))
+  // the pooled A/A: its counts, and its runs' journals only when every one of them kept its own
+  const aa = {runs: aas.reduce((a, x) => a + x.runs, 0), verdicts: sum('verdicts'), runIds: aas.flatMap((x) => x.runIds ?? [])}
+  const journals = read.map((r) => r.journals)
+  if (journals.every(Boolean) && new Set(journals).size === 1) journalsOf.set(aa, journals[0])
+  const calibration = {...read[0].calibration, aa, shift: read.flatMap((r) => r.calibration.shift)}
+  return {calibration, journalsOf, how: read.map((r) => r.how).join('; and ')}
+}
+
+function readOneCalibration(path, scope, log) {
   const dir = statSync(path).isDirectory() ? path : undefined
   const calibration = JSON.parse(readFileSync(dir ? join(dir, 'calibration.json') : path, 'utf8'))
   const file = calibration.experiment?.file ?? ''
