@@ -264,6 +264,19 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
     if (off(familyL, realisedL, L)) for (const line of threshold) Object.assign(line, {goal: '- (the realised change is not at the threshold)', check: undefined})
     if (off(family2L, realised2L, 2 * L)) Object.assign(power, {goal: '- (the realised change is not twice the threshold)', check: undefined})
     lines.push(...threshold, power)
+    // the other families whose runs realised a change below this signal's threshold (a shift asked to make up for
+    // the null dose that fell short of it): their verdicts are shown where they were realised, not judged
+    for (const family of calibration.shift) {
+      if (family === familyL || family === family2L) continue
+      const realised = realisedOf(family, h.signal)
+      if (!realised || ratedShift(family.shift, realised, L) >= L) continue
+      const trials = trialsOf(family, h.signal)
+      const where = `below the threshold${at(realised)}`
+      lines.push(
+        Object.assign(rateLine(`runner, shift ${asked(family)} (${where}), ${name}: breach (wrong)${suffix}`, trials, 'breach', {atMost: 10}), {goal: '- (below the threshold)', check: undefined}),
+        Object.assign(rateLine(`runner, shift ${asked(family)} (${where}), ${name}: contained (right)${suffix}`, trials, 'contained', {atLeast: 0}), {goal: '- (below the threshold)', check: undefined}),
+      )
+    }
   }
   const runnerId = scope.id
   for (const line of lines) line.id = runnerId
