@@ -501,7 +501,11 @@ scrape_configs:
         // twice the scrape interval (2 s) then holds one sample now and then, and that point is missing (seen on a
         // loaded CI machine: one fault point, inconclusive). An interval of 3 s makes the rate window 3 s
         .replace(/^phases: .*$/m, 'phases: {warmup: 0s, baseline: 9s, inject: 12s, recover: 0s, interval: 3s}')
-        .replace(/^hypothesis:\n(  - .*\n)+/m, 'hypothesis:\n  - {signal: cpu_throttled, neighbor: api, max: 10%}\n  - {signal: memory, neighbor: api, max_increase: 50%}\n')
+        // the api's working set against a bound under its 256Mi limit, not against its baseline: a Node workload's
+        // working set is a garbage collector's sawtooth, and its maximum over the 12 s fault window against the 9 s
+        // baseline's once read 25.2Mi -> 42.0Mi (+67%) in CI with nothing touching the api (a breach of a
+        // max_increase of 50%). The hog's harm to the api is what cpu_throttled asks about
+        .replace(/^hypothesis:\n(  - .*\n)+/m, 'hypothesis:\n  - {signal: cpu_throttled, neighbor: api, max: 10%}\n  - {signal: memory, neighbor: api, max: 192Mi}\n')
         + `metrics:
   source: prometheus
   url: ${prometheus.url}

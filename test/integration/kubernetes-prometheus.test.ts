@@ -220,7 +220,10 @@ describe('cAdvisor metrics of the fake kubelet through a real Prometheus (platfo
     writeFileSync(file, kubeExperiment({
       name: 'k8s-prometheus-cpu-hog', image: 'chaos-toolkit:test', apiPort: PORTS.api, apiSelector: 'app=api',
       fault: '{type: cpu-hog, load: 100%}', phases: '{warmup: 0s, baseline: 4s, inject: 6s, recover: 0s, interval: 1s}',
-      hypothesis: ['{signal: cpu_throttled, neighbor: api, max: 10%}', '{signal: memory, neighbor: api, max_increase: 50%}'],
+      // the api's working set against a bound under its 256Mi limit, not its baseline: a Node workload's working set
+      // is a garbage collector's sawtooth (the same test against a real kubelet's cAdvisor once read +67% from one
+      // window's maximum to the next with nothing touching the api, test/e2e/kubernetes-node-agent.test.ts)
+      hypothesis: ['{signal: cpu_throttled, neighbor: api, max: 10%}', '{signal: memory, neighbor: api, max: 192Mi}'],
       extra: `metrics:
   source: prometheus
   url: ${prometheus.url}
