@@ -99,9 +99,11 @@ describe('HttpProbe', () => {
     // the first request due in the stall waited for nearly all of it
     expect(Math.max(...held.map((r) => r.sendLagMs!))).toBeGreaterThanOrEqual(50)
     for (const r of held) expect(r.latencySeconds * 1000).toBeGreaterThanOrEqual(r.sendLagMs!)
-    const before = probe.records(stallFrom - 250, stallFrom - 50)
+    // the requests before it were sent about on time: their median lag far below the stall's (relative, since a busy
+    // machine delays this test's own timers by some milliseconds too)
+    const before = probe.records(stallFrom - 250, stallFrom - 50).map((r) => r.sendLagMs!).sort((a, b) => a - b)
     expect(before.length).toBeGreaterThanOrEqual(20)
-    expect(before.filter((r) => r.sendLagMs! < 20).length).toBeGreaterThanOrEqual(before.length * 0.8)
+    expect(before[Math.floor(before.length / 2)]).toBeLessThan(Math.max(...held.map((r) => r.sendLagMs!)) / 2)
   })
 
   it('does not slow down when the neighbour does: the load stays open-loop', async () => {
