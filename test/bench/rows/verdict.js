@@ -353,9 +353,10 @@ function readRunnerCalibration(paths, scope, log) {
     return {calibration: read[0].calibration, journalsOf, how: read[0].how}
   }
   const aas = read.map((r) => r.calibration.aa)
-  const sum = (key) => Object.fromEntries(['contained', 'breach', 'inconclusive', 'aborted'].map((v) => [v, aas.reduce((a, x) => a + (x[key]?.[v] ?? 0), 0)]))
-  // the pooled A/A: its counts, and its runs' journals only when every one of them kept its own
-  const aa = {runs: aas.reduce((a, x) => a + x.runs, 0), verdicts: sum('verdicts'), runIds: aas.flatMap((x) => x.runIds ?? [])}
+  const verdicts = Object.fromEntries(['contained', 'breach', 'inconclusive', 'aborted'].map((v) => [v, aas.reduce((a, x) => a + (x.verdicts?.[v] ?? 0), 0)]))
+  // the pooled A/A: its counts, and its runs' journals only when they all lie in one directory (a journal is looked
+  // up by run id in its family's directory)
+  const aa = {runs: aas.reduce((a, x) => a + x.runs, 0), verdicts, runIds: aas.flatMap((x) => x.runIds ?? [])}
   const journals = read.map((r) => r.journals)
   if (journals.every(Boolean) && new Set(journals).size === 1) journalsOf.set(aa, journals[0])
   const calibration = {...read[0].calibration, aa, shift: read.flatMap((r) => r.calibration.shift)}
