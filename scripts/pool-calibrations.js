@@ -17,34 +17,24 @@ if (files.length === 0) {
   console.error('usage: node scripts/pool-calibrations.js CALIBRATION.json...')
   process.exit(2)
 }
-// the same exact interval the calibration prints, not a second copy of it
-const {clopperPearson} = await import(join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'calibrate', 'report.js'))
+// the pooling is report.ts's, which bench row 8 uses too; the exact interval is the one the calibration prints
+const {poolAa} = await import(join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'calibrate', 'report.js'))
 
 const pct = (x) => `${(100 * x).toFixed(1)}%`
-const total = {breach: 0, judged: 0, contained: 0, inconclusive: 0, notLanded: 0}
-const coverage = new Map()
+const summaries = []
 for (const file of files) {
   const c = JSON.parse(readFileSync(file, 'utf8'))
   const {verdicts, falseBreach, decisionPairs, doseNotLanded} = c.aa
-  total.breach += falseBreach.count
-  total.judged += falseBreach.of
-  total.contained += verdicts.contained
-  total.inconclusive += verdicts.inconclusive
-  total.notLanded += doseNotLanded.count
-  for (const entry of c.aa.coverage) {
-    const pooled = coverage.get(entry.signal) ?? {covered: 0, of: 0}
-    pooled.covered += entry.covered
-    pooled.of += entry.of
-    coverage.set(entry.signal, pooled)
-  }
+  summaries.push(c.aa)
   const load = c.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')
   console.log(`${c.experiment.name} (${c.createdAt.slice(0, 16)}, load ${load}): ${falseBreach.count}/${falseBreach.of} false breaches ` +
     `[${pct(falseBreach.interval.low)}, ${pct(falseBreach.interval.high)}], ${verdicts.contained} contained, ` +
     `${verdicts.inconclusive} inconclusive (${doseNotLanded.count} with the dose not landed), ` +
     `pairs to a decision median ${decisionPairs.median ?? '-'}`)
 }
-const ci = clopperPearson(total.breach, total.judged)
-console.log(`pooled over ${files.length} calibrations: ${total.breach}/${total.judged} false breaches, exact 95% interval ` +
-  `[${pct(ci.low)}, ${pct(ci.high)}]; ${total.contained} contained, ${total.inconclusive} inconclusive ` +
-  `(${total.notLanded} with the dose not landed)`)
-for (const [signal, {covered, of}] of coverage) console.log(`  ${signal}: the final interval held no change in ${covered} of ${of} runs`)
+const pooled = poolAa(summaries)
+const ci = pooled.falseBreach.interval
+console.log(`pooled over ${files.length} calibrations: ${pooled.falseBreach.count}/${pooled.falseBreach.of} false breaches, exact 95% interval ` +
+  `[${pct(ci.low)}, ${pct(ci.high)}]; ${pooled.verdicts.contained} contained, ${pooled.verdicts.inconclusive} inconclusive ` +
+  `(${pooled.doseNotLanded} with the dose not landed)`)
+for (const {signal, covered, of} of pooled.coverage) console.log(`  ${signal}: the final interval held no change in ${covered} of ${of} runs`)

@@ -199,6 +199,47 @@ export function summariseAa(journals: Journal[]): AaSummary {
   }
 }
 
+/**
+ * The A/A runs of several calibrations as one count: the verdict's promise (at most 5% false breaches) is one design
+ * shared by every experiment, and no one file's 20 runs can bound it below 17%, so the runs of several experiments'
+ * own files, each a real run of the runner at its null dose, are pooled, with the exact interval of the pooled rate
+ * and each signal's coverage of no change.
+ */
+export interface PooledAa {
+  calibrations: number
+  verdicts: AaSummary['verdicts']
+  doseNotLanded: number
+  falseBreach: {count: number, of: number, interval: Interval95}
+  coverage: {signal: string, covered: number, of: number}[]
+}
+
+export function poolAa(summaries: Pick<AaSummary, 'verdicts' | 'doseNotLanded' | 'falseBreach' | 'coverage'>[]): PooledAa {
+  const verdicts = {contained: 0, breach: 0, inconclusive: 0, aborted: 0}
+  let count = 0
+  let of = 0
+  let notLanded = 0
+  const coverage = new Map<string, {signal: string, covered: number, of: number}>()
+  for (const s of summaries) {
+    for (const v of Object.keys(verdicts) as (keyof typeof verdicts)[]) verdicts[v] += s.verdicts[v] ?? 0
+    count += s.falseBreach.count
+    of += s.falseBreach.of
+    notLanded += s.doseNotLanded.count
+    for (const entry of s.coverage ?? []) {
+      const pooled = coverage.get(entry.signal) ?? {signal: entry.signal, covered: 0, of: 0}
+      pooled.covered += entry.covered
+      pooled.of += entry.of
+      coverage.set(entry.signal, pooled)
+    }
+  }
+  return {
+    calibrations: summaries.length,
+    verdicts,
+    doseNotLanded: notLanded,
+    falseBreach: {count, of, interval: of ? clopperPearson(count, of) : {low: 0, high: 1}},
+    coverage: [...coverage.values()],
+  }
+}
+
 function splitKey(key: string): [string, string] {
   const at = key.indexOf('/')
   return [key.slice(0, at), key.slice(at + 1)]

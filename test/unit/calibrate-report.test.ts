@@ -2,7 +2,7 @@
 // its pooling over runs, the pairs a design needs to show containment at no change, and the summary of A/A journals.
 import {describe, expect, it} from 'vitest'
 
-import {betaQuantile, clopperPearson, decisionPairs, expectDecision, pairsNeeded, poolNoise, ratedShift, realisedChange, secondsPerPair, shiftRelation, summariseAa, summariseShift} from '../../src/calibrate/report.js'
+import {betaQuantile, clopperPearson, decisionPairs, expectDecision, pairsNeeded, poolAa, poolNoise, ratedShift, realisedChange, secondsPerPair, shiftRelation, summariseAa, summariseShift} from '../../src/calibrate/report.js'
 import {planShift, shiftReading} from '../../src/calibrate/shift.js'
 import type {Experiment} from '../../src/experiment/schema.js'
 import type {Journal, LookRecord} from '../../src/report/journal.js'
@@ -163,6 +163,27 @@ describe('the A/A summary', () => {
     expect(summary.noise).toHaveLength(1)
     expect(summary.noise[0].sd).toBeCloseTo(poolNoise([{sd: 0.2, margin: 0.22, pairs: 6}, {sd: 0.4, margin: 0.22, pairs: 4}, {sd: 0.3, margin: 0.22, pairs: 4}, {sd: 0.1, margin: 0.22, pairs: 4}])!.sd, 12)
     expect(summary.coverage).toEqual([{neighbor: 'api', signal: 'latency_p95', covered: 3, of: 4, levels: [0.95, 0.95, 0.95, 0.95]}])
+  })
+})
+
+describe('the A/A runs of several calibrations pooled', () => {
+  it('adds their verdicts, judged runs and coverage, and gives the pooled rate its exact interval', () => {
+    const one = summariseAa([journal('contained', [lookAt(4, 'contained', 0.1)]), journal('breach', [lookAt(4, 'breach', 0.4)])])
+    const other = summariseAa([journal('contained', [lookAt(4, 'contained', 0.1)]), journal('inconclusive', [lookAt(4, 'undecided', 0.3)], false)])
+    const pooled = poolAa([one, other, {...other, verdicts: {...other.verdicts, aborted: 2}}])
+    expect(pooled.calibrations).toBe(3)
+    expect(pooled.verdicts).toEqual({contained: 3, breach: 1, inconclusive: 2, aborted: 2})
+    // aborted runs judged nothing: the denominator is each calibration's own judged count
+    expect(pooled.falseBreach).toEqual({count: 1, of: 6, interval: clopperPearson(1, 6)})
+    expect(pooled.doseNotLanded).toBe(2)
+    expect(pooled.coverage).toEqual([{signal: 'latency_p95', covered: 5, of: 6}])
+  })
+
+  it('the figures the goal is held to: 0 of 100 bounds the rate under 3.7%, 0 of 74 under 5%, 0 of 20 does not', () => {
+    const none = (runs: number) => ({verdicts: {contained: runs, breach: 0, inconclusive: 0, aborted: 0}, doseNotLanded: {count: 0, notes: []}, falseBreach: {count: 0, of: runs, interval: clopperPearson(0, runs), level: 0.95}, coverage: []})
+    expect(poolAa([none(20), none(20), none(20), none(20), none(20)]).falseBreach.interval.high).toBeCloseTo(0.0362, 4)
+    expect(poolAa([none(10), none(10), none(10), none(10), none(10), none(10), none(10), none(4)]).falseBreach.interval.high).toBeLessThan(0.05)
+    expect(poolAa([none(20)]).falseBreach.interval.high).toBeGreaterThan(0.05)
   })
 })
 

@@ -29,6 +29,8 @@
 // as this row leaves it (calibration.json, journals/), or a calibration file alone (rates only: the measuring
 // times are read from the journals); CHAOS_BENCH_LOAD=1 beside it says the calibration was made under the load.
 // PATH,PATH... reads several as one: their A/A runs pooled, their shifts side by side.
+// CHAOS_BENCH_RUNNER_AA_FROM=FILE,FILE... adds a false-breach line from the A/A calibrations of the experiments' own
+// files (scripts/calibrate-experiments.js), pooled: the goal's 5% needs 72 runs without a breach, more than one file's.
 // CHAOS_BENCH_RUNNER_SIGNAL=latency_p99 (or latency_p95) rates that hypothesis alone: the calibration is of a copy
 // of the main job's file with the other latency hypothesis left out, so that no other signal's breach stops a run
 // first, shifted to that threshold and twice it; its lines are row "8 runner p99" (and "... loaded").
@@ -47,7 +49,7 @@ import {look} from '../../../dist/run/judging.js'
 import {extractSignal} from '../../../dist/run/signals.js'
 import {blockValue} from '../../../dist/verdict/judge-blocks.js'
 import {studentTQuantile} from '../../../dist/verdict/sequential.js'
-import {clopperPearson as exactInterval, ratedShift, realisedChange as realisedOverRuns} from '../../../dist/calibrate/report.js'
+import {clopperPearson as exactInterval, poolAa, ratedShift, realisedChange as realisedOverRuns} from '../../../dist/calibrate/report.js'
 import {wilsonInterval} from '../../../dist/verdict/stats.js'
 import {PORTS, sleep, verdictRowId, waitFor, waitHttp} from '../lib.js'
 
@@ -234,6 +236,14 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
     rateLine(`runner, ${RUNNER_FILE} A/A (null dose): false breach (the run's verdict)${suffix}`, aa, 'breach', {atMost: 5}),
     ...(journalsOf(calibration.aa) ? [{what: `runner, A/A: measuring time to a decision (decided runs)${suffix}`, unit: 's', ours: decidedSeconds(aa), peer: '-', goal: '-'}] : []),
   ]
+  // the false-breach goal carried by the A/A runs of every experiment's own file, pooled (no one file's runs can)
+  const pooledAa = process.env.CHAOS_BENCH_RUNNER_AA_FROM ? readPooledAa(process.env.CHAOS_BENCH_RUNNER_AA_FROM, log) : undefined
+  if (pooledAa) {
+    const {pooled, names} = pooledAa
+    // an aborted run judged nothing: out of the count, as in each calibration's own false-breach rate
+    lines.push(rateLine(`runner, A/A of ${names.length} experiments' own files at their null doses, pooled (${names.join(', ')}): false breach (the run's verdict)${suffix}`,
+      fromCounts({...pooled.verdicts, aborted: 0}), 'breach', {atMost: 5}))
+  }
   const shifted = (x) => calibration.shift.find((s) => Math.abs(s.shift - x) < 1e-9)
   /**
    * The runs of a signal at `target` (its threshold, or twice it): those of a shift asked off it whose change was
@@ -283,6 +293,7 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
   const notes = [
     `row 8 runner: ${made.how}${suffix}: each trial a whole run of the runner (the leak's null dose started and stopped in every fault-on block, the looks, the stopping rule, Holm's correction); a shift multiplies the API's latencies in the fault-on blocks by exactly 1 + shift on the run's own noise, on top of what the null dose itself does (the realised change, on each line, is what the runs saw)`,
     `row 8 runner: A/A ${describe(aa)}`,
+    ...(pooledAa ? [`row 8 runner: A/A pooled over the experiments' own files (CHAOS_BENCH_RUNNER_AA_FROM; each \`chaos calibrate FILE --runs N --spikes 0\`, as scripts/calibrate-experiments.js runs it): ${pooledAa.each.join('; ')}; the final interval held no change in ${pooledAa.pooled.coverage.map((c) => `${c.covered}/${c.of} (${c.signal})`).join(', ')}`] : []),
     ...calibration.shift.flatMap((family) => [
       `row 8 runner: shift +${+(family.shift * 100).toFixed(2)}%, the run's verdict: ${describe(trialsOf(family))}`,
       ...hypotheses.map((h) => `row 8 runner: shift +${+(family.shift * 100).toFixed(2)}%, ${h.signal} (max_increase ${h.max_increase * 100}%): ${describe(trialsOf(family, h.signal))}`),
@@ -361,6 +372,24 @@ function readRunnerCalibration(paths, scope, log) {
   if (journals.every(Boolean) && new Set(journals).size === 1) journalsOf.set(aa, journals[0])
   const calibration = {...read[0].calibration, aa, shift: read.flatMap((r) => r.calibration.shift)}
   return {calibration, journalsOf, how: read.map((r) => r.how).join('; and ')}
+}
+
+/**
+ * A/A calibrations of the experiments' own files (CHAOS_BENCH_RUNNER_AA_FROM, comma-separated calibration files),
+ * pooled as scripts/pool-calibrations.js pools them. Refused when one has no A/A runs or is given twice.
+ */
+function readPooledAa(paths, log) {
+  const files = paths.split(',').filter(Boolean)
+  if (new Set(files).size !== files.length) throw new Error('CHAOS_BENCH_RUNNER_AA_FROM: a calibration named twice would count its runs twice')
+  const read = files.map((path) => {
+    const calibration = JSON.parse(readFileSync(path, 'utf8'))
+    if (!(calibration.aa?.runs > 0)) throw new Error(`CHAOS_BENCH_RUNNER_AA_FROM: no A/A runs in ${path}`)
+    return calibration
+  })
+  log(`the real runner's A/A: ${files.length} calibrations pooled (${files.join(', ')})`)
+  const names = [...new Set(read.map((c) => c.experiment.name))]
+  const each = read.map((c, i) => `${c.experiment.name} ${c.aa.falseBreach.count}/${c.aa.falseBreach.of} (${files[i]}, ${c.createdAt.slice(0, 16).replace('T', ' ')}, load average at its end ${c.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')})`)
+  return {pooled: poolAa(read.map((c) => c.aa)), names, each}
 }
 
 function readOneCalibration(path, scope, log) {
