@@ -28,7 +28,8 @@
 // CHAOS_BENCH_RUNNER_FROM=PATH summarises a calibration made by that command instead of running one: a directory
 // as this row leaves it (calibration.json, journals/), or a calibration file alone (rates only: the measuring
 // times are read from the journals); CHAOS_BENCH_LOAD=1 beside it says the calibration was made under the load.
-// PATH,PATH... reads several as one: their A/A runs pooled, their shifts side by side.
+// PATH,PATH... reads several as one: their A/A runs pooled, their shifts side by side, a shift counted in several
+// (a count made in parts) one family, its runs pooled (with their journals: its realised change is over their pairs).
 // CHAOS_BENCH_RUNNER_AA_FROM=FILE,FILE... adds a false-breach line from the A/A calibrations of the experiments' own
 // files (scripts/calibrate-experiments.js), pooled: the goal's 5% needs 72 runs without a breach, more than one file's.
 // CHAOS_BENCH_RUNNER_SIGNAL=latency_p99 (or latency_p95) rates that hypothesis alone: the calibration is of a copy
@@ -206,17 +207,17 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
   const {hypotheses} = scope
   const made = process.env.CHAOS_BENCH_RUNNER_FROM ? readRunnerCalibration(process.env.CHAOS_BENCH_RUNNER_FROM, scope, log) : await runCalibration({tracker, root, runs, loaded, scope, log})
   const {calibration} = made
-  // a family's journals: the directory of the calibration it came from, when that one kept them
-  const journalsOf = (family) => made.journalsOf.get(family)
-  const journal = (family, id) => JSON.parse(readFileSync(join(journalsOf(family), `${id}.json`), 'utf8'))
+  // a run's journal: in the directory of the calibration it came from, when that one kept them
+  const hasJournals = (family) => family.runIds?.length > 0 && family.runIds.every((id) => made.journalDirs.has(id))
+  const journal = (id) => JSON.parse(readFileSync(join(made.journalDirs.get(id), `${id}.json`), 'utf8'))
   /** the counts of a family as trials, when its journals are not at hand: no measuring time */
   const fromCounts = ({contained = 0, breach = 0, inconclusive = 0, aborted = 0}) =>
     [...Array(contained).fill('contained'), ...Array(breach).fill('breach'), ...Array(inconclusive + aborted).fill('inconclusive')].map((verdict) => ({verdict}))
   /** one trial per run: the run's verdict (signal undefined) or one signal's of the shifted neighbour */
   const trialsOf = (family, signal) => {
-    if (!journalsOf(family)) return fromCounts(signal === undefined ? family.verdicts : family.signals.find((x) => x.signal === signal).verdicts)
+    if (!hasJournals(family)) return fromCounts(signal === undefined ? family.verdicts : family.signals.find((x) => x.signal === signal).verdicts)
     return family.runIds.map((id) => {
-      const j = journal(family, id)
+      const j = journal(id)
       const blocks = j.design?.blocks ?? []
       const verdict = signal === undefined ? j.verdict : j.neighbors.find((n) => n.name === 'api')?.signals.find((x) => x.signal === signal)?.verdict
       return {
@@ -227,14 +228,14 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
     })
   }
   /** the change the runs of a family really saw on a signal (src/calibrate/report.ts realisedChange), from its journals */
-  const realisedOf = (family, signal) => journalsOf(family) ? realisedOverRuns(family.runIds.map((id) => journal(family, id)), 'api', signal) : family.signals?.find((x) => x.signal === signal)?.realised ?? undefined
+  const realisedOf = (family, signal) => hasJournals(family) ? realisedOverRuns(family.runIds.map(journal), 'api', signal) : family.signals?.find((x) => x.signal === signal)?.realised ?? undefined
   const signed1 = (x) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`
   const describeRealised = (r) => r ? `realised ${signed1(r.change)} (95% CI ${signed1(r.low)} … ${signed1(r.high)}, ${r.pairs} pairs of ${r.runs} runs)` : undefined
   const suffix = loaded ? ` — beside stress-ng ${LOAD.join(' ')}` : ''
   const aa = trialsOf(calibration.aa)
   const lines = [
     rateLine(`runner, ${RUNNER_FILE} A/A (null dose): false breach (the run's verdict)${suffix}`, aa, 'breach', {atMost: 5}),
-    ...(journalsOf(calibration.aa) ? [{what: `runner, A/A: measuring time to a decision (decided runs)${suffix}`, unit: 's', ours: decidedSeconds(aa), peer: '-', goal: '-'}] : []),
+    ...(hasJournals(calibration.aa) ? [{what: `runner, A/A: measuring time to a decision (decided runs)${suffix}`, unit: 's', ours: decidedSeconds(aa), peer: '-', goal: '-'}] : []),
   ]
   // the false-breach goal carried by the A/A runs of every experiment's own file, pooled (no one file's runs can)
   const pooledAa = process.env.CHAOS_BENCH_RUNNER_AA_FROM ? readPooledAa(process.env.CHAOS_BENCH_RUNNER_AA_FROM, log) : undefined
@@ -329,7 +330,7 @@ async function runCalibration({tracker, root, runs, loaded, scope, log}) {
   if (result.code !== 0) throw new Error(`chaos calibrate exited ${result.code}: ${result.stderr.slice(-2000)}`)
   const how = `\`chaos calibrate ${scope.only ? `COPY` : RUNNER_FILE} --runs ${aaRuns} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${runs}\`${scope.only ? `, COPY ${RUNNER_FILE} with ${scope.only} its only latency hypothesis` : ''}${keep ? `, kept in ${keep}` : ''}`
   const calibration = JSON.parse(readFileSync(output, 'utf8'))
-  return {calibration, journalsOf: new Map([calibration.aa, ...calibration.shift].map((family) => [family, journals])), how}
+  return {calibration, journalDirs: journalDirsOf(calibration, journals), how}
 }
 
 /**
@@ -349,29 +350,49 @@ function singleSignalCopy(root, dir, signal) {
   return file
 }
 
+/** Where each run's journal lies: every run id of a calibration (A/A and shifts) to its journals directory, if any. */
+function journalDirsOf(calibration, journals) {
+  if (!journals) return new Map()
+  return new Map([calibration.aa, ...(calibration.shift ?? [])].flatMap((family) => (family.runIds ?? []).map((id) => [id, journals])))
+}
+
 /**
  * Calibrations made earlier by the same command (CHAOS_BENCH_RUNNER_FROM, comma-separated): each a directory holding
  * calibration.json and journals/, or a calibration file alone. Refused unless each is of the main job's file and
  * judged the latency signals rated. Several are one calibration: their A/A runs pooled and their shifts side by
- * side (on a busy machine, a shift made up for the null dose at the threshold in one, twice it in another).
+ * side (on a busy machine, a shift made up for the null dose at the threshold in one, twice it in another); the
+ * same shift counted in several (a count too long for one sitting, made in parts) is one family, its runs pooled,
+ * which needs their journals: its realised change is pooled over the runs' pairs, not over two summaries.
  */
 function readRunnerCalibration(paths, scope, log) {
   const read = paths.split(',').filter(Boolean).map((path) => readOneCalibration(path, scope, log))
-  const journalsOf = new Map()
-  for (const {calibration, journals} of read) for (const family of calibration.shift) journalsOf.set(family, journals)
-  if (read.length === 1) {
-    journalsOf.set(read[0].calibration.aa, read[0].journals)
-    return {calibration: read[0].calibration, journalsOf, how: read[0].how}
-  }
+  const journalDirs = new Map(read.flatMap(({calibration, journals}) => [...journalDirsOf(calibration, journals)]))
+  if (read.length === 1) return {calibration: read[0].calibration, journalDirs, how: read[0].how}
   const aas = read.map((r) => r.calibration.aa)
-  const verdicts = Object.fromEntries(['contained', 'breach', 'inconclusive', 'aborted'].map((v) => [v, aas.reduce((a, x) => a + (x.verdicts?.[v] ?? 0), 0)]))
-  // the pooled A/A: its counts, and its runs' journals only when they all lie in one directory (a journal is looked
-  // up by run id in its family's directory)
-  const aa = {runs: aas.reduce((a, x) => a + x.runs, 0), verdicts, runIds: aas.flatMap((x) => x.runIds ?? [])}
-  const journals = read.map((r) => r.journals)
-  if (journals.every(Boolean) && new Set(journals).size === 1) journalsOf.set(aa, journals[0])
-  const calibration = {...read[0].calibration, aa, shift: read.flatMap((r) => r.calibration.shift)}
-  return {calibration, journalsOf, how: read.map((r) => r.how).join('; and ')}
+  const aa = {...poolFamilies(aas), runs: aas.reduce((a, x) => a + x.runs, 0)}
+  const byShift = new Map()
+  for (const family of read.flatMap((r) => r.calibration.shift)) {
+    const key = +(family.shift * 100).toFixed(6)
+    byShift.set(key, [...(byShift.get(key) ?? []), family])
+  }
+  const shift = [...byShift.entries()].map(([percent, families]) => {
+    if (families.length === 1) return families[0]
+    if (!families.every((f) => f.runIds.every((id) => journalDirs.has(id)))) {
+      throw new Error(`CHAOS_BENCH_RUNNER_FROM: shift +${percent}% is counted in ${families.length} calibrations; they are read as one only with their journals (its realised change is pooled over the runs' pairs)`)
+    }
+    const merged = poolFamilies(families)
+    // per signal: the counts summed; the realised change is read again from the journals of all the runs
+    const signals = families[0].signals.map((g) => ({signal: g.signal, threshold: g.threshold, verdicts: poolFamilies(families.map((f) => f.signals.find((x) => x.signal === g.signal))).verdicts, realised: null}))
+    return {...families[0], ...merged, runs: families.reduce((a, f) => a + f.runs, 0), signals}
+  })
+  const calibration = {...read[0].calibration, aa, shift}
+  return {calibration, journalDirs, how: read.map((r) => r.how).join('; and ')}
+}
+
+/** Several counts of one family (A/A, one shift, one signal of it) as one: verdicts summed, run ids joined. */
+function poolFamilies(families) {
+  const verdicts = Object.fromEntries(['contained', 'breach', 'inconclusive', 'aborted'].map((v) => [v, families.reduce((a, f) => a + (f.verdicts?.[v] ?? 0), 0)]))
+  return {verdicts, runIds: families.flatMap((f) => f.runIds ?? [])}
 }
 
 /**
