@@ -208,7 +208,7 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
   const made = process.env.CHAOS_BENCH_RUNNER_FROM ? readRunnerCalibration(process.env.CHAOS_BENCH_RUNNER_FROM, scope, log) : await runCalibration({tracker, root, runs, loaded, scope, log})
   const {calibration} = made
   // a run's journal: in the directory of the calibration it came from, when that one kept them
-  const hasJournals = (family) => family.runIds?.length > 0 && family.runIds.every((id) => made.journalDirs.has(id))
+  const hasJournals = (family) => journaled(family, made.journalDirs)
   const journal = (id) => JSON.parse(readFileSync(join(made.journalDirs.get(id), `${id}.json`), 'utf8'))
   /** the counts of a family as trials, when its journals are not at hand: no measuring time */
   const fromCounts = ({contained = 0, breach = 0, inconclusive = 0, aborted = 0}) =>
@@ -350,6 +350,11 @@ function singleSignalCopy(root, dir, signal) {
   return file
 }
 
+/** Whether every run of a family has its journal at hand (journalDirs: run id to directory). */
+function journaled(family, journalDirs) {
+  return family.runIds?.length > 0 && family.runIds.every((id) => journalDirs.has(id))
+}
+
 /** Where each run's journal lies: every run id of a calibration (A/A and shifts) to its journals directory, if any. */
 function journalDirsOf(calibration, journals) {
   if (!journals) return new Map()
@@ -377,7 +382,7 @@ function readRunnerCalibration(paths, scope, log) {
   }
   const shift = [...byShift.entries()].map(([percent, families]) => {
     if (families.length === 1) return families[0]
-    if (!families.every((f) => f.runIds.every((id) => journalDirs.has(id)))) {
+    if (!families.every((f) => journaled(f, journalDirs))) {
       throw new Error(`CHAOS_BENCH_RUNNER_FROM: shift +${percent}% is counted in ${families.length} calibrations; they are read as one only with their journals (its realised change is pooled over the runs' pairs)`)
     }
     const merged = poolFamilies(families)
