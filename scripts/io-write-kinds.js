@@ -10,7 +10,7 @@
 //
 // Everything it makes (a cgroup, two directories under $TMPDIR, the API on port 19263) is removed at the end.
 import {execFileSync, spawn} from 'node:child_process'
-import {mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync} from 'node:fs'
 import http from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -38,11 +38,23 @@ const stopWriters = () => {
   for (const writer of writers) writer.kill('SIGKILL')
   writers = []
 }
+let api
+/** Removes everything it made; also on Ctrl-C or a kill, so nothing it made outlives it. */
+const cleanUp = async () => {
+  stopWriters()
+  api?.kill()
+  // the box can go only once the killed writers have left it
+  for (let i = 0; i < 50 && readFileSync(`${box}/cgroup.procs`, 'utf8').trim() !== ''; i++) await new Promise((resolve) => setTimeout(resolve, 100))
+  rmSync(apiDir, {recursive: true, force: true})
+  rmSync(writeDir, {recursive: true, force: true})
+  rmdirSync(box)
+}
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => void cleanUp().finally(() => process.exit(130)))
 const startWriters = (kind, segment) => {
   writers = Array.from({length: 8}, (_, i) => spawn(...(kind === 'extending' ? dd(`${writeDir}/new${segment}-${i}`, '') : dd(`${writeDir}/old${i}`, 'conv=notrunc')), {stdio: 'ignore'}))
 }
 
-const api = spawn(process.execPath, ['bin/run.js', 'workload', '--port', String(PORT), '--fsync', '--data-dir', apiDir], {stdio: 'ignore'})
+api = spawn(process.execPath, ['bin/run.js', 'workload', '--port', String(PORT), '--fsync', '--data-dir', apiDir], {stdio: 'ignore'})
 await new Promise((resolve) => setTimeout(resolve, 2000))
 
 const plan = Array.from({length: rounds}, () => ['none', 'extending', 'none', 'overwriting']).flat()
@@ -92,7 +104,5 @@ plan.forEach((kind, i) => {
 console.log(`writers throttled to ${rate} MiB/s on ${device}, ${rounds} rounds:`)
 for (const [kind, values] of Object.entries(byKind)) console.log(`  ${kind.padEnd(11)} ${line(values)} (${values.length} requests)`)
 
-rmSync(apiDir, {recursive: true, force: true})
-rmSync(writeDir, {recursive: true, force: true})
-rmdirSync(box)
+await cleanUp()
 process.exit(0)
