@@ -16,6 +16,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {blockDeviceOf} from '../dist/host/blockdev.js'
+// the runner's own estimator, so these quantiles read as a journal's do
+import {quantile} from '../dist/verdict/stats.js'
 
 const rounds = Number(process.argv[2] ?? 3)
 const rate = Number(process.argv[3] ?? 20)
@@ -90,10 +92,6 @@ stopWriters()
 api.kill()
 await new Promise((resolve) => api.once('exit', resolve))
 
-const quantile = (values, p) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
-}
 const line = (values) => ['p50', 'p95', 'p99'].map((name, i) => `${name} ${quantile(values, [0.5, 0.95, 0.99][i]).toFixed(2)} ms`).join(', ')
 const byKind = {}
 plan.forEach((kind, i) => {
