@@ -119,7 +119,8 @@ volumes:
     targetIsolation: `  isolation:
     level: cgroup            # none | shared | cgroup
     io:
-      writeBps: 20Mi/s       # the worker's own throttle on the disk of the run's directory (or of io.path)`,
+      writeBps: 5Mi/s        # the worker's own throttle on the disk of the run's directory (or of io.path); size it by
+                             # what the neighbours' fsyncs can afford: each waits on what the throttle let through`,
     fault: `fault:
   type: io-saturation
   size: 256Mi                # the working file, written over and over, in the run's own directory
