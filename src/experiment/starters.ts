@@ -125,7 +125,8 @@ volumes:
   type: io-saturation
   size: 256Mi                # the working file, written over and over, in the run's own directory
   blockSize: 1Mi             # bytes per direct (O_DIRECT) write
-  depth: 8                   # writes in flight: the queue the disk sees
+  depth: 2                   # writes in flight: the queue the disk sees (two 1Mi writes already take a disk;
+                             # a throttled writer's removal waits for what it has in flight)
   # path: /var/tmp/scratch   # elsewhere: a directory on a disk, listed in safety.allowPaths`,
     hypothesis: `hypothesis:
   - signal: error_rate

@@ -71,7 +71,7 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     const file = 'experiments/host/io-saturation.yaml'
     const journal = await runExperiment({experiment: onApp(shortened(file)), file})
     const efficacy = journal.injection.efficacy!
-    expect(journal.plan.join('\n')).toMatch(/io-saturation: direct writes of 1\.0Mi, 8 in flight, over a 256Mi file in \S+ \(disk \w+, \d+:\d+\) as fast as the disk takes them, charged to cgroup: cgroup \/chaos-[0-9a-f]{8}\/worker on host app \(its throttle on \d+:\d+: write 5\.0Mi\/s\)/)
+    expect(journal.plan.join('\n')).toMatch(/io-saturation: direct writes of 1\.0Mi, 2 in flight, over a 256Mi file in \S+ \(disk \w+, \d+:\d+\) as fast as the disk takes them, charged to cgroup: cgroup \/chaos-[0-9a-f]{8}\/worker on host app \(its throttle on \d+:\d+: write 5\.0Mi\/s\)/)
     expect(efficacy.landed, efficacy.note).toBe(true)
     // counted by the worker's box on the host, read back by its agent after the stressor stopped
     expect(efficacy.note).toMatch(/pressing the target's own throttle \(write 5\.0Mi\/s\), counted by cgroup: cgroup \/chaos-[0-9a-f]{8}\/worker on host app on \w+/)

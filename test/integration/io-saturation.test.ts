@@ -139,7 +139,7 @@ describe('the io-saturation experiments', () => {
     console.log(`io-saturation (contained expected): verdict ${journal.verdict}; dose: ${journal.injection.efficacy?.note}; ${journal.neighbors[0].signals.map((s) => `${s.signal} ${s.baseline} -> ${s.fault} ${s.verdict}`).join('; ')}`)
     expect(journal.rollback.complete).toBe(true)
     expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
-    expect(journal.plan.join('\n')).toMatch(new RegExp(`io-saturation: direct writes of 1.0Mi, 8 in flight, over a 256Mi file in .*${journal.runId} \\(disk \\w+, ${disk.id}\\) as fast as the disk takes them, charged to .* \\(its throttle on ${disk.id}: write 5.0Mi/s\\)`))
+    expect(journal.plan.join('\n')).toMatch(new RegExp(`io-saturation: direct writes of 1.0Mi, 2 in flight, over a 256Mi file in .*${journal.runId} \\(disk \\w+, ${disk.id}\\) as fast as the disk takes them, charged to .* \\(its throttle on ${disk.id}: write 5.0Mi/s\\)`))
     expect(journal.injection.efficacy?.landed).toBe(true)
     expect(journal.injection.efficacy?.note).toMatch(/pressing the target's own throttle \(write 5.0Mi\/s\), counted by cgroup/)
     const perSecond = journal.injection.efficacy!.achieved / 6
@@ -163,7 +163,7 @@ describe('an io-saturation run killed with SIGKILL mid-fault', () => {
     const outside = mkdtempSync('/var/tmp/chaos-io-allowed-')
     // the working file in an allowed directory of the machine's disk, not in the run's own (which cleanup removes anyway)
     const text = readFileSync('experiments/io-saturation.yaml', 'utf8').replaceAll('19161', '19343').replaceAll('19162', '19344')
-      .replace('  depth: 8\n', `  depth: 8\n  path: ${outside}\n`) + `safety: {allowPaths: [${outside}]}\n`
+      .replace('  depth: 2\n', `  depth: 2\n  path: ${outside}\n`) + `safety: {allowPaths: [${outside}]}\n`
     const file = join(state, 'io.yaml')
     writeFileSync(file, text)
     const env = {...process.env, CHAOS_STATE_DIR: state}
