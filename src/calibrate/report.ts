@@ -5,7 +5,7 @@ import type {Journal} from '../report/journal.js'
 import {incompleteBeta, studentTQuantile} from '../verdict/sequential.js'
 import {median, normalQuantile} from '../verdict/stats.js'
 import {criticalT} from '../verdict/three-way.js'
-import {isLatency} from './shift.js'
+import {isLatency, type ShiftDose} from './shift.js'
 
 export interface Interval95 {
   low: number
@@ -342,9 +342,11 @@ export interface ShiftSummary {
   verdicts: Record<Journal['verdict'], number>
   signals: ShiftSignal[]
   runIds: string[]
+  /** what the fault-on blocks started: the null dose, or nothing (--shift-dose none); absent in older files: null */
+  dose?: ShiftDose
 }
 
-export function summariseShift(journals: Journal[], neighbor: string, shift: number, hypotheses: {signal: string, max_increase?: number}[]): ShiftSummary {
+export function summariseShift(journals: Journal[], neighbor: string, shift: number, hypotheses: {signal: string, max_increase?: number}[], dose: ShiftDose = 'null'): ShiftSummary {
   const verdicts = {contained: 0, breach: 0, inconclusive: 0, aborted: 0}
   for (const j of journals) verdicts[j.verdict]++
   const judged = journals.filter((j) => j.verdict !== 'aborted')
@@ -363,7 +365,7 @@ export function summariseShift(journals: Journal[], neighbor: string, shift: num
       realised: realisedChange(judged, neighbor, h.signal),
     }
   })
-  return {neighbor, shift, runs: journals.length, verdicts, signals, runIds: journals.map((j) => j.runId)}
+  return {neighbor, shift, runs: journals.length, verdicts, signals, runIds: journals.map((j) => j.runId), dose}
 }
 
 /**

@@ -14,7 +14,7 @@ import {newRunId, runExperiment} from '../run/runner.js'
 import {formatPercent} from '../verdict/format.js'
 import {hypothesesFor} from '../metrics/source.js'
 import {expectDecision, ratedShift, shiftRelation, spikeRun, summariseAa, summariseShift, type ShiftSummary} from './report.js'
-import {planShift, shiftFactor, shiftReading} from './shift.js'
+import {nothingInjected, planShift, shiftFactor, shiftReading, type ShiftDose} from './shift.js'
 import {planSpike, spikeInjector} from './spike.js'
 import {type Calibration, describeNeed} from './store.js'
 
@@ -32,6 +32,8 @@ export interface CalibrateOptions {
   /** exact shifts of the neighbour's fault-on latencies (+0.25 for ×1.25), each run shiftRuns times at the null dose */
   shifts?: number[]
   shiftRuns?: number
+  /** what the shifted runs' fault-on blocks start: the fault's null dose (default), or nothing */
+  shiftDose?: ShiftDose
   signal?: AbortSignal
   /** one line per finished run */
   onLine?: (line: string) => void
@@ -51,6 +53,7 @@ export async function calibrate(options: CalibrateOptions): Promise<CalibrationR
   // everything refusable is refused before the first run starts
   const spike = options.spikes > 0 ? planSpike(experiment, options.quota, options.neighbor) : undefined
   const shiftRuns = options.shiftRuns ?? 0
+  const shiftDose = options.shiftDose ?? 'null'
   const shift = options.shifts?.length && shiftRuns > 0 ? planShift(experiment, options.shifts, options.neighbor) : undefined
   const nullDose = driverFor(experiment.fault).nullDose(experiment.fault)
   const aaExperiment: Experiment = {...experiment, fault: nullDose}
@@ -74,11 +77,12 @@ export async function calibrate(options: CalibrateOptions): Promise<CalibrationR
   const shifted: Journal[] = []
   const shiftSummaries: ShiftSummary[] = []
   for (const by of shift?.shifts ?? []) {
-    const reading = shiftReading(shift!.neighbor, by)
+    const reading = shiftReading(shift!.neighbor, by, shiftDose)
+    const injector = shiftDose === 'none' ? nothingInjected : undefined
     const these: Journal[] = []
-    for (let i = 0; i < shiftRuns && !options.signal?.aborted; i++) these.push(await run(`shift ${formatPercent(by, true)} ${i + 1}/${shiftRuns}`, {experiment: aaExperiment, reading}))
+    for (let i = 0; i < shiftRuns && !options.signal?.aborted; i++) these.push(await run(`shift ${formatPercent(by, true)} ${i + 1}/${shiftRuns}`, {experiment: aaExperiment, reading, injector}))
     shifted.push(...these)
-    shiftSummaries.push(summariseShift(these, shift!.neighbor, by, hypothesesFor(shift!.neighbor, experiment.hypothesis)))
+    shiftSummaries.push(summariseShift(these, shift!.neighbor, by, hypothesesFor(shift!.neighbor, experiment.hypothesis), shiftDose))
   }
 
   const summary = summariseAa(aa)
@@ -129,7 +133,7 @@ export function renderCalibration(c: Calibration): string {
 
 function renderShift(s: ShiftSummary): string[] {
   const ci = (i: {low: number, high: number}) => `95% CI ${formatPercent(i.low)} … ${formatPercent(i.high)}`
-  const out = [`shift ${formatPercent(s.shift, true)} (neighbour ${s.neighbor}'s fault-on latencies read ${shiftFactor(s.shift)}, exact): ${s.runs} runs: ${s.verdicts.contained} contained, ${s.verdicts.breach} breach, ${s.verdicts.inconclusive} inconclusive`]
+  const out = [`shift ${formatPercent(s.shift, true)} (neighbour ${s.neighbor}'s fault-on latencies read ${shiftFactor(s.shift)}, exact, ${s.dose === 'none' ? 'nothing injected' : 'at the null dose'}): ${s.runs} runs: ${s.verdicts.contained} contained, ${s.verdicts.breach} breach, ${s.verdicts.inconclusive} inconclusive`]
   for (const g of s.signals) {
     const counts = `${g.verdicts.breach} breach, ${g.verdicts.contained} contained, ${g.verdicts.inconclusive} inconclusive of ${g.of}`
     if (g.threshold === null || !(g.threshold > 0)) {

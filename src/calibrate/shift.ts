@@ -18,6 +18,16 @@ export interface ShiftSpec {
   shifts: number[]
 }
 
+/**
+ * What a shifted run's fault-on blocks start. `null`: the fault at its null dose, the whole runner as the A/A runs
+ * have it. `none`: nothing at all, the blocks alternating and judged as ever. On a busy machine starting and stopping
+ * the null dose costs the neighbour something of its own, and that cost moves from run to run (the main job's p95:
+ * +4.4% in one count of 36, +1.7% in the next, one run +13%), so no shift asked there lands on a threshold; with
+ * nothing started, the shift is the whole change, and the rule's errors *at* a threshold can be counted.
+ */
+export const SHIFT_DOSES = ['null', 'none'] as const
+export type ShiftDose = typeof SHIFT_DOSES[number]
+
 /** The signals a shift multiplies: a latency's every quantile and mean scale with it exactly. */
 export const isLatency = (signal: string): boolean => signal.startsWith('latency_')
 
@@ -41,15 +51,15 @@ export function planShift(experiment: Experiment, shifts: number[], neighbor?: s
   return {neighbor: chosen.name, shifts}
 }
 
-export function describeShift(neighbor: string, shift: number): string {
-  return `shift: every latency of neighbour ${neighbor} in the fault-on blocks read ${shiftFactor(shift)} (${formatPercent(shift, true)}, exact, on the run's own noise); the fault at its null dose`
+export function describeShift(neighbor: string, shift: number, dose: ShiftDose = 'null'): string {
+  return `shift: every latency of neighbour ${neighbor} in the fault-on blocks read ${shiftFactor(shift)} (${formatPercent(shift, true)}, exact, on the run's own noise); ${dose === 'null' ? 'the fault at its null dose' : 'nothing started in them, so the shift is the whole change'}`
 }
 
 /** What the runner's looks read instead of the measured samples, in fault-on blocks. */
-export function shiftReading(neighbor: string, shift: number): NonNullable<RunOptions['reading']> {
+export function shiftReading(neighbor: string, shift: number, dose: ShiftDose = 'null'): NonNullable<RunOptions['reading']> {
   const factor = 1 + shift
   return {
-    plan: describeShift(neighbor, shift),
+    plan: describeShift(neighbor, shift, dose),
     adjust: (name: string, signal: SignalName, extracted: Extracted): Extracted => {
       if (name !== neighbor || !isLatency(signal) || 'unavailable' in extracted) return extracted
       const {samples} = extracted
@@ -58,4 +68,14 @@ export function shiftReading(neighbor: string, shift: number): NonNullable<RunOp
       return extracted
     },
   }
+}
+
+/** `--shift-dose none`: what each fault-on block starts instead of the fault, which is nothing; it lands at once. */
+export const nothingInjected: NonNullable<RunOptions['injector']> = {
+  plan: 'fault-on blocks start nothing (--shift-dose none): the design, its looks and its rule as ever, no stressor',
+  start: async () => ({
+    progress: () => 'nothing injected',
+    stop: async () => undefined,
+    efficacy: () => ({landed: true, asked: 0, achieved: 0, unit: 'none', ratio: 1, note: 'nothing injected (a calibration\'s shift alone)'}),
+  }),
 }

@@ -3,6 +3,7 @@ import {join} from 'node:path'
 
 import {Args, Command, Flags} from '@oclif/core'
 
+import {SHIFT_DOSES, type ShiftDose} from '../calibrate/shift.js'
 import {exitCodeFor} from '../cli/errors.js'
 import {handleInterrupts} from '../cli/interrupts.js'
 import {loadExperiment} from '../experiment/load.js'
@@ -26,6 +27,7 @@ Exit codes: 0 calibrated; 2 invalid experiment or usage; 3 interrupted; 4 a run 
     '<%= config.bin %> calibrate experiments/memory-leak.yaml',
     '<%= config.bin %> calibrate experiments/cpu-hog.yaml --runs 10 --spikes 3 --quota 0.2 --output cpu-hog.calibration.json',
     '<%= config.bin %> calibrate experiments/memory-leak.yaml --runs 20 --spikes 0 --shift 25% --shift 50% --shift-runs 20',
+    '<%= config.bin %> calibrate experiments/memory-leak.yaml --runs 1 --spikes 0 --shift 25% --shift-runs 36 --shift-dose none',
   ]
 
   static override args = {file: Args.string({description: 'experiment file', required: true})}
@@ -37,6 +39,7 @@ Exit codes: 0 calibrated; 2 invalid experiment or usage; 3 interrupted; 4 a run 
     neighbor: Flags.string({description: 'the neighbour the spike-in slows or the shift reads (default: the first with a probe; for --shift, with a latency hypothesis)'}),
     shift: Flags.string({description: 'an exact rise, e.g. 25%: runs at the null dose whose neighbour\'s fault-on latencies are read × (1 + shift); repeat for several', multiple: true}),
     'shift-runs': Flags.integer({description: 'runs per --shift', default: 5, min: 1, max: 200}),
+    'shift-dose': Flags.string({description: 'what the shifted runs\' fault-on blocks start: null, the fault at its null dose (the whole runner); none, nothing, so the shift is the whole change even where the null dose itself costs something (a busy machine)', options: [...SHIFT_DOSES], default: 'null'}),
     output: Flags.string({char: 'o', description: 'write the calibration here instead of the state directory'}),
     journals: Flags.string({description: 'also write every run\'s journal into this directory (RUNID.json)'}),
     json: Flags.boolean({description: 'print the calibration as JSON on stdout'}),
@@ -73,7 +76,7 @@ Exit codes: 0 calibrated; 2 invalid experiment or usage; 3 interrupted; 4 a run 
     try {
       result = await calibrate({
         experiment, file: args.file, runs: flags.runs, spikes: flags.spikes, quota, neighbor: flags.neighbor, signal: interrupts.signal,
-        shifts: shifts.map((s) => s.value!), shiftRuns: flags['shift-runs'],
+        shifts: shifts.map((s) => s.value!), shiftRuns: flags['shift-runs'], shiftDose: flags['shift-dose'] as ShiftDose,
         onLine: (line) => process.stderr.write(`${line}\n`),
         onEvent: flags.verbose ? progressPrinter() : undefined,
         onRunId: (id) => {

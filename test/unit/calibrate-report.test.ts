@@ -3,7 +3,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {betaQuantile, clopperPearson, decisionPairs, expectDecision, pairsNeeded, poolAa, poolNoise, ratedShift, realisedChange, secondsPerPair, shiftRelation, summariseAa, summariseShift} from '../../src/calibrate/report.js'
-import {planShift, shiftReading} from '../../src/calibrate/shift.js'
+import {nothingInjected, planShift, shiftReading} from '../../src/calibrate/shift.js'
 import type {Experiment} from '../../src/experiment/schema.js'
 import type {Journal, LookRecord} from '../../src/report/journal.js'
 import {judgeBlocks} from '../../src/verdict/judge-blocks.js'
@@ -243,6 +243,17 @@ describe('the exact shift', () => {
     expect(p99.verdicts).toEqual({breach: 0, contained: 3, inconclusive: 0})
     expect(p99.contained).toEqual(clopperPearson(3, 3))
     expect(summary.runIds).toEqual(['r0.3', 'r0.22', 'r0.2', 'r0'])
+    // what the fault-on blocks started is kept with the family: the null dose unless asked otherwise
+    expect(summary.dose).toBe('null')
+    expect(summariseShift(journals, 'api', 0.25, [], 'none').dose).toBe('none')
+  })
+
+  it('--shift-dose none: the plan says nothing is started, and the block\'s "fault" lands at once and stops at once', async () => {
+    expect(shiftReading('api', 0.25, 'none').plan).toBe('shift: every latency of neighbour api in the fault-on blocks read ×1.25 (+25%, exact, on the run\'s own noise); nothing started in them, so the shift is the whole change')
+    const active = await nothingInjected.start({} as Parameters<typeof nothingInjected.start>[0])
+    expect(active.efficacy({} as Parameters<typeof active.efficacy>[0])).toMatchObject({landed: true, note: 'nothing injected (a calibration\'s shift alone)'})
+    await expect(active.stop()).resolves.toBeUndefined()
+    expect(active.ended).toBeUndefined()
   })
 })
 

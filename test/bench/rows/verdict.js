@@ -38,7 +38,9 @@
 // CHAOS_BENCH_RUNNER_KEEP=DIR keeps the calibration the part makes (calibration.json, journals/) in DIR, to be
 // reported again with CHAOS_BENCH_RUNNER_FROM=DIR. CHAOS_BENCH_RUNNER_SHIFTS=20,25,44,50 asks those shifts (percent) instead
 // of each threshold and twice it: on a busy machine the null dose adds its own harm, and a family is rated where
-// its change was realised.
+// its change was realised. CHAOS_BENCH_RUNNER_SHIFT_DOSE=none starts nothing in the shifted runs' fault-on blocks
+// (`chaos calibrate --shift-dose none`): the shift is then the whole change, which is how the rule's errors at a
+// threshold are counted where the null dose's own cost moves from run to run (the busy machine).
 import {existsSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {parse as parseYaml, stringify as stringifyYaml} from 'yaml'
@@ -245,13 +247,15 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
     lines.push(rateLine(`runner, A/A of ${names.length} experiments' own files at their null doses, pooled (${names.join(', ')}): false breach (the run's verdict)${suffix}`,
       fromCounts({...pooled.verdicts, aborted: 0}), 'breach', {atMost: 5}))
   }
-  const shifted = (x) => calibration.shift.find((s) => Math.abs(s.shift - x) < 1e-9)
+  const shifted = (x, dose) => calibration.shift.find((s) => Math.abs(s.shift - x) < 1e-9 && doseOf(s) === dose)
   /**
-   * The runs of a signal at `target` (its threshold, or twice it): those of a shift asked off it whose change was
-   * realised there (made up for the null dose's own effect on a busy machine), else those of the shift asked there
+   * The runs of a signal at `target` (its threshold, or twice it): those of the shift asked there with nothing
+   * injected (the change is the shift, whatever the null dose costs), else those of a shift asked off it whose
+   * change was realised there (made up for the null dose's own effect on a busy machine), else those asked there
    */
-  const familyAt = (target, h) => calibration.shift.find((s) => Math.abs(s.shift - target) > 1e-9 && ratedShift(s.shift, realisedOf(s, h.signal) ?? null, h.max_increase) === target) ?? shifted(target)
-  const asked = (family) => `×${+(1 + family.shift).toFixed(4)}`
+  const familyAt = (target, h) => shifted(target, 'none') ??
+    calibration.shift.find((s) => Math.abs(s.shift - target) > 1e-9 && ratedShift(s.shift, realisedOf(s, h.signal) ?? null, h.max_increase) === target) ?? shifted(target, 'null')
+  const asked = (family) => `×${+(1 + family.shift).toFixed(4)}${doseOf(family) === 'none' ? ', nothing injected' : ''}`
   for (const h of hypotheses) {
     const L = h.max_increase
     const name = `${h.signal} max_increase ${L * 100}%`
@@ -292,15 +296,26 @@ async function runnerTrials({tracker, root, runs, loaded, log}) {
   const runnerId = scope.id
   for (const line of lines) line.id = runnerId
   const notes = [
-    `row 8 runner: ${made.how}${suffix}: each trial a whole run of the runner (the leak's null dose started and stopped in every fault-on block, the looks, the stopping rule, Holm's correction); a shift multiplies the API's latencies in the fault-on blocks by exactly 1 + shift on the run's own noise, on top of what the null dose itself does (the realised change, on each line, is what the runs saw)`,
+    `row 8 runner: ${made.how}${suffix}: each trial a whole run of the runner (the leak's null dose started and stopped in every fault-on block, the looks, the stopping rule, Holm's correction); a shift multiplies the API's latencies in the fault-on blocks by exactly 1 + shift on the run's own noise, on top of what the null dose itself does (the realised change, on each line, is what the runs saw)${calibration.shift.some((f) => doseOf(f) === 'none') ? '; a family "nothing injected" (--shift-dose none) starts nothing in its fault-on blocks, so its change is the shift alone' : ''}`,
     `row 8 runner: A/A ${describe(aa)}`,
     ...(pooledAa ? [`row 8 runner: A/A pooled over the experiments' own files (CHAOS_BENCH_RUNNER_AA_FROM; each \`chaos calibrate FILE --runs N --spikes 0\`, as scripts/calibrate-experiments.js runs it): ${pooledAa.each.join('; ')}; the final interval held no change in ${pooledAa.pooled.coverage.map((c) => `${c.covered}/${c.of} (${c.signal})`).join(', ')}`] : []),
     ...calibration.shift.flatMap((family) => [
-      `row 8 runner: shift +${+(family.shift * 100).toFixed(2)}%, the run's verdict: ${describe(trialsOf(family))}`,
-      ...hypotheses.map((h) => `row 8 runner: shift +${+(family.shift * 100).toFixed(2)}%, ${h.signal} (max_increase ${h.max_increase * 100}%): ${describe(trialsOf(family, h.signal))}`),
+      `row 8 runner: shift +${+(family.shift * 100).toFixed(2)}%${doseNote(family)}, the run's verdict: ${describe(trialsOf(family))}`,
+      ...hypotheses.map((h) => `row 8 runner: shift +${+(family.shift * 100).toFixed(2)}%${doseNote(family)}, ${h.signal} (max_increase ${h.max_increase * 100}%): ${describe(trialsOf(family, h.signal))}`),
     ]),
   ]
   return {lines, notes, id: runnerId}
+}
+
+/** What a family's fault-on blocks started: the null dose, or nothing (calibrations before --shift-dose: the null dose). */
+const doseOf = (family) => family.dose ?? 'null'
+const doseNote = (family) => (doseOf(family) === 'none' ? ' (nothing injected)' : '')
+
+/** CHAOS_BENCH_RUNNER_SHIFT_DOSE: what the shifted runs' fault-on blocks start (chaos calibrate --shift-dose) */
+function shiftDoseAsked() {
+  const dose = process.env.CHAOS_BENCH_RUNNER_SHIFT_DOSE ?? 'null'
+  if (!['null', 'none'].includes(dose)) throw new Error(`CHAOS_BENCH_RUNNER_SHIFT_DOSE must be null or none (got ${dose})`)
+  return dose
 }
 
 /** `chaos calibrate` on the main job's file as row 8's runner part asks: its calibration and journals */
@@ -310,6 +325,7 @@ async function runCalibration({tracker, root, runs, loaded, scope, log}) {
   const aaRuns = process.env.CHAOS_BENCH_RUNNER_AA !== undefined ? Number(process.env.CHAOS_BENCH_RUNNER_AA) : runs
   if (!Number.isInteger(aaRuns) || aaRuns < 1) throw new Error(`CHAOS_BENCH_RUNNER_AA must be a whole number of runs, at least 1 (got ${process.env.CHAOS_BENCH_RUNNER_AA})`)
   const RUNNER_SHIFTS = scope.shifts
+  const dose = shiftDoseAsked()
   const keep = process.env.CHAOS_BENCH_RUNNER_KEEP
   if (keep && existsSync(join(keep, 'calibration.json'))) throw new Error(`CHAOS_BENCH_RUNNER_KEEP: ${keep} holds a calibration already; name a new directory`)
   const dir = keep ?? tracker.tempDir()
@@ -319,7 +335,7 @@ async function runCalibration({tracker, root, runs, loaded, scope, log}) {
   const file = scope.only ? singleSignalCopy(root, dir, scope.only) : join(root, RUNNER_FILE)
   const load = loaded ? tracker.child('stress-ng', [...LOAD, '--quiet']) : undefined
   const args = [join(root, 'bin/run.js'), 'calibrate', file, '--runs', String(aaRuns), '--spikes', '0',
-    ...RUNNER_SHIFTS.flatMap((x) => ['--shift', `${x * 100}%`]), '--shift-runs', String(runs), '-o', output, '--journals', journals]
+    ...RUNNER_SHIFTS.flatMap((x) => ['--shift', `${x * 100}%`]), '--shift-runs', String(runs), '--shift-dose', dose, '-o', output, '--journals', journals]
   log(`the real runner: ${aaRuns} A/A runs of ${scope.only ? `a copy of ${RUNNER_FILE} rating ${scope.only} alone` : RUNNER_FILE} and ${runs} at each of ${RUNNER_SHIFTS.map((x) => `+${x * 100}%`).join(', ')} (about ${Math.round((aaRuns * 45 + runs * (RUNNER_SHIFTS.length * 45 + 120)) / 60)} min: a run at a threshold goes on to the budget)${keep ? `, kept in ${keep}` : ''}...`)
   let result
   try {
@@ -328,7 +344,7 @@ async function runCalibration({tracker, root, runs, loaded, scope, log}) {
     if (load) await tracker.stopChild(load, 2000)
   }
   if (result.code !== 0) throw new Error(`chaos calibrate exited ${result.code}: ${result.stderr.slice(-2000)}`)
-  const how = `\`chaos calibrate ${scope.only ? `COPY` : RUNNER_FILE} --runs ${aaRuns} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${runs}\`${scope.only ? `, COPY ${RUNNER_FILE} with ${scope.only} its only latency hypothesis` : ''}${keep ? `, kept in ${keep}` : ''}`
+  const how = `\`chaos calibrate ${scope.only ? `COPY` : RUNNER_FILE} --runs ${aaRuns} --spikes 0 ${RUNNER_SHIFTS.map((x) => `--shift ${x * 100}%`).join(' ')} --shift-runs ${runs}${dose === 'none' ? ' --shift-dose none' : ''}\`${scope.only ? `, COPY ${RUNNER_FILE} with ${scope.only} its only latency hypothesis` : ''}${keep ? `, kept in ${keep}` : ''}`
   const calibration = JSON.parse(readFileSync(output, 'utf8'))
   return {calibration, journalDirs: journalDirsOf(calibration, journals), how}
 }
@@ -376,14 +392,15 @@ function readRunnerCalibration(paths, scope, log) {
   const aas = read.map((r) => r.calibration.aa)
   const aa = {...poolFamilies(aas), runs: aas.reduce((a, x) => a + x.runs, 0)}
   const byShift = new Map()
+  // one family per shift and dose: runs with the null dose and with nothing injected did not see the same change
   for (const family of read.flatMap((r) => r.calibration.shift)) {
-    const key = +(family.shift * 100).toFixed(6)
+    const key = `+${+(family.shift * 100).toFixed(6)}%${doseNote(family)}`
     byShift.set(key, [...(byShift.get(key) ?? []), family])
   }
   const shift = [...byShift.entries()].map(([percent, families]) => {
     if (families.length === 1) return families[0]
     if (!families.every((f) => journaled(f, journalDirs))) {
-      throw new Error(`CHAOS_BENCH_RUNNER_FROM: shift +${percent}% is counted in ${families.length} calibrations; they are read as one only with their journals (its realised change is pooled over the runs' pairs)`)
+      throw new Error(`CHAOS_BENCH_RUNNER_FROM: shift ${percent} is counted in ${families.length} calibrations; they are read as one only with their journals (its realised change is pooled over the runs' pairs)`)
     }
     const merged = poolFamilies(families)
     // per signal: the counts summed; the realised change is read again from the journals of all the runs
@@ -436,7 +453,7 @@ function readOneCalibration(path, scope, log) {
   const load = calibration.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')
   log(`the real runner: the calibration in ${path} (${calibration.createdAt}), ${journals ? 'with' : 'without'} its journals`)
   const how = `the calibration finished ${calibration.createdAt.slice(0, 16).replace('T', ' ')} on ${calibration.machine.hostname} (load average at its end ${load}) by ` +
-    `\`chaos calibrate ${copy ? 'COPY' : RUNNER_FILE} --runs ${calibration.aa.runs} --spikes 0 ${calibration.shift.map((s) => `--shift ${+(s.shift * 100).toFixed(2)}%`).join(' ')} --shift-runs ${Math.max(...runs)}\`${copy ? `, COPY ${RUNNER_FILE} with ${scope.only} its only latency hypothesis` : ''}, read from ${path}${journals ? '' : calibration.shift.some((f) => f.signals.some((g) => g.realised)) ? ' (no journals: rates and realised changes, no measuring times)' : ' (no journals: rates only)'}`
+    `\`chaos calibrate ${copy ? 'COPY' : RUNNER_FILE} --runs ${calibration.aa.runs} --spikes 0 ${calibration.shift.map((s) => `--shift ${+(s.shift * 100).toFixed(2)}%`).join(' ')} --shift-runs ${Math.max(...runs)}${calibration.shift.some((f) => doseOf(f) === 'none') ? ' --shift-dose none' : ''}\`${copy ? `, COPY ${RUNNER_FILE} with ${scope.only} its only latency hypothesis` : ''}, read from ${path}${journals ? '' : calibration.shift.some((f) => f.signals.some((g) => g.realised)) ? ' (no journals: rates and realised changes, no measuring times)' : ' (no journals: rates only)'}`
   return {calibration, journals, how}
 }
 
