@@ -4,6 +4,7 @@
 // workers × loadPerWorker cores, and nudges the shared duty until the two agree.
 import {once} from 'node:events'
 import {Worker} from 'node:worker_threads'
+import type {BurnerData} from './cpu-burner.js'
 import type {CpuParams} from './protocol.js'
 import {errorMessage, type RunningStressor, type StressorContext} from './runtime.js'
 
@@ -54,8 +55,12 @@ export async function startCpu(params: CpuParams, ctx: StressorContext): Promise
   const stop = new Int32Array(shared, 0, 1)
   const duty = new Float64Array(shared, 8, 1)
   duty[0] = params.loadPerWorker
-  const workers = Array.from({length: params.workers}, () => new Worker(new URL('./cpu-burner.js', import.meta.url), {
-    workerData: {shared, periodMs: PERIOD_MS},
+  // each worker's periods start at its own offset on one clock (burner i at i / workers of a period): two workers at
+  // 50% pinned to one core take turns, where with their periods in step they spun side by side and slept side by
+  // side, and the core idled half of each period until the controller had pushed both duties to 1 (a 4 s block then
+  // got about 0.9 of the core it asked, and its dose was often judged not to have landed)
+  const workers = Array.from({length: params.workers}, (_, i) => new Worker(new URL('./cpu-burner.js', import.meta.url), {
+    workerData: {shared, periodMs: PERIOD_MS, phase: i / params.workers} satisfies BurnerData,
     resourceLimits: {maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2},
   }))
   ctx.onExit(() => {
