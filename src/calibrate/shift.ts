@@ -22,8 +22,9 @@ export interface ShiftSpec {
  * What a shifted run's fault-on blocks start. `null`: the fault at its null dose, the whole runner as the A/A runs
  * have it. `none`: nothing at all, the blocks alternating and judged as ever. On a busy machine starting and stopping
  * the null dose costs the neighbour something of its own, and that cost moves from run to run (the main job's p95:
- * +4.4% in one count of 36, +1.7% in the next, one run +13%), so no shift asked there lands on a threshold; with
- * nothing started, the shift is the whole change, and the rule's errors *at* a threshold can be counted.
+ * +4.4% in one count of 36, +1.7% in the next, one run about +15%: +38% read at ×1.198), so no shift asked there
+ * lands on a threshold; with nothing started, the shift is the whole change, and the rule's errors *at* a threshold
+ * can be counted.
  */
 export const SHIFT_DOSES = ['null', 'none'] as const
 export type ShiftDose = typeof SHIFT_DOSES[number]
