@@ -53,6 +53,7 @@ import {extractSignal} from '../../../dist/run/signals.js'
 import {blockValue} from '../../../dist/verdict/judge-blocks.js'
 import {studentTQuantile} from '../../../dist/verdict/sequential.js'
 import {clopperPearson as exactInterval, poolAa, ratedShift, realisedChange as realisedOverRuns} from '../../../dist/calibrate/report.js'
+import {SHIFT_DOSES} from '../../../dist/calibrate/shift.js'
 import {wilsonInterval} from '../../../dist/verdict/stats.js'
 import {PORTS, sleep, verdictRowId, waitFor, waitHttp} from '../lib.js'
 
@@ -314,7 +315,7 @@ const doseNote = (family) => (doseOf(family) === 'none' ? ' (nothing injected)' 
 /** CHAOS_BENCH_RUNNER_SHIFT_DOSE: what the shifted runs' fault-on blocks start (chaos calibrate --shift-dose) */
 function shiftDoseAsked() {
   const dose = process.env.CHAOS_BENCH_RUNNER_SHIFT_DOSE ?? 'null'
-  if (!['null', 'none'].includes(dose)) throw new Error(`CHAOS_BENCH_RUNNER_SHIFT_DOSE must be null or none (got ${dose})`)
+  if (!SHIFT_DOSES.includes(dose)) throw new Error(`CHAOS_BENCH_RUNNER_SHIFT_DOSE must be one of ${SHIFT_DOSES.join(', ')} (got ${dose})`)
   return dose
 }
 
