@@ -13,7 +13,7 @@ import {PlanError} from '../../src/platforms/platform.js'
 import {ExitCode} from '../../src/run/exit-codes.js'
 import {runExperiment} from '../../src/run/runner.js'
 import {ledgerDir} from '../../src/rollback/ledger.js'
-import {interleaved, shortened} from '../helpers/experiments.js'
+import {fromYaml, interleaved, shortened} from '../helpers/experiments.js'
 import {leftovers, waitForNoLeftovers} from '../helpers/leftovers.js'
 import {cgroupLine, ownCpuset} from '../helpers/own-box.js'
 
@@ -273,5 +273,25 @@ describe('chaos run on the process platform', () => {
     await expect(runExperiment({experiment, runId: 'feedbeef'})).rejects.toThrow(PlanError)
     expect(existsSync(`${ledgerDir()}/feedbeef.json`)).toBe(false)
     expect(leftovers('feedbeef')).toEqual([])
+  })
+
+  it('refuses a target attached by systemd unit with what is true of this machine, before creating anything', async () => {
+    const experiment = fromYaml(`apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: unit-target}
+platform: process
+target: {name: worker, unit: worker.service}
+neighbors: [{name: api, run: [sleep, "3600"], isolation: {level: cgroup}}]
+fault: {type: memory-leak, rate: 1Mi/s, limit: 8Mi}
+phases: {baseline: 3s, inject: 3s, recover: 0s, warmup: 0s}
+hypothesis: [{signal: error_rate, max: 1%}]
+`)
+    // sd_booted(): a machine booted with systemd is told the way in that works there; one without, that it has none
+    const booted = existsSync('/run/systemd/system')
+    await expect(runExperiment({experiment, runId: 'feedbeee'})).rejects.toMatchObject(booted
+      ? {exitCode: 2, message: expect.stringMatching(/worker: attaching to a systemd unit is not supported yet\. .*systemctl show -p ControlGroup --value worker\.service/)}
+      : {exitCode: 4, message: expect.stringMatching(/worker: attaching to a systemd unit needs systemd, and this machine was not booted with it/)})
+    expect(existsSync(`${ledgerDir()}/feedbeee.json`)).toBe(false)
+    expect(leftovers('feedbeee')).toEqual([])
   })
 })

@@ -1,6 +1,8 @@
 // The process platform: workflows are local processes, their isolation is a cgroup box (or none), the target's
 // network is a namespace of its own, and experiment volumes are sized tmpfs mounts.
 
+import {existsSync} from 'node:fs'
+
 import {type IsolationSpec, isolationSettingsOf, type NeighborSpec, type TargetSpec} from '../../experiment/schema.js'
 import {formatBitRate, formatBytes} from '../../experiment/units.js'
 import {Cgroup, CgroupUnavailableError, cgroupOfProcess, cgroupsWritable, DEFAULT_CPU_WEIGHT, detectCgroupLayout, runBoxWeight} from '../../host/cgroupfs.js'
@@ -17,6 +19,17 @@ import type {Capabilities, FloodEndpoint} from '../capabilities.js'
 import {describeLimits, LocalPlatform} from '../local.js'
 import {type Allowance, type Platform, type PlatformFactoryContext, localLevel, PlanError, type StressorPlacement} from '../platform.js'
 import {ProcessWorkflow} from './workflow.js'
+
+/**
+ * Why `unit:` is refused here, true on either kind of machine: systemd's own test for a machine booted with it
+ * (sd_booted) is whether /run/systemd/system exists. Where it runs, the unit's cgroup is the way in today.
+ */
+function unitRefusal(name: string, unit: string): PlanError {
+  if (!existsSync('/run/systemd/system')) {
+    return new PlanError(`${name}: attaching to a systemd unit needs systemd, and this machine was not booted with it. Attach by pid or cgroup instead`, 4)
+  }
+  return new PlanError(`${name}: attaching to a systemd unit is not supported yet. Attach by its cgroup instead (\`systemctl show -p ControlGroup --value ${unit}\` prints it, under the cgroup mount) or by its main pid (\`systemctl show -p MainPID --value ${unit}\`)`)
+}
 
 export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements Platform {
   readonly name = 'process'
@@ -109,7 +122,7 @@ export class ProcessPlatform extends LocalPlatform<ProcessWorkflow> implements P
     if (spec.cgroup !== undefined && this.layout && !new Cgroup(this.layout, attachedCgroupPath(spec.cgroup, this.layout)).exists()) {
       throw new PlanError(`${spec.name}: cgroup ${spec.cgroup} does not exist`)
     }
-    if (spec.unit !== undefined) throw new PlanError(`${spec.name}: attaching to a systemd unit needs systemd; this host has none running. Attach by pid or cgroup instead`, 4)
+    if (spec.unit !== undefined) throw unitRefusal(spec.name, spec.unit)
   }
 
   async setup(ledger: RunLedger, log: (line: string) => void): Promise<void> {
