@@ -11,8 +11,10 @@
 //
 // With --journals it also prints each run's mean ratio and their spread between runs: pairs of one run share that
 // run's machine state, so two batches (a platform against another, a day against another) are compared by their
-// run means, whose standard error is the honest one, not by the pooled pairs'. And the probe's own send lag in
-// each arm (journals since the send lag was kept per request): the instrument's share of a change between them.
+// run means, whose standard error is the honest one, not by the pooled pairs'. And tau, how far a run's own level
+// moves beyond its pairs' noise, which a run's interval (built from its pairs alone) cannot see. And the probe's own
+// send lag in each arm (journals since the send lag was kept per request): the instrument's share of a change
+// between them.
 //
 // The workload defaults to the main job's API (`chaos workload --cache 320Mi`) on a free loopback port; its requests
 // go to 127.0.0.1 only. Prints one line per estimator and quantile.
@@ -38,6 +40,7 @@ if (args[0] === '--journals') {
   const {pairLogRatios} = await import('../dist/calibrate/report.js')
   const pooled = new Map()
   const runMeans = new Map()
+  const runRatios = new Map()
   const sendLags = new Map()
   for (const file of args.slice(1)) {
     const journal = JSON.parse(readFileSync(file, 'utf8'))
@@ -51,6 +54,7 @@ if (args[0] === '--journals') {
       if (ratios.length === 0) continue
       pooled.set(key, [...(pooled.get(key) ?? []), ...ratios])
       runMeans.set(key, [...(runMeans.get(key) ?? []), sdOf(ratios).mean])
+      runRatios.set(key, [...(runRatios.get(key) ?? []), ratios])
     }
   }
   for (const [signal, ratios] of pooled) {
@@ -60,6 +64,7 @@ if (args[0] === '--journals') {
     if (means.length < 2) continue
     const between = sdOf(means)
     console.log(`  per run: ${means.map(signed).join(' ')}; between runs sd ${between.sd.toFixed(3)}, mean ${signed(between.mean)} (se ${(between.sd / Math.sqrt(means.length)).toFixed(3)})`)
+    console.log(`  ${betweenRuns(runRatios.get(signal))}`)
   }
   // the instrument's own lateness, inside every latency: a difference between the arms is its share of a change
   for (const [neighbor, runs] of sendLags) {
@@ -70,6 +75,29 @@ if (args[0] === '--journals') {
   }
   process.exit(0)
 }
+/**
+ * How far a run's own level moves beyond what its pairs' noise explains (tau, in ln ratio): the variance of the runs'
+ * means over their first K pairs less the pairs' pooled within-run variance over K. K is the fewest pairs any run
+ * has, so every run is counted alike: a run the stopping rule ended early (on an extreme start) is not left out,
+ * and the later pairs, which only the undecided runs measured, do not choose which runs are compared. A tau the
+ * size of a run's own standard error is a source of error the run's interval cannot see.
+ */
+function betweenRuns(runs) {
+  const k = Math.min(...runs.map((r) => r.length))
+  if (runs.length < 3 || k < 2) return 'between runs beyond their pairs\' noise: too few runs or pairs to say'
+  let squares = 0
+  let df = 0
+  for (const r of runs) {
+    const m = r.reduce((a, b) => a + b, 0) / r.length
+    squares += r.reduce((a, b) => a + (b - m) ** 2, 0)
+    df += r.length - 1
+  }
+  const within = squares / df
+  const firstMeans = sdOf(runs.map((r) => r.slice(0, k).reduce((a, b) => a + b, 0) / k))
+  const tau2 = firstMeans.sd ** 2 - within / k
+  return `between runs beyond their pairs' noise (each run's first ${k} pairs): tau ${Math.sqrt(Math.max(0, tau2)).toFixed(3)} (variance of the runs' means ${(firstMeans.sd ** 2).toFixed(5)}, of which the pairs' noise ${(within / k).toFixed(5)}, sd of one pair ${Math.sqrt(within).toFixed(3)} within runs)`
+}
+
 const option = (name, fallback) => {
   const i = args.indexOf(`--${name}`)
   return i >= 0 ? Number(args[i + 1]) : fallback
