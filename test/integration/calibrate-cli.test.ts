@@ -85,18 +85,19 @@ describe('chaos calibrate', () => {
   it('a shift reads the neighbour\'s fault-on latencies × (1 + shift) at the null dose: the run sees a change of that size', async () => {
     const journalsDir = join(dir, 'journals-shift')
     const output = join(dir, 'shift.json')
-    const result = await chaos(['calibrate', file, '--runs', '1', '--spikes', '0', '--shift', '300%', '--shift-runs', '1', '--journals', journalsDir, '-o', output])
+    const result = await chaos(['calibrate', file, '--runs', '1', '--spikes', '0', '--shift', '900%', '--shift-runs', '1', '--journals', journalsDir, '-o', output])
     expect(result.code, result.stderr).toBe(0)
     const calibration = JSON.parse(readFileSync(output, 'utf8')) as Calibration
     expect(calibration.shift).toHaveLength(1)
     const [summary] = calibration.shift!
-    expect(summary).toMatchObject({neighbor: 'api', shift: 3, runs: 1})
+    expect(summary).toMatchObject({neighbor: 'api', shift: 9, runs: 1})
     const shifted = JSON.parse(readFileSync(join(journalsDir, `${summary.runIds[0]}.json`), 'utf8')) as Journal
     // the fault is the null dose, not a slowdown; only the reading is shifted, and the plan says so
     expect(shifted.injection.fault).toEqual(calibration.nullDose)
-    expect(shifted.plan.join('\n')).toContain('shift: every latency of neighbour api in the fault-on blocks read ×4 (+300%, exact, on the run\'s own noise)')
-    // ×4 on every fault-on latency: the run's estimate is the A/A's noise times 4, far beyond what an unshifted
-    // A/A run reads (within ±30% here), and never called contained
+    expect(shifted.plan.join('\n')).toContain('shift: every latency of neighbour api in the fault-on blocks read ×10 (+900%, exact, on the run\'s own noise)')
+    // ×10 on every fault-on latency: the run's estimate is the A/A's noise times 10, far beyond what an unshifted
+    // A/A run reads (within ±30% here, and once −43% over a short run's 4 pairs, which ×4 left at +114%), and never
+    // called contained
     const p95 = shifted.neighbors[0].signals.find((s) => s.signal === 'latency_p95')!
     expect(p95.change).toBeGreaterThan(1.5)
     expect(p95.verdict).not.toBe('contained')
@@ -107,22 +108,22 @@ describe('chaos calibrate', () => {
     expect(line.verdicts[p95.verdict as 'breach' | 'inconclusive']).toBe(1)
     // one run gives no realised change with an interval (that needs two): the shift is rated where it was asked
     expect(line.realised).toBeNull()
-    expect(result.stdout).toMatch(/^shift \+300% \(neighbour api's fault-on latencies read ×4, exact, at the null dose\): 1 runs: /m)
-    expect(result.stdout).toMatch(/^  latency_p95 \(max_increase 50%: 6× the threshold\): .*; contained \(wrong\) 0\/1, 95% CI 0% … 97\.5%/m)
+    expect(result.stdout).toMatch(/^shift \+900% \(neighbour api's fault-on latencies read ×10, exact, at the null dose\): 1 runs: /m)
+    expect(result.stdout).toMatch(/^  latency_p95 \(max_increase 50%: 18× the threshold\): .*; contained \(wrong\) 0\/1, 95% CI 0% … 97\.5%/m)
     expect(await waitForNoLeftovers(shifted.runId, 2000)).toEqual([])
   })
 
   it('--shift-dose none starts nothing in the fault-on blocks: no stressor, and the shift is the whole change', async () => {
     const journalsDir = join(dir, 'journals-shift-none')
     const output = join(dir, 'shift-none.json')
-    const result = await chaos(['calibrate', file, '--runs', '1', '--spikes', '0', '--shift', '300%', '--shift-runs', '1', '--shift-dose', 'none', '--journals', journalsDir, '-o', output])
+    const result = await chaos(['calibrate', file, '--runs', '1', '--spikes', '0', '--shift', '900%', '--shift-runs', '1', '--shift-dose', 'none', '--journals', journalsDir, '-o', output])
     expect(result.code, result.stderr).toBe(0)
     const calibration = JSON.parse(readFileSync(output, 'utf8')) as Calibration
     const [summary] = calibration.shift!
-    expect(summary).toMatchObject({neighbor: 'api', shift: 3, runs: 1, dose: 'none'})
+    expect(summary).toMatchObject({neighbor: 'api', shift: 9, runs: 1, dose: 'none'})
     const shifted = JSON.parse(readFileSync(join(journalsDir, `${summary.runIds[0]}.json`), 'utf8')) as Journal
     expect(shifted.plan.join('\n')).toContain('fault-on blocks start nothing (--shift-dose none)')
-    expect(shifted.plan.join('\n')).toContain('read ×4 (+300%, exact, on the run\'s own noise); nothing started in them, so the shift is the whole change')
+    expect(shifted.plan.join('\n')).toContain('read ×10 (+900%, exact, on the run\'s own noise); nothing started in them, so the shift is the whole change')
     // the blocks still alternate, but no stressor was launched in any of them (the A/A run above launched one per block)
     expect(shifted.design!.blocks.filter((b) => b.arm === 'on').length).toBeGreaterThanOrEqual(2)
     expect(shifted.design!.blocks.filter((b) => b.arm === 'on').every((b) => b.landed === true)).toBe(true)
@@ -131,7 +132,7 @@ describe('chaos calibrate', () => {
     const p95 = shifted.neighbors[0].signals.find((s) => s.signal === 'latency_p95')!
     expect(p95.change).toBeGreaterThan(1.5)
     expect(p95.verdict).not.toBe('contained')
-    expect(result.stdout).toMatch(/^shift \+300% \(neighbour api's fault-on latencies read ×4, exact, nothing injected\): 1 runs: /m)
+    expect(result.stdout).toMatch(/^shift \+900% \(neighbour api's fault-on latencies read ×10, exact, nothing injected\): 1 runs: /m)
     expect(await waitForNoLeftovers(shifted.runId, 2000)).toEqual([])
   })
 
