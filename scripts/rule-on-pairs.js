@@ -16,7 +16,7 @@
 import {readFileSync} from 'node:fs'
 
 const {pairLogRatios} = await import('../dist/calibrate/report.js')
-const {criticalT} = await import('../dist/verdict/three-way.js')
+const {threeWay} = await import('../dist/verdict/three-way.js')
 
 const args = process.argv.slice(2)
 const option = (name, fallback) => {
@@ -44,10 +44,12 @@ for (const file of args) {
   const neighbor = journal.design?.looks?.at(-1)?.signals.find((s) => s.signal === signal)?.neighbor
   if (!neighbor) continue
   const pairs = pairLogRatios(journal, neighbor, signal)
-  // a run's own mean taken out: what is left is its pairs' noise, whatever level the run had
+  // a run's own mean taken out: what is left is its pairs' noise, whatever level the run had (scaled back up by
+  // sqrt(n / (n - 1)), what taking out a mean estimated from the same n pairs shrank it by)
   if (pairs.length >= 2) {
     const mean = pairs.reduce((a, b) => a + b, 0) / pairs.length
-    residuals.push(...pairs.map((x) => x - mean))
+    const unshrink = Math.sqrt(pairs.length / (pairs.length - 1))
+    residuals.push(...pairs.map((x) => (x - mean) * unshrink))
   }
   const planned = journal.design.looks.map((l) => ({pairs: l.pairs, z: l.z}))
   if (planned.at(-1).pairs > (looks.at(-1)?.pairs ?? 0)) looks = planned
@@ -70,9 +72,9 @@ function run() {
     const n = d.length
     const mean = d.reduce((a, b) => a + b, 0) / n
     const sd = Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1))
-    const half = criticalT(z, n - 1) * sd / Math.sqrt(n)
-    if (mean - half > limit) return 'breach'
-    if (mean + half < limit) return 'contained'
+    // the runner's own three-way rule on the paired log ratios, as judge-blocks.ts calls it
+    const {verdict} = threeWay({estimate: mean, se: sd / Math.sqrt(n), df: n - 1}, limit, 'above', z)
+    if (verdict !== 'inconclusive') return verdict
   }
   return 'inconclusive'
 }
