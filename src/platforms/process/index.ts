@@ -23,9 +23,10 @@ import {ProcessWorkflow} from './workflow.js'
 /**
  * Why `unit:` is refused here, true on either kind of machine: systemd's own test for a machine booted with it
  * (sd_booted) is whether /run/systemd/system exists. Where it runs, the unit's cgroup is the way in today.
+ * (bootedWithSystemd is a parameter so that the branch this machine does not take is tested too.)
  */
-function unitRefusal(name: string, unit: string): PlanError {
-  if (!existsSync('/run/systemd/system')) {
+export function unitRefusal(name: string, unit: string, bootedWithSystemd = existsSync('/run/systemd/system')): PlanError {
+  if (!bootedWithSystemd) {
     return new PlanError(`${name}: attaching to a systemd unit needs systemd, and this machine was not booted with it. Attach by pid or cgroup instead`, 4)
   }
   return new PlanError(`${name}: attaching to a systemd unit is not supported yet. Attach by its cgroup instead (\`systemctl show -p ControlGroup --value ${unit}\` prints it, under the cgroup mount) or by its main pid (\`systemctl show -p MainPID --value ${unit}\`)`)
