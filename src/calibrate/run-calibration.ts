@@ -8,7 +8,7 @@ import {formatBytes} from '../experiment/units.js'
 import {driverFor} from '../faults/index.js'
 import {describeForkDose} from '../faults/process-exhaustion.js'
 import type {Journal} from '../report/journal.js'
-import {planDesign} from '../run/design.js'
+import {planDesign, SETTLES_PER_PAIR} from '../run/design.js'
 import type {RunEvent} from '../run/events.js'
 import {newRunId, runExperiment} from '../run/runner.js'
 import {formatPercent} from '../verdict/format.js'
@@ -91,7 +91,7 @@ export async function calibrate(options: CalibrateOptions): Promise<CalibrationR
     experiment: {name: experiment.metadata.name, file: options.file},
     createdAt: new Date().toISOString(),
     machine: {hostname: hostname(), cpus: cpus().length, loadAverage: loadavg().map((l) => Math.round(l * 100) / 100)},
-    design: {blockMs: design.blockMs, settleMs: design.settleMs, budgetMs: design.budgetMs, alpha: design.alpha, spending: design.spending, looks: design.looks},
+    design: {blockMs: design.blockMs, settleMs: design.settleMs, settlesPerPair: SETTLES_PER_PAIR, budgetMs: design.budgetMs, alpha: design.alpha, spending: design.spending, looks: design.looks},
     nullDose,
     aa: {...summary, runIds: aa.map((j) => j.runId)},
     needs: summary.secondsPerPair === null ? {} : expectDecision(summary.noise, design.looks, summary.secondsPerPair),
@@ -112,7 +112,7 @@ export function renderCalibration(c: Calibration): string {
   const fb = aa.falseBreach
   out.push(`false breaches: ${fb.count} of ${fb.of} (95% CI ${formatPercent(fb.interval.low)} … ${formatPercent(fb.interval.high)}, Clopper-Pearson)`)
   out.push(`pairs to a decision: ${aa.decisionPairs.median === null ? 'no A/A run was decided' : `median ${aa.decisionPairs.median} (${aa.decisionPairs.values.join(', ')})`}`)
-  if (aa.secondsPerPair !== null) out.push(`one pair took ${aa.secondsPerPair.toFixed(1)} s here (two blocks of ${c.design.blockMs / 1000} s, a settle of ${c.design.settleMs / 1000} s, starting and stopping the stressors)`)
+  if (aa.secondsPerPair !== null) out.push(`one pair took ${aa.secondsPerPair.toFixed(1)} s here (two blocks of ${c.design.blockMs / 1000} s, ${(c.design.settlesPerPair ?? 1) === 1 ? 'a settle' : `${c.design.settlesPerPair} settles`} of ${c.design.settleMs / 1000} s, starting and stopping the stressors)`)
   if (aa.noise.length > 0) {
     out.push('noise between blocks (sd of one pair on the scale the signal is judged on; margin = distance from no change to the threshold):')
     const width = Math.max(...aa.noise.map((n) => `${n.neighbor} ${n.signal}`.length))

@@ -6,7 +6,7 @@ import {dirname, join} from 'node:path'
 import type {Experiment, FaultSpec} from '../experiment/schema.js'
 import {formatDuration} from '../experiment/units.js'
 import {stateDir} from '../rollback/ledger.js'
-import {planDesign} from '../run/design.js'
+import {planDesign, SETTLES_PER_PAIR} from '../run/design.js'
 import {type AaSummary, type Expectation, expectDecision, type ShiftSummary, type SpikeRun} from './report.js'
 
 export interface Calibration {
@@ -14,7 +14,11 @@ export interface Calibration {
   experiment: {name: string, file?: string}
   createdAt: string
   machine: {hostname: string, cpus: number, loadAverage: number[]}
-  design: {blockMs: number, settleMs: number, budgetMs: number, alpha: number, spending: string, looks: {pairs: number, z: number}[]}
+  design: {
+    blockMs: number, settleMs: number, budgetMs: number, alpha: number, spending: string, looks: {pairs: number, z: number}[]
+    /** settles in one pair (SETTLES_PER_PAIR when it was made); absent in files of the engine that had one */
+    settlesPerPair?: number
+  }
   nullDose: FaultSpec
   aa: AaSummary & {runIds: string[]}
   /** pairs and seconds the hypotheses need to be shown contained at no change, under this design */
@@ -55,8 +59,8 @@ export function expectedDecision(calibration: Calibration, experiment: Experimen
   if (design.kind !== 'interleaved') return ['expected time to a decision: the calibration is of interleaved blocks; this run uses one baseline and one fault window']
   const per = calibration.aa.secondsPerPair
   if (per === null || calibration.aa.noise.length === 0) return [`calibration ${calibration.createdAt}: no pair's noise was measured, so no expected time`]
-  const overhead = per - (2 * calibration.design.blockMs + calibration.design.settleMs) / 1000
-  const seconds = Math.max(0.1, overhead) + (2 * design.blockMs + design.settleMs) / 1000
+  const overhead = per - (2 * calibration.design.blockMs + (calibration.design.settlesPerPair ?? 1) * calibration.design.settleMs) / 1000
+  const seconds = Math.max(0.1, overhead) + (2 * design.blockMs + SETTLES_PER_PAIR * design.settleMs) / 1000
   const need = expectDecision(calibration.aa.noise, design.looks, seconds)
   const when = `calibrated ${calibration.createdAt.slice(0, 16).replace('T', ' ')} on ${calibration.machine.hostname}, ${calibration.aa.runs} A/A runs, ${calibration.aa.falseBreach.count} false breach(es)`
   const lines = [`expected time to a decision (${when}): ${describeNeed(need, design.budgetMs)}`]

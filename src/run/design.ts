@@ -38,9 +38,16 @@ export interface Design {
   note?: string
 }
 
-/** What one pair is expected to take, for the budget: two blocks, a settle, and a stressor's start-up. */
+/**
+ * How many settles a pair of the interleaved design holds: one after each block, fault-on or off, so that both arms
+ * sit alike in the pair's timing (the runner's settleAfter says why). Until 2026-12-07 it was one, after the
+ * removal only; a calibration made then says so by not saying.
+ */
+export const SETTLES_PER_PAIR = 2
+
+/** What one pair is expected to take, for the budget: two blocks, their settles, and a stressor's start-up. */
 function pairMs(blockMs: number, settleMs: number): number {
-  return 2 * blockMs + settleMs + 500
+  return 2 * blockMs + SETTLES_PER_PAIR * settleMs + 500
 }
 
 export interface PhaseOverrides {
@@ -105,5 +112,5 @@ export function describeDesign(design: Design): string {
   const blocks = design.episodic
     ? `fault-on blocks that are the fault's own episodes (it ends itself; about ${formatDuration(design.blockMs)} expected, at least ${formatDuration(EPISODE_FLOOR_MS)}), each fault-off block as long as its partner,`
     : `fault-on/fault-off blocks of ${formatDuration(design.blockMs)}`
-  return `design: interleaved ${blocks} in a seeded order, ${formatDuration(design.settleMs)} settle after each removal; looks after ${looks} pairs (${design.spending} spending, ${alpha}); budget ${formatDuration(design.budgetMs)}, then inconclusive`
+  return `design: interleaved ${blocks} in a seeded order, ${formatDuration(design.settleMs)} settle after each block (fault-on or off, so both arms sit alike in a pair); looks after ${looks} pairs (${design.spending} spending, ${alpha}); budget ${formatDuration(design.budgetMs)}, then inconclusive`
 }

@@ -1,6 +1,7 @@
 // The run loop: plan, set up, baseline, inject, recover, judge, and always roll back. It runs without oclif;
 // commands only show its events and print its journal.
 import {randomBytes} from 'node:crypto'
+import {setTimeout as delay} from 'node:timers/promises'
 
 import {Registry} from 'prom-client'
 
@@ -172,6 +173,21 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
     }
 
     /**
+     * Unmeasured time after a block: after a fault-on block while the neighbours recover from the removal, and in the
+     * interleaved design after a fault-off block too, so both arms sit alike in every pair's timing. With a settle
+     * after removals only, a pair ran on/settle/off or off/on/settle: anything that recurs once a pair (the look
+     * between pairs, a collector's period near a pair's) then fell on a fault-on block in one order and on the
+     * settle in the other, and shifted a whole run's comparison one way (row 8 under load, 2026-12-07: with nothing
+     * injected, the runs that breached at the threshold had their slow second 2-3 s into each pair, the contained
+     * ones 4-5 s). With a settle after every block each arm holds the first or the second block of a pair by the
+     * seeded coin alone, and such a recurrence adds to a pair's noise, which the interval sees, not to a run's level.
+     */
+    const settleAfter = async (block: MeasuredBlock): Promise<void> => {
+      if (design.settleMs > 0 && !aborted()) await waitPhase(design.settleMs, interval, options.signal, tick(block.arm === 'on' ? 'recover' : 'baseline'))
+      block.settledAt = Date.now()
+    }
+
+    /**
      * A fault-on block: the fault is asked for, and the block starts when its stressors are working (the dose
      * landing), not when it was asked; it lasts at least minMs and, for a fault that ends itself (a leak killed
      * by its limit), until that episode ends, at most maxMs; in the interleaved design such a block is the episode
@@ -239,9 +255,6 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       const block: MeasuredBlock = {arm: 'on', pair, from, to: stopAt, askedAt, startupMs: from - askedAt, landed: efficacy.landed, dose: efficacy.note}
       blocks.push(block)
       log(`dose (pair ${pair + 1}): ${efficacy.note}${block.startupMs! > 1000 ? ` (it took ${(block.startupMs! / 1000).toFixed(1)} s to start)` : ''}`)
-      // not measured while the neighbours recover from the removal
-      if (design.settleMs > 0 && !aborted()) await waitPhase(design.settleMs, interval, options.signal, tick('recover'))
-      block.settledAt = Date.now()
       return block
     }
 
@@ -251,7 +264,11 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
       const off = await offBlock(0, experiment.phases.baseline)
       if (off && source && !stopped()) measurementLost = await source.checkBeforeInjecting(off)
       measurementLost ??= platform.lost?.()
-      if (off && !stopped()) await onBlock(0, experiment.phases.inject, experiment.phases.inject)
+      if (off && !stopped()) {
+        const on = await onBlock(0, experiment.phases.inject, experiment.phases.inject)
+        // not measured while the neighbours recover from the removal
+        if (on) await settleAfter(on)
+      }
       if (!stopped() && experiment.phases.recover > 0) {
         emit({type: 'phase', phase: 'recover', durationMs: experiment.phases.recover})
         const from = Date.now()
@@ -272,15 +289,27 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
         }
         let on: MeasuredBlock | undefined
         let off: MeasuredBlock | undefined
-        for (const arm of design.order[pair]) {
+        // the settle after the pair's second block runs while the pair is looked at: the look's own work falls on
+        // time nobody measures, not on the next pair's first block. It looks half a settle in, once the requests
+        // sent at the block's end have been answered.
+        let settling: Promise<void> = Promise.resolve()
+        for (const [i, arm] of design.order[pair].entries()) {
           if (stopped()) break
-          if (arm === 'on') on = await onBlock(pair, design.blockMs, Math.max(design.blockMs, experiment.phases.inject))
-          // the fault-off block as long as its fault-on partner, so both arms' statistics rest on as many requests
-          else off = await offBlock(pair, on ? on.to - on.from : design.blockMs)
-          if (pair === 0 && arm === 'off' && off && source && !stopped()) measurementLost = await source.checkBeforeInjecting(off)
+          const block = arm === 'on'
+            ? (on = await onBlock(pair, design.blockMs, Math.max(design.blockMs, experiment.phases.inject)))
+            // the fault-off block as long as its fault-on partner, so both arms' statistics rest on as many requests
+            : (off = await offBlock(pair, on ? on.to - on.from : design.blockMs))
+          if (!block) break
+          if (pair === 0 && arm === 'off' && source && !stopped()) measurementLost = await source.checkBeforeInjecting(block)
+          if (i === 0) await settleAfter(block)
+          else settling = settleAfter(block)
         }
-        if (stopped() || !on || !off) break
+        if (stopped() || !on || !off) {
+          await settling
+          break
+        }
         if (on.landed) usable++
+        await Promise.race([settling, delay(design.settleMs / 2, undefined, {ref: false})])
         // an observed fact (a neighbour restarted) decides at once; estimates wait for the planned looks
         const planned = design.looks[nextLook]
         if (planned && usable >= planned.pairs) {
@@ -292,6 +321,7 @@ export async function runExperiment(options: RunOptions): Promise<Journal> {
           // the fact decides; the other signals are reported as judged at the next planned look's boundary
           if (facts.decision === 'breach') lastLook = await lookAt(lookContext, nextLook, design.looks[Math.min(nextLook, design.looks.length - 1)].z, `an observed fact decided after ${usable} usable pairs`)
         }
+        await settling
         if (lastLook && lastLook.decision !== 'undecided') {
           stoppedBecause = `decided ${lastLook.decision} after ${usable} usable pairs`
           break

@@ -129,6 +129,12 @@ describe('chaos calibrate', () => {
     expect(shifted.design!.blocks.filter((b) => b.arm === 'on').every((b) => b.landed === true)).toBe(true)
     expect(shifted.injection.events).toEqual([])
     expect(shifted.injection.efficacy?.note).toMatch(/^landed in (\d+) of \1 fault blocks \(nothing injected \(a calibration's shift alone\)\)$/)
+    // a settle (500 ms here) follows every block, fault-off as well as fault-on, so each arm holds a pair's first or
+    // second block by the coin alone; with a settle after removals only, an off-then-on pair ran its blocks back to back
+    const blocks = shifted.design!.blocks.map((b) => ({arm: b.arm, from: Date.parse(b.start), to: Date.parse(b.end)})).sort((a, b) => a.from - b.from)
+    const gaps = blocks.slice(1).map((b, i) => ({after: blocks[i].arm, ms: b.from - blocks[i].to}))
+    expect(gaps.some((g) => g.after === 'off')).toBe(true)
+    for (const gap of gaps) expect(gap.ms, JSON.stringify(gaps)).toBeGreaterThanOrEqual(480)
     const p95 = shifted.neighbors[0].signals.find((s) => s.signal === 'latency_p95')!
     expect(p95.change).toBeGreaterThan(1.5)
     expect(p95.verdict).not.toBe('contained')

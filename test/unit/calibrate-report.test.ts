@@ -331,14 +331,18 @@ hypothesis: [{signal: latency_p95, max_increase: 25%}]
 expect: contained
 `)
     const noise = [{neighbor: 'api', signal: 'latency_p95', sd: 0.3, margin: Math.log(1.25), runs: 5}]
-    // calibrated with 4 s blocks and a 1 s settle: 10.5 s a pair is 1.5 s of overhead; this run's pair is 2+2+1+1.5 s
+    // calibrated by the engine of one settle a pair, with 4 s blocks and a 1 s settle: 10.5 s a pair is 1.5 s of
+    // overhead; this run's pair is two 2 s blocks, a 1 s settle after each, and the overhead: 7.5 s
     const calibration = {
       createdAt: '2026-12-02T10:00:00.000Z', machine: {hostname: 'ci', cpus: 2, loadAverage: [0]},
       design: {blockMs: 4000, settleMs: 1000}, aa: {runs: 5, falseBreach: {count: 0}, secondsPerPair: 10.5, noise},
     } as unknown as import('../../src/calibrate/store.js').Calibration
     const lines = expectedDecision(calibration, experiment)
-    const need = expectDecision(noise, planDesign(experiment, 'calibration').looks, 6.5)
+    const need = expectDecision(noise, planDesign(experiment, 'calibration').looks, 7.5)
     expect(lines[0]).toContain(`expected time to a decision (calibrated 2026-12-02 10:00 on ci, 5 A/A runs, 0 false breach(es)): contained at no change after ${need.median!.pairs} pairs, ${Math.round(need.median!.seconds)} s of measuring`)
     expect(lines[1]).toMatch(/calibrated with blocks of 4s, this run uses 2s/)
+    // a calibration of this engine says its two settles a pair: 11.5 s is the same 1.5 s of overhead
+    const now = {...calibration, design: {blockMs: 4000, settleMs: 1000, settlesPerPair: 2}, aa: {...calibration.aa, secondsPerPair: 11.5}} as typeof calibration
+    expect(expectedDecision(now, experiment)[0]).toBe(lines[0])
   })
 })

@@ -25,11 +25,12 @@ describe('planDesign', () => {
   it('plans looks from the first look to the budget, each with its boundary, and says so', () => {
     const design = planDesign(experiment('verdict: {block: 4s, settle: 1s, budget: 2m, firstLook: 4, lookEvery: 2}\n'), 'abc')
     expect(design.kind).toBe('interleaved')
-    // a pair takes two 4 s blocks, the settle and a start-up: 120 s hold 12 of them
-    expect(design.maxPairs).toBe(12)
-    expect(design.looks.map((l) => l.pairs)).toEqual([4, 6, 8, 10, 12])
+    // a pair takes two 4 s blocks, a settle after each and a start-up (10.5 s): 120 s hold 11 of them
+    expect(design.maxPairs).toBe(11)
+    expect(design.looks.map((l) => l.pairs)).toEqual([4, 6, 8, 10, 11])
     for (const l of design.looks) expect(l.z).toBeGreaterThan(1.645)
-    expect(describeDesign(design)).toMatch(/looks after 4, 6, 8, 10, 12 pairs \(pocock spending, alpha 0\.05/)
+    expect(describeDesign(design)).toMatch(/looks after 4, 6, 8, 10, 11 pairs \(pocock spending, alpha 0\.05/)
+    expect(describeDesign(design)).toContain('1s settle after each block (fault-on or off, so both arms sit alike in a pair)')
   })
 
   it('a fault that ends itself is measured over its episode: the plan expects its length from the file, and budgets pairs by it', () => {
@@ -39,8 +40,8 @@ describe('planDesign', () => {
     const boxed = planDesign(leak('{type: memory-leak, rate: 64Mi/s, limit: 1Gi}'), 'abc')
     expect(boxed.episodic).toBe(true)
     expect(boxed.blockMs).toBe(2000)
-    // a pair: two 2 s blocks, the settle and a start-up (5.5 s); 120 s hold 21 of them, where 4 s blocks held 12
-    expect(boxed.maxPairs).toBe(21)
+    // a pair: two 2 s blocks, their settles and a start-up (6.5 s); 120 s hold 18 of them, where 4 s blocks held 11
+    expect(boxed.maxPairs).toBe(18)
     expect(describeDesign(boxed)).toMatch(/fault-on blocks that are the fault's own episodes \(it ends itself; about 2s expected, at least 1s\)/)
     // the leak's own limit first: 32Mi at 64Mi/s is half a second, measured for the floor of 1 s
     expect(planDesign(leak('{type: memory-leak, rate: 64Mi/s, limit: 32Mi}'), 'abc').blockMs).toBe(1000)
