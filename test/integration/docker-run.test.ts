@@ -28,7 +28,8 @@ function experiment(name: string): Experiment {
   // 2 s, a burst of page faults and reclaim on this 2-core machine), and the fault-off block beside it is as long, so
   // that burst is compared with the machine's own bursts rather than diluted in a long window or owning a short one.
   parsed.phases = {...parsed.phases, warmup: 2000}
-  interleaved(parsed, 16_000)
+  // three pairs of two 2 s blocks, a 0.5 s settle after each block and the container's start-up, with a margin
+  interleaved(parsed, 18_000)
   return parsed
 }
 

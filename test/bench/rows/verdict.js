@@ -2,7 +2,7 @@
 // probed open-loop at 100 req/s by the toolkit's RemoteProbe (the probe in a process of its own, as a run's
 // observer starts it) for one long recording with nothing changed. Sequential trials are then laid on that
 // recording exactly as the runner measures them: the design from planDesign (blocks, seeded on/off order in pairs,
-// settle after each fault-on block, the runner's start-up allowance, budget, looks at planned pair counts with
+// settle after every block, the runner's start-up allowance, budget, looks at planned pair counts with
 // Lan-DeMets boundaries); at each planned look every block is cut by extractSignal (failures counted as taking the
 // whole timeout) and judged by look() (judgeBlocks' three-way rule); a trial stops when decided, when every look
 // was made or when the budget is spent. Each trial takes a disjoint stretch of the recording, the next starts
@@ -496,7 +496,7 @@ export async function tile(experiment, recording, observer, hypothesis, factor, 
 function recordedPairs(start, end) {
   let t = start
   return {
-    /** the next pair in this order (a fault-on block after the start-up allowance, then the settle), or undefined past the end */
+    /** the next pair in this order (a fault-on block after the start-up allowance; a settle after every block), or undefined past the end */
     next(design, arms) {
       const blocks = {}
       let at = t
@@ -506,7 +506,7 @@ function recordedPairs(start, end) {
           at = blocks.on.to + design.settleMs
         } else {
           blocks.off = {from: at, to: at + design.blockMs}
-          at = blocks.off.to
+          at = blocks.off.to + design.settleMs
         }
       }
       if (at > end) return undefined
@@ -563,11 +563,11 @@ async function trial(design, pairs, observer, hypothesis, factor = 1) {
 function pairNoise(observer, recording, settings, signal) {
   const statistic = signal.replace('latency_', '')
   const d = []
-  const pairMs = 2 * settings.block + settings.settle + STARTUP_MS
+  const pairMs = 2 * settings.block + 2 * settings.settle + STARTUP_MS
   for (let t = recording.from; t + pairMs <= recording.to; t += pairMs) {
     const value = (from) => blockValue(extractSignal(observer, signal, {from, to: from + settings.block}, INTERVAL_MS).samples, statistic)
     const a = value(t)
-    const b = value(t + settings.block + STARTUP_MS)
+    const b = value(t + settings.block + settings.settle + STARTUP_MS)
     if (a > 0 && b > 0) d.push(Math.log(b / a))
   }
   const m = d.reduce((s, x) => s + x, 0) / Math.max(1, d.length)
@@ -577,7 +577,7 @@ function pairNoise(observer, recording, settings, signal) {
 // ---------------------------------------------------------------------------------------------------------------
 // Live: the workload slowed on purpose in the fault-on blocks
 
-/** Pairs measured now: a fault-on block starts when the workload runs at the factor, and the settle follows it. */
+/** Pairs measured now: a fault-on block starts when the workload runs at the factor; a settle follows every block. */
 function livePairs(setFactor, factor) {
   const start = Date.now()
   let end = start
@@ -597,6 +597,7 @@ function livePairs(setFactor, factor) {
           await sleep(design.settleMs)
         } else {
           blocks.off = await block(design.blockMs)
+          await sleep(design.settleMs)
         }
       }
       end = Date.now()

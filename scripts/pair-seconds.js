@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// Which second of a pair is slow in each run, and whether a run's level follows it. Reads run journals of the
+// interleaved design and, per run, bins the neighbour's per-second ln p99 (its timeline, less the run's median) by
+// the second since its pair began, whatever the arms; and prints the run's mean ln(fault-on / fault-off) of a
+// latency signal over its pairs (its last look). Something that recurs once a pair (the look between pairs, a
+// collector with a period near a pair's) shows as one slow second in every pair. Where a pair's two blocks do not
+// sit alike (a settle after fault-on blocks only, the engine before 2026-12-07), that second falls on one arm more
+// than the other, and the runs whose slow second is there read higher, or lower, for the whole run: the lines at the
+// end group the runs by their slowest second. Where the blocks sit alike, the groups differ by noise only.
+//
+//   node scripts/pair-seconds.js [--neighbor NAME] [--signal latency_p95] JOURNAL.json...
+import {readFileSync} from 'node:fs'
+
+const args = process.argv.slice(2)
+const option = (name, fallback) => {
+  const i = args.indexOf(`--${name}`)
+  return i < 0 ? fallback : args.splice(i, 2)[1]
+}
+const wanted = option('neighbor', undefined)
+const signal = option('signal', 'latency_p95')
+if (args.length === 0) {
+  console.error('usage: node scripts/pair-seconds.js [--neighbor NAME] [--signal latency_p95] JOURNAL.json...')
+  process.exit(2)
+}
+
+const mean = (a) => a.reduce((s, x) => s + x, 0) / a.length
+const runs = []
+for (const file of args) {
+  const journal = JSON.parse(readFileSync(file, 'utf8'))
+  if (journal.design?.kind !== 'interleaved') continue
+  const neighbor = journal.neighbors.find((n) => wanted === undefined || n.name === wanted)
+  const judged = journal.design.looks?.at(-1)?.signals.find((s) => s.neighbor === neighbor?.name && s.signal === signal)
+  if (!neighbor?.timeline || !judged?.blocks) continue
+  const ratios = judged.blocks.on.map((v, i) => Math.log(v / judged.blocks.off[i])).filter(Number.isFinite)
+  if (ratios.length === 0) continue
+  const pairStart = new Map()
+  for (const block of journal.design.blocks) pairStart.set(block.pair, Math.min(pairStart.get(block.pair) ?? Infinity, Date.parse(block.start)))
+  const starts = [...pairStart.values()].sort((a, b) => a - b)
+  const points = neighbor.timeline.filter((p) => p.p99 > 0 && p.requests > 0)
+  const logs = points.map((p) => Math.log(p.p99)).sort((a, b) => a - b)
+  const median = logs[logs.length >> 1]
+  const bins = []
+  for (let i = 1; i < points.length; i++) {
+    const mid = (points[i].t + points[i - 1].t) / 2
+    const start = starts.filter((s) => s <= mid).at(-1)
+    if (start === undefined) continue
+    const second = Math.floor((mid - start) / 1000)
+    ;(bins[second] ??= []).push(Math.log(points[i].p99) - median)
+  }
+  const seconds = bins.map((b) => (b && b.length >= 3 ? mean(b) : undefined))
+  const counted = seconds.map((v, i) => [v, i]).filter(([v]) => v !== undefined)
+  if (counted.length === 0) continue
+  const slowest = counted.reduce((a, b) => (b[0] > a[0] ? b : a))[1]
+  runs.push({file, verdict: journal.verdict, pairs: ratios.length, level: mean(ratios), seconds, slowest})
+}
+if (runs.length === 0) {
+  console.error(`no interleaved journal with ${signal} judged over pairs and a timeline`)
+  process.exit(2)
+}
+
+runs.sort((a, b) => a.level - b.level)
+const width = Math.max(...runs.map((r) => r.seconds.length))
+console.log(`${signal}: each run's mean ln(on/off) over its pairs; then ln p99 less the run's median, by second of the pair (0 = its first)`)
+console.log(`${'level'.padStart(7)} ${'verdict'.padEnd(12)} pairs  ${Array.from({length: width}, (_, i) => `s${i}`.padStart(6)).join('')}`)
+for (const r of runs) {
+  console.log(`${r.level.toFixed(3).padStart(7)} ${String(r.verdict).padEnd(12)} ${String(r.pairs).padStart(5)}  ${r.seconds.map((v) => (v === undefined ? '' : v.toFixed(2)).padStart(6)).join('')}`)
+}
+console.log('runs grouped by their slowest second of the pair: mean level (runs)')
+for (let s = 0; s < width; s++) {
+  const group = runs.filter((r) => r.slowest === s)
+  if (group.length > 0) console.log(`  s${s}: ${mean(group.map((r) => r.level)).toFixed(3)} (${group.length}: ${group.map((r) => r.verdict).join(', ')})`)
+}
