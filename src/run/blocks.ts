@@ -20,7 +20,7 @@ export interface MeasuredBlock {
   startupMs?: number
   landed?: boolean
   dose?: string
-  /** fault-on: when the settle after its removal ended */
+  /** when the settle after the block ended (after a fault-on block, the removal's: its episode's counts run to it) */
   settledAt?: number
 }
 
