@@ -8,8 +8,11 @@
 // than the other, and the runs whose slow second is there read higher, or lower, for the whole run: the lines at the
 // end group the runs by their slowest second. Where the blocks sit alike, the groups differ by noise only.
 //
-//   node scripts/pair-seconds.js [--neighbor NAME] [--signal latency_p95] JOURNAL.json...
+//   npm run build && node scripts/pair-seconds.js [--neighbor NAME] [--signal latency_p95] JOURNAL.json...
 import {readFileSync} from 'node:fs'
+
+// the runner's own reading of a journal's pairs (its last look), as scripts/rule-on-pairs.js reads them
+const {pairLogRatios} = await import('../dist/calibrate/report.js')
 
 const args = process.argv.slice(2)
 const option = (name, fallback) => {
@@ -29,9 +32,8 @@ for (const file of args) {
   const journal = JSON.parse(readFileSync(file, 'utf8'))
   if (journal.design?.kind !== 'interleaved') continue
   const neighbor = journal.neighbors.find((n) => wanted === undefined || n.name === wanted)
-  const judged = journal.design.looks?.at(-1)?.signals.find((s) => s.neighbor === neighbor?.name && s.signal === signal)
-  if (!neighbor?.timeline || !judged?.blocks) continue
-  const ratios = judged.blocks.on.map((v, i) => Math.log(v / judged.blocks.off[i])).filter(Number.isFinite)
+  if (!neighbor?.timeline) continue
+  const ratios = pairLogRatios(journal, neighbor.name, signal)
   if (ratios.length === 0) continue
   const pairStart = new Map()
   for (const block of journal.design.blocks) pairStart.set(block.pair, Math.min(pairStart.get(block.pair) ?? Infinity, Date.parse(block.start)))
