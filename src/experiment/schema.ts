@@ -329,7 +329,7 @@ export const Phases = z.strictObject({
 export const VerdictSettings = z.strictObject({
   design: z.enum(['interleaved', 'windows']).optional().describe('interleaved (default): fault-on and fault-off blocks alternate in pairs in a seeded order, looked at after every few pairs until decided or the budget is spent; windows: one baseline window, then one fault window (default with metrics.source prometheus, whose scrapes lag blocks of seconds)'),
   block: duration('verdict.block', {min: 1000, max: 600_000}).default(4000).describe('length of each fault-on and fault-off block; a fault-on block starts when the dose has landed. A fault that ends itself (a leak killed by its limit) is measured over its episode instead, and this is not used'),
-  settle: duration('verdict.settle', {min: 0, max: 60_000}).default(1000).describe('after the fault is removed, not measured before the next block'),
+  settle: duration('verdict.settle', {min: 0, max: 60_000}).default(1000).describe('after every block, fault-on or off, not measured before the next'),
   budget: duration('verdict.budget', {min: 5000, max: 3_600_000}).default(150_000).describe('most measuring time: an undecided run stops here and says inconclusive'),
   alpha: z.number().gt(0).max(0.25).default(0.05).describe('each wrong verdict (a breach at a change equal to the threshold, or containment there) at most this often'),
   firstLook: z.number().int().min(2).max(1000).default(4).describe('pairs before the first look'),
