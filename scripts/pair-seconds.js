@@ -11,14 +11,13 @@
 //   npm run build && node scripts/pair-seconds.js [--neighbor NAME] [--signal latency_p95] JOURNAL.json...
 import {readFileSync} from 'node:fs'
 
+import {journalArgs} from './journal-args.js'
+
 // the runner's own reading of a journal's pairs (its last look), as scripts/rule-on-pairs.js reads them
 const {pairLogRatios} = await import('../dist/calibrate/report.js')
 
-const args = process.argv.slice(2)
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`)
-  return i < 0 ? fallback : args.splice(i, 2)[1]
-}
+// the journals are what is left once the options are taken out
+const {option, files: args} = journalArgs()
 const wanted = option('neighbor', undefined)
 const signal = option('signal', 'latency_p95')
 if (args.length === 0) {

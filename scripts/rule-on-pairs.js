@@ -15,16 +15,13 @@
 // does worse than this with --tau 0 was undone by something the pairs alone do not carry.
 import {readFileSync} from 'node:fs'
 
+import {journalArgs} from './journal-args.js'
+
 const {pairLogRatios} = await import('../dist/calibrate/report.js')
 const {threeWay} = await import('../dist/verdict/three-way.js')
 
-const args = process.argv.slice(2)
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`)
-  if (i < 0) return fallback
-  const [value] = args.splice(i, 2).slice(1)
-  return value
-}
+// the journals are what is left once the options are taken out
+const {option, files: args} = journalArgs()
 const percent = (text) => Number(String(text).replace(/%$/, '')) / (String(text).endsWith('%') ? 100 : 1)
 const signal = option('signal', 'latency_p95')
 const threshold = percent(option('threshold', '25%'))
