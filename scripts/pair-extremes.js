@@ -6,14 +6,11 @@
 // something the fault sets off at one moment of a run shows on one side, at one pair number, after one arm (how the
 // main job's third pair was seen, docs/isolation-findings.md, "The settle after every block cost the main job").
 //
-//   npm run build && node scripts/pair-extremes.js [--limit 0.8] [--neighbor NAME] [--signal latency_p95] JOURNAL.json...
+//   node scripts/pair-extremes.js [--limit 0.8] [--neighbor NAME] [--signal latency_p95] JOURNAL.json...
 import {readFileSync} from 'node:fs'
 import {basename} from 'node:path'
 
 import {journalArgs} from './journal-args.js'
-
-// the runner's own reading of a journal's pairs (its last look), as scripts/pair-seconds.js reads them
-const {pairLogRatios} = await import('../dist/calibrate/report.js')
 
 // the journals are what is left once the options are taken out
 const {option, files: args} = journalArgs()
@@ -33,9 +30,9 @@ for (const file of args) {
   if (journal.design?.kind !== 'interleaved') continue
   const neighbor = journal.neighbors.find((n) => wanted === undefined || n.name === wanted)
   if (!neighbor) continue
-  const ratios = pairLogRatios(journal, neighbor.name, signal)
-  const judged = journal.design.looks.at(-1).signals.find((s) => s.neighbor === neighbor.name && s.signal === signal)
-  if (ratios.length === 0 || !judged?.blocks) continue
+  // the blocks the run's last look judged, in pair order (every pair so far)
+  const judged = journal.design.looks?.at(-1)?.signals.find((s) => s.neighbor === neighbor.name && s.signal === signal)
+  if (!judged?.blocks?.on.length) continue
   // the pairs a look compares, in order, as the runner's blockSet takes them: a fault-on block whose dose landed,
   // with its fault-off partner
   const blocks = journal.design.blocks
@@ -61,9 +58,8 @@ for (const e of extremes) console.log(`  ${e.file}  pair ${e.pair} (${e.opened} 
 console.log(`${extremes.length} of ${pairs} pairs in ${runs} runs: ${extremes.filter((e) => e.ratio > 0).length} fault-on above, ${extremes.filter((e) => e.ratio < 0).length} below`)
 const tally = new Map()
 for (const e of extremes) {
-  const key = `pair ${e.pair}`
-  const t = tally.get(key) ?? {on: 0, off: 0}
+  const t = tally.get(e.pair) ?? {on: 0, off: 0}
   t[e.opened]++
-  tally.set(key, t)
+  tally.set(e.pair, t)
 }
-for (const [key, t] of [...tally].sort((a, b) => Number(a[0].slice(5)) - Number(b[0].slice(5)))) console.log(`  ${key}: ${t.on + t.off} (${t.on} opened by the fault-on block, ${t.off} by the fault-off)`)
+for (const [pair, t] of [...tally].sort((a, b) => a[0] - b[0])) console.log(`  pair ${pair}: ${t.on + t.off} (${t.on} opened by the fault-on block, ${t.off} by the fault-off)`)
