@@ -10,50 +10,42 @@
 // files default to every Experiment in experiments/ (the process platform's), as for repeat-experiments.js. DIR
 // (default a new temp directory) gets NAME[-loaded].json, NAME[-loaded].log and the journals of every run.
 // A file the toolkit refuses (exit 2: no Docker engine, no cluster, bad input) is reported and the next one runs.
-import {execFileSync, spawn} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import {createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync} from 'node:fs'
 import {loadavg, tmpdir} from 'node:os'
 import {dirname, join, relative} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {countingArgs, onSignals, runPaths, startBackgroundLoad} from './counting.js'
+import {countingArgs, interruptibleRuns, runPaths, startBackgroundLoad} from './counting.js'
 
 const args = process.argv.slice(2)
 const {load, ssh, out, times: given, files} = countingArgs(args, 0)
 const runs = given || (load ? 10 : 20)
 const dir = out ?? mkdtempSync(join(tmpdir(), 'chaos-calibrate-'))
 mkdirSync(dir, {recursive: true})
-// Ctrl-C: the calibration under way rolls back and writes what it has (chaos calibrate's own interrupt), the
-// files after it are not started, and what was written is pooled
-let interrupted = false
-const onSignal = () => {
-  interrupted = true
-}
-onSignals(onSignal)
-const stopLoad = load ? startBackgroundLoad(onSignal) : undefined
-const {paths, stop: stopSshd} = await runPaths(files, ssh, onSignal)
+// Ctrl-C or a kill: the calibration under way rolls back and writes what it has (chaos calibrate's own interrupt),
+// the files after it are not started, and what was written is pooled
+const children = interruptibleRuns()
+const stopLoad = load ? startBackgroundLoad() : undefined
+const {paths, stop: stopSshd} = await runPaths(files, ssh)
 
 /**
  * One `chaos calibrate`, its output kept in a log and each run's line (its stderr) shown as it comes: a file's
  * 20 runs take a quarter of an hour, and a count should say where it is.
  */
-function calibrate(args, log) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'pipe']})
-    const out = createWriteStream(log)
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk
-      out.write(chunk)
-    })
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk
+async function calibrate(args, log) {
+  const out = createWriteStream(log)
+  const result = await children.run(args, {
+    // a file's calibration is many runs: no timeout of a single run applies
+    timeoutMs: 24 * 3600_000,
+    onStdout: (chunk) => out.write(chunk),
+    onStderr: (chunk) => {
       out.write(chunk)
       process.stdout.write(String(chunk).replace(/^(?=.)/gm, '  '))
-    })
-    child.on('close', (status, signal) => out.end(() => resolve({status, signal, stdout, stderr})))
+    },
   })
+  await new Promise((resolve) => out.end(resolve))
+  return result
 }
 
 /** experiments/docker/cpu-hog.yaml -> docker-cpu-hog: one name per file, whichever folder it is in */
@@ -62,7 +54,7 @@ const nameOf = (file) => relative('experiments', file).replace(/\.yaml$/, '').re
 console.log(`${runs} A/A runs of each of ${files.length} file(s)${load ? ', stress-ng --cpu 1 --cpu-load 50 beside' : ''}; calibrations in ${dir}`)
 const written = []
 for (const file of files) {
-  if (interrupted) {
+  if (children.interrupted()) {
     console.log(`${file}: not started (interrupted)`)
     continue
   }

@@ -39,6 +39,50 @@ export function onSignals(handler) {
 }
 
 /**
+ * The runs of a count, one at a time, each in a process group of its own, so that an interrupt reaches it once and
+ * from here: this script's SIGINT or SIGTERM (Ctrl-C, or a kill of its pid) is passed on to the run under way as
+ * one SIGINT, on which chaos removes its fault, rolls back and writes its journal, and the count starts nothing
+ * after it. (Runs made with execFileSync block the event loop, so a handler, --load's among them, waited for the run
+ * to end and the next one started; without a handler the script died at once and left its run going.) Call it
+ * before startBackgroundLoad or runPaths: the first handler asked for is the one that acts.
+ */
+export function interruptibleRuns() {
+  let current
+  let interrupted = false
+  onSignals(() => {
+    interrupted = true
+    current?.kill('SIGINT')
+  })
+  return {
+    interrupted: () => interrupted,
+    /** `node args...` to its end: its exit status (null when killed), the signal that killed it, its output */
+    run(args, {timeoutMs = 300_000, onStdout, onStderr} = {}) {
+      return new Promise((resolve) => {
+        const child = spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'pipe'], detached: true})
+        current = child
+        let stdout = ''
+        let stderr = ''
+        child.stdout.on('data', (chunk) => {
+          stdout += chunk
+          onStdout?.(chunk)
+        })
+        child.stderr.on('data', (chunk) => {
+          stderr += chunk
+          onStderr?.(chunk)
+        })
+        // a run that hangs is interrupted as a user would, so it still rolls back
+        const timer = setTimeout(() => child.kill('SIGINT'), timeoutMs)
+        child.on('close', (status, signal) => {
+          clearTimeout(timer)
+          current = undefined
+          resolve({status, signal, stdout, stderr})
+        })
+      })
+    },
+  }
+}
+
+/**
  * Where each file is run from: itself, or with ssh a copy of a host experiment pointed at a throwaway sshd on
  * loopback (scripts/loopback-sshd.js), as the tests do. Returns the map and the sshd's stop (a no-op without ssh).
  * onSignal as for startBackgroundLoad.

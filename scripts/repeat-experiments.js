@@ -9,15 +9,16 @@
 // the verdict issue asks about. Files default to every Experiment in experiments/ (the process platform's).
 // --ssh starts a throwaway OpenSSH server on loopback (its own keys, a free port; scripts/loopback-sshd.js) and runs
 // each host experiment (experiments/host/, one host) pointed at it, as the tests do: the host platform's counts.
-import {execFileSync} from 'node:child_process'
 import {appendFileSync, mkdtempSync, readFileSync} from 'node:fs'
 import {loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {countingArgs, runPaths, startBackgroundLoad} from './counting.js'
+import {countingArgs, interruptibleRuns, runPaths, startBackgroundLoad} from './counting.js'
 
 const {load, ssh, out, times, files} = countingArgs(process.argv.slice(2), 10)
 const dir = mkdtempSync(join(tmpdir(), 'chaos-repeat-'))
+// Ctrl-C or a kill: the run under way rolls back and is counted with what it has, nothing after it starts
+const runs = interruptibleRuns()
 const stopLoad = load ? startBackgroundLoad() : undefined
 
 const median = (values) => {
@@ -36,17 +37,14 @@ function measuringSeconds(journal) {
 const {paths: runPath, stop: stopSshd} = await runPaths(files, ssh)
 
 const rows = []
-for (let i = 0; i < times; i++) {
+for (let i = 0; i < times && !runs.interrupted(); i++) {
   for (const file of files) {
     const output = join(dir, `${i}-${file.replaceAll('/', '_')}.json`)
     const started = Date.now()
     const loadBefore = loadavg()[0]
-    let code = 0
-    try {
-      execFileSync(process.execPath, ['bin/run.js', 'run', runPath.get(file), '--output', output, '--quiet'], {stdio: 'ignore', timeout: 300_000})
-    } catch (error) {
-      code = error.status ?? -1
-    }
+    if (runs.interrupted()) break
+    const result = await runs.run(['bin/run.js', 'run', runPath.get(file), '--output', output, '--quiet'])
+    const code = result.status ?? -1
     const seconds = (Date.now() - started) / 1000
     let journal
     try {
@@ -68,6 +66,7 @@ for (let i = 0; i < times; i++) {
     console.log(`${file} #${i + 1}: exit ${code} ${verdict} (expect ${expect})${wrong ? ' WRONG' : ''} dose ${row.dose ? 'landed' : 'NOT landed'} ${seconds.toFixed(0)}s (measuring ${row.measuring.toFixed(0)}s, load ${row.loadavg})  ${signals}`)
   }
 }
+if (runs.interrupted()) console.log('interrupted: the run under way was rolled back; nothing after it was started')
 console.log(`\nsummary${load ? ' (stress-ng --cpu 1 --cpu-load 50 beside)' : ''}: expected verdict / runs, wrong verdicts, inconclusive, median measuring time`)
 for (const file of files) {
   const mine = rows.filter((r) => r.file === file)
