@@ -8,9 +8,15 @@
 // which a run's interval, built from its own pairs, cannot see.
 //
 //   npm run build && node scripts/rule-on-pairs.js [--signal latency_p95] [--threshold 25%] [--change THRESHOLD]
-//       [--tau 0.05] [--trials 20000] JOURNAL.json...
+//       [--tau 0.05] [--trials 20000] [--spending pocock|obrien-fleming] [--max-pairs N] JOURNAL.json...
 //
-// Prints the share of simulated runs ending breach, contained and inconclusive, with the change asked. At a change
+// --spending and --max-pairs judge the same pairs by another plan than the journals': looks from the first look
+// every lookEvery pairs (as the longest journal made them) up to N pairs, alpha spent as asked, the critical values
+// computed as the runner's planDesign computes them. What a longer budget or the other spending would decide,
+// before any run is spent on it.
+//
+// Prints the share of simulated runs ending breach, contained and inconclusive, with the change asked, and the
+// median number of pairs the decided ones took. At a change
 // equal to the threshold, each wrong verdict should be about the design's alpha (5%); a count of real runs that
 // does worse than this with --tau 0 was undone by something the pairs alone do not carry.
 import {readFileSync} from 'node:fs'
@@ -29,6 +35,8 @@ const asked = option('change', undefined)
 const change = asked === undefined ? threshold : percent(asked)
 const tau = Number(option('tau', '0'))
 const trials = Number(option('trials', '20000'))
+const spending = option('spending', undefined)
+const maxPairs = option('max-pairs', undefined)
 if (args.length === 0 || !(threshold > 0) || !(tau >= 0) || !(trials > 0)) {
   console.error('usage: node scripts/rule-on-pairs.js [--signal S] [--threshold 25%] [--change THRESHOLD] [--tau T] [--trials N] JOURNAL.json...')
   process.exit(2)
@@ -55,6 +63,22 @@ if (residuals.length < 20 || looks.length === 0) {
   console.error(`${signal}: too few pairs in these journals (${residuals.length})`)
   process.exit(2)
 }
+if (spending !== undefined || maxPairs !== undefined) {
+  // another plan: the journals' first look and spacing, up to maxPairs, alpha spent as asked (planDesign's way)
+  const {groupSequentialBoundaries} = await import('../dist/verdict/sequential.js')
+  const longest = args.map((f) => JSON.parse(readFileSync(f, 'utf8'))).filter((j) => j.design?.looks?.length).sort((a, b) => b.design.looks.length - a.design.looks.length)[0]
+  const first = looks[0].pairs
+  const every = looks.length > 1 ? looks[1].pairs - looks[0].pairs : 1
+  const last = maxPairs === undefined ? looks.at(-1).pairs : Number(maxPairs)
+  const alpha = longest.design.alpha
+  const counts = []
+  for (let n = first; n < last; n += every) counts.push(n)
+  counts.push(last)
+  const kind = spending ?? longest.design.spending
+  const zs = groupSequentialBoundaries(counts.map((n) => n / last), alpha, kind)
+  looks = counts.map((pairs, i) => ({pairs, z: zs[i]}))
+  console.log(`plan: looks at ${counts.join(',')} pairs, ${kind} spending, alpha ${alpha}; critical values ${zs.map((z) => z.toFixed(2)).join(',')}`)
+}
 
 const limit = Math.log(1 + threshold)
 const truth = Math.log(1 + change)
@@ -71,13 +95,19 @@ function run() {
     const sd = Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1))
     // the runner's own three-way rule on the paired log ratios, as judge-blocks.ts calls it
     const {verdict} = threeWay({estimate: mean, se: sd / Math.sqrt(n), df: n - 1}, limit, 'above', z)
-    if (verdict !== 'inconclusive') return verdict
+    if (verdict !== 'inconclusive') return {verdict, pairs: n}
   }
-  return 'inconclusive'
+  return {verdict: 'inconclusive', pairs: looks.at(-1).pairs}
 }
 
 const counts = {breach: 0, contained: 0, inconclusive: 0}
-for (let i = 0; i < trials; i++) counts[run()]++
+const decidedAfter = []
+for (let i = 0; i < trials; i++) {
+  const {verdict, pairs} = run()
+  counts[verdict]++
+  if (verdict !== 'inconclusive') decidedAfter.push(pairs)
+}
+decidedAfter.sort((a, b) => a - b)
 const share = (k) => `${(100 * counts[k] / trials).toFixed(1)}%`
 console.log(`${signal}: ${residuals.length} pairs from ${args.length} journals, looks at ${looks.map((l) => l.pairs).join(',')} pairs`)
-console.log(`change +${(100 * change).toFixed(1)}% against a threshold of ${(100 * threshold).toFixed(1)}%, tau ${tau}: breach ${share('breach')}, contained ${share('contained')}, inconclusive ${share('inconclusive')} of ${trials} simulated runs`)
+console.log(`change +${(100 * change).toFixed(1)}% against a threshold of ${(100 * threshold).toFixed(1)}%, tau ${tau}: breach ${share('breach')}, contained ${share('contained')}, inconclusive ${share('inconclusive')} of ${trials} simulated runs; the decided ones after a median of ${decidedAfter[Math.floor(decidedAfter.length / 2)] ?? '-'} pairs`)

@@ -10,6 +10,12 @@
 //
 // The neighbour is the process listening on --neighbour-port (default: the port of the first neighbour's probe URL
 // in the file). Nothing is written but the journal; the figures are printed.
+//
+// On cgroup v1 it also reads each of the run's boxes' CPU time on each core (cpuacct.usage_percpu of
+// chaos-RUN/*) and the machine's, and gives each arm every box's milliseconds per second on each core, the rest of
+// the machine (kernel threads, other services) as "rest": where a neighbour's work went when the fault ran. It is
+// how the main job's API was seen to leave the leak's core for the other one in fault-on blocks (2026-12-07,
+// docs/isolation-findings.md, "Where the leak's harm comes from"). v2 keeps no per-core figure; it is left out there.
 import {spawn} from 'node:child_process'
 import {readFileSync, readdirSync} from 'node:fs'
 
@@ -63,6 +69,28 @@ function sample(pid) {
   return {wait, cpus}
 }
 
+// each box's CPU nanoseconds on each core, v1 only (v2's cpu.stat has no per-core figure)
+const CPUACCT = '/sys/fs/cgroup/cpuacct'
+const perCore = (file) => read(file)?.trim().split(/\s+/).map(Number)
+function boxCpu() {
+  const machine = perCore(`${CPUACCT}/cpuacct.usage_percpu`)
+  if (!machine) return undefined
+  let run
+  try {
+    run = readdirSync(CPUACCT).find((d) => d.startsWith('chaos-'))
+  } catch {
+    return undefined
+  }
+  const boxes = {}
+  if (run) {
+    for (const box of readdirSync(`${CPUACCT}/${run}`, {withFileTypes: true}).filter((e) => e.isDirectory())) {
+      const ns = perCore(`${CPUACCT}/${run}/${box.name}/cpuacct.usage_percpu`)
+      if (ns) boxes[box.name] = ns
+    }
+  }
+  return {machine, boxes}
+}
+
 const samples = []
 const cli = spawn(process.execPath, ['bin/run.js', 'run', file, '--output', journalFile, '--quiet', ...flags], {stdio: 'inherit'})
 const timer = setInterval(() => {
@@ -72,6 +100,7 @@ const timer = setInterval(() => {
     const parts = list.map((pid) => ({pid, ...sample(pid)})).filter((p) => p.wait !== undefined)
     row[role] = parts
   }
+  row.cpu = boxCpu()
   samples.push(row)
 }, 100)
 
@@ -103,6 +132,37 @@ cli.on('exit', (code) => {
     const mean = (v) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length)
     console.log(`${role}: run-queue wait ${mean(byArm.on).toFixed(1)} ms/s in fault-on blocks, ${mean(byArm.off).toFixed(1)} in fault-off (${byArm.on.length}+${byArm.off.length} blocks)`)
     console.log(`  last CPU, fault-on: ${cpuShareOver(role, blocks, 'on')}; fault-off: ${cpuShareOver(role, blocks, 'off')}`)
+  }
+  // each box's CPU time per core (ms per second), the rest of the machine as "rest", per arm
+  const boxesIn = (from, to) => {
+    const inside = samples.filter((x) => x.t >= from && x.t < to && x.cpu)
+    if (inside.length < 2) return undefined
+    const first = inside[0].cpu
+    const last = inside.at(-1).cpu
+    const seconds = (inside.at(-1).t - inside[0].t) / 1000
+    const out = {}
+    const rest = last.machine.map((ns, core) => ns - first.machine[core])
+    for (const [box, ns] of Object.entries(last.boxes)) {
+      const before = first.boxes[box]
+      if (!before) continue
+      out[box] = ns.map((v, core) => v - before[core])
+      out[box].forEach((v, core) => (rest[core] -= v))
+    }
+    out.rest = rest
+    for (const k of Object.keys(out)) out[k] = out[k].map((v) => v / 1e6 / seconds)
+    return out
+  }
+  const perArm = {on: [], off: []}
+  for (const b of blocks) {
+    const got = boxesIn(...span(b))
+    if (got) perArm[b.arm].push(got)
+  }
+  if (perArm.on.length && perArm.off.length) {
+    console.log('CPU time per core, ms per second (fault-on | fault-off):')
+    for (const box of Object.keys(perArm.on[0])) {
+      const mean = (arm, core) => perArm[arm].reduce((sum, x) => sum + (x[box]?.[core] ?? 0), 0) / perArm[arm].length
+      console.log(`  ${box}: ${perArm.on[0][box].map((_, core) => `cpu${core} ${mean('on', core).toFixed(0)} | ${mean('off', core).toFixed(0)}`).join(', ')}`)
+    }
   }
   function cpuShareOver(role, list, arm) {
     const counts = new Map()
