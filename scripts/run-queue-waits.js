@@ -82,11 +82,16 @@ function boxCpu() {
     return undefined
   }
   const boxes = {}
-  if (run) {
-    for (const box of readdirSync(`${CPUACCT}/${run}`, {withFileTypes: true}).filter((e) => e.isDirectory())) {
-      const ns = perCore(`${CPUACCT}/${run}/${box.name}/cpuacct.usage_percpu`)
-      if (ns) boxes[box.name] = ns
-    }
+  // the run's boxes come and go with it: one that is gone between two reads is simply not in this sample
+  let entries = []
+  try {
+    entries = run ? readdirSync(`${CPUACCT}/${run}`, {withFileTypes: true}).filter((e) => e.isDirectory()) : []
+  } catch {
+    entries = []
+  }
+  for (const box of entries) {
+    const ns = perCore(`${CPUACCT}/${run}/${box.name}/cpuacct.usage_percpu`)
+    if (ns) boxes[box.name] = ns
   }
   return {machine, boxes}
 }
