@@ -38,7 +38,7 @@ const trials = Number(option('trials', '20000'))
 const spending = option('spending', undefined)
 const maxPairs = option('max-pairs', undefined)
 if (args.length === 0 || !(threshold > 0) || !(tau >= 0) || !(trials > 0)) {
-  console.error('usage: node scripts/rule-on-pairs.js [--signal S] [--threshold 25%] [--change THRESHOLD] [--tau T] [--trials N] JOURNAL.json...')
+  console.error('usage: node scripts/rule-on-pairs.js [--signal S] [--threshold 25%] [--change THRESHOLD] [--tau T] [--trials N] [--spending pocock|obrien-fleming] [--max-pairs N] JOURNAL.json...')
   process.exit(2)
 }
 
