@@ -44,6 +44,8 @@ if (args.length === 0 || !(threshold > 0) || !(tau >= 0) || !(trials > 0)) {
 
 const residuals = []
 let looks = []
+// the design of the journal whose looks are taken: its alpha and spending, for another plan
+let plannedBy
 for (const file of args) {
   const journal = JSON.parse(readFileSync(file, 'utf8'))
   const neighbor = journal.design?.looks?.at(-1)?.signals.find((s) => s.signal === signal)?.neighbor
@@ -57,7 +59,10 @@ for (const file of args) {
     residuals.push(...pairs.map((x) => (x - mean) * unshrink))
   }
   const planned = journal.design.looks.map((l) => ({pairs: l.pairs, z: l.z}))
-  if (planned.at(-1).pairs > (looks.at(-1)?.pairs ?? 0)) looks = planned
+  if (planned.at(-1).pairs > (looks.at(-1)?.pairs ?? 0)) {
+    looks = planned
+    plannedBy = journal.design
+  }
 }
 if (residuals.length < 20 || looks.length === 0) {
   console.error(`${signal}: too few pairs in these journals (${residuals.length})`)
@@ -66,15 +71,14 @@ if (residuals.length < 20 || looks.length === 0) {
 if (spending !== undefined || maxPairs !== undefined) {
   // another plan: the journals' first look and spacing, up to maxPairs, alpha spent as asked (planDesign's way)
   const {groupSequentialBoundaries} = await import('../dist/verdict/sequential.js')
-  const longest = args.map((f) => JSON.parse(readFileSync(f, 'utf8'))).filter((j) => j.design?.looks?.length).sort((a, b) => b.design.looks.length - a.design.looks.length)[0]
   const first = looks[0].pairs
   const every = looks.length > 1 ? looks[1].pairs - looks[0].pairs : 1
   const last = maxPairs === undefined ? looks.at(-1).pairs : Number(maxPairs)
-  const alpha = longest.design.alpha
+  const alpha = plannedBy.alpha
   const counts = []
   for (let n = first; n < last; n += every) counts.push(n)
   counts.push(last)
-  const kind = spending ?? longest.design.spending
+  const kind = spending ?? plannedBy.spending
   const zs = groupSequentialBoundaries(counts.map((n) => n / last), alpha, kind)
   looks = counts.map((pairs, i) => ({pairs, z: zs[i]}))
   console.log(`plan: looks at ${counts.join(',')} pairs, ${kind} spending, alpha ${alpha}; critical values ${zs.map((z) => z.toFixed(2)).join(',')}`)
