@@ -10,8 +10,10 @@
 //
 // --within-block says where in a block instead, over every journal: per arm, the mean ln p99 and ln p50 of the
 // neighbour's seconds (less their run's median) by whole seconds from the block's start to the second's middle and
-// from its middle to the block's end, each second counted for the block that holds three quarters of it. A fault whose harm is its start (a stressor starting) or its end (a leak at its
-// limit, the OOM kill) shows there as one fault-on second that its fault-off partner's same second does not match.
+// from its middle to the block's end, each second counted for the block that holds three quarters of it (the
+// timeline keeps p50 and p99 per second, so --signal plays no part there). A fault whose harm is its start (a
+// stressor starting) or its end (a leak at its limit, the OOM kill) shows as one fault-on second that the same
+// second of the fault-off blocks does not match.
 //
 //   npm run build && node scripts/pair-seconds.js [--neighbor NAME] [--signal latency_p95] [--within-block] JOURNAL.json...
 import {readFileSync} from 'node:fs'
@@ -32,7 +34,10 @@ if (args.length === 0) {
 }
 
 const mean = (a) => a.reduce((s, x) => s + x, 0) / a.length
-const sd = (a) => Math.sqrt(a.reduce((s, x) => s + (x - mean(a)) ** 2, 0) / (a.length - 1))
+const sd = (a) => {
+  const m = mean(a)
+  return Math.sqrt(a.reduce((s, x) => s + (x - m) ** 2, 0) / (a.length - 1))
+}
 const medianOf = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
 
 if (withinBlock) {
@@ -70,7 +75,7 @@ if (withinBlock) {
     console.error('no interleaved journal with a timeline')
     process.exit(2)
   }
-  console.log(`where in a block, over ${journals} journals: ln p99 and ln p50 of each second less its run's median (mean, its standard error), by whole seconds from the block's start to the second's middle (from) and from its middle to the block's end (to)`)
+  console.log(`where in a block, over ${journals} journals: ln p99 and ln p50 of each second less its run's median (mean, its standard error), by whole seconds from the block's start to the second's middle (from) and from its middle to the block's end (to); places with fewer than 5 seconds left out`)
   const order = (key) => { const [arm, side, n] = key.split(' '); return `${arm} ${side} ${n.padStart(3, '0')}` }
   for (const key of [...cells.keys()].sort((a, b) => order(a).localeCompare(order(b)))) {
     const values = cells.get(key)
