@@ -5,11 +5,13 @@ import {Args, Command, Flags} from '@oclif/core'
 
 import {SHIFT_DOSES, type ShiftDose} from '../calibrate/shift.js'
 import {exitCodeFor} from '../cli/errors.js'
+import {durationFlag} from '../cli/flags.js'
 import {handleInterrupts} from '../cli/interrupts.js'
 import {loadExperiment} from '../experiment/load.js'
 import {parsePercent} from '../experiment/units.js'
 import {progressPrinter} from '../report/progress.js'
 import {cleanup} from '../rollback/cleanup.js'
+import {applyOverrides} from '../run/design.js'
 import {ExitCode} from '../run/exit-codes.js'
 
 export default class Calibrate extends Command {
@@ -40,6 +42,8 @@ Exit codes: 0 calibrated; 2 invalid experiment or usage; 3 interrupted; 4 a run 
     shift: Flags.string({description: 'an exact rise, e.g. 25%: runs at the null dose whose neighbour\'s fault-on latencies are read × (1 + shift); repeat for several', multiple: true}),
     'shift-runs': Flags.integer({description: 'runs per --shift', default: 5, min: 1, max: 200}),
     'shift-dose': Flags.string({description: 'what the shifted runs\' fault-on blocks start: null, the fault at its null dose (the whole runner); none, nothing, so the shift is the whole change even where the null dose itself costs something (a busy machine)', options: [...SHIFT_DOSES], default: 'null'}),
+    // a count made in parts must be made alike: runs at a threshold mostly go on to the budget, so its parts need one
+    budget: durationFlag(5000)({description: 'override verdict.budget for every run: the most measuring time before an undecided run says inconclusive'}),
     output: Flags.string({char: 'o', description: 'write the calibration here instead of the state directory'}),
     journals: Flags.string({description: 'also write every run\'s journal into this directory (RUNID.json)'}),
     json: Flags.boolean({description: 'print the calibration as JSON on stdout'}),
@@ -62,6 +66,7 @@ Exit codes: 0 calibrated; 2 invalid experiment or usage; 3 interrupted; 4 a run 
     let experiment
     try {
       experiment = await loadExperiment(args.file)
+      applyOverrides(experiment, {budget: flags.budget})
     } catch (error) {
       const {code, message} = exitCodeFor(error)
       process.stderr.write(`${message}\n`)

@@ -4,9 +4,9 @@ import {writeFileSync} from 'node:fs'
 import {Args, Command, Flags} from '@oclif/core'
 
 import {exitCodeFor} from '../cli/errors.js'
+import {durationFlag} from '../cli/flags.js'
 import {handleInterrupts} from '../cli/interrupts.js'
 import {loadExperiment} from '../experiment/load.js'
-import {parseDuration} from '../experiment/units.js'
 import {interleavedOrder, parseLevels} from '../matrix/order.js'
 import {defaultExpectations, matrixPlan, runMatrix, type MatrixEvent} from '../matrix/run-matrix.js'
 import {renderMatrix} from '../matrix/table.js'
@@ -23,13 +23,7 @@ import {ExitCode} from '../run/exit-codes.js'
 import {FAIL_ON, type FailOn} from '../run/gate.js'
 import {runExperiment} from '../run/runner.js'
 
-const duration = (min: number) => Flags.custom<number>({
-  parse: async (input) => {
-    const ms = parseDuration(input)
-    if (ms === undefined || ms < min) throw new Error(`expected a duration such as 15s or 1m${min === 0 ? ' (0s allowed)' : ''}, got ${JSON.stringify(input)}`)
-    return ms
-  },
-})
+const duration = durationFlag
 
 export default class Matrix extends Command {
   static override summary = 'Run one experiment at several isolation levels, repeated in a shuffled interleaved order, and compare them'

@@ -3,10 +3,10 @@ import {writeFileSync} from 'node:fs'
 import {Args, Command, Flags} from '@oclif/core'
 
 import {exitCodeFor} from '../cli/errors.js'
+import {durationFlag} from '../cli/flags.js'
 import {handleInterrupts} from '../cli/interrupts.js'
 import {loadExperiment} from '../experiment/load.js'
 import {type Experiment, KubeSettings} from '../experiment/schema.js'
-import {parseDuration} from '../experiment/units.js'
 import {withPrometheusUrl} from '../metrics/prometheus/config.js'
 import {PlanError} from '../platforms/platform.js'
 import {writeReport, type RunsReport} from '../report/formats.js'
@@ -22,13 +22,7 @@ import {FAIL_ON, journalExitCode, worseExitCode, type FailOn} from '../run/gate.
 import {applyOverrides, type PhaseOverrides} from '../run/design.js'
 import {newRunId, runExperiment} from '../run/runner.js'
 
-const duration = Flags.custom<number>({
-  parse: async (input) => {
-    const ms = parseDuration(input)
-    if (ms === undefined) throw new Error(`expected a duration such as 15s or 1m, got ${JSON.stringify(input)}`)
-    return ms
-  },
-})
+const duration = durationFlag()
 
 export default class Run extends Command {
   static override summary = 'Run experiments: baseline, inject one fault into the target, measure the neighbours, judge'

@@ -79,6 +79,13 @@ describe('chaos calibrate', () => {
     const noRise = await chaos(['calibrate', file, '--spikes', '0', '--shift', '0%'])
     expect(noRise.code).toBe(2)
     expect(noRise.stderr).toContain('refused: calibrate: --shift 0% is not a rise between 0% and 1000%')
+    // a duration flag that is not one is bad usage too (exit 2), in calibrate as in run, whose flags share its type
+    const shortBudget = await chaos(['calibrate', file, '--spikes', '0', '--budget', '2s'])
+    expect(shortBudget.code).toBe(2)
+    expect(shortBudget.stderr).toContain('expected a duration such as 15s or 1m, got "2s"')
+    const badBudget = await chaos(['run', file, '--budget', 'lots'])
+    expect(badBudget.code).toBe(2)
+    expect(badBudget.stderr).toContain('expected a duration such as 15s or 1m (0s allowed), got "lots"')
     expect(existsSync(join(state, 'runs'))).toBe(false)
   })
 
@@ -116,13 +123,16 @@ describe('chaos calibrate', () => {
   it('--shift-dose none starts nothing in the fault-on blocks: no stressor, and the shift is the whole change', async () => {
     const journalsDir = join(dir, 'journals-shift-none')
     const output = join(dir, 'shift-none.json')
-    const result = await chaos(['calibrate', file, '--runs', '1', '--spikes', '0', '--shift', '900%', '--shift-runs', '1', '--shift-dose', 'none', '--journals', journalsDir, '-o', output])
+    const result = await chaos(['calibrate', file, '--runs', '1', '--spikes', '0', '--shift', '900%', '--shift-runs', '1', '--shift-dose', 'none', '--budget', '6s', '--journals', journalsDir, '-o', output])
     expect(result.code, result.stderr).toBe(0)
     const calibration = JSON.parse(readFileSync(output, 'utf8')) as Calibration
     const [summary] = calibration.shift!
     expect(summary).toMatchObject({neighbor: 'api', shift: 9, runs: 1, dose: 'none'})
     const shifted = JSON.parse(readFileSync(join(journalsDir, `${summary.runIds[0]}.json`), 'utf8')) as Journal
     expect(shifted.plan.join('\n')).toContain('fault-on blocks start nothing (--shift-dose none)')
+    // --budget replaces the file's 8 s for every run, and the calibration records the design its runs had
+    expect(shifted.design!.budgetMs).toBe(6000)
+    expect(calibration.design.budgetMs).toBe(6000)
     expect(shifted.plan.join('\n')).toContain('read ×10 (+900%, exact, on the run\'s own noise); nothing started in them, so the shift is the whole change')
     // the blocks still alternate, but no stressor was launched in any of them (the A/A run above launched one per block)
     expect(shifted.design!.blocks.filter((b) => b.arm === 'on').length).toBeGreaterThanOrEqual(2)

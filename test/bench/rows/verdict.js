@@ -41,6 +41,9 @@
 // its change was realised. CHAOS_BENCH_RUNNER_SHIFT_DOSE=none starts nothing in the shifted runs' fault-on blocks
 // (`chaos calibrate --shift-dose none`): the shift is then the whole change, which is how the rule's errors at a
 // threshold are counted where the null dose's own cost moves from run to run (the busy machine).
+// CHAOS_BENCH_RUNNER_BUDGET=2m30s measures each run for at most that (`chaos calibrate --budget`) instead of the main
+// job's own verdict.budget: a count made in parts and read as one (CHAOS_BENCH_RUNNER_FROM=A,B) must be made alike,
+// and a run at the threshold mostly goes on to its budget.
 import {existsSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {parse as parseYaml, stringify as stringifyYaml} from 'yaml'
@@ -336,7 +339,8 @@ async function runCalibration({tracker, root, runs, loaded, scope, log}) {
   const file = scope.only ? singleSignalCopy(root, dir, scope.only) : join(root, RUNNER_FILE)
   const load = loaded ? tracker.child('stress-ng', [...LOAD, '--quiet']) : undefined
   const args = [join(root, 'bin/run.js'), 'calibrate', file, '--runs', String(aaRuns), '--spikes', '0',
-    ...RUNNER_SHIFTS.flatMap((x) => ['--shift', `${x * 100}%`]), '--shift-runs', String(runs), '--shift-dose', dose, '-o', output, '--journals', journals]
+    ...RUNNER_SHIFTS.flatMap((x) => ['--shift', `${x * 100}%`]), '--shift-runs', String(runs), '--shift-dose', dose, '-o', output, '--journals', journals,
+    ...(process.env.CHAOS_BENCH_RUNNER_BUDGET ? ['--budget', process.env.CHAOS_BENCH_RUNNER_BUDGET] : [])]
   log(`the real runner: ${aaRuns} A/A runs of ${scope.only ? `a copy of ${RUNNER_FILE} rating ${scope.only} alone` : RUNNER_FILE} and ${runs} at each of ${RUNNER_SHIFTS.map((x) => `+${x * 100}%`).join(', ')} (about ${Math.round((aaRuns * 45 + runs * (RUNNER_SHIFTS.length * 45 + 120)) / 60)} min: a run at a threshold goes on to the budget)${keep ? `, kept in ${keep}` : ''}...`)
   let result
   try {
