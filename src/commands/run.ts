@@ -22,7 +22,7 @@ import {FAIL_ON, journalExitCode, worseExitCode, type FailOn} from '../run/gate.
 import {applyOverrides, type PhaseOverrides} from '../run/design.js'
 import {newRunId, runExperiment} from '../run/runner.js'
 
-const duration = durationFlag()
+const duration = durationFlag
 
 export default class Run extends Command {
   static override summary = 'Run experiments: baseline, inject one fault into the target, measure the neighbours, judge'
@@ -40,11 +40,11 @@ export default class Run extends Command {
 
   static override flags = {
     output: Flags.string({char: 'o', description: 'write the JSON journal here (with several files: FILE is suffixed with the experiment name)'}),
-    warmup: duration({description: 'override phases.warmup (settling time before the baseline, not measured)'}),
-    baseline: duration({description: 'override phases.baseline (and run the windows design: one baseline, one fault window)'}),
-    inject: duration({description: 'override phases.inject (and run the windows design unless --design says otherwise)'}),
-    recover: duration({description: 'override phases.recover'}),
-    budget: duration({description: 'override verdict.budget: the most measuring time before an undecided run says inconclusive'}),
+    warmup: duration(0)({description: 'override phases.warmup (settling time before the baseline, not measured)'}),
+    baseline: duration(1)({description: 'override phases.baseline (and run the windows design: one baseline, one fault window)'}),
+    inject: duration(1)({description: 'override phases.inject (and run the windows design unless --design says otherwise)'}),
+    recover: duration(0)({description: 'override phases.recover'}),
+    budget: duration(5000)({description: 'override verdict.budget: the most measuring time before an undecided run says inconclusive'}),
     design: Flags.string({description: 'override verdict.design: interleaved fault-on/fault-off pairs, or one baseline and one fault window', options: ['interleaved', 'windows']}),
     level: Flags.string({description: 'run every workflow at this isolation level instead of its own: none, shared, cgroup (container: platform docker); platform kubernetes: a name of kubernetes.levels'}),
     'dry-run': Flags.boolean({description: 'print the plan and start nothing'}),

@@ -85,7 +85,10 @@ describe('chaos calibrate', () => {
     expect(shortBudget.stderr).toContain('expected a duration such as 15s or 1m, got "2s"')
     const badBudget = await chaos(['run', file, '--budget', 'lots'])
     expect(badBudget.code).toBe(2)
-    expect(badBudget.stderr).toContain('expected a duration such as 15s or 1m (0s allowed), got "lots"')
+    expect(badBudget.stderr).toContain('expected a duration such as 15s or 1m, got "lots"')
+    const noInject = await chaos(['run', file, '--inject', '0s'])
+    expect(noInject.code).toBe(2)
+    expect(noInject.stderr).toContain('expected a duration such as 15s or 1m, got "0s"')
     expect(existsSync(join(state, 'runs'))).toBe(false)
   })
 
