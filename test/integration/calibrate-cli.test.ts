@@ -82,13 +82,13 @@ describe('chaos calibrate', () => {
     // a duration flag that is not one is bad usage too (exit 2), in calibrate as in run, whose flags share its type
     const shortBudget = await chaos(['calibrate', file, '--spikes', '0', '--budget', '2s'])
     expect(shortBudget.code).toBe(2)
-    expect(shortBudget.stderr).toContain('expected a duration such as 15s or 1m, got "2s"')
+    expect(shortBudget.stderr).toContain('expected a duration such as 15s or 1m (at least 5s), got "2s"')
     const badBudget = await chaos(['run', file, '--budget', 'lots'])
     expect(badBudget.code).toBe(2)
-    expect(badBudget.stderr).toContain('expected a duration such as 15s or 1m, got "lots"')
+    expect(badBudget.stderr).toContain('expected a duration such as 15s or 1m (at least 5s), got "lots"')
     const noInject = await chaos(['run', file, '--inject', '0s'])
     expect(noInject.code).toBe(2)
-    expect(noInject.stderr).toContain('expected a duration such as 15s or 1m, got "0s"')
+    expect(noInject.stderr).toContain('expected a duration such as 15s or 1m (more than 0s), got "0s"')
     expect(existsSync(join(state, 'runs'))).toBe(false)
   })
 
