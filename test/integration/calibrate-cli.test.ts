@@ -29,6 +29,13 @@ function chaos(args: string[], timeout = 110_000): Promise<{code: number, stdout
   })
 }
 
+/** A refusal of bad usage: exit 2 and the message, before anything starts. */
+async function expectRefusal(args: string[], message: string): Promise<void> {
+  const result = await chaos(args)
+  expect(result.code, result.stderr).toBe(2)
+  expect(result.stderr).toContain(message)
+}
+
 async function experimentFile(name: string, neighbourLevel = 'cgroup'): Promise<string> {
   const [worker, api] = [await freePort(), await freePort()]
   const file = join(dir, `${name}.yaml`)
@@ -64,31 +71,15 @@ describe('chaos calibrate', () => {
 
   it('refuses a spike-in it cannot make, or a quota that is not one, with exit 2 and starts nothing', async () => {
     const shared = await experimentFile('calibrate-it-shared', 'shared')
-    const refused = await chaos(['calibrate', shared, '--runs', '1'])
-    expect(refused.code).toBe(2)
-    expect(refused.stderr).toContain('refused: calibrate: the spike-in needs neighbour api in a box of its own that the run creates')
-    const quota = await chaos(['calibrate', file, '--quota', 'lots'])
-    expect(quota.code).toBe(2)
-    expect(quota.stderr).toContain('--quota: expected a number of cores such as 0.2, got "lots"')
-    const none = await chaos(['calibrate', file, '--quota', '0'])
-    expect(none.code).toBe(2)
-    expect(none.stderr).toContain('refused: calibrate: --quota 0 is not a number of cores between 0 and 64')
-    const notShift = await chaos(['calibrate', file, '--spikes', '0', '--shift', 'lots'])
-    expect(notShift.code).toBe(2)
-    expect(notShift.stderr).toContain('--shift: expected a percentage such as 25%, got "lots"')
-    const noRise = await chaos(['calibrate', file, '--spikes', '0', '--shift', '0%'])
-    expect(noRise.code).toBe(2)
-    expect(noRise.stderr).toContain('refused: calibrate: --shift 0% is not a rise between 0% and 1000%')
+    await expectRefusal(['calibrate', shared, '--runs', '1'], 'refused: calibrate: the spike-in needs neighbour api in a box of its own that the run creates')
+    await expectRefusal(['calibrate', file, '--quota', 'lots'], '--quota: expected a number of cores such as 0.2, got "lots"')
+    await expectRefusal(['calibrate', file, '--quota', '0'], 'refused: calibrate: --quota 0 is not a number of cores between 0 and 64')
+    await expectRefusal(['calibrate', file, '--spikes', '0', '--shift', 'lots'], '--shift: expected a percentage such as 25%, got "lots"')
+    await expectRefusal(['calibrate', file, '--spikes', '0', '--shift', '0%'], 'refused: calibrate: --shift 0% is not a rise between 0% and 1000%')
     // a duration flag that is not one is bad usage too (exit 2), in calibrate as in run, whose flags share its type
-    const shortBudget = await chaos(['calibrate', file, '--spikes', '0', '--budget', '2s'])
-    expect(shortBudget.code).toBe(2)
-    expect(shortBudget.stderr).toContain('expected a duration such as 15s or 1m (at least 5s), got "2s"')
-    const badBudget = await chaos(['run', file, '--budget', 'lots'])
-    expect(badBudget.code).toBe(2)
-    expect(badBudget.stderr).toContain('expected a duration such as 15s or 1m (at least 5s), got "lots"')
-    const noInject = await chaos(['run', file, '--inject', '0s'])
-    expect(noInject.code).toBe(2)
-    expect(noInject.stderr).toContain('expected a duration such as 15s or 1m (more than 0s), got "0s"')
+    await expectRefusal(['calibrate', file, '--spikes', '0', '--budget', '2s'], 'expected a duration such as 15s or 1m (at least 5s), got "2s"')
+    await expectRefusal(['run', file, '--budget', 'lots'], 'expected a duration such as 15s or 1m (at least 5s), got "lots"')
+    await expectRefusal(['run', file, '--inject', '0s'], 'expected a duration such as 15s or 1m (more than 0s), got "0s"')
     expect(existsSync(join(state, 'runs'))).toBe(false)
   })
 
