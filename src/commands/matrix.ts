@@ -12,7 +12,7 @@ import {defaultExpectations, matrixPlan, runMatrix, type MatrixEvent} from '../m
 import {renderMatrix} from '../matrix/table.js'
 import {KNOWN_LEVELS, LEVELS, type Level} from '../matrix/types.js'
 import {SEPARATE_HOSTS} from '../platforms/host/levels.js'
-import {writeReport, type MatrixReport} from '../report/formats.js'
+import {doseWord, writeReport, type MatrixReport} from '../report/formats.js'
 import {renderHtml} from '../report/html.js'
 import {renderJunit} from '../report/junit.js'
 import {renderMarkdown} from '../report/markdown.js'
@@ -96,7 +96,7 @@ Under --fail-on mismatch (default) the experiment's own target level must show i
       } else if (event.type === 'run') printRun?.(event.event)
       else if (event.type === 'run-end') {
         const r = event.run
-        process.stderr.write(`   ${r.level}#${r.repetition}: ${r.journal ? `${r.journal.verdict.toUpperCase()}, dose ${r.journal.injection.efficacy?.landed ? 'landed' : 'did not land'}` : `not run: ${r.error?.message}`}\n`)
+        process.stderr.write(`   ${r.level}#${r.repetition}: ${r.journal ? `${r.journal.verdict.toUpperCase()}, dose ${r.journal.injection.efficacy ? doseWord(r.journal.injection.efficacy) : 'not injected'}` : `not run: ${r.error?.message}`}\n`)
       }
     }
 

@@ -2,7 +2,7 @@
 // (with stopOnBreach) nothing more after an experiment breached when it was expected to contain the fault.
 // No oclif here; the command prints the events and writes the reports and the history.
 import {exitCodeFor} from '../cli/errors.js'
-import type {NotRun, RunsReport} from '../report/formats.js'
+import {doseWord, type NotRun, type RunsReport} from '../report/formats.js'
 import type {Journal, RunVerdict} from '../report/journal.js'
 import type {RunEvent} from '../run/events.js'
 import {ExitCode} from '../run/exit-codes.js'
@@ -111,7 +111,7 @@ export function suiteReport(result: SuiteRunResult, failOn: FailOn, run?: number
 export function suiteSummaryRows(result: SuiteRunResult, failOn: FailOn): string[][] {
   const rows = result.journals.map((j) => [
     j.experiment.name + (j.experiment.levelOverride ? ` (${j.experiment.levelOverride})` : ''), j.verdict.toUpperCase(), j.expect,
-    j.injection.efficacy ? `${j.injection.efficacy.landed ? 'landed' : 'did not land'} (${Math.round(j.injection.efficacy.ratio * 100)}%)` : 'not injected',
+    j.injection.efficacy ? `${doseWord(j.injection.efficacy)} (${Math.round(j.injection.efficacy.ratio * 100)}%)` : 'not injected',
     String(journalExitCode(j, failOn)),
   ])
   for (const n of result.notRun) rows.push([n.name, 'NOT RUN', '-', n.reason, String(n.exitCode)])

@@ -10,6 +10,7 @@
 import {isRelativeThreshold} from '../report/formats.js'
 import type {Journal, RunVerdict} from '../report/journal.js'
 import {gateExitCode, type FailOn} from '../run/gate.js'
+import {attributable} from '../verdict/judge.js'
 import {median, twoSidedZ, wilsonInterval} from '../verdict/stats.js'
 import type {SignalVerdict, Verdict} from '../verdict/types.js'
 import type {Level, LevelAggregate, MatrixRun, PooledEstimate, SignalAggregate, VerdictCounts} from './types.js'
@@ -107,7 +108,7 @@ export function aggregateSignal(repeats: {journal: Journal, verdict: SignalVerdi
   const first = repeats[0].verdict
   const relative = isRelativeThreshold(first.threshold)
   const counts: VerdictCounts = {contained: 0, breach: 0, inconclusive: 0}
-  for (const {journal, verdict} of repeats) counts[journal.injection.efficacy?.landed ? verdict.verdict : 'inconclusive']++
+  for (const {journal, verdict} of repeats) counts[attributable(journal.injection.efficacy, verdict.verdict) ? verdict.verdict : 'inconclusive']++
   const values = repeats.map(({verdict}) => (relative ? observedChange(verdict) : verdict.fault))
   const measured = values.filter((v): v is number => v !== null && Number.isFinite(v))
   const verdicts = repeats.map((r) => r.verdict)

@@ -7,6 +7,7 @@ import {dirname} from 'node:path'
 import {formatBitRate, formatBytes} from '../experiment/units.js'
 import type {MatrixResult} from '../matrix/types.js'
 import type {FailOn} from '../run/gate.js'
+import type {Efficacy} from '../verdict/types.js'
 import type {Journal} from './journal.js'
 
 // ---------------------------------------------------------------------------------------------------------
@@ -32,10 +33,15 @@ export function escapeMarkdown(text: string): string {
 // ---------------------------------------------------------------------------------------------------------
 // Shared wording
 
+/** Whether the dose landed, in a word or three: a short one that still lets a breach stand says so (verdict/judge.ts). */
+export function doseWord(e: Efficacy): string {
+  return e.landed ? 'landed' : e.partial ? 'short, enough for a breach' : 'did not land'
+}
+
 export function doseSummary(journal: Journal): string {
   const e = journal.injection.efficacy
   if (!e) return 'not injected'
-  return `${e.landed ? 'landed' : 'did not land'} (${Math.round(e.ratio * 100)}% of the ${e.unit} asked): ${e.note}`
+  return `${doseWord(e)} (${Math.round(e.ratio * 100)}% of the ${e.unit} asked): ${e.note}`
 }
 
 /** A dose quantity in its unit: 312Mi, 98.1Mbit/s, 4.7 cpu-seconds. */

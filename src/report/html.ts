@@ -9,7 +9,7 @@ import type {MatrixResult, MatrixRun, SignalAggregate} from '../matrix/types.js'
 import {journalExitCode, type FailOn} from '../run/gate.js'
 import {formatPercent, formatValue} from '../verdict/format.js'
 import type {SignalVerdict} from '../verdict/types.js'
-import {doseAmount, doseSummary, escapeHtml as h, runDurationMs, type NotRun, type ReportDocument, type RunsReport} from './formats.js'
+import {doseAmount, doseSummary, doseWord, escapeHtml as h, runDurationMs, type NotRun, type ReportDocument, type RunsReport} from './formats.js'
 import type {Journal, TimelinePoint} from './journal.js'
 import {VERDICT_COLUMNS, verdictRows} from './table.js'
 
@@ -56,7 +56,7 @@ function runsBody(report: RunsReport): string {
 
 function summaryTable(journals: Journal[], notRun: NotRun[], failOn: FailOn): string {
   const rows = journals.map((j) => `<tr><td><a href="#run-${h(j.runId)}">${h(j.experiment.name)}</a>${j.experiment.levelOverride ? ` <span class="muted">(${h(j.experiment.levelOverride)})</span>` : ''}</td>`
-    + `<td>${badge(j.verdict)}</td><td>${h(j.expect)}</td><td>${h(j.injection.efficacy ? `${j.injection.efficacy.landed ? 'landed' : 'did not land'} (${Math.round(j.injection.efficacy.ratio * 100)}%)` : 'not injected')}</td>`
+    + `<td>${badge(j.verdict)}</td><td>${h(j.expect)}</td><td>${h(j.injection.efficacy ? `${doseWord(j.injection.efficacy)} (${Math.round(j.injection.efficacy.ratio * 100)}%)` : 'not injected')}</td>`
     + `<td class="num">${journalExitCode(j, failOn)}</td></tr>`)
   for (const n of notRun) rows.push(`<tr><td>${h(n.name)}</td><td>${badge('not run')}</td><td colspan="2">${h(n.reason)}</td><td class="num">${n.exitCode}</td></tr>`)
   return `<section class="summary"><h2>Summary</h2><table class="grid"><thead><tr><th>experiment</th><th>verdict</th><th>expected</th><th>dose</th><th>exit (--fail-on ${h(failOn)})</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`
@@ -105,7 +105,7 @@ function doseBlock(journal: Journal): string {
   const meter = `<svg class="meter" viewBox="0 0 ${width} 14" width="${width}" height="14" role="img" aria-label="dose ${Math.round(e.ratio * 100)}% of asked">`
     + `<rect class="meter-track" x="0" y="2" width="${width}" height="10" rx="3"/><rect class="meter-fill ${e.landed ? 'ok' : 'missed'}" x="0" y="2" width="${filled.toFixed(1)}" height="10" rx="3"/>`
     + `<line class="meter-mark" x1="${mark.toFixed(1)}" x2="${mark.toFixed(1)}" y1="0" y2="14"/></svg>`
-  return `<div class="dose ${e.landed ? 'dose-landed' : 'dose-missed'}"><strong>Dose ${e.landed ? 'landed' : 'did not land'}:</strong> ${meter} `
+  return `<div class="dose ${e.landed ? 'dose-landed' : 'dose-missed'}"><strong>Dose ${doseWord(e)}:</strong> ${meter} `
     + `<span class="num">${h(`${doseAmount(e.achieved, e.unit)} of ${doseAmount(e.asked, e.unit)} (${Math.round(e.ratio * 100)}%)`)}</span><br><span class="muted">${h(e.note)}</span>${stressorEvents(journal)}</div>`
 }
 

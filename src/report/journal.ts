@@ -69,7 +69,8 @@ export interface Journal {
     spending: string
     maxPairs: number
     plannedLooks: number[]
-    blocks: {arm: 'on' | 'off', pair: number, start: string, end: string, startupMs?: number, landed?: boolean}[]
+    /** partial: short of the dose asked but enough for a breach at it to stand (verdict/judge.ts) */
+    blocks: {arm: 'on' | 'off', pair: number, start: string, end: string, startupMs?: number, landed?: boolean, partial?: boolean}[]
     looks: LookRecord[]
     stoppedBecause: string
     /** the probe's own lateness per neighbour, and the intervals of the blocks in which it lagged beyond its bound

@@ -14,6 +14,7 @@ import type {LevelAggregate, MatrixResult, SignalAggregate} from '../matrix/type
 import {ExitCode} from '../run/exit-codes.js'
 import {gateExitCode, journalExitCode, signalFails, type FailOn} from '../run/gate.js'
 import {formatP} from '../verdict/format.js'
+import {attributable} from '../verdict/judge.js'
 import {doseSummary, escapeXml, phaseMs, runDurationMs, seconds, type NotRun, type ReportDocument, type RunsReport} from './formats.js'
 import type {Journal} from './journal.js'
 
@@ -62,12 +63,12 @@ function runSuites(report: RunsReport): TestSuite[] {
 function journalSuite(journal: Journal, failOn: FailOn, id: number): TestSuite {
   const classname = journal.experiment.name
   const cases: TestCase[] = [doseCase(journal, classname, failOn)]
-  const landed = journal.injection.efficacy?.landed === true
+  const efficacy = journal.injection.efficacy
   for (const neighbour of journal.neighbors) {
     for (const s of neighbour.signals) {
       const label = `${s.neighbor} ${s.signal}`
       const statistics = `threshold ${s.threshold}; test ${s.test}${s.pValue === null ? '' : `, ${formatP(s.pValue)}`}; samples: ${s.baselineCount} baseline, ${s.faultCount} fault`
-      const outcome = signalOutcome(s.verdict, `${label}: ${s.reason}`, journal.expect, failOn, landed)
+      const outcome = signalOutcome(s.verdict, `${label}: ${s.reason}`, journal.expect, failOn, attributable(efficacy, s.verdict))
       cases.push({name: label, classname, time: 0, out: `${s.verdict.toUpperCase()}: ${s.reason}\n${statistics}`, outcome: {...outcome, detail: statistics}})
     }
   }
@@ -93,16 +94,17 @@ function doseCase(journal: Journal, classname: string, failOn: FailOn): TestCase
   const summary = doseSummary(journal)
   const inconclusiveFails = gateExitCode({verdict: 'inconclusive', expect: journal.expect, rollbackComplete: true}, failOn) !== ExitCode.Matched
   let outcome: Outcome
-  if (efficacy?.landed) outcome = {kind: 'pass'}
+  // a short dose was enough for the breach the run found at it
+  if (efficacy?.landed || (efficacy?.partial && journal.verdict === 'breach')) outcome = {kind: 'pass'}
   else if (!efficacy) outcome = {kind: 'skipped', message: 'the fault was not injected'}
   else if (inconclusiveFails) outcome = {kind: 'failure', type: 'dose', message: `the dose ${summary}`}
   else outcome = {kind: 'skipped', message: `the dose ${summary}`}
   return {name: 'dose', classname, time: phaseMs(journal, 'inject'), outcome, out: `dose ${summary}`}
 }
 
-/** A signal only fails when the dose landed: without it the run is inconclusive, and its own testcases say so. */
-function signalOutcome(verdict: 'contained' | 'breach' | 'inconclusive', message: string, expect: 'contained' | 'breach' | undefined, failOn: FailOn, doseLanded: boolean): Outcome {
-  if (!doseLanded && verdict !== 'contained') return {kind: 'skipped', message: `the dose did not land, so this is not attributable to the fault: ${message}`}
+/** A signal only fails when the dose is enough for it: without it the run is inconclusive, and its own testcases say so. */
+function signalOutcome(verdict: 'contained' | 'breach' | 'inconclusive', message: string, expect: 'contained' | 'breach' | undefined, failOn: FailOn, attributable: boolean): Outcome {
+  if (!attributable && verdict !== 'contained') return {kind: 'skipped', message: `the dose did not land, so this is not attributable to the fault: ${message}`}
   if (signalFails(verdict, expect, failOn)) return {kind: 'failure', type: verdict, message}
   if (verdict === 'inconclusive') return {kind: 'skipped', message}
   return {kind: 'pass'}

@@ -5,7 +5,7 @@ import {MATRIX_HEADER, matrixRows} from '../matrix/table.js'
 import type {MatrixResult} from '../matrix/types.js'
 import {ExitCode} from '../run/exit-codes.js'
 import {journalExitCode, type FailOn} from '../run/gate.js'
-import {doseSummary, escapeMarkdown, type ReportDocument, type RunsReport} from './formats.js'
+import {doseSummary, doseWord, escapeMarkdown, type ReportDocument, type RunsReport} from './formats.js'
 import type {Journal, RunVerdict} from './journal.js'
 import {VERDICT_COLUMNS, verdictRows} from './table.js'
 
@@ -38,7 +38,7 @@ function runsMarkdown(report: RunsReport): string[] {
   if (report.subtitle) out.push(escapeMarkdown(report.subtitle), '')
   const rows = journals.map((j) => [
     `${icon(journalExitCode(j, failOn), j.verdict)} ${j.experiment.name}${j.experiment.levelOverride ? ` (${j.experiment.levelOverride})` : ''}`,
-    j.verdict.toUpperCase(), j.expect, j.injection.efficacy ? `${j.injection.efficacy.landed ? 'landed' : 'did not land'} (${Math.round(j.injection.efficacy.ratio * 100)}%)` : 'not injected',
+    j.verdict.toUpperCase(), j.expect, j.injection.efficacy ? `${doseWord(j.injection.efficacy)} (${Math.round(j.injection.efficacy.ratio * 100)}%)` : 'not injected',
     String(journalExitCode(j, failOn)),
   ])
   for (const n of notRun) rows.push([`${icon(n.exitCode, 'not run')} ${n.name}`, 'NOT RUN', '-', '-', String(n.exitCode)])

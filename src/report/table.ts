@@ -1,4 +1,5 @@
 // The verdict table printed after a run: neighbour x signal, with the statistics behind each verdict.
+import {doseWord} from './formats.js'
 import type {Journal} from './journal.js'
 import type {SignalVerdict} from '../verdict/types.js'
 
@@ -59,7 +60,7 @@ export function renderVerdict(journal: Journal): string {
   out.push('')
   // an unbounded fault asks only for a floor; a percentage of it says nothing
   const share = e && e.ratio <= 2 ? ` (${Math.round(e.ratio * 100)}% of the ${e.unit} asked)` : ''
-  out.push(`dose: ${e ? `${e.landed ? 'landed' : 'DID NOT LAND'}${share}: ${e.note}` : 'not injected'}`)
+  out.push(`dose: ${e ? `${e.landed ? 'landed' : doseWord(e).toUpperCase()}${share}: ${e.note}` : 'not injected'}`)
   // how a short dose came about: when each stressor was ready and how it ended
   if (e && !e.landed) for (const event of journal.injection.events ?? []) out.push(`  ${event}`)
   if (journal.design) out.push(`measured: ${describeMeasuring(journal.design)}`)

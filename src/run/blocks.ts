@@ -1,6 +1,8 @@
 // The blocks a run measured, and what is derived from them alone: the set a look compares, the dose over every
 // fault-on block, the instrument's lag over them. The runner measures blocks; judging.ts judges a BlockSet.
 import type {Journal} from '../report/journal.js'
+import {formatPercent} from '../verdict/format.js'
+import {BREACH_DOSE_FLOOR, breachDoseOnly} from '../verdict/judge.js'
 import type {Efficacy} from '../verdict/types.js'
 import type {Window} from '../metrics/source.js'
 import type {Arm, Design} from './design.js'
@@ -19,13 +21,19 @@ export interface MeasuredBlock {
   askedAt?: number
   startupMs?: number
   landed?: boolean
+  /** short of the dose asked, but enough that a breach at it stands (verdict/judge.ts BREACH_DOSE_FLOOR) */
+  partial?: boolean
   dose?: string
   /** when the settle after the block ended (after a fault-on block, the removal's: its episode's counts run to it) */
   settledAt?: number
 }
 
-/** The blocks a look compares: interleaved, the pairs whose dose landed; windows, each window cut into blocks. */
-export function blockSet(design: Design, blocks: MeasuredBlock[], intervalMs: number): BlockSet {
+/**
+ * The blocks a look compares: interleaved, the pairs whose dose landed (with shortDose, those whose dose was short
+ * of the one asked but enough for a breach to stand, too: the run then looks for a breach only); windows, each
+ * window cut into blocks.
+ */
+export function blockSet(design: Design, blocks: MeasuredBlock[], intervalMs: number, shortDose = false): BlockSet {
   const on = blocks.filter((b) => b.arm === 'on')
   if (design.kind === 'windows') {
     const off = blocks.filter((b) => b.arm === 'off')
@@ -43,7 +51,7 @@ export function blockSet(design: Design, blocks: MeasuredBlock[], intervalMs: nu
     // leak that took the neighbour down with it can be cut short by the same OOM kill): every episode counts events
     set.episodes.push({from: o.askedAt ?? o.from, to: o.settledAt ?? o.to})
     const partner = blocks.find((b) => b.arm === 'off' && b.pair === o.pair)
-    if (!partner || !o.landed) continue
+    if (!partner || !(o.landed || (shortDose && o.partial))) continue
     set.on.push({from: o.from, to: o.to})
     set.off.push({from: partner.from, to: partner.to})
   }
@@ -56,11 +64,26 @@ function cut(window: Window, size: number): Window[] {
   return Array.from({length: n}, (_, i) => ({from: window.from + i * step, to: window.from + (i + 1) * step}))
 }
 
-/** Every fault-on block's dose, as one: landed when most blocks' did (the pairs whose dose fell short are not judged). */
-export function pooledEfficacy(efficacies: Efficacy[], design: Design): Efficacy | null {
+/**
+ * Every fault-on block's dose, as one: landed when most blocks' did (the pairs whose dose fell short are not judged).
+ * With shortDose (the run judged the pairs whose dose was short but enough for a breach), partial: a breach stands.
+ */
+export function pooledEfficacy(efficacies: Efficacy[], design: Design, shortDose = false): Efficacy | null {
   if (efficacies.length === 0) return null
-  if (design.kind === 'windows' || efficacies.length === 1) return efficacies[0]
+  // the windows design judges its one fault window whatever its dose: a breach at a short one stands (judge.ts)
+  if (design.kind === 'windows') return breachDoseOnly(efficacies[0]) ? {...efficacies[0], partial: true} : efficacies[0]
+  if (efficacies.length === 1 && !shortDose) return efficacies[0]
   const landed = efficacies.filter((e) => e.landed).length
+  if (shortDose) {
+    const judged = efficacies.filter((e) => e.landed || breachDoseOnly(e))
+    const asked = judged.reduce((a, e) => a + e.asked, 0)
+    const achieved = judged.reduce((a, e) => a + e.achieved, 0)
+    const last = judged.at(-1) ?? efficacies.at(-1)!
+    return {
+      landed: false, partial: true, asked, achieved, unit: last.unit, ratio: asked > 0 ? achieved / asked : 0,
+      note: `short of the dose asked: landed in ${landed} of ${efficacies.length} fault blocks, at least ${formatPercent(BREACH_DOSE_FLOOR)} of it in the ${judged.length} judged, for a breach only (${last.note})`,
+    }
+  }
   const asked = efficacies.reduce((a, e) => a + e.asked, 0)
   const achieved = efficacies.reduce((a, e) => a + e.achieved, 0)
   const last = efficacies.filter((e) => e.landed).at(-1) ?? efficacies.at(-1)!

@@ -111,3 +111,18 @@ function judgeOne(neighbor: string, h: HypothesisSpec, blocks: BlockSet, paired:
 export function isCounted(signal: Experiment['hypothesis'][number]['signal']): boolean {
   return COUNTED.has(signal as SignalName)
 }
+
+/**
+ * A look at pairs whose dose was short of the one asked (but enough for a breach to stand, verdict/judge.ts): a
+ * breach stands, containment is not shown, so a contained signal is inconclusive and the run is not decided by it.
+ */
+export function breachOnly(result: LookResult, dose: string): LookResult {
+  for (const verdicts of result.signals.values()) {
+    for (const s of verdicts) {
+      if (s.verdict !== 'contained') continue
+      s.verdict = 'inconclusive'
+      s.reason += `; but the dose was short of the one asked (${dose}), and containment needs the whole of it`
+    }
+  }
+  return {...result, decision: result.decision === 'contained' ? 'undecided' : result.decision}
+}

@@ -5,7 +5,7 @@ import {hypothesesFor, type MeasurementSource} from '../metrics/source.js'
 import type {LookRecord} from '../report/journal.js'
 import {blockSet, type MeasuredBlock, significant} from './blocks.js'
 import type {Design} from './design.js'
-import {type Extract, look, type LookResult} from './judging.js'
+import {breachOnly, type Extract, look, type LookResult} from './judging.js'
 import type {WorkflowObserver} from './observe.js'
 import {extractSignal} from './signals.js'
 
@@ -20,15 +20,21 @@ export interface LookContext {
   extract: Extract
   /** the planned looks made so far; a planned look (index >= 0) is appended */
   looks: LookRecord[]
+  /**
+   * Set by the runner when no fault block's dose landed in full but each had enough for a breach to stand: the
+   * looks then judge those pairs, for a breach only (verdict/judge.ts BREACH_DOSE_FLOOR). Its text says the dose.
+   */
+  shortDose?: string
 }
 
 /** Judges every signal over the blocks so far at boundary z; index -1 is an unplanned look that is not recorded. */
 export async function lookAt(ctx: LookContext, index: number, z: number, why: string): Promise<LookResult> {
   const {experiment, design, blocks, observers, source, extract, looks} = ctx
-  const set = blockSet(design, blocks, experiment.phases.interval)
+  const set = blockSet(design, blocks, experiment.phases.interval, ctx.shortDose !== undefined)
   if (source) await source.collect([...set.on, ...set.off, ...set.episodes, ...(set.whole ? [...set.whole.on, ...set.whole.off] : [])])
   const neighbours = observers.slice(1).map((o) => ({name: o.workflow.name, hypotheses: hypothesesFor(o.workflow.name, experiment.hypothesis)}))
-  const result = look(neighbours, set, design.kind === 'interleaved', z, extract)
+  const judged = look(neighbours, set, design.kind === 'interleaved', z, extract)
+  const result = ctx.shortDose === undefined ? judged : breachOnly(judged, ctx.shortDose)
   // with an external source, the toolkit's own probe's view of the same blocks beside each signal it can give:
   // a Prometheus pipeline that disagrees with it (scrape gaps, coarse buckets) shows here
   if (source) {

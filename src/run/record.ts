@@ -55,6 +55,8 @@ export interface RunOutcome {
   lastLook?: LookResult
   stoppedBecause: string
   efficacies: Efficacy[]
+  /** the pairs judged were those whose dose was short but enough for a breach (runner.ts, verdict/judge.ts) */
+  shortDose: boolean
   aborted: boolean
   /** why the measurement source could not be trusted, if it could not */
   measurementLost?: string
@@ -62,7 +64,7 @@ export interface RunOutcome {
 
 /** Fills the journal from the outcome: phases, dose, design, target, each neighbour's verdicts; then the verdict. */
 export function completeJournal(journal: Journal, outcome: RunOutcome): Journal {
-  const {experiment, design, platform, observers, blocks, looks, lastLook, stoppedBecause, efficacies, measurementLost} = outcome
+  const {experiment, design, platform, observers, blocks, looks, lastLook, stoppedBecause, efficacies, shortDose, measurementLost} = outcome
   const on = blocks.filter((b) => b.arm === 'on')
   const off = blocks.filter((b) => b.arm === 'off')
   journal.phases = {
@@ -70,11 +72,11 @@ export function completeJournal(journal: Journal, outcome: RunOutcome): Journal 
     baseline: off[0] && span(off[0]),
     inject: on.length ? span({from: on[0].from, to: on.at(-1)!.to}) : undefined,
   }
-  journal.injection.efficacy = pooledEfficacy(efficacies, design)
+  journal.injection.efficacy = pooledEfficacy(efficacies, design, shortDose)
   journal.design = {
     kind: design.kind, blockMs: design.blockMs, ...(design.episodic ? {episodic: true} : {}), settleMs: design.settleMs, budgetMs: design.budgetMs, alpha: design.alpha, spending: design.spending,
     maxPairs: design.maxPairs, plannedLooks: design.looks.map((l) => l.pairs),
-    blocks: blocks.map((b) => ({arm: b.arm, pair: b.pair + 1, start: new Date(b.from).toISOString(), end: new Date(b.to).toISOString(), startupMs: b.startupMs, landed: b.landed})),
+    blocks: blocks.map((b) => ({arm: b.arm, pair: b.pair + 1, start: new Date(b.from).toISOString(), end: new Date(b.to).toISOString(), startupMs: b.startupMs, landed: b.landed, ...(b.partial ? {partial: true} : {})})),
     looks, stoppedBecause,
     instrument: instrumentReport(observers.slice(1), blocks),
   }

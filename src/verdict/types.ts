@@ -80,4 +80,9 @@ export interface Efficacy {
   ratio: number
   /** e.g. "target OOM-killed by its own limit" */
   note: string
+  /**
+   * Short of the dose asked, but every block judged had at least BREACH_DOSE_FLOOR of it (verdict/judge.ts): a breach
+   * at that dose stands, containment is not shown.
+   */
+  partial?: boolean
 }

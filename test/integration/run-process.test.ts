@@ -113,6 +113,50 @@ describe('chaos run on the process platform', () => {
     expect(efficacy.ratio).toBeLessThan(1.1)
   })
 
+  it('a hog that cannot have the core it asks, because the API it slows holds part of it, breaches at the dose it got', async () => {
+    // worker and API pinned to the same core in boxes of their own, the worker's weighing twice the API's: the hog
+    // asks the whole core, the API's own work (about a third of a core at 100 requests/s) keeps a share of it, so
+    // the dose lands short of 90% but above half, and the API waits behind the hog. A breach at that dose stands;
+    // the run says so instead of stopping after three blocks with no verdict (verdict/judge.ts BREACH_DOSE_FLOOR)
+    const experiment = interleaved(fromYaml(`
+apiVersion: chaos/v1
+kind: Experiment
+metadata: {name: cpu-hog-one-core}
+platform: process
+target:
+  name: worker
+  run: [chaos, workload, --port, "19111", --data-dir, "\${run.dir}/worker"]
+  isolation: {level: cgroup, cpuset: "1", memory: 256Mi, cpuWeight: 200}
+neighbors:
+  - name: api
+    run: [chaos, workload, --port, "19112", --data-dir, "\${run.dir}/api"]
+    isolation: {level: cgroup, cpuset: "1", memory: 256Mi}
+    probe: {http: {url: "http://127.0.0.1:19112/work", rate: 100}}
+fault: {type: cpu-hog, load: 100%}
+phases: {baseline: 4s, inject: 4s, recover: 0s, warmup: 2s}
+hypothesis:
+  - {signal: latency_p50, max_increase: 25%}
+  - {signal: latency_p95, max_increase: 50%}
+expect: breach
+`), 60_000)
+    const lines: string[] = []
+    const journal = await runExperiment({experiment, onEvent: (event) => {
+      if (event.type === 'log') lines.push(event.line)
+    }})
+    expect(journal.rollback.complete).toBe(true)
+    expect(await waitForNoLeftovers(journal.runId, 2000)).toEqual([])
+    const efficacy = journal.injection.efficacy!
+    expect(efficacy.landed).toBe(false)
+    expect(efficacy.partial).toBe(true)
+    expect(efficacy.ratio).toBeGreaterThanOrEqual(0.5)
+    expect(efficacy.ratio).toBeLessThan(0.9)
+    expect(lines).toContainEqual(expect.stringMatching(/^the dose fell short of the one asked \((\d+(\.\d)?%, ){2}\d+(\.\d)?% of it in the first 3 fault blocks\), at least 50% each: judging these pairs for a breach only$/))
+    expect(journal.verdict).toBe('breach')
+    expect(journal.reason).toMatch(/; at a dose short of the one asked \(short of the dose asked: landed in 0 of \d+ fault blocks/)
+    expect(journal.design?.stoppedBecause).toMatch(/^decided breach after \d+ usable pairs$/)
+    expect(journal.exitCode).toBe(ExitCode.Matched)
+  })
+
   it('disk-fill: fills the experiment\'s own tmpfs to the last byte and unmounts it after', async () => {
     const journal = await run('experiments/disk-fill.yaml')
     expect(journal.injection.efficacy?.landed).toBe(true)
