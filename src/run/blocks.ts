@@ -81,7 +81,7 @@ export function pooledEfficacy(efficacies: Efficacy[], design: Design, shortDose
     const last = judged.at(-1) ?? efficacies.at(-1)!
     return {
       landed: false, partial: true, asked, achieved, unit: last.unit, ratio: asked > 0 ? achieved / asked : 0,
-      note: `short of the dose asked: landed in ${landed} of ${efficacies.length} fault blocks, at least ${formatPercent(BREACH_DOSE_FLOOR)} of it in the ${judged.length} judged, for a breach only (${last.note})`,
+      note: `landed in full in ${landed} of ${efficacies.length} fault blocks, at least ${formatPercent(BREACH_DOSE_FLOOR)} in the ${judged.length} judged for a breach only; ${last.note}`,
     }
   }
   const asked = efficacies.reduce((a, e) => a + e.asked, 0)

@@ -35,7 +35,8 @@ export function judgeOverall(signals: SignalVerdict[], efficacy: Efficacy): {ver
   if (!efficacy.landed) {
     const measured = `achieved ${efficacy.achieved} of the ${efficacy.asked} ${efficacy.unit} asked (${formatPercent(efficacy.ratio)})`
     if (efficacy.partial && breaches.length > 0) {
-      return {verdict: 'breach', reason: `${summarise(breaches, 'breach')}; at a dose short of the one asked${efficacy.note ? ` (${efficacy.note})` : ''}, ${measured}: a boundary that did not contain that much does not contain the dose asked`}
+      const dose = `${formatPercent(efficacy.ratio)} of the ${efficacy.unit} asked${efficacy.note ? ` (${efficacy.note})` : ''}`
+      return {verdict: 'breach', reason: `${summarise(breaches, 'breach')}; at a short dose, ${dose}: a boundary that did not contain that much does not contain the dose asked`}
     }
     const anyway = breaches.length > 0 ? `; ${countOf(breaches.length, 'signal')} breached even so (${breaches.map(label).join(', ')})` : ''
     return {verdict: 'inconclusive', reason: `the fault did not land${efficacy.note ? `: ${efficacy.note}` : ''} (${measured})${anyway}`}

@@ -21,7 +21,7 @@ describe('judgeOverall', () => {
     const partial: Efficacy = {landed: false, partial: true, asked: 4.5, achieved: 3.6, unit: 'cpu-seconds', ratio: 0.8, note: '1.20 of 1.50 cores asked'}
     const breach = judgeOverall([verdictOf('api', 'breach', 'p50 rose 60%'), verdictOf('db', 'inconclusive')], partial)
     expect(breach.verdict).toBe('breach')
-    expect(breach.reason).toBe('api latency_p99: p50 rose 60%; at a dose short of the one asked (1.20 of 1.50 cores asked), achieved 3.6 of the 4.5 cpu-seconds asked (80%): a boundary that did not contain that much does not contain the dose asked')
+    expect(breach.reason).toBe('api latency_p99: p50 rose 60%; at a short dose, 80% of the cpu-seconds asked (1.20 of 1.50 cores asked): a boundary that did not contain that much does not contain the dose asked')
     expect(judgeOverall([verdictOf('api', 'contained'), verdictOf('db', 'contained')], partial).verdict).toBe('inconclusive')
     // the same short dose whose pairs were not judged for a breach (not partial): inconclusive, as before
     expect(judgeOverall([verdictOf('api', 'breach')], {...partial, partial: undefined}).verdict).toBe('inconclusive')
