@@ -102,6 +102,20 @@ describe('JUnit rendering', () => {
     expect(cases.find((c) => c.name === 'api error_rate')!.body).toMatch(/<skipped message="the dose did not land/)
   })
 
+  it('a breach at a short dose that stands (at least half the dose asked) is counted; anything else at it is not', () => {
+    const journal = fixtureJournal('cpu-hog-none')
+    journal.injection.efficacy = {...journal.injection.efficacy!, achieved: 6.3, ratio: 0.8, partial: true}
+    journal.verdict = 'breach'
+    journal.exitCode = 0
+    const cases = (failOn: FailOn) => testcases(junit([journal], failOn))
+    // the control expected its breach: under mismatch nothing fails, and the dose was enough for it
+    expect(cases('mismatch').find((c) => c.name === 'dose')!.body).not.toMatch(/<failure|<skipped/)
+    expect(junit([journal], 'mismatch')).not.toMatch(/<failure/)
+    expect(cases('breach').find((c) => c.name === 'api error_rate')!.body).toMatch(/<failure type="breach"/)
+    // the fixture's inconclusive p95 is still not the fault's at that dose
+    expect(cases('inconclusive').find((c) => c.name === 'api latency_p95')!.body).toMatch(/<skipped message="the dose did not land/)
+  })
+
   it('aborted and rollback-incomplete runs are errors', () => {
     const aborted = landedJournal()
     aborted.verdict = 'aborted'
