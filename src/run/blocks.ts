@@ -74,23 +74,19 @@ export function pooledEfficacy(efficacies: Efficacy[], design: Design, shortDose
   if (design.kind === 'windows') return breachDoseOnly(efficacies[0]) ? {...efficacies[0], partial: true} : efficacies[0]
   if (efficacies.length === 1 && !shortDose) return efficacies[0]
   const landed = efficacies.filter((e) => e.landed).length
+  // the blocks whose dose the looks judged: at a short dose, those with enough of it for a breach
+  const pooled = shortDose ? efficacies.filter((e) => e.landed || breachDoseOnly(e)) : efficacies
+  const asked = pooled.reduce((a, e) => a + e.asked, 0)
+  const achieved = pooled.reduce((a, e) => a + e.achieved, 0)
+  const last = (shortDose ? pooled : efficacies.filter((e) => e.landed)).at(-1) ?? efficacies.at(-1)!
+  const dose = {asked, achieved, unit: last.unit, ratio: asked > 0 ? achieved / asked : 0}
   if (shortDose) {
-    const judged = efficacies.filter((e) => e.landed || breachDoseOnly(e))
-    const asked = judged.reduce((a, e) => a + e.asked, 0)
-    const achieved = judged.reduce((a, e) => a + e.achieved, 0)
-    const last = judged.at(-1) ?? efficacies.at(-1)!
     return {
-      landed: false, partial: true, asked, achieved, unit: last.unit, ratio: asked > 0 ? achieved / asked : 0,
-      note: `landed in full in ${landed} of ${efficacies.length} fault blocks, at least ${formatPercent(BREACH_DOSE_FLOOR)} in the ${judged.length} judged for a breach only; ${last.note}`,
+      landed: false, partial: true, ...dose,
+      note: `landed in full in ${landed} of ${efficacies.length} fault blocks, at least ${formatPercent(BREACH_DOSE_FLOOR)} in the ${pooled.length} judged for a breach only; ${last.note}`,
     }
   }
-  const asked = efficacies.reduce((a, e) => a + e.asked, 0)
-  const achieved = efficacies.reduce((a, e) => a + e.achieved, 0)
-  const last = efficacies.filter((e) => e.landed).at(-1) ?? efficacies.at(-1)!
-  return {
-    landed: landed >= 2 && landed >= efficacies.length / 2, asked, achieved, unit: last.unit, ratio: asked > 0 ? achieved / asked : 0,
-    note: `landed in ${landed} of ${efficacies.length} fault blocks (${last.note})`,
-  }
+  return {landed: landed >= 2 && landed >= efficacies.length / 2, ...dose, note: `landed in ${landed} of ${efficacies.length} fault blocks (${last.note})`}
 }
 
 /**
