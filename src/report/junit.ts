@@ -68,7 +68,7 @@ function journalSuite(journal: Journal, failOn: FailOn, id: number): TestSuite {
     for (const s of neighbour.signals) {
       const label = `${s.neighbor} ${s.signal}`
       const statistics = `threshold ${s.threshold}; test ${s.test}${s.pValue === null ? '' : `, ${formatP(s.pValue)}`}; samples: ${s.baselineCount} baseline, ${s.faultCount} fault`
-      const outcome = signalOutcome(s.verdict, `${label}: ${s.reason}`, journal.expect, failOn, attributable(efficacy, s.verdict), efficacy?.partial === true)
+      const outcome = signalOutcome(s.verdict, `${label}: ${s.reason}`, journal.expect, failOn, attributable(efficacy, s.verdict) ? undefined : efficacy?.partial === true ? 'the dose was short of the one asked' : 'the dose did not land')
       cases.push({name: label, classname, time: 0, out: `${s.verdict.toUpperCase()}: ${s.reason}\n${statistics}`, outcome: {...outcome, detail: statistics}})
     }
   }
@@ -102,9 +102,12 @@ function doseCase(journal: Journal, classname: string, failOn: FailOn): TestCase
   return {name: 'dose', classname, time: phaseMs(journal, 'inject'), outcome, out: `dose ${summary}`}
 }
 
-/** A signal only fails when the dose is enough for it: without it the run is inconclusive, and its own testcases say so. */
-function signalOutcome(verdict: 'contained' | 'breach' | 'inconclusive', message: string, expect: 'contained' | 'breach' | undefined, failOn: FailOn, attributable: boolean, shortDose: boolean): Outcome {
-  if (!attributable && verdict !== 'contained') return {kind: 'skipped', message: `${shortDose ? 'the dose was short of the one asked' : 'the dose did not land'}, so this is not attributable to the fault: ${message}`}
+/**
+ * A signal only fails when the dose is enough for it: without it the run is inconclusive, and its own testcases say
+ * so. `doseShort` is why the dose is not enough for this verdict, undefined when it is.
+ */
+function signalOutcome(verdict: 'contained' | 'breach' | 'inconclusive', message: string, expect: 'contained' | 'breach' | undefined, failOn: FailOn, doseShort: string | undefined): Outcome {
+  if (doseShort !== undefined && verdict !== 'contained') return {kind: 'skipped', message: `${doseShort}, so this is not attributable to the fault: ${message}`}
   if (signalFails(verdict, expect, failOn)) return {kind: 'failure', type: verdict, message}
   if (verdict === 'inconclusive') return {kind: 'skipped', message}
   return {kind: 'pass'}
@@ -153,7 +156,7 @@ function levelSuite(matrix: MatrixResult, level: LevelAggregate, id: number): Te
     const label = `${s.neighbor} ${s.signal}`
     const message = `${label}: ${s.verdict.toUpperCase()} in ${describeCounts(s.counts, level.planned)}; ${describeAggregate(s)}`
     // the level's counts already treat a repeat without its dose as inconclusive
-    cases.push({name: label, classname, time: 0, outcome: signalOutcome(s.verdict, message, level.expect, matrix.failOn, true, false), out: message})
+    cases.push({name: label, classname, time: 0, outcome: signalOutcome(s.verdict, message, level.expect, matrix.failOn, undefined), out: message})
   }
   const runs = matrix.runs.filter((r) => r.level === level.level)
   const timeMs = runs.reduce((total, r) => total + (r.journal ? runDurationMs(r.journal) : 0), 0)
