@@ -5,7 +5,7 @@
 import {execFileSync, spawn} from 'node:child_process'
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseDocument} from 'yaml'
@@ -20,7 +20,7 @@ import type {Experiment} from '../../src/experiment/schema.js'
 import {interleaved, shortened} from '../helpers/experiments.js'
 import {agentPids, expectNothingLeft, onTestHost} from '../helpers/host-runs.js'
 import {leftovers, waitForNoLeftovers} from '../helpers/leftovers.js'
-import {cgroupLine, ownCpuset} from '../helpers/own-box.js'
+import {boxCpuWeight, cgroupLine, ownCpuset} from '../helpers/own-box.js'
 import {type SshHost, startSshd} from '../helpers/sshd.js'
 
 let sshd: SshHost
@@ -46,16 +46,21 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     // the process platform gives it, free to share the worker's core, where the worker's box is idle
     let instrumentCpus: string | undefined
     let instrumentBox: string | undefined
+    let runWeight: number | undefined
     const journal = await runExperiment({experiment: onApp(shortened(file)), file, onEvent: (event) => {
       if (event.type !== 'tick' || instrumentCpus !== undefined) return
       instrumentCpus = ownCpuset()
       instrumentBox = cgroupLine(process.pid, 'cpu')
+      runWeight = instrumentBox ? boxCpuWeight(dirname(instrumentBox)) : undefined
     }})
     expect(journal.platform).toBe('host')
     expect(journal.plan.join('\n')).toMatch(/host app \(root@127\.0\.0\.1:\d+\): \d+ CPUs, .*; it runs this machine's kernel/)
     expect(journal.plan).toContainEqual(`this machine (host app runs its kernel): the toolkit's probe runs in a box of its own with a high CPU weight, on any CPU; it may share 1 with the target, whose box is idle there, chaos-${journal.runId}/toolkit`)
     expect(instrumentBox).toBe(`/chaos-${journal.runId}/toolkit`)
     expect(instrumentCpus).toBe('0-1')
+    // the host's run is a sibling of this one at the root, weighing its boxes' sum: the toolkit's run must not weigh
+    // less, or a probe woken on the target's core waits behind the fault there
+    expect(runWeight, 'the weight of the toolkit\'s run cgroup here').toBe(10_000)
     expect(cgroupLine(process.pid, 'cpuset'), 'the toolkit left its box after the run').toBe('/')
     expect(journal.injection.efficacy?.landed).toBe(true)
     expect(journal.injection.efficacy?.note).toMatch(/OOM-killed by the limit of .* on host app/)

@@ -5,7 +5,7 @@
 // or VMs).
 import type {Experiment, NeighborSpec, SshHostSpec, TargetSpec} from '../../experiment/schema.js'
 import type {IoDisk} from '../../host/blockdev.js'
-import {Cgroup, cgroupsWritable, type CgroupLayout, detectCgroupLayout, type IoThrottle} from '../../host/cgroupfs.js'
+import {Cgroup, cgroupsWritable, type CgroupLayout, detectCgroupLayout, type IoThrottle, MAX_CPU_WEIGHT} from '../../host/cgroupfs.js'
 import type {IoCounters} from '../../metrics/types.js'
 import {kernelBootId} from '../../host/kernel.js'
 import type {HostRunResource, LedgerResource, RunLedger} from '../../rollback/ledger.js'
@@ -210,6 +210,14 @@ export class HostPlatform extends PlatformWorkflows<HostWorkflow> implements Pla
     this.runCgroup = {kind: 'cgroup', version: instrument.layout.version, root: instrument.layout.root, path: parent.relativePath}
     ledger.add(this.runCgroup)
     parent.create()
+    // A weight counts only against its siblings (cgroupfs.ts, runBoxWeight). On the process platform the toolkit's
+    // box sits in the run's own cgroup beside the target's, 1000 against the target's 100, and a probe woken on a
+    // hog's core runs at once. Here the host's run is a sibling of this one at the root, weighing its boxes' sum
+    // (10000 where the API is given the largest weight): left at the default, this cgroup weighed a hundredth of
+    // the hog's on the hog's core, and the probe woken there waited behind it (host cpu-hog on loopback: the probe's
+    // run-queue wait 116 against 47 ms per second in fault-on blocks, docs/host.md). The largest weight puts the
+    // instrument at least level with any run that shares its kernel.
+    parent.applyLimits({cpuWeight: MAX_CPU_WEIGHT})
     instrument.box = boxInstrument(instrument.layout, this.runId, instrument.place)
   }
 
