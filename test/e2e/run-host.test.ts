@@ -10,6 +10,7 @@ import {dirname, join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseDocument} from 'yaml'
 
+import {MAX_CPU_WEIGHT, v1CpuShares} from '../../src/host/cgroupfs.js'
 import {runMatrix} from '../../src/matrix/run-matrix.js'
 import {hostRunId} from '../../src/platforms/host/index.js'
 import {cleanup} from '../../src/rollback/cleanup.js'
@@ -20,7 +21,7 @@ import type {Experiment} from '../../src/experiment/schema.js'
 import {interleaved, shortened} from '../helpers/experiments.js'
 import {agentPids, expectNothingLeft, onTestHost} from '../helpers/host-runs.js'
 import {leftovers, waitForNoLeftovers} from '../helpers/leftovers.js'
-import {boxCpuWeight, cgroupLine, ownCpuset} from '../helpers/own-box.js'
+import {boxCpuShares, cgroupLine, ownCpuset} from '../helpers/own-box.js'
 import {type SshHost, startSshd} from '../helpers/sshd.js'
 
 let sshd: SshHost
@@ -46,12 +47,12 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     // the process platform gives it, free to share the worker's core, where the worker's box is idle
     let instrumentCpus: string | undefined
     let instrumentBox: string | undefined
-    let runWeight: number | undefined
+    let runShares: number | undefined
     const journal = await runExperiment({experiment: onApp(shortened(file)), file, onEvent: (event) => {
       if (event.type !== 'tick' || instrumentCpus !== undefined) return
       instrumentCpus = ownCpuset()
       instrumentBox = cgroupLine(process.pid, 'cpu')
-      runWeight = instrumentBox ? boxCpuWeight(dirname(instrumentBox)) : undefined
+      runShares = instrumentBox ? boxCpuShares(dirname(instrumentBox)) : undefined
     }})
     expect(journal.platform).toBe('host')
     expect(journal.plan.join('\n')).toMatch(/host app \(root@127\.0\.0\.1:\d+\): \d+ CPUs, .*; it runs this machine's kernel/)
@@ -60,7 +61,7 @@ describe('chaos run on the host platform, over SSH to a real sshd', () => {
     expect(instrumentCpus).toBe('0-1')
     // the host's run is a sibling of this one at the root, weighing its boxes' sum: the toolkit's run must not weigh
     // less, or a probe woken on the target's core waits behind the fault there
-    expect(runWeight, 'the weight of the toolkit\'s run cgroup here').toBe(10_000)
+    expect(runShares, 'the cpu.shares of the toolkit\'s run cgroup here').toBe(v1CpuShares(MAX_CPU_WEIGHT))
     expect(cgroupLine(process.pid, 'cpuset'), 'the toolkit left its box after the run').toBe('/')
     expect(journal.injection.efficacy?.landed).toBe(true)
     expect(journal.injection.efficacy?.note).toMatch(/OOM-killed by the limit of .* on host app/)

@@ -1,5 +1,5 @@
 // Where a process sits in this machine's v1 cgroups, read mid-run: the instrument's own box, a workflow's box.
-import {existsSync, readFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 
 /** A process's cgroup in one v1 hierarchy, or undefined once it has gone. */
 export function cgroupLine(pid: number, controller: string): string | undefined {
@@ -16,9 +16,7 @@ export function ownCpuset(): string {
   return box ? readFileSync(`/sys/fs/cgroup/cpuset${box}/cpuset.cpus`, 'utf8').trim() : 'no cpuset box'
 }
 
-/** A box's CPU weight on v2's scale (1-10000), read from cpu.weight (v2) or cpu.shares (v1, weight x 10.24). */
-export function boxCpuWeight(box: string): number {
-  const v2 = `/sys/fs/cgroup${box}/cpu.weight`
-  if (existsSync(v2)) return Number(readFileSync(v2, 'utf8'))
-  return Math.round(Number(readFileSync(`/sys/fs/cgroup/cpu${box}/cpu.shares`, 'utf8')) / 10.24)
+/** A box's cpu.shares in the v1 cpu hierarchy, read mid-run. */
+export function boxCpuShares(box: string): number {
+  return Number(readFileSync(`/sys/fs/cgroup/cpu${box}/cpu.shares`, 'utf8'))
 }
